@@ -1,0 +1,34 @@
+"""AWS clients, created once and lazily. The endpoint comes from the SDK's own
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables, so the same code talks to
+AWS, LocalStack or moto's server."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from clickstream.settings import get_settings
+
+_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=32,
+)
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    """One shared client per service (boto3 clients are thread-safe)."""
+    return boto3.session.Session().client(
+        service, region_name=get_settings().region, config=_CONFIG
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients and settings (tests that change the environment)."""
+    client.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,130 @@
+"""Enrichment: turn a validated incoming record into the canonical event. Derives the device
+from the user agent, truncates IP addresses (a raw IP is never kept), fills server-side
+defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from ua_parser import parse as parse_user_agent
+
+from clickstream.schema import Device, Event, IncomingEvent, Location, normalize_event_id, page_path
+
+_CANONICAL_FIELDS = frozenset(IncomingEvent.model_fields) | frozenset(
+    alias
+    for info in IncomingEvent.model_fields.values()
+    if info.validation_alias is not None and hasattr(info.validation_alias, "choices")
+    for alias in info.validation_alias.choices  # type: ignore[union-attr]
+    if isinstance(alias, str)
+)
+_TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")
+_MOBILE_OS = {"ios", "android", "windows phone", "blackberry os", "kaios"}
+
+
+def truncate_ip(raw: str | None) -> str | None:
+    """Keep the network only: /24 for IPv4, /48 for IPv6. Unparseable input keeps nothing."""
+    if not raw:
+        return None
+    candidate = raw.split(",", 1)[0].strip()
+    try:
+        address = ipaddress.ip_address(candidate)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+@lru_cache(maxsize=4096)
+def device_from_user_agent(user_agent: str) -> Device:
+    """Device type, platform and browser from a user-agent string (ua-parser), cached because
+    real traffic repeats a few thousand strings."""
+    parsed = parse_user_agent(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    platform = parsed.os.family if parsed.os else None
+    device_family = (parsed.device.family if parsed.device else "") or ""
+    lowered = user_agent.lower()
+    if device_family == "Spider" or "bot" in lowered or "spider" in lowered:
+        device_type = "bot"
+    elif any(hint in lowered for hint in _TABLET_HINTS):
+        device_type = "tablet"
+    elif (platform or "").lower() in _MOBILE_OS or "mobile" in lowered:
+        device_type = "mobile"
+    elif platform and platform != "Other":
+        device_type = "desktop"
+    else:
+        device_type = None
+    return Device(
+        device_type=device_type,
+        platform=None if platform in (None, "Other") else platform,
+        browser=None if browser in (None, "Other") else browser,
+    )
+
+
+def _device(incoming: IncomingEvent) -> Device:
+    given = incoming.device or Device()
+    device_type = given.device_type or incoming.device_type
+    platform = given.platform or incoming.platform
+    browser = given.browser or incoming.browser
+    if incoming.user_agent and not (device_type and platform and browser):
+        derived = device_from_user_agent(incoming.user_agent)
+        device_type = device_type or derived.device_type
+        platform = platform or derived.platform
+        browser = browser or derived.browser
+    return Device(
+        device_type=device_type.lower() if device_type else None,
+        platform=platform,
+        browser=browser,
+    )
+
+
+def _properties(incoming: IncomingEvent) -> dict[str, Any]:
+    properties = dict(incoming.properties)
+    if incoming.button is not None:
+        properties.setdefault("button", incoming.button)
+    # Unmapped top-level fields are kept, not lost.
+    for key, value in (incoming.model_extra or {}).items():
+        if key not in _CANONICAL_FIELDS:
+            properties.setdefault(key, value)
+    return properties
+
+
+def to_event(
+    incoming: IncomingEvent, *, received_at: datetime, source_ip: str | None = None
+) -> Event:
+    """The canonical event for one validated record."""
+    properties = _properties(incoming)
+    page = page_path(incoming.page or _str_or_none(properties.get("page")), incoming.page_url)
+    referrer = incoming.referrer or _str_or_none(properties.get("referrer"))
+    location = incoming.location or Location()
+    if incoming.country or incoming.city:
+        location = Location(
+            country=location.country or incoming.country, city=location.city or incoming.city
+        )
+    event_type = incoming.event_type or "click"  # only seed 000's button clicks lack one
+    return Event.model_construct(
+        event_id=normalize_event_id(incoming.event_id),
+        event_type=event_type,
+        timestamp=incoming.timestamp or received_at,
+        received_at=received_at,
+        user_id=incoming.user_id,
+        session_id=incoming.session_id,
+        page=page,
+        page_url=incoming.page_url,
+        referrer=referrer,
+        product_id=incoming.product_id or _str_or_none(properties.get("product_id")),
+        value=incoming.value,
+        properties=properties,
+        device=_device(incoming),
+        location=location,
+        user_type=incoming.user_type.lower() if incoming.user_type else None,
+        user_agent=incoming.user_agent,
+        ip_truncated=truncate_ip(incoming.ip_address or source_ip),
+        schema_version=1,
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,290 @@
+"""The one canonical event model, and the tolerant reader that maps the payload shapes users
+already send (the seed systems' payloads) onto it.
+
+``IncomingEvent`` accepts the known aliases and flat/nested variants; ``Event`` is what goes on
+the stream, into the aggregates and into the archive.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+STANDARD_EVENT_TYPES = (
+    "page_view",
+    "click",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout",
+    "purchase",
+)
+# Names other trackers use for the same standard events.
+EVENT_TYPE_ALIASES = {
+    "view": "page_view",
+    "pageview": "page_view",
+    "page-view": "page_view",
+    "page": "page_view",
+    "addtocart": "add_to_cart",
+    "add-to-cart": "add_to_cart",
+    "removefromcart": "remove_from_cart",
+    "order": "purchase",
+}
+FUNNEL_STEPS = ("page_view", "add_to_cart", "checkout", "purchase")
+CUSTOM_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+MAX_FUTURE_SKEW = timedelta(hours=24)
+MAX_ID_LENGTH = 256
+MAX_URL_LENGTH = 2048
+# Event ids that are not UUIDs (seed 000 sends "id": "unique-uuid") are mapped to a stable
+# UUID in this namespace, so a client's retry of the same id stays the same event.
+CLIENT_ID_NAMESPACE = uuid.UUID("6f1b1d1e-5c0a-4f59-9d5e-2d8f3c1a7b10")
+SCHEMA_VERSION = 1
+
+ShortText = Field(default=None, max_length=MAX_ID_LENGTH)
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    device_type: str | None = Field(
+        default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
+    )
+    platform: str | None = Field(default=None, max_length=64)
+    browser: str | None = Field(default=None, max_length=64)
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    country: str | None = Field(default=None, max_length=64)
+    city: str | None = Field(default=None, max_length=128)
+
+
+class Event(BaseModel):
+    """The canonical event: what the stream carries and what every consumer reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: str
+    event_type: str
+    timestamp: datetime
+    received_at: datetime
+    user_id: str | None = None
+    session_id: str | None = None
+    page: str | None = None
+    page_url: str | None = None
+    referrer: str | None = None
+    product_id: str | None = None
+    value: float | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    device: Device = Field(default_factory=Device)
+    location: Location = Field(default_factory=Location)
+    user_type: str | None = None
+    user_agent: str | None = None
+    ip_truncated: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def partition_key(self) -> str:
+        """Kinesis partition key: a session's events stay on one shard, in order."""
+        return self.session_id or self.user_id or self.event_id
+
+    @property
+    def session_key(self) -> str:
+        """What the funnel and session counts treat as one visit."""
+        if self.session_id:
+            return self.session_id
+        return f"user:{self.user_id}" if self.user_id else f"event:{self.event_id}"
+
+
+class IncomingEvent(BaseModel):
+    """One record as clients send it. Known aliases from other trackers are accepted; fields
+    nobody maps are kept under ``properties`` rather than dropped."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
+
+    event_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_LENGTH,
+        validation_alias=AliasChoices("event_id", "eventId", "id"),
+    )
+    event_type: str | None = Field(
+        default=None,
+        max_length=64,
+        validation_alias=AliasChoices("event_type", "eventType", "type", "event"),
+    )
+    user_id: str | None = Field(
+        default=None, max_length=MAX_ID_LENGTH, validation_alias=AliasChoices("user_id", "userId")
+    )
+    session_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_LENGTH,
+        validation_alias=AliasChoices("session_id", "sessionId"),
+    )
+    timestamp: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("timestamp", "event_time", "eventTime", "ts")
+    )
+    page: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    page_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        validation_alias=AliasChoices("page_url", "pageUrl", "url"),
+    )
+    referrer: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        validation_alias=AliasChoices("referrer", "referrer_url", "referrerUrl", "referer"),
+    )
+    product_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_LENGTH,
+        validation_alias=AliasChoices("product_id", "productId"),
+    )
+    value: float | None = Field(
+        default=None, ge=0, le=1e12, validation_alias=AliasChoices("value", "revenue", "amount")
+    )
+    properties: dict[str, Any] = Field(default_factory=dict)
+    device: Device | None = None
+    device_type: str | None = Field(
+        default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
+    )
+    platform: str | None = Field(default=None, max_length=64)
+    browser: str | None = Field(default=None, max_length=64)
+    location: Location | None = None
+    country: str | None = Field(default=None, max_length=64)
+    city: str | None = Field(default=None, max_length=128)
+    user_type: str | None = Field(
+        default=None, max_length=32, validation_alias=AliasChoices("user_type", "userType")
+    )
+    user_agent: str | None = Field(
+        default=None,
+        max_length=1024,
+        validation_alias=AliasChoices("user_agent", "userAgent"),
+    )
+    ip_address: str | None = Field(
+        default=None, max_length=64, validation_alias=AliasChoices("ip_address", "ipAddress", "ip")
+    )
+    # Seed 000's click payload names the clicked element and has no event type.
+    button: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _location_may_be_a_string(cls, data: Any) -> Any:
+        # Seed 004 sends "location": "<region or country>".
+        if isinstance(data, dict) and isinstance(data.get("location"), str):
+            data = {**data, "location": {"country": data["location"]}}
+        return data
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_or_well_formed(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip().lower()
+        name = EVENT_TYPE_ALIASES.get(name, name)
+        if name not in STANDARD_EVENT_TYPES and not CUSTOM_EVENT_TYPE.match(name):
+            raise ValueError(
+                "custom event types start with a letter and use only a-z, 0-9, '_', '.', ':', "
+                "'-' (at most 64 characters)"
+            )
+        return name
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc_and_not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value - datetime.now(UTC) > MAX_FUTURE_SKEW:
+            raise ValueError("is more than 24 hours in the future")
+        return value
+
+
+@dataclass(frozen=True)
+class RecordError:
+    index: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+def normalize_event_id(raw_id: str | None) -> str:
+    if not raw_id:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(raw_id))
+    except ValueError:
+        return str(uuid.uuid5(CLIENT_ID_NAMESPACE, raw_id))
+
+
+def page_path(page: str | None, page_url: str | None) -> str | None:
+    """The page as a path: '/home' for 'home', '/home', or 'https://site/home?x=1'."""
+    candidate = page or page_url
+    if not candidate:
+        return None
+    if "://" in candidate:
+        return urlsplit(candidate).path or "/"
+    path = candidate.split("?", 1)[0].split("#", 1)[0]
+    return path if path.startswith("/") else "/" + path
+
+
+def _pydantic_field(error: Any) -> str:
+    location = [str(part) for part in error["loc"]]
+    return ".".join(location) if location else "record"
+
+
+def parse_incoming(index: int, record: Any) -> IncomingEvent | list[RecordError]:
+    """Validate one record; on failure, one error per offending field."""
+    if not isinstance(record, dict):
+        return [RecordError(index, "record", f"must be a JSON object, got {_json_type(record)}")]
+    try:
+        incoming = IncomingEvent.model_validate(record)
+    except ValidationError as exc:
+        return [
+            RecordError(index, _pydantic_field(err), err["msg"])
+            for err in exc.errors(include_url=False)
+        ]
+    if incoming.event_type is None and incoming.button is None:
+        return [RecordError(index, "event_type", "Field required")]
+    return incoming
+
+
+def _json_type(value: Any) -> str:
+    names: dict[type, str] = {
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+EventTypeName = Literal[
+    "page_view", "click", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase"
+]
