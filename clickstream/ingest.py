@@ -160,3 +160,107 @@ def put_events(
         )
     outcome.accepted.sort(key=lambda item: item[0])
     return outcome
+
+
+@dataclass
+class IngestResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: int = 0
+    throttled: int = 0
+
+
+RETRY_AFTER_S = "1"
+
+
+def _whole_request_error(error: IngestError) -> IngestResponse:
+    return IngestResponse(
+        error.status,
+        {"status": "rejected", "error": error.message,
+         "errors": [{"index": None, "field": error.field, "message": error.message}]},
+    )
+
+
+def ingest_records(
+    records: Sequence[Any],
+    *,
+    kinesis: Any,
+    stream_name: str,
+    received_at: datetime,
+    source_ip: str | None = None,
+    max_attempts: int = 5,
+) -> IngestResponse:
+    """Validate, enrich and stream a batch; answer per record."""
+    batch = validate_records(records, received_at=received_at, source_ip=source_ip)
+    outcome = (
+        put_events(kinesis, stream_name, batch.events, max_attempts=max_attempts)
+        if batch.events
+        else PutOutcome()
+    )
+    errors = sorted(batch.errors + outcome.rejected, key=lambda error: error.index)
+    body: dict[str, Any] = {
+        "status": "accepted",
+        "processed": len(outcome.accepted),
+        "failed": len(records) - len(outcome.accepted),
+        "errors": [error.as_dict() for error in errors],
+        "event_ids": [event.event_id for _, event in outcome.accepted],
+    }
+    response = IngestResponse(
+        200, body, accepted=len(outcome.accepted), rejected=len(errors), throttled=outcome.throttled
+    )
+    if not outcome.accepted:
+        if batch.events:  # valid records, but the stream took none of them
+            body["status"] = "unavailable"
+            response.status = 503
+            response.headers["Retry-After"] = RETRY_AFTER_S
+        else:
+            body["status"] = "rejected"
+            response.status = 400
+    return response
+
+
+def handle_events_request(
+    raw_body: bytes | None,
+    *,
+    kinesis: Any,
+    stream_name: str,
+    received_at: datetime,
+    source_ip: str | None = None,
+    max_attempts: int = 5,
+) -> IngestResponse:
+    """``POST /events`` with ``{"records": [...]}``."""
+    try:
+        records = records_from_body(load_json_body(raw_body))
+    except IngestError as error:
+        return _whole_request_error(error)
+    return ingest_records(
+        records, kinesis=kinesis, stream_name=stream_name, received_at=received_at,
+        source_ip=source_ip, max_attempts=max_attempts,
+    )
+
+
+def handle_track_request(
+    raw_body: bytes | None,
+    *,
+    kinesis: Any,
+    stream_name: str,
+    received_at: datetime,
+    source_ip: str | None = None,
+    max_attempts: int = 5,
+) -> IngestResponse:
+    """``POST /track`` with one event object."""
+    try:
+        record = load_json_body(raw_body)
+    except IngestError as error:
+        return _whole_request_error(error)
+    if not isinstance(record, dict):
+        return _whole_request_error(IngestError(400, "the body must be one JSON event object"))
+    response = ingest_records(
+        [record], kinesis=kinesis, stream_name=stream_name, received_at=received_at,
+        source_ip=source_ip, max_attempts=max_attempts,
+    )
+    if response.status == 200:
+        response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}
+    return response

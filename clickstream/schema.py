@@ -7,7 +7,6 @@ the stream, into the aggregates and into the archive.
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -156,7 +155,11 @@ class IncomingEvent(BaseModel):
         validation_alias=AliasChoices("product_id", "productId"),
     )
     value: float | None = Field(
-        default=None, ge=0, le=1e12, validation_alias=AliasChoices("value", "revenue", "amount")
+        default=None,
+        ge=0,
+        le=1e12,
+        allow_inf_nan=False,
+        validation_alias=AliasChoices("value", "revenue", "amount"),
     )
     properties: dict[str, Any] = Field(default_factory=dict)
     device: Device | None = None
@@ -189,13 +192,6 @@ class IncomingEvent(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("location"), str):
             data = {**data, "location": {"country": data["location"]}}
         return data
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
 
     @field_validator("event_type")
     @classmethod

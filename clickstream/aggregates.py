@@ -1,0 +1,362 @@
+"""Near-real-time aggregates: which DynamoDB items an event touches, the in-memory
+pre-aggregation of a batch, and the exactly-once write of it.
+
+Item layout (one table, ``pk``/``sk``):
+
+==================  =====================  ===============================================
+pk                  sk                     attributes
+==================  =====================  ===============================================
+``total``           ``all``                events, type:<t>, revenue, sessions, funnel:<step>
+``minute``          ``2026-11-24T02:51``   events, type:<t>, revenue, expires_at (TTL)
+``hour``            ``2026-11-24T02``      events, type:<t>, revenue, expires_at (TTL)
+``day``             ``2026-11-24``         events, type:<t>, revenue, sessions, funnel:<step>
+``pages``           ``all#<0..3>``         p:<page> = page views (pages hashed over 4 items)
+``shard``           ``<stream>#<shard>``   seq (watermark), sessions (zlib JSON), recent
+==================  =====================  ===============================================
+
+A batch becomes one ``ADD`` per distinct item, so writes grow with distinct keys, not events.
+
+Exactly-once: the ``shard`` item holds the sequence number of the last record applied from
+that shard. Records at or below it are skipped (redelivery, re-cut batches, replays after a
+crash), and the counters and the new watermark are written in ONE ``TransactWriteItems``
+conditioned on the watermark still being what was read. Kinesis keeps a shard's records in
+order and one consumer owns a shard at a time, so "seq <= watermark" means "already counted".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from botocore.exceptions import ClientError
+
+from clickstream.schema import FUNNEL_STEPS, Event
+
+MINUTE_TTL = timedelta(days=3)
+HOUR_TTL = timedelta(days=90)
+PAGE_SHARDS = 4
+# A session untouched this long is forgotten by the funnel state (it has long timed out).
+SESSION_MEMORY = timedelta(hours=2)
+MAX_SESSIONS_PER_SHARD = 20_000
+MAX_TRANSACT_ITEMS = 100  # DynamoDB's TransactWriteItems limit, shard item included
+MAX_ATTRIBUTES_PER_UPDATE = 150  # keeps one UpdateExpression under DynamoDB's 4 KB
+RECENT_EVENTS_KEPT = 50
+_SESSION_BIT = 1
+_STEP_BITS = {step: 1 << (index + 1) for index, step in enumerate(FUNNEL_STEPS)}
+
+ItemKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class SequencedEvent:
+    """An event with its position in the shard, as the consumers receive it."""
+
+    sequence_number: str
+    event: Event
+
+
+@dataclass
+class ShardState:
+    """What the aggregator remembers per shard, stored in the ``shard`` item."""
+
+    watermark: str | None = None
+    sessions: dict[str, list[int]] = field(default_factory=dict)  # key -> [step mask, last seen]
+    recent: list[dict[str, Any]] = field(default_factory=list)
+
+    def is_applied(self, sequence_number: str) -> bool:
+        return self.watermark is not None and int(sequence_number) <= int(self.watermark)
+
+
+@dataclass
+class BatchAggregate:
+    """The counter increments of a batch, one entry per DynamoDB item."""
+
+    counters: dict[ItemKey, dict[str, Decimal]] = field(default_factory=dict)
+    expires_at: dict[ItemKey, int] = field(default_factory=dict)
+
+    def add(self, key: ItemKey, attribute: str, amount: Decimal | int = 1) -> None:
+        item = self.counters.setdefault(key, defaultdict(Decimal))
+        item[attribute] += Decimal(amount)
+
+
+def minute_key(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M")
+
+
+def hour_key(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H")
+
+
+def day_key(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%d")
+
+
+def page_shard(page: str) -> str:
+    digest = hashlib.blake2b(page.encode(), digest_size=2).digest()
+    return f"all#{int.from_bytes(digest, 'big') % PAGE_SHARDS}"
+
+
+def page_attribute(page: str) -> str:
+    return f"p:{page}"
+
+
+def item_keys(event: Event) -> list[ItemKey]:
+    """Every aggregate item one event touches (the shard item aside)."""
+    ts = event.timestamp
+    keys: list[ItemKey] = [
+        ("total", "all"),
+        ("minute", minute_key(ts)),
+        ("hour", hour_key(ts)),
+        ("day", day_key(ts)),
+    ]
+    if event.event_type == "page_view" and event.page:
+        keys.append(("pages", page_shard(event.page)))
+    return keys
+
+
+def compact_event(event: Event) -> dict[str, Any]:
+    """The few fields the recent-events feed shows."""
+    compact = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+        "user_id": event.user_id,
+        "session_id": event.session_id,
+        "page": event.page,
+        "product_id": event.product_id,
+        "value": event.value,
+        "device_type": event.device.device_type,
+        "country": event.location.country,
+    }
+    return {key: value for key, value in compact.items() if value is not None}
+
+
+def _epoch(ts: datetime) -> int:
+    return int(ts.timestamp())
+
+
+def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregate, ShardState]:
+    """Pre-aggregate a batch in memory. Pure: returns the increments and the shard's next
+    state (funnel sessions, recent feed); nothing is written."""
+    result = BatchAggregate()
+    sessions = {key: list(value) for key, value in state.sessions.items()}
+    for event in events:
+        ts = event.timestamp
+        day = ("day", day_key(ts))
+        for key in item_keys(event):
+            if key[0] == "pages":
+                result.add(key, page_attribute(event.page or ""))
+                continue
+            result.add(key, "events")
+            result.add(key, f"type:{event.event_type}")
+            if event.event_type == "purchase" and event.value:
+                result.add(key, "revenue", Decimal(str(event.value)))
+        result.expires_at[("minute", minute_key(ts))] = _epoch(ts + MINUTE_TTL)
+        result.expires_at[("hour", hour_key(ts))] = _epoch(ts + HOUR_TTL)
+
+        mask, last_seen = sessions.get(event.session_key, (0, 0))
+        new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
+        for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
+            if new_bits & bit and not mask & bit:
+                result.add(("total", "all"), attribute)
+                result.add(day, attribute)
+        sessions[event.session_key] = [mask | new_bits, max(last_seen, _epoch(ts))]
+
+    next_state = ShardState(
+        watermark=state.watermark,
+        sessions=_forget_idle_sessions(sessions, events),
+        recent=_recent(state.recent, events),
+    )
+    return result, next_state
+
+
+def _funnel_attributes() -> Iterable[tuple[str, int]]:
+    return ((f"funnel:{step}", bit) for step, bit in _STEP_BITS.items())
+
+
+def _forget_idle_sessions(
+    sessions: dict[str, list[int]], events: Sequence[Event]
+) -> dict[str, list[int]]:
+    if not events:
+        return sessions
+    # Event time, not wall-clock time, so a replay computes the same state.
+    horizon = max(_epoch(event.timestamp) for event in events) - SESSION_MEMORY.total_seconds()
+    kept = {key: value for key, value in sessions.items() if value[1] >= horizon}
+    if len(kept) > MAX_SESSIONS_PER_SHARD:
+        newest = sorted(kept.items(), key=lambda item: item[1][1], reverse=True)
+        kept = dict(newest[:MAX_SESSIONS_PER_SHARD])
+    return kept
+
+
+def _recent(previous: list[dict[str, Any]], events: Sequence[Event]) -> list[dict[str, Any]]:
+    merged = previous + [compact_event(event) for event in events]
+    merged.sort(key=lambda item: (item["timestamp"], item["event_id"]), reverse=True)
+    return merged[:RECENT_EVENTS_KEPT]
+
+
+def chunk_for_transactions(events: Sequence[SequencedEvent]) -> list[list[SequencedEvent]]:
+    """Split a batch so each chunk's items fit one transaction (with the shard item)."""
+    chunks: list[list[SequencedEvent]] = []
+    current: list[SequencedEvent] = []
+    keys: set[ItemKey] = set()
+    page_attributes: dict[ItemKey, set[str]] = defaultdict(set)
+    for sequenced in events:
+        event_keys = set(item_keys(sequenced.event))
+        page_key = next((key for key in event_keys if key[0] == "pages"), None)
+        too_many_keys = len(keys | event_keys) > MAX_TRANSACT_ITEMS - 1
+        too_many_pages = page_key is not None and (
+            len(page_attributes[page_key] | {sequenced.event.page or ""})
+            > MAX_ATTRIBUTES_PER_UPDATE
+        )
+        if current and (too_many_keys or too_many_pages):
+            chunks.append(current)
+            current, keys, page_attributes = [], set(), defaultdict(set)
+        current.append(sequenced)
+        keys |= event_keys
+        if page_key is not None:
+            page_attributes[page_key].add(sequenced.event.page or "")
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# --- DynamoDB I/O -------------------------------------------------------------------------
+
+
+def shard_item_key(stream_name: str, shard_id: str) -> ItemKey:
+    return ("shard", f"{stream_name}#{shard_id}")
+
+
+def _key(key: ItemKey) -> dict[str, Any]:
+    return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+
+
+def load_shard_state(dynamodb: Any, table: str, key: ItemKey) -> ShardState:
+    item = dynamodb.get_item(TableName=table, Key=_key(key), ConsistentRead=True).get("Item")
+    if not item:
+        return ShardState()
+    sessions_blob = item.get("sessions", {}).get("B")
+    return ShardState(
+        watermark=item["seq"]["S"] if "seq" in item else None,
+        sessions=orjson.loads(zlib.decompress(sessions_blob)) if sessions_blob else {},
+        recent=orjson.loads(item["recent"]["S"]) if "recent" in item else [],
+    )
+
+
+def _update_action(
+    table: str, key: ItemKey, counters: dict[str, Decimal], expires_at: int | None
+) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    adds = []
+    for index, (attribute, amount) in enumerate(sorted(counters.items())):
+        names[f"#a{index}"] = attribute
+        values[f":a{index}"] = {"N": str(amount)}
+        adds.append(f"#a{index} :a{index}")
+    expression = "ADD " + ", ".join(adds)
+    if expires_at is not None:
+        expression += " SET expires_at = if_not_exists(expires_at, :ttl)"
+        values[":ttl"] = {"N": str(expires_at)}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def _shard_put_action(
+    table: str, key: ItemKey, state: ShardState, expected_watermark: str | None
+) -> dict[str, Any]:
+    item = {
+        **_key(key),
+        "seq": {"S": state.watermark or "0"},
+        "sessions": {"B": zlib.compress(orjson.dumps(state.sessions))},
+        "recent": {"S": orjson.dumps(state.recent).decode()},
+    }
+    put: dict[str, Any] = {"TableName": table, "Item": item}
+    if expected_watermark is None:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "seq = :expected"
+        put["ExpressionAttributeValues"] = {":expected": {"S": expected_watermark}}
+    return {"Put": put}
+
+
+class WatermarkConflict(Exception):
+    """Another writer moved the shard's watermark since it was read."""
+
+
+def write_aggregate(
+    dynamodb: Any,
+    table: str,
+    shard_key: ItemKey,
+    aggregate_: BatchAggregate,
+    next_state: ShardState,
+    expected_watermark: str | None,
+) -> int:
+    """Write the increments and the shard's next state atomically. Returns items written."""
+    actions = [
+        _update_action(table, key, counters, aggregate_.expires_at.get(key))
+        for key, counters in aggregate_.counters.items()
+    ]
+    actions.append(_shard_put_action(table, shard_key, next_state, expected_watermark))
+    try:
+        dynamodb.transact_write_items(TransactItems=actions)
+    except ClientError as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
+            reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+        ):
+            raise WatermarkConflict(str(shard_key)) from exc
+        raise
+    return len(actions)
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    skipped_duplicates: int = 0
+    items_written: int = 0
+    transactions: int = 0
+
+
+def apply_events(
+    dynamodb: Any,
+    table: str,
+    shard_key: ItemKey,
+    events: Sequence[SequencedEvent],
+    *,
+    max_conflict_retries: int = 3,
+) -> ApplyResult:
+    """Count each event exactly once, whatever redelivery brought it here again."""
+    result = ApplyResult()
+    for attempt in range(max_conflict_retries + 1):
+        state = load_shard_state(dynamodb, table, shard_key)
+        fresh = [item for item in events if not state.is_applied(item.sequence_number)]
+        result.skipped_duplicates = len(events) - len(fresh) - result.applied
+        try:
+            for chunk in chunk_for_transactions(fresh):
+                increments, next_state = aggregate([item.event for item in chunk], state)
+                next_state.watermark = chunk[-1].sequence_number
+                result.items_written += write_aggregate(
+                    dynamodb, table, shard_key, increments, next_state, state.watermark
+                )
+                result.transactions += 1
+                result.applied += len(chunk)
+                state = next_state
+            return result
+        except WatermarkConflict:
+            if attempt == max_conflict_retries:
+                raise
+    return result

@@ -1,0 +1,54 @@
+"""Aggregator: near-real-time counters in DynamoDB, each accepted event counted once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from clickstream.aggregates import apply_events, shard_item_key
+from clickstream.aws import client
+from clickstream.settings import get_settings
+from consumers.common import (
+    applicable_prefix,
+    make_record_handler,
+    new_processor,
+    shard_id_of_batch,
+)
+
+SERVICE = "clickstream-aggregator"
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+processor = new_processor()
+decode = make_record_handler("aggregator", logger, metrics)
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    shard_id = shard_id_of_batch(event)
+    with processor(records=event["Records"], handler=decode):
+        outcomes = processor.process()
+    events = applicable_prefix(outcomes)
+    if events and shard_id:
+        try:
+            result = apply_events(
+                client("dynamodb"),
+                settings.aggregates_table,
+                shard_item_key(settings.stream_name, shard_id),
+                events,
+            )
+        except Exception:
+            metrics.add_metric(name="ConsumerErrors", unit=MetricUnit.Count, value=1)
+            logger.exception("aggregate write failed; the batch will be retried")
+            raise
+        metrics.add_metric(name="EventsAggregated", unit=MetricUnit.Count, value=result.applied)
+        metrics.add_metric(
+            name="DuplicatesSkipped", unit=MetricUnit.Count, value=result.skipped_duplicates
+        )
+        logger.info("batch aggregated", extra={"shard_id": shard_id, **vars(result)})
+    return processor.response()

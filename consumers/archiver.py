@@ -1,0 +1,51 @@
+"""Archiver: each batch becomes Parquet under Hive partitions in S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from clickstream.archive import plan_objects, write_objects
+from clickstream.aws import client
+from clickstream.settings import get_settings
+from consumers.common import (
+    applicable_prefix,
+    make_record_handler,
+    new_processor,
+    shard_id_of_batch,
+)
+
+SERVICE = "clickstream-archiver"
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+processor = new_processor()
+decode = make_record_handler("archiver", logger, metrics)
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    shard_id = shard_id_of_batch(event)
+    with processor(records=event["Records"], handler=decode):
+        outcomes = processor.process()
+    events = applicable_prefix(outcomes)
+    if events and shard_id:
+        planned = plan_objects(events, shard_id)
+        try:
+            written = write_objects(client("s3"), get_settings().archive_bucket, planned)
+        except Exception:
+            metrics.add_metric(name="ConsumerErrors", unit=MetricUnit.Count, value=1)
+            logger.exception("archive write failed; the batch will be retried")
+            raise
+        metrics.add_metric(name="EventsArchived", unit=MetricUnit.Count, value=len(events))
+        metrics.add_metric(name="ArchiveObjectsWritten", unit=MetricUnit.Count, value=len(planned))
+        logger.info(
+            "batch archived",
+            extra={"shard_id": shard_id, "events": len(events), "objects": sorted(planned),
+                   "bytes": written},
+        )
+    return processor.response()

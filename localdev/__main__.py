@@ -1,0 +1,3 @@
+from localdev.stack import main
+
+main()

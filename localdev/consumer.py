@@ -1,0 +1,82 @@
+"""One consumer function behind its local event-source mapping, as a process of its own:
+``python -m localdev.consumer aggregator``. Stops cleanly on SIGTERM/SIGINT (in-flight
+batches finish; the next start resumes from the DynamoDB checkpoints)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from clickstream.aws import client
+from clickstream.settings import get_settings
+from localdev.runner import EventSourceMapping, Handler, MappingSettings
+
+FUNCTIONS = {
+    "aggregator": "consumers.aggregator:handler",
+    "archiver": "consumers.archiver:handler",
+}
+
+
+def mapping_settings_from_env() -> MappingSettings:
+    """The mapping settings infra/ deploys on AWS, overridable for tests."""
+    env = os.environ
+    queue = env.get("CLICKSTREAM_ON_FAILURE_QUEUE_URL")
+    if not queue:
+        queue = client("sqs").get_queue_url(QueueName=get_settings().dead_letter_queue)["QueueUrl"]
+    return MappingSettings(
+        batch_size=int(env.get("CLICKSTREAM_ESM_BATCH_SIZE", "100")),
+        maximum_batching_window_s=float(env.get("CLICKSTREAM_ESM_BATCHING_WINDOW_S", "0.5")),
+        maximum_retry_attempts=int(env.get("CLICKSTREAM_ESM_MAX_RETRIES", "3")),
+        maximum_record_age_s=int(env.get("CLICKSTREAM_ESM_MAX_RECORD_AGE_S", "3600")),
+        bisect_batch_on_function_error=env.get("CLICKSTREAM_ESM_BISECT", "true") == "true",
+        on_failure_queue_url=queue,
+        poll_interval_s=float(env.get("CLICKSTREAM_ESM_POLL_INTERVAL_S", "0.1")),
+        retry_backoff_s=float(env.get("CLICKSTREAM_ESM_RETRY_BACKOFF_S", "0.2")),
+    )
+
+
+def load_handler(function: str) -> Handler:
+    module_name, _, attribute = FUNCTIONS[function].partition(":")
+    handler: Handler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+def run(function: str, handler: Handler | None = None) -> dict[str, Any]:
+    settings = get_settings()
+    mapping = EventSourceMapping(
+        function_name=function,
+        handler=handler or load_handler(function),
+        kinesis=client("kinesis"),
+        dynamodb=client("dynamodb"),
+        sqs=client("sqs"),
+        stream_name=settings.stream_name,
+        checkpoints_table=settings.checkpoints_table,
+        region=settings.region,
+        settings=mapping_settings_from_env(),
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    mapping.start()
+    logging.getLogger("localdev.consumer").info("%s: consuming %s", function, settings.stream_name)
+    stopped.wait()
+    mapping.stop()
+    return mapping.stats()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("function", choices=sorted(FUNCTIONS))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stats = run(args.function)
+    logging.getLogger("localdev.consumer").info("%s stopped: %s", args.function, stats)
+
+
+if __name__ == "__main__":
+    main()

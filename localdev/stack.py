@@ -1,0 +1,372 @@
+"""``make local``: the whole stack on this machine, on loopback only.
+
+1. an AWS emulator: LocalStack when one answers on localhost:4566, else moto's server
+   started here (``moto_server -H 127.0.0.1``), or the endpoint in ``AWS_ENDPOINT_URL``;
+2. the resources of ``infra/template.yaml``;
+3. the consumers, each a process running the Lambda handler behind the event-source runner;
+4. the API with ``chalice local``;
+5. a static server for the dashboard in ``web/``.
+
+Every child's output passes through the EMF forwarder (metrics to the emulator's CloudWatch,
+as CloudWatch Logs does on AWS) into ``.local/logs/``. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALSTACK_URL = "http://localhost:4566"
+LOOPBACK = "127.0.0.1"
+CONSUMERS = ("aggregator", "archiver")
+log = logging.getLogger("localdev")
+
+
+@dataclass
+class StackConfig:
+    api_port: int = 8000
+    web_port: int = 8080
+    emulator_port: int = 4567
+    region: str = "us-east-1"
+    state_dir: Path = ROOT / ".local"
+    use_localstack: bool = True
+    serve_web: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        env = os.environ
+        return cls(
+            api_port=int(env.get("CLICKSTREAM_API_PORT", "8000")),
+            web_port=int(env.get("CLICKSTREAM_WEB_PORT", "8080")),
+            emulator_port=int(env.get("CLICKSTREAM_EMULATOR_PORT", "4567")),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            state_dir=Path(env.get("CLICKSTREAM_STATE_DIR", str(ROOT / ".local"))),
+            use_localstack=env.get("CLICKSTREAM_USE_LOCALSTACK", "auto") != "false",
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return bool(response.status < 500)
+    except OSError:
+        return False
+
+
+def wait_for(url: str, timeout: float, what: str, process: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
+        if answers(url):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f} s")
+
+
+class OutputPump(threading.Thread):
+    """Copies a child's output to its log file, forwarding EMF metric lines to CloudWatch."""
+
+    def __init__(self, name: str, stream: IO[str], log_path: Path, cloudwatch: Any) -> None:
+        super().__init__(name=f"pump:{name}", daemon=True)
+        self.stream = stream
+        self.log_path = log_path
+        self.cloudwatch = cloudwatch
+
+    def run(self) -> None:
+        forward = _emf_forwarder()
+        with self.log_path.open("a", encoding="utf-8") as sink:
+            for line in self.stream:
+                sink.write(line)
+                sink.flush()
+                if forward is not None and line.lstrip().startswith("{"):
+                    with contextlib.suppress(Exception):
+                        forward(line, self.cloudwatch)
+
+
+def _emf_forwarder() -> Any:
+    try:
+        from localdev.emf import forward_emf_line
+    except ImportError:
+        return None
+    return forward_emf_line
+
+
+class QuietStaticHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        log.debug("web: " + format, *args)
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+class LocalStack:
+    """Starts, supervises and stops the local stack's processes."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.pumps: list[OutputPump] = []
+        self.web_server: ThreadingHTTPServer | None = None
+        self.alarm_evaluator: Any = None
+        self.endpoint_url = ""
+        self.emulator = ""
+        self.outputs: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self.log_dir = config.state_dir / "logs"
+        self._cloudwatch: Any = None
+
+    # --- emulator ------------------------------------------------------------------------
+
+    def _start_emulator(self) -> None:
+        explicit = os.environ.get("AWS_ENDPOINT_URL")
+        if explicit:
+            self.endpoint_url, self.emulator = explicit, "external"
+        elif self.config.use_localstack and answers(f"{LOCALSTACK_URL}/_localstack/health"):
+            self.endpoint_url, self.emulator = LOCALSTACK_URL, "localstack"
+        else:
+            port = self.config.emulator_port or free_port()
+            if port_in_use(port):
+                raise RuntimeError(
+                    f"port {port} is taken; set CLICKSTREAM_EMULATOR_PORT to a free port"
+                )
+            moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+            self._spawn("emulator", [moto, "-H", LOOPBACK, "-p", str(port)], env=dict(os.environ))
+            self.endpoint_url, self.emulator = f"http://{LOOPBACK}:{port}", "moto"
+            wait_for(f"{self.endpoint_url}/moto-api/", 30, "moto_server", self.processes["emulator"])
+        log.info("AWS emulator: %s (%s)", self.endpoint_url, self.emulator)
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("AWS_ACCESS_KEY_ID", "test")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        env |= {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "PYTHONUNBUFFERED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "Clickstream"),
+        }
+        # X-Ray segments only when a daemon is there to receive them.
+        if not env.get("AWS_XRAY_DAEMON_ADDRESS"):
+            env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        return env | self.config.extra_env
+
+    # --- resources -----------------------------------------------------------------------
+
+    def _provision(self) -> None:
+        from localdev.provision import provision
+
+        self.outputs = provision(self.endpoint_url, self.config.region, {"Environment": "local"})
+        names = {
+            "CLICKSTREAM_STREAM_NAME": "StreamName",
+            "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
+            "CLICKSTREAM_CHECKPOINTS_TABLE": "CheckpointsTableName",
+            "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
+            "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
+            "CLICKSTREAM_ON_FAILURE_QUEUE_URL": "DeadLetterQueueUrl",
+            "CLICKSTREAM_ALARM_TOPIC_ARN": "AlarmTopicArn",
+        }
+        for variable, output in names.items():
+            if output in self.outputs:
+                self.env[variable] = str(self.outputs[output])
+
+    # --- processes -----------------------------------------------------------------------
+
+    def _spawn(
+        self, name: str, command: list[str], *, env: dict[str, str], cwd: Path = ROOT
+    ) -> subprocess.Popen[str]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+        )
+        self.processes[name] = process
+        assert process.stdout is not None
+        pump = OutputPump(name, process.stdout, self.log_dir / f"{name}.log", self._cloudwatch)
+        pump.start()
+        self.pumps.append(pump)
+        return process
+
+    def api_command(self) -> list[str]:
+        chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"
+        return [
+            chalice, "local", "--stage", "local", "--host", LOOPBACK,
+            "--port", str(self.config.api_port), "--no-autoreload",
+        ]
+
+    def start_api(self) -> subprocess.Popen[str]:
+        process = self._spawn("api", self.api_command(), env=self.env, cwd=ROOT / "api")
+        wait_for(f"http://{LOOPBACK}:{self.config.api_port}/", 60, "chalice local", process)
+        return process
+
+    def _start_consumers(self) -> None:
+        for function in CONSUMERS:
+            self._spawn(
+                function, [sys.executable, "-m", "localdev.consumer", function], env=self.env
+            )
+
+    def _start_web(self) -> None:
+        handler = functools.partial(QuietStaticHandler, directory=str(ROOT / "web"))
+        self.web_server = ThreadingHTTPServer((LOOPBACK, self.config.web_port), handler)
+        threading.Thread(target=self.web_server.serve_forever, name="web", daemon=True).start()
+
+    def _start_alarm_evaluator(self) -> None:
+        try:
+            from localdev.alarms import AlarmEvaluator
+        except ImportError:
+            return
+        self.alarm_evaluator = AlarmEvaluator(self._cloudwatch_client(), self._sns_client())
+        self.alarm_evaluator.start()
+
+    def _cloudwatch_client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "cloudwatch", endpoint_url=self.endpoint_url, region_name=self.config.region,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def _sns_client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "sns", endpoint_url=self.endpoint_url, region_name=self.config.region,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        for port, what in ((self.config.api_port, "API"), (self.config.web_port, "web")):
+            if port_in_use(port):
+                raise RuntimeError(f"the {what} port {port} is taken; choose another")
+        self._start_emulator()
+        self.env = self._base_env()
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
+        self._cloudwatch = self._cloudwatch_client()
+        self._provision()
+        self._start_consumers()
+        self.start_api()
+        if self.config.serve_web:
+            self._start_web()
+        self._start_alarm_evaluator()
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        api_url = f"http://{LOOPBACK}:{self.config.api_port}"
+        return {
+            "api_url": api_url,
+            "web_url": f"http://{LOOPBACK}:{self.config.web_port}" if self.config.serve_web else None,
+            "dashboard_url": (
+                f"http://{LOOPBACK}:{self.config.web_port}/?api={api_url}"
+                if self.config.serve_web else None
+            ),
+            "endpoint_url": self.endpoint_url,
+            "emulator": self.emulator,
+            "resources": self.outputs,
+            "pids": {name: process.pid for name, process in self.processes.items()},
+            "env": {k: v for k, v in self.env.items() if k.startswith(("AWS_", "CLICKSTREAM_"))},
+            "logs": str(self.log_dir),
+        }
+
+    def stop(self) -> None:
+        """Stop in reverse dependency order: API first (no new events), then consumers
+        (finishing their batches), then the emulator."""
+        if self.alarm_evaluator is not None:
+            self.alarm_evaluator.stop()
+        if self.web_server is not None:
+            self.web_server.shutdown()
+            self.web_server.server_close()
+        for name in ("api", *CONSUMERS, "emulator"):
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def print_banner(info: dict[str, Any]) -> None:
+    lines = [
+        "",
+        "clickstream local stack is up",
+        f"  API        {info['api_url']}",
+        f"  dashboard  {info['dashboard_url']}",
+        f"  emulator   {info['endpoint_url']} ({info['emulator']})",
+        f"  logs       {info['logs']}/",
+        "",
+        f"  try: curl -s -X POST {info['api_url']}/track -H 'Content-Type: application/json' \\",
+        "         -d '{\"event_type\":\"page_view\",\"user_id\":\"u1\",\"page_url\":\"/home\"}'",
+        f"       curl -s {info['api_url']}/stats",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+    print("READY " + json.dumps(info), flush=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stack = LocalStack(StackConfig.from_env())
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    try:
+        print_banner(stack.start())
+        while not stopped.wait(1.0):
+            for name, process in stack.processes.items():
+                if process.poll() is not None and name != "api":
+                    log.error("%s exited with code %s; stopping", name, process.returncode)
+                    stopped.set()
+    except Exception as exc:
+        log.error("local stack failed: %s", exc)
+        stack.stop()
+        sys.exit(1)
+    stack.stop()
+    log.info("local stack stopped")
+
+
+if __name__ == "__main__":
+    main()
