@@ -39,6 +39,17 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     )
 
 
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "only called while handling a request"
+    return request
+
+
+def _raw_body() -> bytes | None:
+    body = _request().raw_body
+    return body.encode() if isinstance(body, str) else body
+
+
 def _source_ip(request: Request) -> str | None:
     forwarded = request.headers.get("x-forwarded-for")
     if forwarded:
@@ -51,7 +62,9 @@ def _answer_ingest(result: IngestResponse) -> Response:
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=result.rejected)
     if result.throttled:
-        metrics.add_metric(name="PutRecordsThrottled", unit=MetricUnit.Count, value=result.throttled)
+        metrics.add_metric(
+            name="PutRecordsThrottled", unit=MetricUnit.Count, value=result.throttled
+        )
     if result.status == 503:
         metrics.add_metric(name="PutRecordsFailed", unit=MetricUnit.Count, value=1)
     return _json(result.status, result.body, result.headers)
@@ -63,7 +76,7 @@ def _ingest_arguments() -> dict[str, Any]:
         "kinesis": client("kinesis"),
         "stream_name": settings.stream_name,
         "received_at": datetime.now(UTC),
-        "source_ip": _source_ip(app.current_request),
+        "source_ip": _source_ip(_request()),
         "max_attempts": settings.max_put_attempts,
     }
 
@@ -74,8 +87,12 @@ def observe(event: Any, get_response: Any) -> Any:
     response = get_response(event)
     logger.info(
         "request",
-        extra={"method": event.method, "path": event.path, "status": response.status_code,
-               "request_id": (event.context or {}).get("requestId")},
+        extra={
+            "method": event.method,
+            "path": event.path,
+            "status": response.status_code,
+            "request_id": (event.context or {}).get("requestId"),
+        },
     )
     metrics.flush_metrics(raise_on_empty_metrics=False)
     return response
@@ -88,12 +105,12 @@ def health() -> Response:
 
 @app.route("/events", methods=["POST"], cors=CORS, content_types=INGEST_CONTENT_TYPES)
 def post_events() -> Response:
-    return _answer_ingest(handle_events_request(app.current_request.raw_body, **_ingest_arguments()))
+    return _answer_ingest(handle_events_request(_raw_body(), **_ingest_arguments()))
 
 
 @app.route("/track", methods=["POST"], cors=CORS, content_types=INGEST_CONTENT_TYPES)
 def track() -> Response:
-    return _answer_ingest(handle_track_request(app.current_request.raw_body, **_ingest_arguments()))
+    return _answer_ingest(handle_track_request(_raw_body(), **_ingest_arguments()))
 
 
 def _read(answer: Any) -> Response:
@@ -105,7 +122,8 @@ def _read(answer: Any) -> Response:
 
 
 def _param(name: str) -> str | None:
-    return (app.current_request.query_params or {}).get(name)
+    params: dict[str, str] = dict(_request().query_params or {})
+    return params.get(name)
 
 
 def _int_param(name: str, default: int) -> int:
@@ -162,7 +180,9 @@ def page_views(page: str) -> Response:
     from urllib.parse import unquote
 
     return _read(
-        lambda: queries.page_views(client("dynamodb"), get_settings().aggregates_table, unquote(page))
+        lambda: queries.page_views(
+            client("dynamodb"), get_settings().aggregates_table, unquote(page)
+        )
     )
 
 
@@ -179,7 +199,9 @@ def export() -> Response:
             end=queries.parse_time(_param("to"), "to"),
             limit=_int_param("limit", 10_000),
         )
-        return Response(body=result.body, status_code=200, headers={"Content-Type": result.content_type})
+        return Response(
+            body=result.body, status_code=200, headers={"Content-Type": result.content_type}
+        )
 
     try:
         return answer()

@@ -105,7 +105,9 @@ def write_objects(s3: Any, bucket: str, planned: dict[str, pa.Table]) -> int:
     written = 0
     for key, table in planned.items():
         body = to_parquet_bytes(table)
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet"
+        )
         written += len(body)
     return written
 
@@ -119,9 +121,11 @@ def read_parquet_objects(s3: Any, bucket: str, keys: Iterable[str]) -> pa.Table:
 
 
 def list_archive_keys(s3: Any, bucket: str, prefix: str = ARCHIVE_PREFIX) -> list[str]:
-    keys = []
+    keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet"))
+        keys.extend(
+            obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet")
+        )
     return keys
 
 
@@ -130,7 +134,9 @@ def export_rows(
 ) -> list[dict[str, Any]]:
     """Archived events with ``start <= timestamp <= end``, oldest first, each event once
     (redelivered copies share an ``event_id``). Reads only the hour partitions in range."""
-    keys = [key for prefix in hour_prefixes(start, end) for key in list_archive_keys(s3, bucket, prefix)]
+    keys = [
+        key for prefix in hour_prefixes(start, end) for key in list_archive_keys(s3, bucket, prefix)
+    ]
     seen: set[str] = set()
     rows = []
     for row in read_parquet_objects(s3, bucket, keys).to_pylist():

@@ -4,7 +4,7 @@ AWS, LocalStack or moto's server."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -20,12 +20,11 @@ _CONFIG = Config(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """One shared client per service (boto3 clients are thread-safe)."""
-    return boto3.session.Session().client(
-        service, region_name=get_settings().region, config=_CONFIG
-    )
+    session: Any = boto3.session.Session()  # a service name chosen at run time
+    return session.client(service, region_name=get_settings().region, config=_CONFIG)
 
 
 def reset_clients() -> None:

@@ -17,7 +17,7 @@ _CANONICAL_FIELDS = frozenset(IncomingEvent.model_fields) | frozenset(
     alias
     for info in IncomingEvent.model_fields.values()
     if info.validation_alias is not None and hasattr(info.validation_alias, "choices")
-    for alias in info.validation_alias.choices  # type: ignore[union-attr]
+    for alias in info.validation_alias.choices
     if isinstance(alias, str)
 )
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")

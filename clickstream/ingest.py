@@ -100,10 +100,14 @@ def encode_event(event: Event) -> bytes:
 
 
 def put_records_entries(events: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:
-    return [{"Data": encode_event(event), "PartitionKey": event.partition_key} for _, event in events]
+    return [
+        {"Data": encode_event(event), "PartitionKey": event.partition_key} for _, event in events
+    ]
 
 
-def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S) -> float:
+def backoff_delay(
+    attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S
+) -> float:
     """Capped exponential backoff with full jitter (AWS architecture blog's recommendation)."""
     return random.uniform(0, min(cap, base * (2**attempt)))
 
@@ -123,7 +127,9 @@ def put_events(
         size = len(entry["Data"]) + len(entry["PartitionKey"].encode())
         if size > MAX_RECORD_BYTES:
             outcome.rejected.append(
-                RecordError(item[0], "record", f"encoded event is {size} bytes; Kinesis allows 1 MiB")
+                RecordError(
+                    item[0], "record", f"encoded event is {size} bytes; Kinesis allows 1 MiB"
+                )
             )
         else:
             pairs.append((item, entry))
@@ -135,7 +141,11 @@ def put_events(
         try:
             response = kinesis.put_records(StreamName=stream_name, Records=[e for _, e in pairs])
         except (ClientError, BotoCoreError) as exc:
-            code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+            code = (
+                exc.response["Error"]["Code"]
+                if isinstance(exc, ClientError)
+                else type(exc).__name__
+            )
             outcome.throttled += code == "ProvisionedThroughputExceededException"
             for item, _ in pairs:
                 last_error[item[0]] = code
@@ -178,8 +188,11 @@ RETRY_AFTER_S = "1"
 def _whole_request_error(error: IngestError) -> IngestResponse:
     return IngestResponse(
         error.status,
-        {"status": "rejected", "error": error.message,
-         "errors": [{"index": None, "field": error.field, "message": error.message}]},
+        {
+            "status": "rejected",
+            "error": error.message,
+            "errors": [{"index": None, "field": error.field, "message": error.message}],
+        },
     )
 
 
@@ -236,8 +249,12 @@ def handle_events_request(
     except IngestError as error:
         return _whole_request_error(error)
     return ingest_records(
-        records, kinesis=kinesis, stream_name=stream_name, received_at=received_at,
-        source_ip=source_ip, max_attempts=max_attempts,
+        records,
+        kinesis=kinesis,
+        stream_name=stream_name,
+        received_at=received_at,
+        source_ip=source_ip,
+        max_attempts=max_attempts,
     )
 
 
@@ -258,8 +275,12 @@ def handle_track_request(
     if not isinstance(record, dict):
         return _whole_request_error(IngestError(400, "the body must be one JSON event object"))
     response = ingest_records(
-        [record], kinesis=kinesis, stream_name=stream_name, received_at=received_at,
-        source_ip=source_ip, max_attempts=max_attempts,
+        [record],
+        kinesis=kinesis,
+        stream_name=stream_name,
+        received_at=received_at,
+        source_ip=source_ip,
+        max_attempts=max_attempts,
     )
     if response.status == 200:
         response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}

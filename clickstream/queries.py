@@ -132,8 +132,11 @@ def timeseries(
     while cursor <= end:
         bucket = key_of(cursor)
         points.append(
-            {"bucket": bucket, "start": cursor.isoformat().replace("+00:00", "Z"),
-             **_counts(found.get(bucket, {}))}
+            {
+                "bucket": bucket,
+                "start": cursor.isoformat().replace("+00:00", "Z"),
+                **_counts(found.get(bucket, {})),
+            }
         )
         cursor += step
     return {
@@ -144,9 +147,11 @@ def timeseries(
     }
 
 
-def recent_events(dynamodb: Any, table: str, limit: int = RECENT_EVENTS_KEPT) -> list[dict[str, Any]]:
+def recent_events(
+    dynamodb: Any, table: str, limit: int = RECENT_EVENTS_KEPT
+) -> list[dict[str, Any]]:
     """Newest events across shards: each shard item keeps its own latest 50."""
-    per_shard = []
+    per_shard: list[list[dict[str, Any]]] = []
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk",
@@ -155,7 +160,9 @@ def recent_events(dynamodb: Any, table: str, limit: int = RECENT_EVENTS_KEPT) ->
     }
     while True:
         page = dynamodb.query(**kwargs)
-        per_shard.extend(orjson.loads(item["recent"]["S"]) for item in page.get("Items", []) if "recent" in item)
+        per_shard.extend(
+            orjson.loads(item["recent"]["S"]) for item in page.get("Items", []) if "recent" in item
+        )
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -173,7 +180,9 @@ def events_last_minute(dynamodb: Any, table: str, now: datetime | None = None) -
     previous = current - timedelta(minutes=1)
     items = {
         item["sk"]["S"]: item
-        for item in _query_range(dynamodb, table, "minute", minute_key(previous), minute_key(current))
+        for item in _query_range(
+            dynamodb, table, "minute", minute_key(previous), minute_key(current)
+        )
     }
     in_window = 1 - (now - current).total_seconds() / 60
     older = _number(items.get(minute_key(previous), {}).get("events"))
@@ -209,7 +218,7 @@ def funnel(
             raise QueryError("from", "'from' is after 'to'")
         items = _query_range(dynamodb, table, "day", low, high)
     sessions = sum(_number(item.get("sessions")) for item in items)
-    steps = []
+    steps: list[dict[str, Any]] = []
     first = previous = None
     for step in FUNNEL_STEPS:
         count = sum(_number(item.get(f"funnel:{step}")) for item in items)
@@ -257,10 +266,13 @@ def top_pages(dynamodb: Any, table: str, limit: int = 10) -> dict[str, Any]:
 
 def page_views(dynamodb: Any, table: str, page: str) -> dict[str, Any]:
     path = page_path(page, None) or "/"
-    item = dynamodb.get_item(
-        TableName=table,
-        Key={"pk": {"S": "pages"}, "sk": {"S": page_shard(path)}},
-        ProjectionExpression="#p",
-        ExpressionAttributeNames={"#p": page_attribute(path)},
-    ).get("Item") or {}
+    item = (
+        dynamodb.get_item(
+            TableName=table,
+            Key={"pk": {"S": "pages"}, "sk": {"S": page_shard(path)}},
+            ProjectionExpression="#p",
+            ExpressionAttributeNames={"#p": page_attribute(path)},
+        ).get("Item")
+        or {}
+    )
     return {"page": path, "page_views": _number(item.get(page_attribute(path)))}

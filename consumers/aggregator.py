@@ -51,4 +51,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             name="DuplicatesSkipped", unit=MetricUnit.Count, value=result.skipped_duplicates
         )
         logger.info("batch aggregated", extra={"shard_id": shard_id, **vars(result)})
-    return processor.response()
+    return dict(processor.response())

@@ -45,7 +45,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="ArchiveObjectsWritten", unit=MetricUnit.Count, value=len(planned))
         logger.info(
             "batch archived",
-            extra={"shard_id": shard_id, "events": len(events), "objects": sorted(planned),
-                   "bytes": written},
+            extra={
+                "shard_id": shard_id,
+                "events": len(events),
+                "objects": sorted(planned),
+                "bytes": written,
+            },
         )
-    return processor.response()
+    return dict(processor.response())

@@ -54,8 +54,12 @@ def make_record_handler(
             )
             logger.warning(
                 "poison record quarantined",
-                extra={"reason": poison.reason, "shard_id": ref.shard_id,
-                       "sequence_number": ref.sequence_number, "s3_key": key},
+                extra={
+                    "reason": poison.reason,
+                    "shard_id": ref.shard_id,
+                    "sequence_number": ref.sequence_number,
+                    "s3_key": key,
+                },
             )
             metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
             return None

@@ -75,13 +75,15 @@ def port_in_use(port: int) -> bool:
 
 def answers(url: str, timeout: float = 0.5) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(response.status < 500)
     except OSError:
         return False
 
 
-def wait_for(url: str, timeout: float, what: str, process: subprocess.Popen[str] | None = None) -> None:
+def wait_for(
+    url: str, timeout: float, what: str, process: subprocess.Popen[str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -121,7 +123,7 @@ def _emf_forwarder() -> Any:
 
 
 class QuietStaticHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("web: " + format, *args)
 
     def end_headers(self) -> None:
@@ -159,10 +161,14 @@ class LocalStack:
                 raise RuntimeError(
                     f"port {port} is taken; set CLICKSTREAM_EMULATOR_PORT to a free port"
                 )
-            moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+            moto = (
+                shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+            )
             self._spawn("emulator", [moto, "-H", LOOPBACK, "-p", str(port)], env=dict(os.environ))
             self.endpoint_url, self.emulator = f"http://{LOOPBACK}:{port}", "moto"
-            wait_for(f"{self.endpoint_url}/moto-api/", 30, "moto_server", self.processes["emulator"])
+            wait_for(
+                f"{self.endpoint_url}/moto-api/", 30, "moto_server", self.processes["emulator"]
+            )
         log.info("AWS emulator: %s (%s)", self.endpoint_url, self.emulator)
 
     def _base_env(self) -> dict[str, str]:
@@ -227,8 +233,15 @@ class LocalStack:
     def api_command(self) -> list[str]:
         chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"
         return [
-            chalice, "local", "--stage", "local", "--host", LOOPBACK,
-            "--port", str(self.config.api_port), "--no-autoreload",
+            chalice,
+            "local",
+            "--stage",
+            "local",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.config.api_port),
+            "--no-autoreload",
         ]
 
     def start_api(self) -> subprocess.Popen[str]:
@@ -259,7 +272,9 @@ class LocalStack:
         import boto3
 
         return boto3.client(
-            "cloudwatch", endpoint_url=self.endpoint_url, region_name=self.config.region,
+            "cloudwatch",
+            endpoint_url=self.endpoint_url,
+            region_name=self.config.region,
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
         )
@@ -268,7 +283,9 @@ class LocalStack:
         import boto3
 
         return boto3.client(
-            "sns", endpoint_url=self.endpoint_url, region_name=self.config.region,
+            "sns",
+            endpoint_url=self.endpoint_url,
+            region_name=self.config.region,
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
         )
@@ -295,15 +312,19 @@ class LocalStack:
         api_url = f"http://{LOOPBACK}:{self.config.api_port}"
         return {
             "api_url": api_url,
-            "web_url": f"http://{LOOPBACK}:{self.config.web_port}" if self.config.serve_web else None,
+            "web_url": f"http://{LOOPBACK}:{self.config.web_port}"
+            if self.config.serve_web
+            else None,
             "dashboard_url": (
                 f"http://{LOOPBACK}:{self.config.web_port}/?api={api_url}"
-                if self.config.serve_web else None
+                if self.config.serve_web
+                else None
             ),
             "endpoint_url": self.endpoint_url,
             "emulator": self.emulator,
             "resources": self.outputs,
             "pids": {name: process.pid for name, process in self.processes.items()},
+            "api_command": self.api_command(),
             "env": {k: v for k, v in self.env.items() if k.startswith(("AWS_", "CLICKSTREAM_"))},
             "logs": str(self.log_dir),
         }
@@ -338,7 +359,7 @@ def print_banner(info: dict[str, Any]) -> None:
         f"  logs       {info['logs']}/",
         "",
         f"  try: curl -s -X POST {info['api_url']}/track -H 'Content-Type: application/json' \\",
-        "         -d '{\"event_type\":\"page_view\",\"user_id\":\"u1\",\"page_url\":\"/home\"}'",
+        '         -d \'{"event_type":"page_view","user_id":"u1","page_url":"/home"}\'',
         f"       curl -s {info['api_url']}/stats",
         "",
         "Ctrl-C stops everything.",

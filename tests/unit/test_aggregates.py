@@ -22,28 +22,40 @@ def test_a_batch_becomes_one_update_per_distinct_item():
     events = [make_event(event_type="page_view", page="/home") for _ in range(500)]
     increments, _ = aggregate(events, ShardState())
     assert set(increments.counters) == {
-        ("total", "all"), ("minute", "2026-11-24T10:30"), ("hour", "2026-11-24T10"),
-        ("day", "2026-11-24"), ("pages", page_shard("/home")),
+        ("total", "all"),
+        ("minute", "2026-11-24T10:30"),
+        ("hour", "2026-11-24T10"),
+        ("day", "2026-11-24"),
+        ("pages", page_shard("/home")),
     }
     assert increments.counters[("total", "all")]["events"] == 500
     assert increments.counters[("pages", page_shard("/home"))]["p:/home"] == 500
 
 
 def test_revenue_counts_purchase_values_only():
-    events = [make_event(event_type="purchase", value=19.99), make_event(event_type="purchase", value=5.01),
-              make_event(event_type="add_to_cart", value=100.0)]
+    events = [
+        make_event(event_type="purchase", value=19.99),
+        make_event(event_type="purchase", value=5.01),
+        make_event(event_type="add_to_cart", value=100.0),
+    ]
     increments, _ = aggregate(events, ShardState())
     assert increments.counters[("day", "2026-11-24")]["revenue"] == Decimal("25.00")
 
 
 def test_funnel_counts_each_session_once_per_step_across_batches():
     first, state = aggregate(
-        [make_event(session_id="a", event_type="page_view"), make_event(session_id="a", event_type="page_view"),
-         make_event(session_id="b", event_type="page_view")],
+        [
+            make_event(session_id="a", event_type="page_view"),
+            make_event(session_id="a", event_type="page_view"),
+            make_event(session_id="b", event_type="page_view"),
+        ],
         ShardState(),
     )
     second, _ = aggregate(
-        [make_event(session_id="a", event_type="add_to_cart"), make_event(session_id="a", event_type="page_view")],
+        [
+            make_event(session_id="a", event_type="add_to_cart"),
+            make_event(session_id="a", event_type="page_view"),
+        ],
         state,
     )
     assert first.counters[("total", "all")]["funnel:page_view"] == 2
@@ -63,7 +75,9 @@ def test_recent_feed_keeps_the_newest_fifty():
     events = [make_event(timestamp=T0 + timedelta(seconds=i)) for i in range(80)]
     _, state = aggregate(events, ShardState())
     assert len(state.recent) == 50
-    assert state.recent[0]["timestamp"] == (T0 + timedelta(seconds=79)).isoformat().replace("+00:00", "Z")
+    assert state.recent[0]["timestamp"] == (T0 + timedelta(seconds=79)).isoformat().replace(
+        "+00:00", "Z"
+    )
 
 
 def test_minute_and_hour_buckets_expire_but_days_do_not():
@@ -84,8 +98,11 @@ def test_backfill_spanning_many_minutes_is_chunked_to_fit_transactions():
 
 event_strategy = st.builds(
     lambda kind, minute, session, page, value: make_event(
-        event_type=kind, timestamp=T0 + timedelta(minutes=minute), session_id=session,
-        page=page, value=value if kind == "purchase" else None,
+        event_type=kind,
+        timestamp=T0 + timedelta(minutes=minute),
+        session_id=session,
+        page=page,
+        value=value if kind == "purchase" else None,
     ),
     st.sampled_from(["page_view", "click", "add_to_cart", "checkout", "purchase", "signup"]),
     st.integers(0, 200),

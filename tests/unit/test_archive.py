@@ -25,8 +25,14 @@ def test_hour_prefixes_cover_the_range_inclusively():
 
 
 def test_a_batch_spanning_two_hours_becomes_one_object_per_partition_keyed_by_sequence_range():
-    items = sequenced([make_event(timestamp=T0), make_event(timestamp=T0 + timedelta(seconds=30)),
-                       make_event(timestamp=T0 + timedelta(minutes=2))], start=500)
+    items = sequenced(
+        [
+            make_event(timestamp=T0),
+            make_event(timestamp=T0 + timedelta(seconds=30)),
+            make_event(timestamp=T0 + timedelta(minutes=2)),
+        ],
+        start=500,
+    )
     planned = plan_objects(items, "shardId-000000000001")
     assert sorted(planned) == [
         "events/year=2026/month=11/day=24/hour=10/shardId-000000000001-500-501.parquet",
@@ -36,17 +42,20 @@ def test_a_batch_spanning_two_hours_becomes_one_object_per_partition_keyed_by_se
 
 def test_redelivered_batch_plans_the_same_keys():
     items = sequenced([make_event(timestamp=T0) for _ in range(5)])
-    assert plan_objects(items, "s") .keys() == plan_objects(items, "s").keys()
+    assert plan_objects(items, "s").keys() == plan_objects(items, "s").keys()
 
 
 def test_parquet_round_trip_through_duckdb_keeps_every_row(tmp_path):
-    events = [make_event(timestamp=T0 + timedelta(seconds=i), properties={"i": i}) for i in range(250)]
+    events = [
+        make_event(timestamp=T0 + timedelta(seconds=i), properties={"i": i}) for i in range(250)
+    ]
     for key, table in plan_objects(sequenced(events), "shardId-0").items():
         path = tmp_path / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(to_parquet_bytes(table))
     rows = duckdb.sql(
-        f"select count(*), count(distinct event_id), min(year), min(hour), max(json_extract(properties, '$.i')::int) "
+        "select count(*), count(distinct event_id), min(year), min(hour), "
+        "max(json_extract(properties, '$.i')::int) "
         f"from read_parquet('{tmp_path}/events/**/*.parquet', hive_partitioning=true)"
     ).fetchall()[0]
     assert rows == (250, 250, 2026, 10, 249)

@@ -27,7 +27,10 @@ def test_seed_000_click_lands_in_canonical_fields():
     assert event.page == "/"
     assert event.timestamp == datetime(2023, 7, 20, 10, 30, tzinfo=UTC)
     assert (event.device.device_type, event.device.platform, event.device.browser) == (
-        "desktop", "Windows", "Chrome")
+        "desktop",
+        "Windows",
+        "Chrome",
+    )
     assert (event.location.city, event.location.country) == ("New York", "USA")
 
 
@@ -40,7 +43,11 @@ def test_seed_000_non_uuid_id_maps_to_a_stable_uuid():
 
 def test_seed_001_properties_page_becomes_page():
     event = validate(seed_payloads()["seed001_record"]).events[0][1]
-    assert (event.page, event.referrer, event.session_id) == ("/products", "google.com", "session_abc")
+    assert (event.page, event.referrer, event.session_id) == (
+        "/products",
+        "google.com",
+        "session_abc",
+    )
     assert event.partition_key == "session_abc"
 
 
@@ -96,7 +103,9 @@ def test_invalid_records_name_the_field(record, field):
 def test_timestamps_more_than_a_day_ahead_are_rejected_but_slight_skew_is_fine():
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     far = (datetime.now(UTC) + timedelta(hours=25)).isoformat()
-    batch = validate({"event_type": "click", "timestamp": soon}, {"event_type": "click", "timestamp": far})
+    batch = validate(
+        {"event_type": "click", "timestamp": soon}, {"event_type": "click", "timestamp": far}
+    )
     assert [index for index, _ in batch.events] == [0]
     assert batch.errors[0].field == "timestamp"
 
@@ -122,7 +131,11 @@ def test_any_string_event_type_is_either_accepted_well_formed_or_rejected_on_tha
         assert batch.errors[0].field == "event_type"
 
 
-@given(st.lists(st.one_of(st.just({"event_type": "click"}), st.integers(), st.just({"x": 1})), max_size=30))
+@given(
+    st.lists(
+        st.one_of(st.just({"event_type": "click"}), st.integers(), st.just({"x": 1})), max_size=30
+    )
+)
 def test_every_record_is_either_an_event_or_an_error(records):
     batch = validate(*records)
     indexes = [index for index, _ in batch.events] + sorted({error.index for error in batch.errors})
@@ -131,8 +144,14 @@ def test_every_record_is_either_an_event_or_an_error(records):
 
 @pytest.mark.parametrize(
     ("page", "url", "expected"),
-    [("home", None, "/home"), ("/home", None, "/home"), (None, "https://a.b/c/d?x=1", "/c/d"),
-     (None, "https://a.b", "/"), (None, "/p?q=1#f", "/p"), (None, None, None)],
+    [
+        ("home", None, "/home"),
+        ("/home", None, "/home"),
+        (None, "https://a.b/c/d?x=1", "/c/d"),
+        (None, "https://a.b", "/"),
+        (None, "/p?q=1#f", "/p"),
+        (None, None, None),
+    ],
 )
 def test_page_path(page, url, expected):
     assert page_path(page, url) == expected

@@ -1,0 +1,55 @@
+# The two commands: `make local` (the whole stack on this machine) and `make test`.
+# Both create the virtualenv from the pinned requirements first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+STAGE ?= dev
+STACK ?= clickstream
+
+.PHONY: venv local test unit integration lint chromium package simulate bench soak deploy destroy lock clean
+
+$(INSTALLED): requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(INSTALLED)
+
+# Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser download).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@test -x $(CHROMIUM)
+
+local: venv
+	$(PY) -m localdev
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy clickstream consumers localdev simulator api/app.py
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test: venv chromium lint
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
+
+package: venv
+	cd api && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(VENV)/bin/chalice package --stage $(STAGE) ../out/chalice
+
+simulate: venv
+	$(PY) -m simulator $(ARGS)
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements-lock.txt
+
+clean:
+	rm -rf $(VENV) .local out test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""`chalice package` output ships the domain package, the consumers and every function."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("chalice") / "out"
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run(
+        [str(chalice), "package", "--stage", "dev", str(out)],
+        cwd=ROOT / "api",
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return out
+
+
+def test_deployment_zip_contains_the_domain_package_and_consumers(package):
+    names = set(zipfile.ZipFile(package / "deployment.zip").namelist())
+    for module in sorted((ROOT / "clickstream").glob("*.py")):
+        assert f"clickstream/{module.name}" in names
+    for module in sorted((ROOT / "consumers").glob("*.py")):
+        assert f"consumers/{module.name}" in names
+    assert "app.py" in names
+    assert any(name.startswith("pydantic_core/") for name in names)
+    assert any(name.startswith("aws_lambda_powertools/") for name in names)
+    assert not any(name.startswith("pyarrow/") for name in names), (
+        "pyarrow comes from the managed layer"
+    )
+
+
+def test_template_defines_the_api_and_both_consumer_functions(package):
+    template = json.loads((package / "sam.json").read_text())
+    functions = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    handlers = {resource["Properties"]["Handler"] for resource in functions.values()}
+    assert {"app.app", "app.aggregator", "app.archiver"} <= handlers
+    archiver = next(r for r in functions.values() if r["Properties"]["Handler"] == "app.archiver")
+    assert any("AWSSDKPandas" in layer for layer in archiver["Properties"].get("Layers", []))
+    assert all(r["Properties"].get("Tracing") == "Active" for r in functions.values())

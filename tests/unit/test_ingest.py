@@ -1,0 +1,124 @@
+"""PutRecords: only failed entries are retried; what still fails is reported, never accepted.
+A real botocore Kinesis client answers from botocore's Stubber."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from clickstream.ingest import backoff_delay, handle_events_request, put_events, validate_records
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def kinesis():
+    client = boto3.client(
+        "kinesis", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def events(count: int):
+    records = [{"event_type": "click", "session_id": f"s{i}"} for i in range(count)]
+    return validate_records(records, received_at=NOW).events
+
+
+def ok(n: int) -> dict:
+    return {"Records": [{"SequenceNumber": str(i), "ShardId": "s"} for i in range(n)]}
+
+
+def throttled() -> dict:
+    return {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow down"}
+
+
+def test_only_the_failed_entries_are_sent_again(kinesis):
+    client, stubber = kinesis
+    batch = events(3)
+    stubber.add_response(
+        "put_records",
+        {
+            "FailedRecordCount": 1,
+            "Records": [
+                {"SequenceNumber": "1", "ShardId": "s"},
+                throttled(),
+                {"SequenceNumber": "3", "ShardId": "s"},
+            ],
+        },
+        {"StreamName": "st", "Records": ANY},
+    )
+    stubber.add_response(
+        "put_records", ok(1), {"StreamName": "st", "Records": [{"Data": ANY, "PartitionKey": "s1"}]}
+    )
+    outcome = put_events(client, "st", batch, sleep=lambda _: None)
+    assert [index for index, _ in outcome.accepted] == [0, 1, 2]
+    assert outcome.rejected == [] and outcome.attempts == 2 and outcome.throttled == 1
+
+
+def test_records_still_failing_after_the_last_attempt_are_reported_not_accepted(kinesis):
+    client, stubber = kinesis
+    batch = events(2)
+    stubber.add_response(
+        "put_records",
+        {"FailedRecordCount": 1, "Records": [{"SequenceNumber": "1", "ShardId": "s"}, throttled()]},
+    )
+    for _ in range(2):
+        stubber.add_response("put_records", {"FailedRecordCount": 1, "Records": [throttled()]})
+    outcome = put_events(client, "st", batch, max_attempts=3, sleep=lambda _: None)
+    assert [index for index, _ in outcome.accepted] == [0]
+    assert [(e.index, e.field) for e in outcome.rejected] == [(1, "record")]
+    assert "ProvisionedThroughputExceededException" in outcome.rejected[0].message
+
+
+def test_whole_call_errors_are_retried_then_answered_503_with_retry_after(kinesis):
+    client, stubber = kinesis
+    for _ in range(2):
+        stubber.add_client_error(
+            "put_records", "ProvisionedThroughputExceededException", http_status_code=400
+        )
+    response = handle_events_request(
+        b'{"records": [{"event_type": "click"}]}',
+        kinesis=client,
+        stream_name="st",
+        received_at=NOW,
+        max_attempts=2,
+    )
+    assert response.status == 503
+    assert response.headers == {"Retry-After": "1"}
+    assert response.body["processed"] == 0 and response.body["failed"] == 1
+
+
+def test_partition_key_is_session_then_user_then_event_id(kinesis):
+    client, stubber = kinesis
+    batch = validate_records(
+        [
+            {"event_type": "click", "session_id": "S", "user_id": "U"},
+            {"event_type": "click", "user_id": "U"},
+            {"event_type": "click", "event_id": "8a4b5c0e-6a43-4a4e-9d3c-4d2b4bdb7c11"},
+        ],
+        received_at=NOW,
+    ).events
+    stubber.add_response(
+        "put_records",
+        ok(3),
+        {
+            "StreamName": "st",
+            "Records": [
+                {"Data": ANY, "PartitionKey": "S"},
+                {"Data": ANY, "PartitionKey": "U"},
+                {"Data": ANY, "PartitionKey": "8a4b5c0e-6a43-4a4e-9d3c-4d2b4bdb7c11"},
+            ],
+        },
+    )
+    assert len(put_events(client, "st", batch).accepted) == 3
+
+
+@pytest.mark.parametrize("attempt", range(1, 12))
+def test_backoff_is_jittered_and_capped(attempt):
+    delays = [backoff_delay(attempt) for _ in range(50)]
+    assert all(0 <= delay <= 1.0 for delay in delays)
+    assert len(set(delays)) > 1

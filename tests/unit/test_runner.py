@@ -1,0 +1,192 @@
+"""The local event-source runner behaves like Lambda's Kinesis event source mapping.
+AWS calls are answered by moto in-process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localdev.runner import CheckpointStore, EventSourceMapping, MappingSettings, ShardPoller
+
+STREAM = "test-stream"
+TABLE = "test-checkpoints"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        clients = {
+            name: boto3.client(name, region_name="us-east-1")
+            for name in ("kinesis", "dynamodb", "sqs")
+        }
+        clients["kinesis"].create_stream(StreamName=STREAM, ShardCount=1)
+        clients["dynamodb"].create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        )
+        clients["queue_url"] = clients["sqs"].create_queue(QueueName="dlq")["QueueUrl"]
+        yield clients
+
+
+def put(aws, count: int) -> list[str]:
+    return [
+        aws["kinesis"].put_record(
+            StreamName=STREAM, Data=json.dumps({"n": n}).encode(), PartitionKey="p"
+        )["SequenceNumber"]
+        for n in range(count)
+    ]
+
+
+class RecordingHandler:
+    """A handler that records what it was given and answers as told."""
+
+    def __init__(self, answer=None):
+        self.batches: list[list[int]] = []
+        self.events: list[dict] = []
+        self.answer = answer or (lambda numbers, event: {"batchItemFailures": []})
+
+    def __call__(self, event, context):
+        numbers = [
+            json.loads(base64.b64decode(r["kinesis"]["data"]))["n"] for r in event["Records"]
+        ]
+        self.batches.append(numbers)
+        self.events.append(event)
+        return self.answer(numbers, event)
+
+
+def mapping(aws, handler, **settings) -> EventSourceMapping:
+    defaults = {
+        "batch_size": 10,
+        "maximum_batching_window_s": 0.05,
+        "poll_interval_s": 0.01,
+        "retry_backoff_s": 0.0,
+        "on_failure_queue_url": aws["queue_url"],
+    }
+    return EventSourceMapping(
+        function_name="fn",
+        handler=handler,
+        kinesis=aws["kinesis"],
+        dynamodb=aws["dynamodb"],
+        sqs=aws["sqs"],
+        stream_name=STREAM,
+        checkpoints_table=TABLE,
+        region="us-east-1",
+        settings=MappingSettings(**(defaults | settings)),
+    )
+
+
+def run_until(esm: EventSourceMapping, done, timeout: float = 10.0) -> None:
+    esm.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        esm.stop()
+    assert done(), "runner did not reach the expected state"
+
+
+def test_handler_gets_lambdas_kinesis_event_in_batches_of_the_configured_size(aws):
+    sequence_numbers = put(aws, 25)
+    handler = RecordingHandler()
+    run_until(mapping(aws, handler), lambda: sum(map(len, handler.batches)) == 25)
+    assert [len(batch) for batch in handler.batches] == [10, 10, 5]
+    record = handler.events[0]["Records"][0]
+    assert record["eventSource"] == "aws:kinesis"
+    assert record["eventID"] == f"shardId-000000000000:{sequence_numbers[0]}"
+    assert record["eventSourceARN"].endswith(f":stream/{STREAM}")
+    assert record["kinesis"]["sequenceNumber"] == sequence_numbers[0]
+    assert record["kinesis"]["partitionKey"] == "p"
+
+
+def test_partial_batch_response_resumes_at_the_lowest_failed_record(aws):
+    put(aws, 6)
+    failed_once = threading.Event()
+
+    def answer(numbers, event):
+        if 3 in numbers and not failed_once.is_set():
+            failed_once.set()
+            wanted = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+            return {
+                "batchItemFailures": [
+                    {"itemIdentifier": wanted[numbers.index(4)]},
+                    {"itemIdentifier": wanted[numbers.index(3)]},
+                ]
+            }
+        return {"batchItemFailures": []}
+
+    handler = RecordingHandler(answer)
+    run_until(mapping(aws, handler), lambda: len(handler.batches) >= 2)
+    assert handler.batches == [[0, 1, 2, 3, 4, 5], [3, 4, 5]]
+
+
+def test_function_error_bisects_then_sends_the_poison_batch_to_the_on_failure_destination(aws):
+    put(aws, 8)
+
+    def answer(numbers, event):
+        if 5 in numbers:
+            raise RuntimeError("boom")
+        return {"batchItemFailures": []}
+
+    handler = RecordingHandler(answer)
+    esm = mapping(aws, handler, maximum_retry_attempts=2)
+    run_until(
+        esm,
+        lambda: (
+            sorted(n for b in handler.batches if 5 not in b for n in b) == [0, 1, 2, 3, 4, 6, 7]
+        ),
+    )
+    assert [5] in handler.batches
+    assert handler.batches.count([5]) == 3  # first try + 2 retries
+    message = json.loads(
+        aws["sqs"].receive_message(QueueUrl=aws["queue_url"])["Messages"][0]["Body"]
+    )
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["KinesisBatchInfo"]["batchSize"] == 1
+    assert esm.stats()["shardId-000000000000"]["discarded_batches"] == 1
+
+
+def test_a_restarted_runner_resumes_after_its_checkpoint(aws):
+    put(aws, 5)
+    first = RecordingHandler()
+    run_until(mapping(aws, first), lambda: sum(map(len, first.batches)) == 5)
+    put(aws, 3)
+    second = RecordingHandler()
+    run_until(mapping(aws, second), lambda: sum(map(len, second.batches)) == 3)
+    assert [n for batch in second.batches for n in batch] == [0, 1, 2]  # the three new records
+
+
+def test_records_older_than_the_maximum_age_are_discarded_not_delivered(aws):
+    put(aws, 2)
+    handler = RecordingHandler()
+    poller = ShardPoller(
+        function_name="fn",
+        handler=handler,
+        handler_lock=threading.Lock(),
+        kinesis=aws["kinesis"],
+        sqs=aws["sqs"],
+        checkpoints=CheckpointStore(aws["dynamodb"], TABLE),
+        stream_name=STREAM,
+        stream_arn="arn",
+        shard_id="shardId-000000000000",
+        region="us-east-1",
+        settings=MappingSettings(maximum_record_age_s=0, on_failure_queue_url=aws["queue_url"]),
+        stop=threading.Event(),
+    )
+    from localdev.runner import StreamRecord
+
+    poller.deliver([StreamRecord("1", "p", b"{}", approximate_arrival=time.time() - 10)])
+    assert handler.batches == []
+    body = json.loads(aws["sqs"].receive_message(QueueUrl=aws["queue_url"])["Messages"][0]["Body"])
+    assert body["requestContext"]["condition"] == "RecordAgeExceeded"

@@ -1,0 +1,2 @@
+def test_probe():
+    import simulator  # noqa
