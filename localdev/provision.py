@@ -221,6 +221,28 @@ _INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
 }
 
 
+def _references(node: Any) -> set[str]:
+    """Names a template fragment refers to (Ref, Fn::GetAtt, ${...} in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value.split(".", 1)[0] if isinstance(value, str) else value[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {t.split(".", 1)[0] for t in _SUB_TOKEN.findall(text)}
+                if isinstance(value, list):
+                    found |= _references(value[1])
+            else:
+                found |= _references(value)
+    return found
+
+
 def effective_parameters(
     template: Mapping[str, Any], overrides: Mapping[str, str]
 ) -> dict[str, str]:
@@ -466,6 +488,10 @@ class _Reconciler:
                     self.fallback_properties.append(f"{logical}.{prop}")
                     log.info("applied %s.%s directly (emulator ignored it)", logical, prop)
 
+    @property
+    def fallback_logical_ids(self) -> set[str]:
+        return {entry.split(" ", 1)[0] for entry in self.fallback_resources}
+
     def outputs(self, stack: Mapping[str, Any]) -> dict[str, str]:
         from_stack = {
             str(o["OutputKey"]): str(o["OutputValue"])
@@ -482,7 +508,7 @@ class _Reconciler:
             if ref in self.resources and self.resources[ref]["Type"] == "AWS::SQS::Queue":
                 # the URL the emulator itself serves the queue under
                 result[key] = self._get_att(ref, "QueueUrl")
-            elif key in from_stack and "${" not in from_stack[key]:
+            elif key in from_stack and not (_references(value) & self.fallback_logical_ids):
                 result[key] = from_stack[key]
             else:
                 result[key] = str(self.resolver.resolve(value))

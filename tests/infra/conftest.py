@@ -93,3 +93,12 @@ def aws(moto_endpoint: str) -> Any:
         return session.client(service, endpoint_url=moto_endpoint)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def deployed(moto_endpoint: str, moto_reset: Any) -> dict[str, str]:
+    """infra/template.yaml provisioned once on a fresh emulator (default parameters)."""
+    from localdev.provision import provision
+
+    moto_reset()
+    return provision(moto_endpoint, REGION)

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from localdev.provision import load_template, provision, provision_stack
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
@@ -59,12 +57,6 @@ def test_glue_columns_match_parquet_schema() -> None:
     except ImportError:  # pragma: no cover - archive module owned by another part
         return
     assert [c[0] for c in columns] == PARQUET_SCHEMA.names
-
-
-@pytest.fixture(scope="module")
-def deployed(moto_endpoint: str, moto_reset: Any) -> dict[str, str]:
-    moto_reset()
-    return provision(moto_endpoint)
 
 
 def test_outputs(deployed: dict[str, str], moto_endpoint: str) -> None:
