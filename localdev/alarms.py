@@ -9,6 +9,10 @@ state (threshold, comparison operator, ``DatapointsToAlarm`` "M out of N",
 ``TreatMissingData``), records it with ``SetAlarmState`` and, on a transition, publishes
 CloudWatch's alarm notification JSON to the alarm's SNS actions for the new state.
 
+AWS publishes the ``AWS/SQS`` queue-depth metrics itself; the emulator does not. Given an
+``sqs`` client, the evaluator samples ``GetQueueAttributes`` of every queue an alarm watches
+and puts those metrics first, so the DLQ-depth alarm works locally too.
+
 Limits (documented, local only): metric-math alarms (``Metrics``) and anomaly-detection
 operators are skipped; percentile statistics (``ExtendedStatistic``) use the emulator's
 percentile when it returns one and otherwise the period's Maximum (an upper bound — moto has
@@ -41,6 +45,11 @@ _OPERATORS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "GreaterThanOrEqualToThreshold": (lambda v, t: v >= t, "greater than or equal to"),
     "LessThanThreshold": (lambda v, t: v < t, "less than"),
     "LessThanOrEqualToThreshold": (lambda v, t: v <= t, "less than or equal to"),
+}
+_SQS_ATTRIBUTES = {
+    "ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible": "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed": "ApproximateNumberOfMessagesDelayed",
 }
 _STAT_FIELDS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
@@ -252,6 +261,7 @@ class AlarmEvaluator(threading.Thread):
         account_id: str | None = None,
         alarm_name_prefix: str | None = None,
         now: Callable[[], datetime] | None = None,
+        sqs: Any | None = None,
     ) -> None:
         super().__init__(name="alarm-evaluator", daemon=True)
         self.cloudwatch = cloudwatch
@@ -262,6 +272,7 @@ class AlarmEvaluator(threading.Thread):
         self._account_id = account_id
         self.alarm_name_prefix = alarm_name_prefix
         self._now = now or (lambda: datetime.now(tz=UTC))
+        self.sqs = sqs
         self._stop_event = threading.Event()
         self.transitions: list[Transition] = []
         self.errors = 0
@@ -313,7 +324,9 @@ class AlarmEvaluator(threading.Thread):
     def evaluate_once(self) -> list[Transition]:
         """One pass over every alarm; returns the transitions it made."""
         done: list[Transition] = []
-        for alarm in self._alarms():
+        alarms = self._alarms()
+        self.publish_queue_metrics(alarms)
+        for alarm in alarms:
             if not alarm.get("MetricName") or alarm.get("ComparisonOperator") not in _OPERATORS:
                 continue  # metric math / anomaly detection: not evaluated locally
             transition = self._evaluate_alarm(alarm)
@@ -321,6 +334,45 @@ class AlarmEvaluator(threading.Thread):
                 done.append(transition)
         self.transitions.extend(done)
         return done
+
+    def publish_queue_metrics(self, alarms: Sequence[Mapping[str, Any]]) -> None:
+        """What SQS does on AWS: AWS/SQS ApproximateNumberOf* per watched queue."""
+        sqs = self.sqs
+        if sqs is None:
+            return
+        wanted: dict[str, set[str]] = {}
+        for alarm in alarms:
+            if alarm.get("Namespace") != "AWS/SQS":
+                continue
+            metric = str(alarm.get("MetricName", ""))
+            if metric not in _SQS_ATTRIBUTES:
+                continue
+            for dim in alarm.get("Dimensions", []):
+                if dim.get("Name") == "QueueName":
+                    wanted.setdefault(str(dim["Value"]), set()).add(metric)
+        for queue, metrics in wanted.items():
+            try:
+                url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=[_SQS_ATTRIBUTES[m] for m in sorted(metrics)]
+                )["Attributes"]
+            except Exception:
+                log.debug("queue %s not readable", queue, exc_info=True)
+                continue
+            stamp = self._now()
+            self.cloudwatch.put_metric_data(
+                Namespace="AWS/SQS",
+                MetricData=[
+                    {
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "QueueName", "Value": queue}],
+                        "Timestamp": stamp,
+                        "Value": float(attrs.get(_SQS_ATTRIBUTES[metric], 0)),
+                        "Unit": "Count",
+                    }
+                    for metric in sorted(metrics)
+                ],
+            )
 
     def _period(self, alarm: Mapping[str, Any]) -> int:
         return int(self.period_override or alarm["Period"])

@@ -15,7 +15,9 @@ cases from the template's own values, resolved here by a small intrinsic-functio
 (Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap,
 Conditions). Nothing is special-cased by emulator: on LocalStack the reconciliation finds
 nothing to do. Running it twice is safe (the stack update is a no-op, fallback creators
-update-or-skip).
+update-or-skip). As with ``aws cloudformation deploy``, parameters not given keep the values
+of an existing stack (so a stack deployed by LocalStack's init hook keeps its choices), and
+default to the template's defaults for a new one.
 """
 
 from __future__ import annotations
@@ -327,17 +329,24 @@ def _wait_for_stack(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]
         time.sleep(0.5)
 
 
+def _previous_parameters(stack: Mapping[str, Any] | None) -> dict[str, str]:
+    if stack is None:
+        return {}
+    return {
+        str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+        for p in stack.get("Parameters", []) or []
+        if "ParameterKey" in p
+    }
+
+
 def _deploy_stack(
     cfn: Any, stack_name: str, body: str, parameters: Mapping[str, str], timeout: float
 ) -> dict[str, Any]:
+    """Create or update the stack with ``parameters``, which must already hold every value
+    (see :func:`_stack_parameters`)."""
     params = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     caps = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
-    existing = _describe_stack(cfn, stack_name)
-    if existing is not None and existing["StackStatus"] in _RECREATABLE_STATUSES:
-        log.warning("stack %s is %s; recreating it", stack_name, existing["StackStatus"])
-        cfn.delete_stack(StackName=stack_name)
-        _wait_gone(cfn, stack_name, timeout)
-        existing = None
+    existing = _existing_stack(cfn, stack_name, timeout)
     if existing is None:
         cfn.create_stack(
             StackName=stack_name, TemplateBody=body, Parameters=params, Capabilities=caps
@@ -351,6 +360,28 @@ def _deploy_stack(
             if "No updates are to be performed" not in _error_message(exc):
                 raise
     return _wait_for_stack(cfn, stack_name, timeout)
+
+
+def _existing_stack(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any] | None:
+    existing = _describe_stack(cfn, stack_name)
+    if existing is not None and existing["StackStatus"] in _RECREATABLE_STATUSES:
+        log.warning("stack %s is %s; recreating it", stack_name, existing["StackStatus"])
+        cfn.delete_stack(StackName=stack_name)
+        _wait_gone(cfn, stack_name, timeout)
+        return None
+    if existing is not None and str(existing["StackStatus"]).endswith("_IN_PROGRESS"):
+        existing = _wait_for_stack(cfn, stack_name, timeout)  # e.g. LocalStack's init hook
+    return existing
+
+
+def _stack_parameters(
+    template: Mapping[str, Any], overrides: Mapping[str, str], previous: Mapping[str, str]
+) -> dict[str, str]:
+    """Like ``aws cloudformation deploy``: parameters not given keep the existing stack's
+    values (e.g. CreateGlueCatalog=false chosen by LocalStack's init hook), else defaults."""
+    declared = template.get("Parameters", {})
+    kept = {k: v for k, v in previous.items() if k in declared and k not in overrides}
+    return effective_parameters(template, {**kept, **overrides})
 
 
 def _wait_gone(cfn: Any, stack_name: str, timeout: float) -> None:
@@ -464,6 +495,12 @@ class _Reconciler:
         try:
             props = self.resolver.resolve(resource.get("Properties", {}))
             self.physical[logical] = creator(self, logical, props)
+        except ClientError as exc:
+            raise ProvisionError(
+                f"could not create {logical} ({rtype}) directly on the emulator: {exc}. "
+                "If the emulator lacks that service, turn the resource off with the "
+                "template's parameters (e.g. CreateGlueCatalog=false)."
+            ) from exc
         finally:
             self._creating.discard(logical)
         self.fallback_resources.append(f"{logical} ({rtype})")
@@ -751,8 +788,11 @@ def provision_stack(
     effective_parameters(template, overrides)  # fail early on unknown / missing parameters
     clients = _Clients(endpoint_url, region)
     body = Path(template_path).read_text(encoding="utf-8")
-    stack = _deploy_stack(clients("cloudformation"), stack_name, body, overrides, timeout)
-    reconciler = _Reconciler(clients, template, overrides, stack, region)
+    cfn = clients("cloudformation")
+    previous = _previous_parameters(_describe_stack(cfn, stack_name))
+    values = _stack_parameters(template, overrides, previous)
+    stack = _deploy_stack(cfn, stack_name, body, values, timeout)
+    reconciler = _Reconciler(clients, template, values, stack, region)
     reconciler.reconcile()
     outputs = reconciler.outputs(stack)
     if reconciler.fallback_resources:

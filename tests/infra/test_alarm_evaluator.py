@@ -230,3 +230,36 @@ def test_evaluate_rules(overrides: dict, values: list, expected: str | None) -> 
     points = [_dp(v, i) for i, v in enumerate(values)]
     result = evaluate({**ALARM, **overrides}, points)
     assert (result.state if result else None) == expected
+
+
+def test_dlq_depth_from_queue_attributes(deployed: dict[str, str], aws: Any, inbox: str) -> None:
+    """moto publishes no AWS/SQS metrics; with an sqs client the evaluator samples the queue
+    like AWS does, so the DLQ-depth alarm fires locally."""
+    name = "clickstream-local-dlq-depth"
+    clock = Clock()
+    clock.now -= timedelta(hours=3)
+    evaluator = AlarmEvaluator(
+        aws("cloudwatch"),
+        aws("sns"),
+        sqs=aws("sqs"),
+        period_override=1,
+        alarm_name_prefix=name,
+        now=clock,
+    )
+    sqs = aws("sqs")
+    dlq = deployed["DeadLetterQueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"KinesisBatchInfo": {"shardId": "0"}}')
+    assert evaluator.evaluate_once() == []  # sampled now; judged once its period is complete
+    clock.now += timedelta(seconds=1)
+    (alarmed,) = evaluator.evaluate_once()
+    assert alarmed.new_state == "ALARM"
+    assert alarmed.message["Trigger"]["Dimensions"] == [
+        {"value": "clickstream-dlq", "name": "QueueName"}
+    ]
+    sqs.purge_queue(QueueUrl=dlq)
+    clock.now += timedelta(seconds=1)
+    evaluator.evaluate_once()  # samples the empty queue
+    clock.now += timedelta(seconds=1)
+    (cleared,) = evaluator.evaluate_once()
+    assert cleared.new_state == "OK"
+    assert [e["Subject"].split(":")[0] for e in _drain(aws, inbox, 2)] == ["ALARM", "OK"]

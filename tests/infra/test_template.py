@@ -194,3 +194,29 @@ def test_aws_like_parameters(moto_endpoint: str, aws: Any) -> None:
     ]
     policy = json.loads(aws("s3").get_bucket_policy(Bucket="aws-like-archive")["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_without_glue_catalog(moto_endpoint: str, aws: Any) -> None:
+    """CreateGlueCatalog=false (emulators without Glue, e.g. LocalStack Community)."""
+    result = provision_stack(
+        moto_endpoint,
+        parameters={
+            "CreateGlueCatalog": "false",
+            "StreamName": "noglue-events",
+            "AggregatesTableName": "noglue-aggregates",
+            "CheckpointsTableName": "noglue-checkpoints",
+            "ArchiveBucketName": "noglue-archive",
+            "DeadLetterQueueName": "noglue-dlq",
+            "AlarmTopicName": "noglue-alarms",
+            "GlueDatabaseName": "noglue",
+        },
+        stack_name="noglue",
+    )
+    assert "GlueDatabaseName" not in result.outputs
+    assert not [r for r in result.fallback_resources if "Glue" in r]
+    names = [d["Name"] for d in aws("glue").get_databases()["DatabaseList"]]
+    assert "noglue" not in names
+    # like `aws cloudformation deploy`: a re-run without parameters keeps the stack's values
+    again = provision_stack(moto_endpoint, stack_name="noglue")
+    assert again.outputs["StreamName"] == "noglue-events"
+    assert "GlueDatabaseName" not in again.outputs
