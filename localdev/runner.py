@@ -369,7 +369,11 @@ def on_failure_message(
             "condition": condition,
             "approximateInvokeCount": attempts,
         },
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
         "version": "1.0",
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "KinesisBatchInfo": {
