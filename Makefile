@@ -34,7 +34,7 @@ local: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy clickstream consumers localdev simulator api/app.py
+	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench) api/app.py
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -14,6 +14,7 @@ from typing import Any
 
 from clickstream.aws import client
 from clickstream.settings import get_settings
+from localdev.faults import Faults, faulty_handler
 from localdev.runner import EventSourceMapping, Handler, MappingSettings
 
 FUNCTIONS = {
@@ -48,9 +49,14 @@ def load_handler(function: str) -> Handler:
 
 def run(function: str, handler: Handler | None = None) -> dict[str, Any]:
     settings = get_settings()
+    handler = handler or load_handler(function)
+    faults = Faults.from_env()
+    if faults.any_consumer_fault:
+        logging.getLogger("localdev.consumer").warning("%s: injecting %s", function, faults)
+        handler = faulty_handler(handler, faults)
     mapping = EventSourceMapping(
         function_name=function,
-        handler=handler or load_handler(function),
+        handler=handler,
         kinesis=client("kinesis"),
         dynamodb=client("dynamodb"),
         sqs=client("sqs"),

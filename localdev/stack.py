@@ -145,6 +145,7 @@ class LocalStack:
         self.outputs: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.log_dir = config.state_dir / "logs"
+        self.restarts: dict[str, int] = {}
         self._cloudwatch: Any = None
 
     # --- emulator ------------------------------------------------------------------------
@@ -249,11 +250,12 @@ class LocalStack:
         wait_for(f"http://{LOOPBACK}:{self.config.api_port}/", 60, "chalice local", process)
         return process
 
+    def _spawn_consumer(self, function: str) -> None:
+        self._spawn(function, [sys.executable, "-m", "localdev.consumer", function], env=self.env)
+
     def _start_consumers(self) -> None:
         for function in CONSUMERS:
-            self._spawn(
-                function, [sys.executable, "-m", "localdev.consumer", function], env=self.env
-            )
+            self._spawn_consumer(function)
 
     def _start_web(self) -> None:
         handler = functools.partial(QuietStaticHandler, directory=str(ROOT / "web"))
@@ -265,25 +267,22 @@ class LocalStack:
             from localdev.alarms import AlarmEvaluator
         except ImportError:
             return
-        self.alarm_evaluator = AlarmEvaluator(self._cloudwatch_client(), self._sns_client())
+        interval = float(os.environ.get("CLICKSTREAM_ALARM_EVALUATION_S", "10"))
+        self.alarm_evaluator = AlarmEvaluator(
+            self._client("cloudwatch"),
+            self._client("sns"),
+            sqs=self._client("sqs"),
+            interval=interval,
+            region=self.config.region,
+        )
         self.alarm_evaluator.start()
 
-    def _cloudwatch_client(self) -> Any:
+    def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
-            "cloudwatch",
-            endpoint_url=self.endpoint_url,
-            region_name=self.config.region,
-            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-        )
-
-    def _sns_client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "sns",
+        make_client: Any = boto3.client  # the service is chosen at run time
+        return make_client(
+            service,
             endpoint_url=self.endpoint_url,
             region_name=self.config.region,
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
@@ -299,7 +298,7 @@ class LocalStack:
         self._start_emulator()
         self.env = self._base_env()
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
-        self._cloudwatch = self._cloudwatch_client()
+        self._cloudwatch = self._client("cloudwatch")
         self._provision()
         self._start_consumers()
         self.start_api()
@@ -307,6 +306,21 @@ class LocalStack:
             self._start_web()
         self._start_alarm_evaluator()
         return self.describe()
+
+    def supervise(self) -> bool:
+        """Restart a consumer that died (as Lambda retries a batch on a fresh instance: it
+        resumes from its checkpoint). False when the emulator itself is gone."""
+        for name in CONSUMERS:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                log.warning("%s exited with code %s; restarting it", name, process.returncode)
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._spawn_consumer(name)
+        emulator = self.processes.get("emulator")
+        if emulator is not None and emulator.poll() is not None:
+            log.error("the emulator exited with code %s; stopping", emulator.returncode)
+            return False
+        return True
 
     def describe(self) -> dict[str, Any]:
         api_url = f"http://{LOOPBACK}:{self.config.api_port}"
@@ -376,11 +390,9 @@ def main() -> None:
         signal.signal(signum, lambda *_: stopped.set())
     try:
         print_banner(stack.start())
-        while not stopped.wait(1.0):
-            for name, process in stack.processes.items():
-                if process.poll() is not None and name != "api":
-                    log.error("%s exited with code %s; stopping", name, process.returncode)
-                    stopped.set()
+        while not stopped.wait(0.5):
+            if not stack.supervise():
+                stopped.set()
     except Exception as exc:
         log.error("local stack failed: %s", exc)
         stack.stop()
