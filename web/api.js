@@ -1,0 +1,107 @@
+// Thin client for the read side of the HTTP API (docs/CONTRACT.md). Every request has its own
+// AbortController deadline, so a hung API turns into a "timeout" error the UI can show instead
+// of a poll that never finishes.
+
+/** A failed request, classified so the UI can say *why* in plain words. */
+export class ApiError extends Error {
+  /**
+   * @param {"timeout"|"network"|"http"|"parse"} kind
+   * @param {string} path
+   * @param {string} message
+   * @param {number} [status]
+   */
+  constructor(kind, path, message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.path = path;
+    this.status = status;
+  }
+}
+
+/**
+ * GET `${baseUrl}${path}` as JSON within `timeoutMs`.
+ * @returns {Promise<any>}
+ */
+export async function getJson(baseUrl, path, timeoutMs) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  try {
+    let response;
+    try {
+      response = await fetch(baseUrl + path, {
+        signal: controller.signal,
+        // Numbers change every second; never let an HTTP cache hand back an old snapshot.
+        cache: "no-store",
+        credentials: "omit",
+        headers: { Accept: "application/json" },
+      });
+    } catch (err) {
+      if (timedOut) {
+        throw new ApiError("timeout", path, `no answer within ${formatSeconds(timeoutMs)}`);
+      }
+      // fetch() rejects with a bare TypeError for refused connections, DNS and CORS failures;
+      // the browser hides which one, so say what the user can act on.
+      throw new ApiError("network", path, "could not connect");
+    }
+    if (!response.ok) {
+      throw new ApiError("http", path, `HTTP ${response.status}`, response.status);
+    }
+    try {
+      // The body is read under the same deadline: a server that sends headers then stalls
+      // is just as stuck as one that never answers.
+      return await response.json();
+    } catch (err) {
+      if (timedOut) {
+        throw new ApiError("timeout", path, `no answer within ${formatSeconds(timeoutMs)}`);
+      }
+      throw new ApiError("parse", path, "response was not valid JSON");
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function formatSeconds(ms) {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+/** The endpoints one dashboard refresh needs, keyed by the name the renderers use. */
+export function snapshotRequests({ topPagesLimit }) {
+  return {
+    stats: "/stats",
+    timeseries: "/metrics/timeseries?granularity=minute",
+    funnel: "/funnel",
+    pages: `/pages/top?limit=${encodeURIComponent(topPagesLimit)}`,
+  };
+}
+
+/**
+ * Fetches all snapshot endpoints in parallel and waits for every one to settle, so one slow
+ * endpoint cannot leave another's request running into the next poll.
+ * @returns {Promise<{results: Record<string, {ok: true, data: any} | {ok: false, error: ApiError}>, elapsedMs: number}>}
+ */
+export async function fetchSnapshot(baseUrl, requests, timeoutMs) {
+  const started = performance.now();
+  const names = Object.keys(requests);
+  const settled = await Promise.allSettled(
+    names.map((name) => getJson(baseUrl, requests[name], timeoutMs)));
+  const results = {};
+  settled.forEach((outcome, i) => {
+    const name = names[i];
+    if (outcome.status === "fulfilled") {
+      results[name] = { ok: true, data: outcome.value };
+    } else {
+      const err = outcome.reason instanceof ApiError
+        ? outcome.reason
+        : new ApiError("network", requests[name], String(outcome.reason?.message ?? outcome.reason));
+      results[name] = { ok: false, error: err };
+    }
+  });
+  return { results, elapsedMs: performance.now() - started };
+}

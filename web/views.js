@@ -1,0 +1,174 @@
+// DOM rendering for everything that is not a canvas. All API data is untrusted (pages, event
+// types and ids come straight from clients of POST /events), so it only ever goes into
+// textContent / attributes — never innerHTML.
+
+import { colourFor, minutePoints, sliceColours, typeSlices } from "./charts.js";
+import {
+  formatHourMinute, formatInt, formatMoney, formatPercent, formatTime, humaniseType, num,
+  parseTime,
+} from "./format.js";
+
+const STEP_LABELS = {
+  page_view: "Viewed a page",
+  add_to_cart: "Added to cart",
+  checkout: "Started checkout",
+  purchase: "Purchased",
+};
+
+/** Small element helper: el("td", {class: "num"}, "42"). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "style") Object.assign(node.style, value);
+    else if (key.startsWith("data") && key.length > 4 && key[4] === key[4].toUpperCase()) {
+      node.dataset[key[4].toLowerCase() + key.slice(5)] = String(value);
+    } else node.setAttribute(key, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function byTestId(root, id) {
+  return root.querySelector(`[data-testid="${id}"]`);
+}
+
+/** Sets a card's text and raw value; raw goes in data-value so tests need not parse locales. */
+function setCard(root, id, raw, text) {
+  const node = byTestId(root, id);
+  if (!node) return;
+  node.dataset.value = raw === null || raw === undefined ? "" : String(raw);
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function renderStatsCards(root, stats, currency) {
+  const byType = stats?.events_by_type ?? {};
+  const pageViews = num(stats?.page_views) ?? num(byType.page_view) ?? 0;
+  const addToCart = num(byType.add_to_cart) ?? 0;
+  const purchases = num(byType.purchase) ?? 0;
+  setCard(root, "card-total-events", num(stats?.total_events), formatInt(stats?.total_events));
+  setCard(root, "card-events-last-minute", num(stats?.events_last_minute),
+    formatInt(stats?.events_last_minute));
+  setCard(root, "card-sessions", num(stats?.sessions), formatInt(stats?.sessions));
+  setCard(root, "card-page-views", pageViews, formatInt(pageViews));
+  setCard(root, "card-add-to-cart", addToCart, formatInt(addToCart));
+  setCard(root, "card-purchases", purchases, formatInt(purchases));
+  setCard(root, "card-revenue", num(stats?.revenue), formatMoney(stats?.revenue, currency));
+}
+
+export function renderConversionCard(root, funnel) {
+  const rate = num(funnel?.conversion_rate);
+  setCard(root, "card-conversion-rate", rate, formatPercent(rate));
+}
+
+export function renderFunnel(root, funnel) {
+  const list = byTestId(root, "funnel");
+  const steps = Array.isArray(funnel?.steps) ? funnel.steps : [];
+  const first = num(steps[0]?.sessions) ?? 0;
+  const items = steps.map((step, i) => {
+    const name = String(step.step ?? `step_${i}`);
+    const count = num(step.sessions) ?? 0;
+    const fromStart = num(step.rate_from_start) ?? (first > 0 ? count / first : 0);
+    const fromPrevious = num(step.rate_from_previous);
+    const rateText = i === 0
+      ? `${formatPercent(num(funnel?.sessions) ? count / funnel.sessions : null)} of all sessions`
+      : `${formatPercent(fromPrevious)} of previous step · ${formatPercent(fromStart)} of first step`;
+    // Bar length is relative to the first step, so the funnel narrows visibly.
+    const width = `${Math.max(0, Math.min(100, fromStart * 100)).toFixed(1)}%`;
+    return el("li", { class: "funnel-step", dataTestid: "funnel-step", dataStep: name, dataSessions: count },
+      el("div", { class: "funnel-head" },
+        el("span", { class: "funnel-label" }, STEP_LABELS[name] ?? humaniseType(name)),
+        el("span", { class: "funnel-count", dataTestid: `funnel-count-${name}`, dataValue: count },
+          formatInt(count))),
+      el("div", { class: "funnel-track", "aria-hidden": "true" },
+        el("div", { class: "funnel-bar", style: { width } })),
+      el("p", {
+        class: "funnel-rate", dataTestid: `funnel-rate-${name}`,
+        dataFromPrevious: fromPrevious ?? "", dataFromStart: fromStart,
+      }, rateText));
+  });
+  list.replaceChildren(...items);
+  const summary = byTestId(root, "funnel-summary");
+  summary.textContent = steps.length === 0
+    ? "No funnel data yet."
+    : `${formatInt(funnel?.sessions)} sessions in total; ${formatPercent(funnel?.conversion_rate)} ` +
+      "of them made a purchase.";
+}
+
+export function renderTopPages(root, pagesResponse) {
+  const pages = Array.isArray(pagesResponse?.pages) ? pagesResponse.pages : [];
+  const max = pages.reduce((m, p) => Math.max(m, num(p.views) ?? 0), 0);
+  const rows = pages.map((p) => {
+    const views = num(p.views) ?? 0;
+    const page = String(p.page ?? "");
+    return el("tr", { dataTestid: "top-page-row", dataPage: page, dataViews: views },
+      el("td", { class: "page-cell", title: page },
+        el("span", { class: "page-bar", "aria-hidden": "true",
+          style: { width: `${max > 0 ? ((views / max) * 100).toFixed(1) : 0}%` } }),
+        el("span", { class: "page-name" }, page)),
+      el("td", { class: "num" }, formatInt(views)));
+  });
+  byTestId(root, "top-pages").tBodies[0].replaceChildren(...rows);
+  byTestId(root, "top-pages-empty").hidden = rows.length > 0;
+}
+
+export function renderTimeseriesTable(root, timeseries) {
+  const rows = minutePoints(timeseries).map((p) => el("tr", { dataBucket: p.bucket },
+    el("th", { scope: "row" }, formatHourMinute(parseTime(p.start ?? p.bucket))),
+    el("td", { class: "num" }, formatInt(p.events))));
+  byTestId(root, "timeseries-table").tBodies[0].replaceChildren(...rows);
+}
+
+export function renderEventTypesTable(root, eventsByType) {
+  const slices = typeSlices(eventsByType);
+  const colours = sliceColours(slices);
+  const total = slices.reduce((sum, s) => sum + s.count, 0);
+  const rows = slices.map((s, i) => el("tr", { dataType: s.type, dataCount: s.count },
+    el("th", { scope: "row" },
+      el("span", { class: "swatch", "aria-hidden": "true", style: { backgroundColor: colours[i] } }),
+      humaniseType(s.type)),
+    el("td", { class: "num" }, formatInt(s.count)),
+    el("td", { class: "num" }, formatPercent(total > 0 ? s.count / total : null))));
+  byTestId(root, "event-types-table").tBodies[0].replaceChildren(...rows);
+  byTestId(root, "event-types-empty").hidden = rows.length > 0;
+  root.querySelector(".donut-layout").hidden = rows.length === 0;
+}
+
+/** Live feed; returns the ids shown so the next render can highlight what is new. */
+export function renderFeed(root, events, { limit, currency, previousIds }) {
+  const list = byTestId(root, "feed");
+  const shown = (Array.isArray(events) ? events : []).slice(0, limit);
+  const ids = shown.map((e) => String(e.event_id ?? ""));
+  const signature = ids.join("|");
+  if (list.dataset.signature === signature) return previousIds;
+  list.dataset.signature = signature;
+  const firstRender = previousIds === null;
+  const items = shown.map((e, i) => {
+    const type = String(e.event_type ?? "unknown");
+    const when = parseTime(e.timestamp);
+    const value = num(e.value);
+    const isNew = !firstRender && !previousIds.has(ids[i]);
+    return el("li", {
+      class: isNew ? "feed-item is-new" : "feed-item",
+      dataTestid: "feed-item", dataEventId: ids[i], dataEventType: type,
+    },
+      el("time", { class: "feed-time", datetime: when ? when.toISOString() : "" }, formatTime(when)),
+      el("span", { class: "feed-type" },
+        el("span", { class: "swatch", "aria-hidden": "true", style: { backgroundColor: colourFor(type, 0) } }),
+        humaniseType(type)),
+      el("span", { class: "feed-page" }, e.page ?? e.page_url ?? ""),
+      // Always present (maybe empty) so the feed's columns line up on wide screens.
+      el("span", { class: "feed-value" }, value !== null && value > 0 ? formatMoney(value, currency) : ""),
+      // Full id (CSS ellipsis on narrow columns; the title shows it on hover): generated ids
+      // often share a long prefix, so cutting the text would make them all look the same.
+      el("span", { class: "feed-session", title: e.session_id ? String(e.session_id) : null },
+        e.session_id ? `session ${e.session_id}` : ""));
+  });
+  list.replaceChildren(...items);
+  byTestId(root, "feed-empty").hidden = items.length > 0;
+  return new Set(ids);
+}
