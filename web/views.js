@@ -160,7 +160,7 @@ export function renderFeed(root, events, { limit, currency, previousIds }) {
       el("span", { class: "feed-type" },
         el("span", { class: "swatch", "aria-hidden": "true", style: { backgroundColor: colourFor(type, 0) } }),
         humaniseType(type)),
-      el("span", { class: "feed-page" }, e.page ?? e.page_url ?? ""),
+      el("span", { class: "feed-page", title: e.page ?? e.page_url ?? null }, e.page ?? e.page_url ?? ""),
       // Always present (maybe empty) so the feed's columns line up on wide screens.
       el("span", { class: "feed-value" }, value !== null && value > 0 ? formatMoney(value, currency) : ""),
       // Full id (CSS ellipsis on narrow columns; the title shows it on hover): generated ids
