@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import CORSConfig, Response
+from chalice import CORSConfig, Rate, Response
 from chalice.app import Chalice, Request
 
 from clickstream import queries
@@ -219,6 +219,16 @@ def aggregator(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from consumers.aggregator import handler
 
     return handler(event, context)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="compactor")
+def compactor(event: Any) -> dict[str, Any]:
+    """Hourly: each closed hour's Parquet objects become one file, each event once."""
+    from clickstream.compaction import compact_closed_hours
+
+    results = compact_closed_hours(client("s3"), get_settings().archive_bucket, datetime.now(UTC))
+    logger.info("compacted", extra={"partitions": [vars(result) for result in results]})
+    return {"partitions": len(results)}
 
 
 @app.lambda_function(name="archiver")

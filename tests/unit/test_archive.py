@@ -67,3 +67,16 @@ def test_files_carry_the_explicit_schema_and_zstd(tmp_path):
     path.write_bytes(to_parquet_bytes(table))
     assert pq.read_schema(path).equals(PARQUET_SCHEMA, check_metadata=False)
     assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_deduplicate_keeps_one_row_per_event_and_the_earliest_position():
+    from clickstream.compaction import deduplicate
+
+    events = [make_event(timestamp=T0 + timedelta(seconds=i)) for i in range(5)]
+    first = next(iter(plan_objects(sequenced(events, start=100), "s").values()))
+    replay = next(iter(plan_objects(sequenced(events[2:], start=900), "s").values()))
+    import pyarrow as pa
+
+    unique = deduplicate(pa.concat_tables([replay, first]))
+    assert unique.num_rows == 5
+    assert unique["sequence_number"].to_pylist() == ["100", "101", "102", "103", "104"]

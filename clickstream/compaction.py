@@ -1,0 +1,83 @@
+"""Compaction of an hour partition: all its Parquet objects become one, each event once.
+
+Before compaction, duplicates in the archive can only come from re-cut (bisected) batches,
+which write a second object for records already archived; they are bounded by the number of
+retried batches. Compaction reads every object of the partition, keeps the first copy of
+each ``event_id`` (lowest shard/sequence position), writes ``compacted.parquet`` and then
+deletes exactly the objects it read. A crash between the two steps leaves duplicates that the
+next run removes; objects written meanwhile are left for the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clickstream.archive import list_archive_keys, read_parquet_objects, to_parquet_bytes
+from clickstream.layout import compacted_key, hour_prefixes
+
+CLOSED_AFTER = timedelta(minutes=10)  # an hour is compacted once late batches have landed
+LOOKBACK = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    prefix: str
+    objects_read: int
+    rows_read: int
+    rows_written: int
+
+    @property
+    def duplicates_removed(self) -> int:
+        return self.rows_read - self.rows_written
+
+
+def deduplicate(table: pa.Table) -> pa.Table:
+    """One row per ``event_id``: the earliest stream position wins, rows sorted by time."""
+    if table.num_rows == 0:
+        return table
+    position = pc.cast(table["sequence_number"], pa.decimal128(38, 0), safe=False)
+    ordered = table.append_column("_position", position).sort_by(
+        [("event_id", "ascending"), ("shard_id", "ascending"), ("_position", "ascending")]
+    )
+    event_ids = ordered["event_id"].to_pylist()
+    keep = [
+        index == 0 or event_ids[index] != event_ids[index - 1] for index in range(len(event_ids))
+    ]
+    unique = ordered.filter(pa.array(keep)).drop_columns(["_position"])
+    return unique.sort_by([("timestamp", "ascending"), ("event_id", "ascending")])
+
+
+def compact_partition(s3: Any, bucket: str, prefix: str) -> CompactionResult | None:
+    keys = list_archive_keys(s3, bucket, prefix)
+    if not keys or keys == [compacted_key(prefix)]:
+        return None
+    table = read_parquet_objects(s3, bucket, keys)
+    unique = deduplicate(table)
+    target = compacted_key(prefix)
+    s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(unique))
+    stale = [key for key in keys if key != target]
+    for start in range(0, len(stale), 1000):
+        s3.delete_objects(
+            Bucket=bucket,
+            Delete={
+                "Objects": [{"Key": key} for key in stale[start : start + 1000]],
+                "Quiet": True,
+            },
+        )
+    return CompactionResult(prefix, len(keys), table.num_rows, unique.num_rows)
+
+
+def compact_hours(s3: Any, bucket: str, start: datetime, end: datetime) -> list[CompactionResult]:
+    results = [compact_partition(s3, bucket, prefix) for prefix in hour_prefixes(start, end)]
+    return [result for result in results if result is not None]
+
+
+def compact_closed_hours(s3: Any, bucket: str, now: datetime) -> list[CompactionResult]:
+    """The scheduled job: every hour of the look-back window that has closed."""
+    last_closed = now - CLOSED_AFTER - timedelta(hours=1)
+    return compact_hours(s3, bucket, now - LOOKBACK, last_closed)
