@@ -1,0 +1,189 @@
+"""A running local stack as a handle: what the tests, the soak run and the benchmarks use to
+start ``python -m localdev`` on free loopback ports and talk to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalStackHandle:
+    process: subprocess.Popen[str]
+    info: dict[str, Any]
+    state_dir: Path
+    output: list[str] = field(default_factory=list)
+    restarted_api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def web_url(self) -> str:
+        return str(self.info["web_url"])
+
+    @property
+    def endpoint_url(self) -> str:
+        return str(self.info["endpoint_url"])
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.info["env"]}
+
+    @property
+    def resources(self) -> dict[str, str]:
+        return dict(self.info["resources"])
+
+    @property
+    def archive_bucket(self) -> str:
+        return self.resources["ArchiveBucketName"]
+
+    @property
+    def aggregates_table(self) -> str:
+        return self.resources["AggregatesTableName"]
+
+    @property
+    def stream_name(self) -> str:
+        return self.resources["StreamName"]
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client  # the service is chosen at run time
+        return make_client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.info["env"]["AWS_REGION"],
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def post_events(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        response = requests.post(f"{self.api_url}/events", json={"records": records}, timeout=30)
+        body: dict[str, Any] = response.json()
+        body["_status"] = response.status_code
+        return body
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = requests.get(f"{self.api_url}{path}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    @staticmethod
+    def wait_until(
+        predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = predicate()
+            if last:
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+    # --- taking the API down and back, for the dashboard's error state ---------------------
+
+    def _api_pid(self) -> int:
+        if self.restarted_api is not None:
+            return self.restarted_api.pid
+        return int(self.info["pids"]["api"])
+
+    def stop_api(self) -> None:
+        os.killpg(os.getpgid(self._api_pid()), signal.SIGTERM)
+        port = int(self.api_url.rsplit(":", 1)[1])
+        self.wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) != 0, 15)
+
+    def start_api(self) -> None:
+        command = self.info["api_command"]
+        log = (self.state_dir / "logs" / "api-restarted.log").open("ab")
+        self.restarted_api = subprocess.Popen(
+            command,
+            cwd=ROOT / "api",
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_until(lambda: _answers(self.api_url + "/"), 60)
+
+    def stop(self) -> None:
+        if self.restarted_api is not None and self.restarted_api.poll() is None:
+            os.killpg(self.restarted_api.pid, signal.SIGTERM)
+            self.restarted_api.wait(30)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) -> LocalStackHandle:
+    env = {
+        **os.environ,
+        "CLICKSTREAM_API_PORT": str(free_port()),
+        "CLICKSTREAM_WEB_PORT": str(free_port()),
+        "CLICKSTREAM_EMULATOR_PORT": str(free_port()),
+        "CLICKSTREAM_STATE_DIR": str(state_dir),
+        "CLICKSTREAM_USE_LOCALSTACK": "false",  # tests always run on the embedded emulator
+        "CLICKSTREAM_ESM_BATCHING_WINDOW_S": "0.2",
+        **(extra_env or {}),
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localdev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    ready: dict[str, Any] = {}
+    done = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("READY "):
+                ready.update(json.loads(line[len("READY ") :]))
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(READY_TIMEOUT_S)
+    if not ready:
+        process.kill()
+        raise RuntimeError("local stack did not start:\n" + "".join(output[-50:]))
+    return LocalStackHandle(process=process, info=ready, state_dir=state_dir, output=output)
