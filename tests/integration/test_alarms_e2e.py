@@ -1,0 +1,76 @@
+"""Alarms are observable end to end on the local stack: the API's EMF metrics reach the
+emulator's CloudWatch, the local evaluator moves the template's alarms, and CloudWatch-shaped
+notifications arrive through SNS on a subscribed SQS queue."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import start_local_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def alarm_stack(tmp_path):
+    stack = start_local_stack(
+        tmp_path / "stack", {"CLICKSTREAM_ALARM_EVALUATION_S": "1", "CLICKSTREAM_ALARM_PERIOD_S": "2"}
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def subscribe_queue(stack) -> str:
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    queue_url = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack.resources["AlarmTopicArn"], Protocol="sqs", Endpoint=queue_arn,
+                  Attributes={"RawMessageDelivery": "false"})
+    return queue_url
+
+
+def notifications(stack, queue_url: str, seen: list[dict]) -> list[dict]:
+    sqs = stack.client("sqs")
+    for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
+        envelope = json.loads(message["Body"])
+        seen.append({"subject": envelope.get("Subject"), **json.loads(envelope["Message"])})
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return seen
+
+
+def test_no_events_alarm_fires_when_traffic_stops_and_clears_when_it_resumes(alarm_stack):
+    queue_url = subscribe_queue(alarm_stack)
+    seen: list[dict] = []
+
+    def state_messages(state: str) -> list[dict]:
+        notifications(alarm_stack, queue_url, seen)
+        return [m for m in seen if m["AlarmName"].endswith("-no-events") and m["NewStateValue"] == state]
+
+    # GIVEN no traffic: the alarm goes to ALARM and says so on the topic
+    alarm = alarm_stack.wait_until(lambda: state_messages("ALARM"), timeout=60)[0]
+    assert alarm["subject"].startswith('ALARM: "') and "no-events" in alarm["subject"]
+    assert alarm["Trigger"]["MetricName"] == "EventsAccepted"
+    assert alarm["Trigger"]["Namespace"] == "Clickstream"
+    assert {"name": "service", "value": "clickstream-api"} in alarm["Trigger"]["Dimensions"]
+    assert alarm["AlarmArn"].startswith("arn:aws:cloudwatch:")
+
+    # WHEN events flow (the API's EMF metric lines become CloudWatch datapoints)
+    deadline = time.monotonic() + 60
+    while not state_messages("OK") and time.monotonic() < deadline:
+        alarm_stack.post_events([{"event_type": "page_view", "session_id": "alarm-test"}] * 5)
+        time.sleep(0.5)
+
+    # THEN the OK notification arrives after recovery
+    ok = state_messages("OK")
+    assert ok, "no OK notification after traffic resumed"
+    assert ok[0]["OldStateValue"] == "ALARM"
+    cloudwatch = alarm_stack.client("cloudwatch")
+    metrics = cloudwatch.list_metrics(Namespace="Clickstream", MetricName="EventsAccepted")["Metrics"]
+    assert metrics, "the API's EMF metrics reached the emulator"
