@@ -15,6 +15,7 @@ from typing import Any
 from clickstream.aws import client
 from clickstream.settings import get_settings
 from localdev.faults import Faults, faulty_handler
+from localdev.provision import load_template
 from localdev.runner import EventSourceMapping, Handler, MappingSettings
 
 FUNCTIONS = {
@@ -23,18 +24,40 @@ FUNCTIONS = {
 }
 
 
-def mapping_settings_from_env() -> MappingSettings:
-    """The mapping settings infra/ deploys on AWS, overridable for tests."""
+MAPPING_RESOURCES = {
+    "aggregator": "AggregatorEventSourceMapping",
+    "archiver": "ArchiverEventSourceMapping",
+}
+
+
+def mapping_settings(function: str) -> MappingSettings:
+    """The event source mapping settings infra/template.yaml deploys on AWS for this
+    function, each overridable from the environment (tests shorten the batching window)."""
+    properties = load_template()["Resources"][MAPPING_RESOURCES[function]]["Properties"]
     env = os.environ
     queue = env.get("CLICKSTREAM_ON_FAILURE_QUEUE_URL")
     if not queue:
         queue = client("sqs").get_queue_url(QueueName=get_settings().dead_letter_queue)["QueueUrl"]
+
+    def setting(variable: str, template_value: Any) -> str:
+        return env.get(f"CLICKSTREAM_ESM_{variable}") or str(template_value)
+
     return MappingSettings(
-        batch_size=int(env.get("CLICKSTREAM_ESM_BATCH_SIZE", "100")),
-        maximum_batching_window_s=float(env.get("CLICKSTREAM_ESM_BATCHING_WINDOW_S", "0.5")),
-        maximum_retry_attempts=int(env.get("CLICKSTREAM_ESM_MAX_RETRIES", "3")),
-        maximum_record_age_s=int(env.get("CLICKSTREAM_ESM_MAX_RECORD_AGE_S", "3600")),
-        bisect_batch_on_function_error=env.get("CLICKSTREAM_ESM_BISECT", "true") == "true",
+        batch_size=int(setting("BATCH_SIZE", properties["BatchSize"])),
+        maximum_batching_window_s=float(
+            setting("BATCHING_WINDOW_S", properties["MaximumBatchingWindowInSeconds"])
+        ),
+        starting_position=setting("STARTING_POSITION", properties["StartingPosition"]),
+        maximum_retry_attempts=int(setting("MAX_RETRIES", properties["MaximumRetryAttempts"])),
+        maximum_record_age_s=int(
+            setting("MAX_RECORD_AGE_S", properties["MaximumRecordAgeInSeconds"])
+        ),
+        bisect_batch_on_function_error=setting(
+            "BISECT", properties["BisectBatchOnFunctionError"]
+        ).lower()
+        == "true",
+        report_batch_item_failures="ReportBatchItemFailures"
+        in properties.get("FunctionResponseTypes", []),
         on_failure_queue_url=queue,
         poll_interval_s=float(env.get("CLICKSTREAM_ESM_POLL_INTERVAL_S", "0.1")),
         retry_backoff_s=float(env.get("CLICKSTREAM_ESM_RETRY_BACKOFF_S", "0.2")),
@@ -63,7 +86,7 @@ def run(function: str, handler: Handler | None = None) -> dict[str, Any]:
         stream_name=settings.stream_name,
         checkpoints_table=settings.checkpoints_table,
         region=settings.region,
-        settings=mapping_settings_from_env(),
+        settings=mapping_settings(function),
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

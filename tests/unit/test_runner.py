@@ -190,3 +190,17 @@ def test_records_older_than_the_maximum_age_are_discarded_not_delivered(aws):
     assert handler.batches == []
     body = json.loads(aws["sqs"].receive_message(QueueUrl=aws["queue_url"])["Messages"][0]["Body"])
     assert body["requestContext"]["condition"] == "RecordAgeExceeded"
+
+
+def test_local_mapping_settings_come_from_the_template_with_env_overrides(monkeypatch):
+    from localdev.consumer import mapping_settings
+
+    monkeypatch.setenv("CLICKSTREAM_ON_FAILURE_QUEUE_URL", "http://queue")
+    monkeypatch.delenv("CLICKSTREAM_ESM_BATCHING_WINDOW_S", raising=False)
+    monkeypatch.delenv("CLICKSTREAM_ESM_BATCH_SIZE", raising=False)
+    settings = mapping_settings("aggregator")
+    assert (settings.batch_size, settings.maximum_batching_window_s) == (500, 1.0)
+    assert settings.bisect_batch_on_function_error and settings.report_batch_item_failures
+    assert (settings.maximum_retry_attempts, settings.maximum_record_age_s) == (5, 86400)
+    monkeypatch.setenv("CLICKSTREAM_ESM_BATCH_SIZE", "7")
+    assert mapping_settings("archiver").batch_size == 7
