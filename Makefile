@@ -34,7 +34,7 @@ local: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench) api/app.py
+	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench) infra/deploy.py api/app.py
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
@@ -53,3 +53,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .local out test-output .pytest_cache .mypy_cache .ruff_cache
+
+# AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
+deploy: venv
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)"
+
+destroy: venv
+	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)

@@ -11,7 +11,7 @@ pk                  sk                     attributes
 ``hour``            ``2026-11-24T02``      events, type:<t>, revenue, expires_at (TTL)
 ``day``             ``2026-11-24``         events, type:<t>, revenue, sessions, funnel:<step>
 ``pages``           ``all#<0..3>``         p:<page> = page views (pages hashed over 4 items)
-``shard``           ``<stream>#<shard>``   seq (watermark), sessions (zlib JSON), recent
+``shard``           ``<stream>#<shard>``   seq (watermark), sessions (packed), recent
 ==================  =====================  ===============================================
 
 A batch becomes one ``ADD`` per distinct item, so writes grow with distinct keys, not events.
@@ -26,7 +26,7 @@ order and one consumer owns a shard at a time, so "seq <= watermark" means "alre
 from __future__ import annotations
 
 import hashlib
-import zlib
+import struct
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +43,11 @@ MINUTE_TTL = timedelta(days=3)
 HOUR_TTL = timedelta(days=90)
 PAGE_SHARDS = 4
 # A session untouched this long is forgotten by the funnel state (it has long timed out).
-SESSION_MEMORY = timedelta(hours=2)
-MAX_SESSIONS_PER_SHARD = 20_000
+# A session idle this long has ended (the usual 30-minute web-analytics timeout); its funnel
+# state is forgotten, which keeps the shard item small (13 bytes a live session).
+SESSION_MEMORY = timedelta(minutes=30)
+MAX_SESSIONS_PER_SHARD = 25_000  # 325 KB: the shard item stays under DynamoDB's 400 KB
+_SESSION_RECORD = struct.Struct("<QBI")  # session hash, step mask, last seen (epoch minute)
 MAX_TRANSACT_ITEMS = 100  # DynamoDB's TransactWriteItems limit, shard item included
 MAX_ATTRIBUTES_PER_UPDATE = 150  # keeps one UpdateExpression under DynamoDB's 4 KB
 RECENT_EVENTS_KEPT = 50
@@ -67,7 +70,8 @@ class ShardState:
     """What the aggregator remembers per shard, stored in the ``shard`` item."""
 
     watermark: str | None = None
-    sessions: dict[str, list[int]] = field(default_factory=dict)  # key -> [step mask, last seen]
+    # session hash -> (step mask, last seen in epoch minutes)
+    sessions: dict[int, tuple[int, int]] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
 
     def is_applied(self, sequence_number: str) -> bool:
@@ -146,7 +150,7 @@ def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregat
     """Pre-aggregate a batch in memory. Pure: returns the increments and the shard's next
     state (funnel sessions, recent feed); nothing is written."""
     result = BatchAggregate()
-    sessions = {key: list(value) for key, value in state.sessions.items()}
+    sessions = dict(state.sessions)
     for event in events:
         ts = event.timestamp
         day = ("day", day_key(ts))
@@ -161,13 +165,17 @@ def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregat
         result.expires_at[("minute", minute_key(ts))] = _epoch(ts + MINUTE_TTL)
         result.expires_at[("hour", hour_key(ts))] = _epoch(ts + HOUR_TTL)
 
-        mask, last_seen = sessions.get(event.session_key, (0, 0))
+        session = session_hash(event.session_key)
+        minute = _epoch(ts) // 60
+        mask, last_seen = sessions.get(session, (0, 0))
+        if last_seen and minute - last_seen > SESSION_MEMORY.total_seconds() // 60:
+            mask = 0  # idle past the timeout: the same id starts a new visit
         new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
         for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
             if new_bits & bit and not mask & bit:
                 result.add(("total", "all"), attribute)
                 result.add(day, attribute)
-        sessions[event.session_key] = [mask | new_bits, max(last_seen, _epoch(ts))]
+        sessions[session] = (mask | new_bits, max(last_seen, minute))
 
     next_state = ShardState(
         watermark=state.watermark,
@@ -181,13 +189,28 @@ def _funnel_attributes() -> Iterable[tuple[str, int]]:
     return ((f"funnel:{step}", bit) for step, bit in _STEP_BITS.items())
 
 
+def session_hash(session_key: str) -> int:
+    """64-bit digest of a session key: collisions are negligible below billions of live
+    sessions per shard, and the state stays fixed-size."""
+    return int.from_bytes(hashlib.blake2b(session_key.encode(), digest_size=8).digest(), "little")
+
+
+def pack_sessions(sessions: dict[int, tuple[int, int]]) -> bytes:
+    return b"".join(_SESSION_RECORD.pack(key, *value) for key, value in sessions.items())
+
+
+def unpack_sessions(blob: bytes) -> dict[int, tuple[int, int]]:
+    return {key: (mask, seen) for key, mask, seen in _SESSION_RECORD.iter_unpack(blob)}
+
+
 def _forget_idle_sessions(
-    sessions: dict[str, list[int]], events: Sequence[Event]
-) -> dict[str, list[int]]:
+    sessions: dict[int, tuple[int, int]], events: Sequence[Event]
+) -> dict[int, tuple[int, int]]:
     if not events:
         return sessions
     # Event time, not wall-clock time, so a replay computes the same state.
-    horizon = max(_epoch(event.timestamp) for event in events) - SESSION_MEMORY.total_seconds()
+    latest = max(_epoch(event.timestamp) for event in events) // 60
+    horizon = latest - SESSION_MEMORY.total_seconds() // 60
     kept = {key: value for key, value in sessions.items() if value[1] >= horizon}
     if len(kept) > MAX_SESSIONS_PER_SHARD:
         newest = sorted(kept.items(), key=lambda item: item[1][1], reverse=True)
@@ -245,7 +268,7 @@ def load_shard_state(dynamodb: Any, table: str, key: ItemKey) -> ShardState:
     sessions_blob = item.get("sessions", {}).get("B")
     return ShardState(
         watermark=item["seq"]["S"] if "seq" in item else None,
-        sessions=orjson.loads(zlib.decompress(sessions_blob)) if sessions_blob else {},
+        sessions=unpack_sessions(sessions_blob) if sessions_blob else {},
         recent=orjson.loads(item["recent"]["S"]) if "recent" in item else [],
     )
 
@@ -281,7 +304,7 @@ def _shard_put_action(
     item = {
         **_key(key),
         "seq": {"S": state.watermark or "0"},
-        "sessions": {"B": zlib.compress(orjson.dumps(state.sessions))},
+        "sessions": {"B": pack_sessions(state.sessions)},
         "recent": {"S": orjson.dumps(state.recent).decode()},
     }
     put: dict[str, Any] = {"TableName": table, "Item": item}

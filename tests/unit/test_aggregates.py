@@ -11,7 +11,10 @@ from clickstream.aggregates import (
     ShardState,
     aggregate,
     chunk_for_transactions,
+    pack_sessions,
     page_shard,
+    session_hash,
+    unpack_sessions,
 )
 from tests.factories import make_event, sequenced
 
@@ -67,8 +70,30 @@ def test_funnel_counts_each_session_once_per_step_across_batches():
 
 def test_idle_sessions_are_forgotten_by_event_time():
     _, state = aggregate([make_event(session_id="old", timestamp=T0)], ShardState())
-    _, state = aggregate([make_event(session_id="new", timestamp=T0 + timedelta(hours=3))], state)
-    assert set(state.sessions) == {"new"}
+    _, state = aggregate(
+        [make_event(session_id="new", timestamp=T0 + timedelta(minutes=31))], state
+    )
+    assert set(state.sessions) == {session_hash("new")}
+
+
+def test_a_session_idle_past_the_timeout_counts_as_a_new_visit():
+    increments, _ = aggregate(
+        [
+            make_event(session_id="s", timestamp=T0),
+            make_event(session_id="s", timestamp=T0 + timedelta(minutes=45)),
+        ],
+        ShardState(),
+    )
+    assert increments.counters[("total", "all")]["sessions"] == 2
+
+
+def test_session_state_packs_to_13_bytes_a_session_and_back():
+    _, state = aggregate(
+        [make_event(session_id=f"s{i}", event_type="add_to_cart") for i in range(100)], ShardState()
+    )
+    blob = pack_sessions(state.sessions)
+    assert len(blob) == 1300
+    assert unpack_sessions(blob) == state.sessions
 
 
 def test_recent_feed_keeps_the_newest_fifty():
@@ -113,8 +138,12 @@ event_strategy = st.builds(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(event_strategy, max_size=120), st.integers(1, 119))
+@given(
+    st.lists(event_strategy, max_size=120).map(lambda es: sorted(es, key=lambda e: e.timestamp)),
+    st.integers(1, 119),
+)
 def test_splitting_a_batch_anywhere_gives_the_same_totals(events, cut):
+    # a shard delivers in order, and event time follows arrival within a shard
     whole, _ = aggregate(events, ShardState())
     first, state = aggregate(events[:cut], ShardState())
     second, _ = aggregate(events[cut:], state)

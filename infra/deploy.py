@@ -1,0 +1,237 @@
+"""Deploy the product to an AWS account, in order, and tear it down again.
+
+``python -m infra.deploy up --stage dev --bucket my-clickstream-archive [--alarm-email me@x]``
+
+1. deploys ``infra/template.yaml`` (stream, tables, bucket, DLQ, alarm topic, Glue table,
+   alarms) as the data stack;
+2. writes the stack's outputs into the stage of ``api/.chalice/config.json`` and a
+   least-privilege ``policy-<stage>.json`` naming exactly those resources;
+3. ``chalice deploy --stage <stage>`` ships the API and the consumer functions (X-Ray on);
+4. updates the data stack with ``CreateEventSourceMappings=true`` so the stream feeds the
+   consumers with bisect-on-error, bounded retries and record age, partial batch responses
+   and the dead-letter queue as on-failure destination.
+
+``python -m infra.deploy down --stage dev`` runs ``chalice delete``, empties the bucket and
+deletes the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "template.yaml"
+CHALICE_DIR = ROOT / "api"
+CONFIG = CHALICE_DIR / ".chalice" / "config.json"
+# pyarrow for the archiver: AWS's managed "AWS SDK for pandas" layer (account 336392948345).
+PANDAS_LAYER = "arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python311:21"
+
+STAGE_ENVIRONMENT = {
+    "CLICKSTREAM_STREAM_NAME": "StreamName",
+    "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
+    "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
+    "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
+}
+
+
+def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
+    """Only the actions the code calls, on only the stack's resources. X-Ray's two actions
+    have no resource-level permissions, hence their ``*`` resource (never a ``*`` action)."""
+    stream, table = outputs["StreamArn"], outputs["AggregatesTableArn"]
+    bucket, queue = outputs["ArchiveBucketArn"], outputs["DeadLetterQueueArn"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "IngestToStream",
+                "Effect": "Allow",
+                "Action": ["kinesis:PutRecords"],
+                "Resource": stream,
+            },
+            {
+                "Sid": "ConsumeStream",
+                "Effect": "Allow",
+                "Action": [
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:ListShards",
+                ],
+                "Resource": stream,
+            },
+            {
+                "Sid": "Aggregates",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                "Resource": table,
+            },
+            {
+                "Sid": "ArchiveObjects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": [f"{bucket}/events/*", f"{bucket}/bad/*"],
+            },
+            {
+                "Sid": "ArchiveListing",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": bucket,
+            },
+            {
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": queue,
+            },
+            {
+                "Sid": "Tracing",
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/clickstream-*",
+            },
+        ],
+    }
+
+
+def stage_config(
+    config: dict[str, Any], stage: str, outputs: dict[str, str], region: str
+) -> dict[str, Any]:
+    """The chalice config with ``stage`` pointing at the stack's outputs."""
+    stages = config.setdefault("stages", {})
+    current = stages.setdefault(stage, {})
+    current.update(
+        {
+            "api_gateway_stage": "api",
+            "xray": True,
+            "autogen_policy": False,
+            "iam_policy_file": f"policy-{stage}.json",
+        }
+    )
+    environment = current.setdefault("environment_variables", {})
+    environment.update({name: outputs[key] for name, key in STAGE_ENVIRONMENT.items()})
+    functions = current.setdefault("lambda_functions", {})
+    archiver = functions.setdefault("archiver", {})
+    archiver.setdefault("lambda_memory_size", 512)
+    archiver.setdefault("lambda_timeout", 60)
+    archiver["layers"] = [PANDAS_LAYER.format(region=region)]
+    functions.setdefault("aggregator", {}).setdefault("lambda_timeout", 60)
+    functions.setdefault("compactor", {}).update(
+        {"lambda_timeout": 300, "lambda_memory_size": 1024, "layers": archiver["layers"]}
+    )
+    return config
+
+
+def _deploy_stack(cloudformation: Any, stack: str, parameters: dict[str, str]) -> dict[str, str]:
+    arguments = {
+        "StackName": stack,
+        "TemplateBody": TEMPLATE.read_text(),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+    }
+    try:
+        cloudformation.describe_stacks(StackName=stack)
+        exists = True
+    except cloudformation.exceptions.ClientError:
+        exists = False
+    if exists:
+        try:
+            cloudformation.update_stack(**arguments)
+            cloudformation.get_waiter("stack_update_complete").wait(StackName=stack)
+        except cloudformation.exceptions.ClientError as error:
+            if "No updates are to be performed" not in str(error):
+                raise
+    else:
+        cloudformation.create_stack(**arguments)
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=stack)
+    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+
+
+def up(args: argparse.Namespace) -> None:
+    session = boto3.session.Session(region_name=args.region)
+    region = str(session.region_name)
+    cloudformation = session.client("cloudformation")
+    parameters = {
+        "Environment": "aws",
+        "Stage": args.stage,
+        "ArchiveBucketName": args.bucket,
+        "AlarmEmail": args.alarm_email or "",
+        "ApiName": "clickstream",
+        "CreateEventSourceMappings": "false",
+    }
+    print(f"1/4 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
+    outputs = _deploy_stack(cloudformation, args.stack, parameters)
+    print("2/4 writing chalice stage config and least-privilege policy", flush=True)
+    config = stage_config(json.loads(CONFIG.read_text()), args.stage, outputs, region)
+    CONFIG.write_text(json.dumps(config, indent=2) + "\n")
+    policy_path = CONFIG.parent / f"policy-{args.stage}.json"
+    policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
+    print(f"3/4 chalice deploy --stage {args.stage}", flush=True)
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run([str(chalice), "deploy", "--stage", args.stage], cwd=CHALICE_DIR, check=True)
+    print("4/4 connecting the stream to the consumers (event source mappings)", flush=True)
+    _deploy_stack(cloudformation, args.stack, parameters | {"CreateEventSourceMappings": "true"})
+    print("deployed; API URL: see `chalice url --stage " + args.stage + "` in api/", flush=True)
+
+
+def down(args: argparse.Namespace) -> None:
+    session = boto3.session.Session(region_name=args.region)
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run([str(chalice), "delete", "--stage", args.stage], cwd=CHALICE_DIR, check=False)
+    cloudformation = session.client("cloudformation")
+    outputs = {
+        output["OutputKey"]: output["OutputValue"]
+        for output in cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get(
+            "Outputs", []
+        )
+    }
+    bucket = session.resource("s3").Bucket(outputs["ArchiveBucketName"])
+    bucket.object_versions.delete()
+    bucket.objects.all().delete()
+    cloudformation.delete_stack(StackName=args.stack)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=args.stack)
+    print(f"stack {args.stack} and stage {args.stage} removed", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--stack", default="clickstream")
+    parser.add_argument("--region", default=None)
+    parser.add_argument("--bucket", help="globally unique archive bucket name (up)")
+    parser.add_argument("--alarm-email", default="")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        if not args.bucket:
+            parser.error("up needs --bucket (S3 bucket names are global)")
+        up(args)
+    else:
+        down(args)
+
+
+if __name__ == "__main__":
+    main()

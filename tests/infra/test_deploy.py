@@ -1,0 +1,88 @@
+"""The deployment's IAM policy allows exactly the calls the code makes, on the stack's
+resources, with no wildcard action; the chalice stage points at the stack's outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from infra.deploy import least_privilege_policy, stage_config
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUTS = {
+    "StreamName": "clickstream-events",
+    "StreamArn": "arn:aws:kinesis:eu-west-1:111122223333:stream/clickstream-events",
+    "AggregatesTableName": "clickstream-aggregates",
+    "AggregatesTableArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/clickstream-aggregates",
+    "ArchiveBucketName": "acme-clickstream",
+    "ArchiveBucketArn": "arn:aws:s3:::acme-clickstream",
+    "DeadLetterQueueName": "clickstream-dlq",
+    "DeadLetterQueueArn": "arn:aws:sqs:eu-west-1:111122223333:clickstream-dlq",
+}
+# boto3 method -> IAM action, for every AWS call the deployed code can make.
+CALLS = {
+    "put_records": "kinesis:PutRecords",
+    "get_item": "dynamodb:GetItem",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "query": "dynamodb:Query",
+    "transact_write_items": "dynamodb:UpdateItem",  # a transaction needs each item action
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "delete_objects": "s3:DeleteObject",
+    "list_objects_v2": "s3:ListBucket",
+    "get_paginator": "s3:ListBucket",
+    "send_message": "sqs:SendMessage",
+    "get_queue_url": "sqs:GetQueueUrl",
+}
+
+
+def actions(policy: dict) -> set[str]:
+    return {action for statement in policy["Statement"] for action in statement["Action"]}
+
+
+def calls_in_deployed_code() -> set[str]:
+    source = "\n".join(
+        p.read_text()
+        for folder in ("clickstream", "consumers")
+        for p in (ROOT / folder).glob("*.py")
+    )
+    source += (ROOT / "api" / "app.py").read_text()
+    return {name for name in CALLS if re.search(rf"\.{name}\(", source)}
+
+
+def test_policy_has_no_wildcard_action_and_names_the_stacks_resources():
+    policy = least_privilege_policy(OUTPUTS)
+    assert all("*" not in action for action in actions(policy))
+    for statement in policy["Statement"]:
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        if statement["Sid"] != "Tracing":  # X-Ray has no resource-level permissions
+            assert all(resource != "*" for resource in resources), statement["Sid"]
+
+
+def test_policy_covers_every_call_the_code_makes():
+    needed = {CALLS[name] for name in calls_in_deployed_code()}
+    assert needed, "the scan found the code's AWS calls"
+    assert needed <= actions(least_privilege_policy(OUTPUTS))
+
+
+def test_committed_stage_policy_has_no_wildcard_action():
+    policy = json.loads((ROOT / "api" / ".chalice" / "policy-dev.json").read_text())
+    assert all("*" not in action for action in actions(policy))
+
+
+def test_stage_config_points_the_functions_at_the_stack_and_turns_tracing_on():
+    config = stage_config(
+        {"version": "2.0", "app_name": "clickstream"}, "prod", OUTPUTS, "eu-west-1"
+    )
+    stage = config["stages"]["prod"]
+    assert stage["xray"] is True and stage["autogen_policy"] is False
+    assert stage["iam_policy_file"] == "policy-prod.json"
+    assert stage["environment_variables"]["CLICKSTREAM_ARCHIVE_BUCKET"] == "acme-clickstream"
+    assert stage["lambda_functions"]["archiver"]["layers"][0].startswith(
+        "arn:aws:lambda:eu-west-1:336392948345:"
+    )
