@@ -9,7 +9,9 @@
 3. ``chalice deploy --stage <stage>`` ships the API and the consumer functions (X-Ray on);
 4. updates the data stack with ``CreateEventSourceMappings=true`` so the stream feeds the
    consumers with bisect-on-error, bounded retries and record age, partial batch responses
-   and the dead-letter queue as on-failure destination.
+   and the dead-letter queue as on-failure destination;
+5. with ``--dashboard-bucket``, writes ``web/config.js`` pointing at the API and uploads the
+   dashboard to that S3 static website (the API's CORS origin is set to it).
 
 ``python -m infra.deploy down --stage dev`` runs ``chalice delete``, empties the bucket and
 deletes the stack.
@@ -114,6 +116,51 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+}
+NO_CACHE = {"index.html", "config.js"}  # everything else may be cached by browsers
+
+
+def dashboard_config(api_url: str) -> str:
+    """``web/config.js`` for a deployed dashboard: plain data, no logic."""
+    return (
+        "// Written by `make deploy`: the API this dashboard reads.\n"
+        "export default {\n"
+        f"  apiBaseUrl: {json.dumps(api_url.rstrip('/'))},\n"
+        "  pollIntervalMs: 2000,\n"
+        "  requestTimeoutMs: 5000,\n"
+        "  topPagesLimit: 10,\n"
+        "  feedLimit: 20,\n"
+        '  currency: "USD",\n'
+        "};\n"
+    )
+
+
+def upload_dashboard(s3: Any, bucket: str, api_url: str, web_dir: Path = ROOT / "web") -> int:
+    """Upload the static dashboard with a deploy-time config; returns files uploaded."""
+    uploaded = 0
+    for path in sorted(p for p in web_dir.rglob("*") if p.is_file()):
+        key = path.relative_to(web_dir).as_posix()
+        body = dashboard_config(api_url).encode() if key == "config.js" else path.read_bytes()
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+            CacheControl="no-cache" if key in NO_CACHE else "max-age=300",
+        )
+        uploaded += 1
+    return uploaded
+
+
 def stage_config(
     config: dict[str, Any], stage: str, outputs: dict[str, str], region: str
 ) -> dict[str, Any]:
@@ -130,6 +177,8 @@ def stage_config(
     )
     environment = current.setdefault("environment_variables", {})
     environment.update({name: outputs[key] for name, key in STAGE_ENVIRONMENT.items()})
+    if outputs.get("DashboardUrl"):
+        environment["CLICKSTREAM_CORS_ORIGIN"] = outputs["DashboardUrl"]
     functions = current.setdefault("lambda_functions", {})
     archiver = functions.setdefault("archiver", {})
     archiver.setdefault("lambda_memory_size", 512)
@@ -179,20 +228,31 @@ def up(args: argparse.Namespace) -> None:
         "AlarmEmail": args.alarm_email or "",
         "ApiName": "clickstream",
         "CreateEventSourceMappings": "false",
+        "DashboardBucketName": args.dashboard_bucket or "",
     }
-    print(f"1/4 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
+    print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
     outputs = _deploy_stack(cloudformation, args.stack, parameters)
-    print("2/4 writing chalice stage config and least-privilege policy", flush=True)
+    print("2/5 writing chalice stage config and least-privilege policy", flush=True)
     config = stage_config(json.loads(CONFIG.read_text()), args.stage, outputs, region)
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
-    print(f"3/4 chalice deploy --stage {args.stage}", flush=True)
+    print(f"3/5 chalice deploy --stage {args.stage}", flush=True)
     chalice = Path(sys.executable).parent / "chalice"
     subprocess.run([str(chalice), "deploy", "--stage", args.stage], cwd=CHALICE_DIR, check=True)
-    print("4/4 connecting the stream to the consumers (event source mappings)", flush=True)
+    print("4/5 connecting the stream to the consumers (event source mappings)", flush=True)
     _deploy_stack(cloudformation, args.stack, parameters | {"CreateEventSourceMappings": "true"})
-    print("deployed; API URL: see `chalice url --stage " + args.stage + "` in api/", flush=True)
+    api_url = subprocess.run(
+        [str(chalice), "url", "--stage", args.stage],
+        cwd=CHALICE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if args.dashboard_bucket:
+        count = upload_dashboard(session.client("s3"), args.dashboard_bucket, api_url)
+        print(f"5/5 dashboard: {count} files -> {outputs.get('DashboardUrl')}", flush=True)
+    print(f"deployed; API: {api_url}", flush=True)
 
 
 def down(args: argparse.Namespace) -> None:
@@ -206,9 +266,11 @@ def down(args: argparse.Namespace) -> None:
             "Outputs", []
         )
     }
-    bucket = session.resource("s3").Bucket(outputs["ArchiveBucketName"])
-    bucket.object_versions.delete()
-    bucket.objects.all().delete()
+    for output in ("ArchiveBucketName", "DashboardBucketName"):
+        if output in outputs:
+            bucket = session.resource("s3").Bucket(outputs[output])
+            bucket.object_versions.delete()
+            bucket.objects.all().delete()
     cloudformation.delete_stack(StackName=args.stack)
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=args.stack)
     print(f"stack {args.stack} and stage {args.stage} removed", flush=True)
@@ -224,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", default=None)
     parser.add_argument("--bucket", help="globally unique archive bucket name (up)")
     parser.add_argument("--alarm-email", default="")
+    parser.add_argument("--dashboard-bucket", default="", help="S3 website bucket for web/")
     args = parser.parse_args(argv)
     if args.command == "up":
         if not args.bucket:

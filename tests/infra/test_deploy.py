@@ -86,3 +86,24 @@ def test_stage_config_points_the_functions_at_the_stack_and_turns_tracing_on():
     assert stage["lambda_functions"]["archiver"]["layers"][0].startswith(
         "arn:aws:lambda:eu-west-1:336392948345:"
     )
+
+
+def test_dashboard_upload_writes_a_config_pointing_at_the_api(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from infra.deploy import upload_dashboard
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        s3.create_bucket(Bucket="site")
+        count = upload_dashboard(s3, "site", "https://abc.execute-api.eu-west-1.amazonaws.com/api/")
+        assert count == len([p for p in (ROOT / "web").rglob("*") if p.is_file()])
+        config = s3.get_object(Bucket="site", Key="config.js")
+        body = config["Body"].read().decode()
+        assert 'apiBaseUrl: "https://abc.execute-api.eu-west-1.amazonaws.com/api"' in body
+        assert config["ContentType"].startswith("text/javascript")
+        assert s3.head_object(Bucket="site", Key="index.html")["CacheControl"] == "no-cache"
