@@ -1,7 +1,7 @@
 """``make local``: the whole stack on this machine, on loopback only.
 
 1. an AWS emulator: LocalStack when one answers on localhost:4566, else moto's server
-   started here (``moto_server -H 127.0.0.1``), or the endpoint in ``AWS_ENDPOINT_URL``;
+   started here (``localdev/emulator.py``, on 127.0.0.1), or ``AWS_ENDPOINT_URL``;
 2. the resources of ``infra/template.yaml``;
 3. the consumers, each a process running the Lambda handler behind the event-source runner;
 4. the API with ``chalice local``;
@@ -162,10 +162,9 @@ class LocalStack:
                 raise RuntimeError(
                     f"port {port} is taken; set CLICKSTREAM_EMULATOR_PORT to a free port"
                 )
-            moto = (
-                shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-            )
-            self._spawn("emulator", [moto, "-H", LOOPBACK, "-p", str(port)], env=dict(os.environ))
+            # moto's server, with its Kinesis shards made safe for concurrent writers
+            command = [sys.executable, "-m", "localdev.emulator", "-H", LOOPBACK, "-p", str(port)]
+            self._spawn("emulator", command, env=dict(os.environ))
             self.endpoint_url, self.emulator = f"http://{LOOPBACK}:{port}", "moto"
             wait_for(
                 f"{self.endpoint_url}/moto-api/", 30, "moto_server", self.processes["emulator"]
