@@ -62,4 +62,11 @@ not in the baseline, counts rows and distinct event ids with DuckDB
 asynchronous), prints metric / expected / found / difference and exits 1 on any difference.
 Other traffic hitting the stack between the baseline and the reconcile shows up as a
 difference, by design.
+
+Local stack: when ``--endpoint`` is on loopback and ``AWS_ENDPOINT_URL`` is unset, S3 and
+Kinesis (baseline, archive check, ``--direct-kinesis``) go to the local emulator the way
+``localdev`` picks it (LocalStack on :4566 if it answers, else moto on
+``CLICKSTREAM_EMULATOR_PORT``, default 4567), never to real AWS by accident. Against AWS,
+point ``--endpoint`` at the deployed API and use the usual AWS credentials;
+``CLICKSTREAM_ARCHIVE_BUCKET`` / ``CLICKSTREAM_STREAM_NAME`` name the bucket and stream.
 """

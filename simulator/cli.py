@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -195,6 +198,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOCALSTACK_URL = "http://localhost:4566"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return bool(response.status < 500)
+    except OSError:
+        return False
+
+
+def use_local_emulator(api_endpoint: str, console: Console) -> str | None:
+    """An API on loopback is the local stack: unless ``AWS_ENDPOINT_URL`` says otherwise, S3
+    and Kinesis are its emulator too (LocalStack if it answers on :4566, else moto on
+    ``CLICKSTREAM_EMULATOR_PORT``, as ``localdev`` chooses), never real AWS by accident.
+    Returns the endpoint chosen, if any."""
+    if os.environ.get("AWS_ENDPOINT_URL") or urlsplit(api_endpoint).hostname not in LOOPBACK_HOSTS:
+        return None
+    if os.environ.get("CLICKSTREAM_USE_LOCALSTACK", "auto") != "false" and _answers(
+        LOCALSTACK_URL + "/_localstack/health"
+    ):
+        emulator = LOCALSTACK_URL
+    else:
+        emulator = f"http://127.0.0.1:{os.environ.get('CLICKSTREAM_EMULATOR_PORT') or 4567}"
+    os.environ["AWS_ENDPOINT_URL"] = emulator
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    console.print(f"[dim]local stack: S3/Kinesis at {emulator} (AWS_ENDPOINT_URL unset)[/dim]")
+    return emulator
+
+
 def run_main(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     options = RunOptions(
@@ -216,6 +251,8 @@ def run_main(args: argparse.Namespace, console: Console) -> int:
         show_progress=not args.quiet and not args.dry_run,
     )
     options.validate()
+    if not options.dry_run:
+        use_local_emulator(options.endpoint, console)
     if options.duration is None and options.max_events is None and not options.dry_run:
         console.print("[dim]no --duration or --max-events: running until Ctrl-C[/dim]")
     if options.dry_run and options.duration is None and options.max_events is None:
@@ -243,6 +280,7 @@ def snapshot_main(args: argparse.Namespace, console: Console) -> int:
     from simulator.pipeline import settled_state
 
     config = load_config(args.config)
+    use_local_emulator(args.endpoint, console)
     bucket = None if args.no_archive else _archive_bucket(args.bucket, None)
     with console.status("reading the pipeline..."):
         state = settled_state(
@@ -293,6 +331,7 @@ def reconcile_main(args: argparse.Namespace, console: Console) -> int:
     ledger = read_ledger(args.ledger)
     meta: dict[str, Any] = ledger.get("meta") or {}
     endpoint = args.endpoint or meta.get("endpoint") or DEFAULT_ENDPOINT
+    use_local_emulator(endpoint, console)
     baseline, notes = _baseline_and_notes(args, ledger)
     accepted_ids: list[str] = ledger.get("accepted_event_ids") or []
     pages = list(ledger["accepted"]["page_views"])

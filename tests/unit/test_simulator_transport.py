@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -316,3 +317,21 @@ def test_cli_rejects_bad_arguments(capsys):
     assert cli.main(["reconcile", "--ledger", "/nonexistent/ledger.json"]) == 2
     with pytest.raises(SystemExit):
         cli.main(["--speedup", "0"])
+
+
+def test_an_api_on_loopback_means_the_local_emulator(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLICKSTREAM_USE_LOCALSTACK", "false")  # no probe of :4566
+    monkeypatch.setenv("CLICKSTREAM_EMULATOR_PORT", "4999")
+    console = quiet_console()
+    assert (
+        cli.use_local_emulator("https://abc.execute-api.us-east-1.amazonaws.com/api", console)
+        is None
+    )
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    assert cli.use_local_emulator("http://127.0.0.1:8000", console) == "http://127.0.0.1:4999"
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4999"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "test"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert cli.use_local_emulator("http://localhost:8000", console) is None  # explicit wins
