@@ -36,12 +36,10 @@ identical events (ids, timestamps, everything), however fast they are delivered.
 ``--seed`` a random one is drawn and printed in the summary and the ledger.
 
 Delivery: ``POST /events`` batches (``--batch``) on ``--workers`` threads, each with its own
-``requests.Session`` (default 1 worker; raise it for load against AWS -- moto's Kinesis,
-behind the local stack, loses records when PutRecords calls overlap, which ``reconcile``
-then shows). 429/5xx/connection errors are retried with capped, jittered backoff honouring
-``Retry-After``; other 4xx are final. Per-record ``errors`` in a 200 count as *rejected*;
-batches that still fail after the retries count as *undelivered*; both are in the summary
-and the ledger. Exit status 3 when anything sent was not accepted.
+``requests.Session``. 429/5xx/connection errors are retried with capped, jittered backoff
+honouring ``Retry-After``; other 4xx are final. Per-record ``errors`` in a 200 count as
+*rejected*; batches that still fail after the retries count as *undelivered*; both are in
+the summary and the ledger. Exit status 3 when anything sent was not accepted.
 
 Ledger and reconcile -- the baseline design: the pipeline's aggregates are cumulative for
 the whole stack, so a run with ``--ledger FILE`` first records the pipeline's state (``GET

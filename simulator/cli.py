@@ -105,10 +105,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=4,
         metavar="N",
-        help="concurrent requests (%(default)s); raise it for load against AWS. moto's local "
-        "Kinesis loses records under concurrent PutRecords, so keep 1 on the moto stack",
+        help="concurrent requests, each worker with its own HTTP session (%(default)s)",
     )
     parser.add_argument(
         "--direct-kinesis",

@@ -46,7 +46,7 @@ class RunOptions:
     flat_out: bool = False
     start: datetime | None = None
     ledger: Path | None = None
-    workers: int = 1
+    workers: int = 4
     baseline: bool = True
     archive_bucket: str | None = None
     max_batch_delay: float = 1.0  # paced mode: a partial batch waits at most this long

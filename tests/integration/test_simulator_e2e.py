@@ -13,9 +13,8 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-# One request at a time: moto's Kinesis (Shard.put_record: "not safe for concurrency") loses
-# records when PutRecords calls overlap on its threaded server.
-SEQUENTIAL = ("--workers", "1")
+# Overlapping requests: PutRecords calls from concurrent API requests must not lose records.
+CONCURRENT = ("--workers", "4")
 
 
 def simulator(stack, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -52,7 +51,7 @@ def test_paced_backfill_over_http_reconciles(local_stack, tmp_path):
         "--speedup", "5",
         "--duration", "6",
         "--batch", "40",
-        *SEQUENTIAL,
+        *CONCURRENT,
         "--ledger", str(ledger_path),
         "--quiet",
     )  # fmt: skip
@@ -91,7 +90,7 @@ def test_flat_out_direct_to_the_stream_reconciles_against_a_snapshot(local_stack
         "--rate", "200",
         "--max-events", "500",
         "--batch", "100",
-        *SEQUENTIAL,
+        *CONCURRENT,
         "--seed", "12",
         "--no-baseline",
         "--ledger", str(ledger_path),
