@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 STAGE ?= dev
 STACK ?= clickstream
 
-.PHONY: venv local test unit integration lint chromium package simulate bench soak deploy destroy lock clean
+.PHONY: venv local test unit integration lint chromium package simulate reconcile bench soak deploy destroy lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,19 @@ test: venv chromium lint
 package: venv
 	cd api && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(VENV)/bin/chalice package --stage $(STAGE) ../out/chalice
 
+LEDGER ?= out/ledger.json
+
+# make simulate ARGS="--duration 60", then make reconcile ARGS="--wait 120"
 simulate: venv
-	$(PY) -m simulator $(ARGS)
+	@mkdir -p $(dir $(LEDGER))
+	$(PY) -m simulator --ledger $(LEDGER) $(ARGS)
+
+reconcile: venv
+	$(PY) -m simulator reconcile --ledger $(LEDGER) $(ARGS)
+
+# At least 200,000 simulated events through the local stack with faults injected, reconciled.
+soak: venv
+	$(PY) -m localdev.soak $(ARGS)
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements-lock.txt

@@ -173,7 +173,15 @@ def compare(
 
 def archive_metrics(accepted_events: int, archive: ArchiveSummary) -> list[Metric]:
     return [
-        Metric("archive.rows (run's ids)", accepted_events, archive.run_rows, group="archive"),
+        # Re-cut (bisected) batches may archive a record twice until the hour is compacted;
+        # exactly-once is judged on distinct ids, the extra rows are shown.
+        Metric(
+            "archive.rows (run's ids, before compaction)",
+            accepted_events,
+            archive.run_rows,
+            checked=False,
+            group="archive",
+        ),
         Metric(
             "archive.distinct event_ids (run's ids)",
             accepted_events,

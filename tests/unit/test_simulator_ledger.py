@@ -243,11 +243,9 @@ def test_archive_metrics():
     assert not differences(metrics)  # 2 foreign rows are shown, not checked
     duplicated = ArchiveSummary(2, 12, 11, 11, 10, 0)
     missing = ArchiveSummary(1, 9, 9, 9, 9, 1)
-    assert {m.name for m in differences(compare(ledger_dict(), AFTER, BASELINE, duplicated))} == {
-        "archive.rows (run's ids)"
-    }
+    # a redelivered copy awaiting compaction is shown, not a difference: ids are what count
+    assert not differences(compare(ledger_dict(), AFTER, BASELINE, duplicated))
     assert {m.name for m in differences(compare(ledger_dict(), AFTER, BASELINE, missing))} == {
-        "archive.rows (run's ids)",
         "archive.distinct event_ids (run's ids)",
         "archive.accepted ids missing",
     }
