@@ -262,6 +262,8 @@ class LocalStack:
         threading.Thread(target=self.web_server.serve_forever, name="web", daemon=True).start()
 
     def _start_alarm_evaluator(self) -> None:
+        if self.emulator == "localstack":
+            return  # LocalStack evaluates alarms itself; moto only stores them
         try:
             from localdev.alarms import AlarmEvaluator
         except ImportError:
