@@ -1,0 +1,237 @@
+"""What the deployed product costs per day, from the requests the code really makes.
+
+``python -m infra.cost --events-per-day 1000000`` generates an hour of the simulator's
+traffic at that rate, spreads it over the stream's shards by partition key (as Kinesis does,
+MD5 of the key), cuts it into the batches the event source mappings would deliver (batching
+window and batch size from infra/template.yaml), and runs the aggregator's own
+``chunk_for_transactions``/``aggregate`` and the archiver's ``plan_objects`` on them to count
+DynamoDB transactions, items and write units, and S3 PUTs. The hour is scaled to a day and
+priced with the public us-east-1 on-demand prices below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from clickstream.aggregates import (
+    SequencedEvent,
+    ShardState,
+    aggregate,
+    chunk_for_transactions,
+    pack_sessions,
+)
+from clickstream.archive import plan_objects, to_parquet_bytes
+from clickstream.ingest import validate_records
+from localdev.provision import load_template
+
+# Public on-demand prices, us-east-1, USD (AWS price pages, 2025).
+PRICES = {
+    "api_gateway_rest_per_million": 3.50,
+    "lambda_per_million_requests": 0.20,
+    "lambda_per_gb_second": 0.0000166667,
+    "kinesis_shard_hour": 0.015,
+    "kinesis_put_units_per_million": 0.014,
+    "dynamodb_wru_per_million": 0.625,
+    "dynamodb_rru_per_million": 0.125,
+    "s3_put_per_thousand": 0.005,
+    "s3_storage_gb_month": 0.023,
+    "cloudwatch_alarm_month": 0.10,
+    "cloudwatch_custom_metric_month": 0.30,
+    "cloudwatch_logs_ingest_gb": 0.50,
+}
+# Lambda durations (ms) and memory (MB): measured locally per invocation (make bench) and
+# rounded up for cold starts and network round trips to the AWS services.
+DURATIONS_MS = {"api": 25, "aggregator": 60, "archiver": 400}
+MEMORY_MB = {"api": 128, "aggregator": 256, "archiver": 512}
+LOG_BYTES_PER_INVOCATION = 600  # one structured line plus the EMF line
+CUSTOM_METRICS = 14  # metric x dimension combinations emitted (docs/CONTRACT.md)
+DASHBOARD_READS_PER_POLL = 4  # /stats, /metrics/timeseries, /funnel, /pages/top
+
+
+@dataclass
+class Counts:
+    events: int = 0
+    api_requests: float = 0
+    aggregator_invocations: int = 0
+    archiver_invocations: int = 0
+    transactions: int = 0
+    items_written: int = 0
+    write_units: int = 0
+    s3_puts: int = 0
+    parquet_bytes: int = 0
+
+
+def simulated_hour(rate: float, seed: int) -> list[dict[str, Any]]:
+    command = [
+        sys.executable, "-m", "simulator", "--dry-run", "--flat-out", "--quiet",
+        "--rate", f"{rate}", "--max-events", str(int(rate * 3600)), "--seed", str(seed),
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def shard_of(partition_key: str, shards: int) -> int:
+    digest = int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+    return digest * shards >> 128
+
+
+def batches(events: list[SequencedEvent], window_s: float, size: int) -> list[list[SequencedEvent]]:
+    """What a mapping with this batching window and size delivers from one shard."""
+    cut: list[list[SequencedEvent]] = []
+    current: list[SequencedEvent] = []
+    opened: datetime | None = None
+    for item in events:
+        ts = item.event.timestamp
+        if current and (
+            len(current) >= size or opened is None or (ts - opened).total_seconds() >= window_s
+        ):
+            cut.append(current)
+            current = []
+        if not current:
+            opened = ts
+        current.append(item)
+    if current:
+        cut.append(current)
+    return cut
+
+
+def _units(size_bytes: int) -> int:
+    return max(1, math.ceil(size_bytes / 1024))
+
+
+def count_aggregator(counts: Counts, batch: list[SequencedEvent], state: ShardState) -> ShardState:
+    counts.aggregator_invocations += 1
+    for chunk in chunk_for_transactions(batch):
+        increments, state = aggregate([item.event for item in chunk], state)
+        counts.transactions += 1
+        counts.items_written += len(increments.counters) + 1
+        for counters in increments.counters.values():
+            # a counter item holds every attribute seen so far; ~40 bytes an attribute
+            counts.write_units += 2 * _units(40 * max(len(counters), 8))
+        shard_item = len(pack_sessions(state.sessions)) + len(json.dumps(state.recent))
+        counts.write_units += 2 * _units(shard_item)  # transactional writes cost double
+    return state
+
+
+def measure(
+    events_per_day: int, seed: int, events_per_request: float, window_s: float | None = None
+) -> tuple[Counts, int]:
+    loaded = load_template()
+    template = loaded["Resources"]
+    shards = int(loaded["Parameters"]["ShardCount"]["Default"])
+    aggregator = template["AggregatorEventSourceMapping"]["Properties"]
+    archiver = template["ArchiverEventSourceMapping"]["Properties"]
+    rate = events_per_day / 86_400
+    records = simulated_hour(rate, seed)
+    validated = validate_records(records, received_at=datetime.now().astimezone()).events
+    per_shard: dict[int, list[SequencedEvent]] = defaultdict(list)
+    for index, (_, event) in enumerate(validated):
+        per_shard[shard_of(event.partition_key, shards)].append(
+            SequencedEvent(str(index + 1), event)
+        )
+    counts = Counts(events=len(validated), api_requests=len(validated) / events_per_request)
+    for shard, items in per_shard.items():
+        state = ShardState()
+        window = window_s or float(aggregator["MaximumBatchingWindowInSeconds"])
+        for batch in batches(items, window, int(aggregator["BatchSize"])):
+            state = count_aggregator(counts, batch, state)
+        for batch in batches(
+            items, float(archiver["MaximumBatchingWindowInSeconds"]), int(archiver["BatchSize"])
+        ):
+            counts.archiver_invocations += 1
+            planned = plan_objects(batch, f"shardId-{shard:012d}")
+            counts.s3_puts += len(planned)
+            counts.parquet_bytes += sum(len(to_parquet_bytes(table)) for table in planned.values())
+    return counts, shards
+
+
+def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, str, float]]:
+    scale = 24  # an hour measured, a day priced
+    p = PRICES
+
+    def lambda_cost(function: str, invocations: float) -> float:
+        gb_seconds = invocations * DURATIONS_MS[function] / 1000 * MEMORY_MB[function] / 1024
+        return (
+            invocations * p["lambda_per_million_requests"] / 1e6
+            + gb_seconds * p["lambda_per_gb_second"]
+        )
+
+    api_requests = counts.api_requests * scale
+    dashboard_reads = dashboards * 86_400 / 2 * DASHBOARD_READS_PER_POLL
+    invocations = (
+        api_requests + (counts.aggregator_invocations + counts.archiver_invocations) * scale
+    )
+    log_gb = invocations * LOG_BYTES_PER_INVOCATION / 1e9
+    monitoring = (
+        13 * p["cloudwatch_alarm_month"] + CUSTOM_METRICS * p["cloudwatch_custom_metric_month"]
+    )
+    s3_puts = counts.s3_puts * scale
+    rows = [
+        ("API Gateway (REST) requests", f"{api_requests + dashboard_reads:,.0f} requests",
+         (api_requests + dashboard_reads) * p["api_gateway_rest_per_million"] / 1e6),
+        ("Lambda: API", f"{api_requests + dashboard_reads:,.0f} invocations",
+         lambda_cost("api", api_requests + dashboard_reads)),
+        ("Lambda: aggregator", f"{counts.aggregator_invocations * scale:,} invocations",
+         lambda_cost("aggregator", counts.aggregator_invocations * scale)),
+        ("Lambda: archiver", f"{counts.archiver_invocations * scale:,} invocations",
+         lambda_cost("archiver", counts.archiver_invocations * scale)),
+        ("Kinesis shards", f"{shards} shards x 24 h", shards * 24 * p["kinesis_shard_hour"]),
+        ("Kinesis PUT payload units", f"{counts.events * scale:,} units",
+         counts.events * scale * p["kinesis_put_units_per_million"] / 1e6),
+        ("DynamoDB writes (aggregator)",
+         f"{counts.transactions * scale:,} transactions, {counts.items_written * scale:,} items, "
+         f"{counts.write_units * scale:,} WRU",
+         counts.write_units * scale * p["dynamodb_wru_per_million"] / 1e6),
+        ("DynamoDB reads (dashboards)", f"{dashboard_reads * 3:,.0f} RRU",
+         dashboard_reads * 3 * p["dynamodb_rru_per_million"] / 1e6),
+        ("S3 PUTs (archive)", f"{s3_puts:,} PUTs", s3_puts * p["s3_put_per_thousand"] / 1000),
+        ("S3 storage (30 days kept)", f"{counts.parquet_bytes * scale / 1e6:,.1f} MB/day",
+         counts.parquet_bytes * scale * 30 / 1e9 * p["s3_storage_gb_month"] / 30),
+        ("CloudWatch logs", f"{log_gb:.2f} GB", log_gb * p["cloudwatch_logs_ingest_gb"]),
+        ("CloudWatch alarms and custom metrics", "13 alarms, 14 metrics", monitoring / 30),
+    ]  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--events-per-day", type=int, default=1_000_000)
+    parser.add_argument("--events-per-request", type=float, default=1.0,
+                        help="1 = one beacon per event; a batching SDK sends 10-25")  # fmt: skip
+    parser.add_argument("--dashboards", type=int, default=1, help="dashboards open all day")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--aggregator-window", type=float, default=None,
+                        help="seconds; default: the template's batching window")  # fmt: skip
+    args = parser.parse_args(argv)
+    counts, shards = measure(
+        args.events_per_day, args.seed, args.events_per_request, args.aggregator_window
+    )
+    rows = daily_cost(counts, shards, args.dashboards)
+    table = Table(title=f"cost per day at {args.events_per_day:,} events/day (us-east-1)")
+    for column in ("item", "requests the code makes", "USD/day"):
+        table.add_column(column)
+    for name, volume, usd in rows:
+        table.add_row(name, volume, f"{usd:.2f}")
+    total = sum(usd for *_, usd in rows)
+    table.add_row(
+        "total", f"{counts.events * 24:,} events", f"{total:.2f} (~{total * 30:.0f}/month)"
+    )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
