@@ -1,21 +1,35 @@
 """The Chalice app: HTTP routes and the Lambda entry points of the consumers. Each route
-parses the request, calls the domain package, and answers."""
+parses the request, calls the domain package, and answers. Who may call which route, CORS and
+the per-request log line live in one middleware (``guard``); see ``clickstream.auth``."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import CORSConfig, Rate, Response
+from chalice import CognitoUserPoolAuthorizer, Rate, Response
 from chalice.app import Chalice, Request
 
 from clickstream import queries
+from clickstream.auth import (
+    Access,
+    AuthError,
+    Principal,
+    authorize_claims,
+    authorize_key,
+    presented_key,
+)
 from clickstream.aws import client
+from clickstream.cors import cors_headers, preflight
 from clickstream.ingest import IngestResponse, handle_events_request, handle_track_request
+from clickstream.keys import KeyCache, get_key
 from clickstream.settings import get_settings
 
 app = Chalice(app_name="clickstream")
@@ -23,12 +37,57 @@ app.api.binary_types = []  # everything here is JSON
 logger = Logger(service="clickstream-api")
 metrics = Metrics(service="clickstream-api")
 
-CORS = CORSConfig(
-    allow_origin=os.environ.get("CLICKSTREAM_CORS_ORIGIN", "*"),
-    allow_headers=["Content-Type", "X-Write-Key", "X-Api-Key", "Authorization"],
-    max_age=600,
+# Read routes: API keys from the keys table ("apikey", the local stack) or API Gateway's
+# Cognito user-pool authorizer ("cognito", AWS stages), chosen when the stage starts.
+READ_AUTH = get_settings().read_auth
+if READ_AUTH not in ("apikey", "cognito"):
+    raise RuntimeError(f"CLICKSTREAM_READ_AUTH must be apikey or cognito, not {READ_AUTH!r}")
+READ_AUTHORIZER = (
+    CognitoUserPoolAuthorizer(
+        "clickstream-users", provider_arns=[get_settings().cognito_user_pool_arn]
+    )
+    if READ_AUTH == "cognito"
+    else None
 )
-INGEST_CONTENT_TYPES = ["application/json", "text/plain"]  # text/plain: navigator.sendBeacon
+# On AWS, per-client rate limits come from API Gateway usage plans, which identify a client
+# by an API Gateway API key in "x-api-key" (see the README); opt in per stage.
+USAGE_PLAN_KEY_REQUIRED = os.environ.get("CLICKSTREAM_USAGE_PLAN_KEY_REQUIRED") == "true"
+ACCESS: dict[tuple[str, str], Access] = {}
+ROUTE_METHODS: dict[str, set[str]] = {}
+KEYS = KeyCache(ttl=get_settings().key_cache_seconds)
+PRINCIPAL: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+if os.environ.get("AWS_CHALICE_CLI_MODE"):  # `chalice local`; never set on Lambda
+    from clickstream.localserver import harden_chalice_local
+
+    harden_chalice_local()
+
+
+def route(path: str, method: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
+    """``app.route`` that records who may call the route and gives its path a CORS preflight
+    view (chalice's own CORSConfig allows only one origin)."""
+    ACCESS[(path, method)] = access
+    if path not in ROUTE_METHODS:
+        ROUTE_METHODS[path] = set()
+        app.route(path, methods=["OPTIONS"], content_types=["*/*"])(answer_preflight)
+    ROUTE_METHODS[path].add(method)
+    if access in ("read", "admin") and READ_AUTHORIZER is not None:
+        kwargs["authorizer"] = READ_AUTHORIZER
+        kwargs["api_key_required"] = USAGE_PLAN_KEY_REQUIRED or None
+    return app.route(path, methods=[method], **kwargs)
+
+
+def answer_preflight(**_: Any) -> Response:
+    request = _request()
+    answer = preflight(
+        request.headers, get_settings().cors_origins, ROUTE_METHODS.get(request.path, ())
+    )
+    body = {"error": answer.error, "field": "Origin"} if answer.error else None
+    return Response(
+        body=orjson.dumps(body).decode() if body else "",
+        status_code=answer.status,
+        headers={"Content-Type": "application/json", **answer.headers},
+    )
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -58,6 +117,65 @@ def _source_ip(request: Request) -> str | None:
     return identity.get("sourceIp")
 
 
+def _lookup_key(key: str) -> Any:
+    return KEYS.get(key, lambda k: get_key(client("dynamodb"), get_settings().keys_table, k))
+
+
+def _authorize(request: Request, access: Access) -> Principal | None:
+    if access == "public":
+        return None
+    if access != "write" and READ_AUTH == "cognito":
+        claims = ((request.context or {}).get("authorizer") or {}).get("claims")
+        return authorize_claims(access, claims)
+    key, field = presented_key(access, request.headers, request.query_params or {})
+    return authorize_key(access, key, field, _lookup_key)
+
+
+def _denied(access: Access, error: AuthError) -> Response:
+    metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
+    if access == "write":
+        body: dict[str, Any] = {
+            "status": "rejected",
+            "error": error.message,
+            "errors": [{"index": None, "field": error.field, "message": error.message}],
+        }
+    else:
+        body = {"error": error.message, "field": error.field}
+    return _json(error.status, body, error.headers)
+
+
+@app.middleware("http")
+def guard(event: Request, get_response: Any) -> Any:
+    """Authorize, answer, add the CORS headers; one structured log line (never a key or an
+    IP address) and one EMF flush per request."""
+    access = ACCESS.get((event.path, event.method), "public")
+    principal = None
+    try:
+        principal = _authorize(event, access) if event.method != "OPTIONS" else None
+    except AuthError as error:
+        response = _denied(access, error)
+    else:
+        token = PRINCIPAL.set(principal)
+        try:
+            response = get_response(event)
+        finally:
+            PRINCIPAL.reset(token)
+    if event.method != "OPTIONS":
+        response.headers.update(cors_headers(event.headers, get_settings().cors_origins))
+    logger.info(
+        "request",
+        extra={
+            "method": event.method,
+            "path": event.path,
+            "status": response.status_code,
+            "request_id": (event.context or {}).get("requestId"),
+            **(principal.log_fields() if principal else {}),
+        },
+    )
+    metrics.flush_metrics(raise_on_empty_metrics=False)
+    return response
+
+
 def _answer_ingest(result: IngestResponse) -> Response:
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=result.rejected)
@@ -72,43 +190,40 @@ def _answer_ingest(result: IngestResponse) -> Response:
 
 def _ingest_arguments() -> dict[str, Any]:
     settings = get_settings()
+    request = _request()
     return {
         "kinesis": client("kinesis"),
         "stream_name": settings.stream_name,
         "received_at": datetime.now(UTC),
-        "source_ip": _source_ip(_request()),
+        "source_ip": _source_ip(request),
         "max_attempts": settings.max_put_attempts,
+        "max_event_age": timedelta(days=settings.max_event_age_days),
+        "content_type": request.headers.get("content-type"),
     }
 
 
-@app.middleware("http")
-def observe(event: Any, get_response: Any) -> Any:
-    """Structured log line per request and one EMF flush per request."""
-    response = get_response(event)
-    logger.info(
-        "request",
-        extra={
-            "method": event.method,
-            "path": event.path,
-            "status": response.status_code,
-            "request_id": (event.context or {}).get("requestId"),
-        },
-    )
-    metrics.flush_metrics(raise_on_empty_metrics=False)
-    return response
+# Bodies are checked by clickstream.ingest.check_content_type (a 415 naming the header).
+ANY_BODY = ["*/*"]
 
 
-@app.route("/", methods=["GET"], cors=CORS)
+@route("/", "GET", "public")
 def health() -> Response:
     return _json(200, {"service": "clickstream", "status": "ok"})
 
 
-@app.route("/events", methods=["POST"], cors=CORS, content_types=INGEST_CONTENT_TYPES)
+@route("/openapi.json", "GET", "public")
+def openapi() -> Response:
+    from clickstream.openapi import openapi_document
+
+    return _json(200, openapi_document(READ_AUTH))
+
+
+@route("/events", "POST", "write", content_types=ANY_BODY)
 def post_events() -> Response:
     return _answer_ingest(handle_events_request(_raw_body(), **_ingest_arguments()))
 
 
-@app.route("/track", methods=["POST"], cors=CORS, content_types=INGEST_CONTENT_TYPES)
+@route("/track", "POST", "write", content_types=ANY_BODY)
 def track() -> Response:
     return _answer_ingest(handle_track_request(_raw_body(), **_ingest_arguments()))
 
@@ -136,12 +251,12 @@ def _int_param(name: str, default: int) -> int:
         raise queries.QueryError(name, f"'{raw}' is not an integer") from None
 
 
-@app.route("/stats", methods=["GET"], cors=CORS)
+@route("/stats", "GET", "read")
 def stats() -> Response:
     return _read(lambda: queries.stats(client("dynamodb"), get_settings().aggregates_table))
 
 
-@app.route("/metrics/timeseries", methods=["GET"], cors=CORS)
+@route("/metrics/timeseries", "GET", "read")
 def timeseries() -> Response:
     return _read(
         lambda: queries.timeseries(
@@ -154,7 +269,7 @@ def timeseries() -> Response:
     )
 
 
-@app.route("/funnel", methods=["GET"], cors=CORS)
+@route("/funnel", "GET", "read")
 def funnel() -> Response:
     return _read(
         lambda: queries.funnel(
@@ -166,7 +281,7 @@ def funnel() -> Response:
     )
 
 
-@app.route("/pages/top", methods=["GET"], cors=CORS)
+@route("/pages/top", "GET", "read")
 def top_pages() -> Response:
     return _read(
         lambda: queries.top_pages(
@@ -175,10 +290,8 @@ def top_pages() -> Response:
     )
 
 
-@app.route("/analytics/page-views/{page}", methods=["GET"], cors=CORS)
+@route("/analytics/page-views/{page}", "GET", "read")
 def page_views(page: str) -> Response:
-    from urllib.parse import unquote
-
     return _read(
         lambda: queries.page_views(
             client("dynamodb"), get_settings().aggregates_table, unquote(page)
@@ -186,7 +299,7 @@ def page_views(page: str) -> Response:
     )
 
 
-@app.route("/export", methods=["GET"], cors=CORS)
+@route("/export", "GET", "read")
 def export() -> Response:
     from clickstream.exports import export_response
 
@@ -207,6 +320,41 @@ def export() -> Response:
         return answer()
     except queries.QueryError as error:
         return _json(400, {"error": error.message, "field": error.field})
+
+
+@route("/users/{user_id}", "DELETE", "admin")
+def delete_user(user_id: str) -> Response:
+    """Erase a user's events from the archive and the recent feeds (admin only)."""
+    from clickstream.privacy import ErasureError
+    from clickstream.privacy import delete_user as erase
+
+    settings = get_settings()
+    principal = PRINCIPAL.get()
+    requested_by = principal.log_fields() if principal else {}
+    try:
+        result = erase(
+            s3=client("s3"),
+            dynamodb=client("dynamodb"),
+            bucket=settings.archive_bucket,
+            aggregates_table=settings.aggregates_table,
+            keys_table=settings.keys_table,
+            user_id=unquote(user_id),
+            requested_by=requested_by,
+        )
+    except ErasureError as error:
+        return _json(400, {"error": error.message, "field": error.field})
+    logger.info(
+        "user erased",
+        extra={
+            "user_hash": result.user_hash,
+            "archive_rows_removed": result.archive_rows_removed,
+            "partitions_rewritten": len(result.partitions_rewritten),
+            "feed_events_removed": result.feed_events_removed,
+            "audit_id": result.audit_id,
+            "requested_by": requested_by,
+        },
+    )
+    return _json(200, result.as_dict())
 
 
 # --- Kinesis consumers: Lambda functions of the same deployment package. Their event source

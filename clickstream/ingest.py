@@ -10,18 +10,32 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clickstream.enrich import to_event
-from clickstream.schema import Event, RecordError, parse_incoming
+from clickstream.schema import (
+    MAX_PROPERTIES_BYTES,
+    MAX_PROPERTIES_DEPTH,
+    Event,
+    RecordError,
+    json_depth,
+    parse_incoming,
+)
 
 MAX_RECORDS_PER_REQUEST = 500
 MAX_BODY_BYTES = 1_048_576
+MAX_INCOMING_RECORD_BYTES = 32_768  # one record as the client sent it, as compact JSON
 MAX_RECORD_BYTES = 1_000_000  # Kinesis caps a record (data + key) at 1 MiB
+# Old enough for the history the replaced systems still send (their payloads carry 2023
+# timestamps), young enough to turn away unset device clocks (1970) and garbage years.
+# Stages without imports can tighten it (CLICKSTREAM_MAX_EVENT_AGE_DAYS, e.g. 7).
+DEFAULT_MAX_EVENT_AGE = timedelta(days=3650)
+# navigator.sendBeacon sends text/plain; a missing Content-Type is read as JSON.
+INGEST_CONTENT_TYPES = ("application/json", "text/plain")
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 1.0
 
@@ -51,6 +65,24 @@ class PutOutcome:
     throttled: int = 0
 
 
+def check_content_type(content_type: str | None) -> None:
+    """JSON bodies only: ``application/json`` (any charset, must be UTF-8) or ``text/plain``
+    (beacons)."""
+    if content_type is None or not content_type.strip():
+        return
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() not in INGEST_CONTENT_TYPES:
+        raise IngestError(
+            415,
+            f"Content-Type {media_type.strip()[:100]!r} is not accepted; send application/json "
+            "(or text/plain from navigator.sendBeacon)",
+            "Content-Type",
+        )
+    charset = parameters.lower().replace(" ", "")
+    if "charset=" in charset and "charset=utf-8" not in charset:
+        raise IngestError(415, "the body must be UTF-8 (charset=utf-8)", "Content-Type")
+
+
 def load_json_body(raw: bytes | None) -> Any:
     if raw is None or not raw.strip():
         raise IngestError(400, "request body is empty; send a JSON object")
@@ -59,6 +91,10 @@ def load_json_body(raw: bytes | None) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise IngestError(
+                400, "malformed JSON: nested deeper than the parser's limit of 1024 levels"
+            ) from None
         raise IngestError(400, f"malformed JSON: {exc}") from None
 
 
@@ -80,18 +116,83 @@ def records_from_body(body: Any) -> list[Any]:
     return records
 
 
+def record_limit_errors(
+    index: int,
+    record: Any,
+    event: Event,
+    *,
+    received_at: datetime,
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
+) -> list[RecordError]:
+    """The limits a record can only be checked against once it is parsed and enriched."""
+    errors = []
+    try:
+        size = len(orjson.dumps(record))
+    except TypeError:  # orjson.JSONEncodeError: nested past its 255-level recursion limit
+        size = 0
+        errors.append(RecordError(index, "record", "nests too deeply to be stored"))
+    if size > MAX_INCOMING_RECORD_BYTES:
+        errors.append(
+            RecordError(
+                index,
+                "record",
+                f"record is {size} bytes as JSON; the limit is {MAX_INCOMING_RECORD_BYTES} "
+                "bytes per record",
+            )
+        )
+    depth = json_depth(event.properties)
+    if depth > MAX_PROPERTIES_DEPTH:
+        errors.append(
+            RecordError(
+                index,
+                "properties",
+                f"properties nest {depth} levels deep; the limit is {MAX_PROPERTIES_DEPTH}",
+            )
+        )
+    elif event.properties:
+        properties_size = len(orjson.dumps(event.properties))
+        if properties_size > MAX_PROPERTIES_BYTES:
+            errors.append(
+                RecordError(
+                    index,
+                    "properties",
+                    f"properties (with unmapped top-level fields) are {properties_size} bytes "
+                    f"as JSON; the limit is {MAX_PROPERTIES_BYTES} bytes",
+                )
+            )
+    if event.timestamp < received_at - max_event_age:
+        errors.append(
+            RecordError(
+                index,
+                "timestamp",
+                f"is more than {max_event_age.total_seconds() / 86400:g} days in the past "
+                "(the limit on event age)",
+            )
+        )
+    return errors
+
+
 def validate_records(
-    records: Sequence[Any], *, received_at: datetime, source_ip: str | None = None
+    records: Sequence[Any],
+    *,
+    received_at: datetime,
+    source_ip: str | None = None,
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
 ) -> ValidatedBatch:
     batch = ValidatedBatch()
     for index, record in enumerate(records):
         parsed = parse_incoming(index, record)
         if isinstance(parsed, list):
             batch.errors.extend(parsed)
+            continue
+        event = to_event(parsed, received_at=received_at, source_ip=source_ip)
+        limits = record_limit_errors(
+            index, record, event, received_at=received_at, max_event_age=max_event_age
+        )
+        if limits:
+            batch.errors.extend(limits)
         else:
-            batch.events.append(
-                (index, to_event(parsed, received_at=received_at, source_ip=source_ip))
-            )
+            batch.events.append((index, event))
     return batch
 
 
@@ -204,9 +305,12 @@ def ingest_records(
     received_at: datetime,
     source_ip: str | None = None,
     max_attempts: int = 5,
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
 ) -> IngestResponse:
     """Validate, enrich and stream a batch; answer per record."""
-    batch = validate_records(records, received_at=received_at, source_ip=source_ip)
+    batch = validate_records(
+        records, received_at=received_at, source_ip=source_ip, max_event_age=max_event_age
+    )
     outcome = (
         put_events(kinesis, stream_name, batch.events, max_attempts=max_attempts)
         if batch.events
@@ -242,9 +346,12 @@ def handle_events_request(
     received_at: datetime,
     source_ip: str | None = None,
     max_attempts: int = 5,
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
+    content_type: str | None = None,
 ) -> IngestResponse:
     """``POST /events`` with ``{"records": [...]}``."""
     try:
+        check_content_type(content_type)
         records = records_from_body(load_json_body(raw_body))
     except IngestError as error:
         return _whole_request_error(error)
@@ -255,6 +362,7 @@ def handle_events_request(
         received_at=received_at,
         source_ip=source_ip,
         max_attempts=max_attempts,
+        max_event_age=max_event_age,
     )
 
 
@@ -266,9 +374,12 @@ def handle_track_request(
     received_at: datetime,
     source_ip: str | None = None,
     max_attempts: int = 5,
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
+    content_type: str | None = None,
 ) -> IngestResponse:
     """``POST /track`` with one event object."""
     try:
+        check_content_type(content_type)
         record = load_json_body(raw_body)
     except IngestError as error:
         return _whole_request_error(error)
@@ -281,6 +392,7 @@ def handle_track_request(
         received_at=received_at,
         source_ip=source_ip,
         max_attempts=max_attempts,
+        max_event_age=max_event_age,
     )
     if response.status == 200:
         response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}

@@ -33,6 +33,7 @@ DEFAULT_WINDOW = {
     "day": timedelta(days=30),
 }
 MAX_POINTS = 1500
+MIN_YEAR, MAX_YEAR = 1970, 2999  # bounds of a query time (far enough, no date overflow)
 _BUCKET_KEY = {"minute": minute_key, "hour": hour_key, "day": day_key}
 
 
@@ -88,11 +89,15 @@ def _query_range(dynamodb: Any, table: str, pk: str, low: str, high: str) -> lis
 def parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
+    shown = value if len(value) <= 64 else value[:61] + "..."
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise QueryError(field, f"'{value}' is not an ISO 8601 date or time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise QueryError(field, f"'{shown}' is not an ISO 8601 date or time") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise QueryError(field, f"'{shown}' is outside the years {MIN_YEAR} to {MAX_YEAR}")
+    return parsed
 
 
 def _floor(ts: datetime, granularity: str) -> datetime:

@@ -49,6 +49,10 @@ CUSTOM_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_FUTURE_SKEW = timedelta(hours=24)
 MAX_ID_LENGTH = 256
 MAX_URL_LENGTH = 2048
+MAX_PROPERTIES_BYTES = 8192  # properties (with unmapped top-level fields) as compact JSON
+MAX_PROPERTIES_DEPTH = 5  # nested objects/arrays, the properties object itself included
+# C0 controls and DEL: never part of an id, a name, a URL or a user agent.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Event ids that are not UUIDs (seed 000 sends "id": "unique-uuid") are mapped to a stable
 # UUID in this namespace, so a client's retry of the same id stays the same event.
 CLIENT_ID_NAMESPACE = uuid.UUID("6f1b1d1e-5c0a-4f59-9d5e-2d8f3c1a7b10")
@@ -57,8 +61,18 @@ SCHEMA_VERSION = 1
 ShortText = Field(default=None, max_length=MAX_ID_LENGTH)
 
 
+def _no_control_characters(value: Any) -> Any:
+    if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters (U+0000-U+001F, U+007F)")
+    return value
+
+
 class Device(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    _plain_text = field_validator("device_type", "platform", "browser", mode="before")(
+        classmethod(lambda cls, value: _no_control_characters(value))
+    )
 
     device_type: str | None = Field(
         default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
@@ -72,6 +86,10 @@ class Location(BaseModel):
 
     country: str | None = Field(default=None, max_length=64)
     city: str | None = Field(default=None, max_length=128)
+
+    _plain_text = field_validator("country", "city", mode="before")(
+        classmethod(lambda cls, value: _no_control_characters(value))
+    )
 
 
 class Event(BaseModel):
@@ -193,6 +211,30 @@ class IncomingEvent(BaseModel):
             data = {**data, "location": {"country": data["location"]}}
         return data
 
+    @field_validator(
+        "event_id",
+        "event_type",
+        "user_id",
+        "session_id",
+        "page",
+        "page_url",
+        "referrer",
+        "product_id",
+        "device_type",
+        "platform",
+        "browser",
+        "country",
+        "city",
+        "user_type",
+        "user_agent",
+        "ip_address",
+        "button",
+        mode="before",
+    )
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        return _no_control_characters(value)
+
     @field_validator("event_type")
     @classmethod
     def _known_or_well_formed(cls, value: str | None) -> str | None:
@@ -212,7 +254,10 @@ class IncomingEvent(BaseModel):
     def _utc_and_not_in_future(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the range of valid times") from None
         if value - datetime.now(UTC) > MAX_FUTURE_SKEW:
             raise ValueError("is more than 24 hours in the future")
         return value
@@ -226,6 +271,26 @@ class RecordError:
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "field": self.field, "message": self.message}
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of JSON containers (``{}`` is 1, ``{"a": []}`` is 2), iteratively, so a
+    hostile 100,000-level document cannot exhaust the stack."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > 10 * MAX_PROPERTIES_DEPTH:
+            return deepest  # far past any limit: no need to walk the rest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def normalize_event_id(raw_id: str | None) -> str:
@@ -243,7 +308,11 @@ def page_path(page: str | None, page_url: str | None) -> str | None:
     if not candidate:
         return None
     if "://" in candidate:
-        return urlsplit(candidate).path or "/"
+        try:
+            return urlsplit(candidate).path or "/"
+        except ValueError:  # e.g. "http://[" (a bracket that opens no IPv6 address)
+            candidate = candidate.split("://", 1)[1]
+            candidate = "/" + candidate.split("/", 1)[1] if "/" in candidate else "/"
     path = candidate.split("?", 1)[0].split("#", 1)[0]
     return path if path.startswith("/") else "/" + path
 

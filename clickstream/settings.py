@@ -23,6 +23,19 @@ class Settings:
     metrics_namespace: str
     recent_events_kept: int
     max_put_attempts: int
+    keys_table: str = "clickstream-keys"
+    # How long a key lookup (found or not) is trusted by a warm Lambda before DynamoDB is
+    # asked again: a revoked key stops working within this many seconds.
+    key_cache_seconds: float = 60.0
+    # Read endpoints: "apikey" (X-Api-Key, hashed in the keys table; the local stack) or
+    # "cognito" (API Gateway's Cognito user-pool authorizer; AWS stages).
+    read_auth: str = "apikey"
+    cognito_user_pool_arn: str = ""
+    # Browser origins allowed to call the API (CORS); "*" allows any origin.
+    cors_origins: tuple[str, ...] = ("*",)
+    # Event timestamps older than this are rejected: 10 years by default, because the
+    # systems this replaces send history unchanged; a stage without imports can use 7.
+    max_event_age_days: float = 3650.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,7 +50,21 @@ class Settings:
             metrics_namespace=_env("POWERTOOLS_METRICS_NAMESPACE", "Clickstream"),
             recent_events_kept=int(_env("CLICKSTREAM_RECENT_EVENTS", "50")),
             max_put_attempts=int(_env("CLICKSTREAM_PUT_ATTEMPTS", "5")),
+            keys_table=_env("CLICKSTREAM_KEYS_TABLE", "clickstream-keys"),
+            key_cache_seconds=float(_env("CLICKSTREAM_KEY_CACHE_S", "60")),
+            read_auth=_env("CLICKSTREAM_READ_AUTH", "apikey").strip().lower(),
+            cognito_user_pool_arn=_env("CLICKSTREAM_COGNITO_USER_POOL_ARN", ""),
+            cors_origins=parse_origins(
+                _env("CLICKSTREAM_CORS_ORIGINS", _env("CLICKSTREAM_CORS_ORIGIN", "*"))
+            ),
+            max_event_age_days=float(_env("CLICKSTREAM_MAX_EVENT_AGE_DAYS", "3650")),
         )
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """``"https://a.example, https://b.example"`` -> the origins, without trailing slashes."""
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    return origins or ("*",)
 
 
 @lru_cache(maxsize=1)

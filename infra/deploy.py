@@ -40,6 +40,8 @@ STAGE_ENVIRONMENT = {
     "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
     "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
     "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
+    "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
+    "CLICKSTREAM_READ_AUTH": "ReadAuth",
 }
 
 
@@ -48,6 +50,7 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
     have no resource-level permissions, hence their ``*`` resource (never a ``*`` action)."""
     stream, table = outputs["StreamArn"], outputs["AggregatesTableArn"]
     bucket, queue = outputs["ArchiveBucketArn"], outputs["DeadLetterQueueArn"]
+    keys = outputs["KeysTableArn"]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -81,6 +84,14 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
                     "dynamodb:ConditionCheckItem",
                 ],
                 "Resource": table,
+            },
+            {
+                # Key lookups on ingest/read, and the audit items of user erasures. Listing
+                # and revoking keys (a Scan) is an operator's job (localdev/keys.py).
+                "Sid": "ApiKeys",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                "Resource": keys,
             },
             {
                 "Sid": "ArchiveObjects",
@@ -135,6 +146,7 @@ def dashboard_config(api_url: str) -> str:
         "// Written by `make deploy`: the API this dashboard reads.\n"
         "export default {\n"
         f"  apiBaseUrl: {json.dumps(api_url.rstrip('/'))},\n"
+        '  apiKey: "",  // never a key in a public bucket: open the page with ?key=\n'
         "  pollIntervalMs: 2000,\n"
         "  requestTimeoutMs: 5000,\n"
         "  topPagesLimit: 10,\n"
@@ -162,7 +174,11 @@ def upload_dashboard(s3: Any, bucket: str, api_url: str, web_dir: Path = ROOT / 
 
 
 def stage_config(
-    config: dict[str, Any], stage: str, outputs: dict[str, str], region: str
+    config: dict[str, Any],
+    stage: str,
+    outputs: dict[str, str],
+    region: str,
+    cors_origins: list[str] | None = None,
 ) -> dict[str, Any]:
     """The chalice config with ``stage`` pointing at the stack's outputs."""
     stages = config.setdefault("stages", {})
@@ -176,9 +192,17 @@ def stage_config(
         }
     )
     environment = current.setdefault("environment_variables", {})
-    environment.update({name: outputs[key] for name, key in STAGE_ENVIRONMENT.items()})
+    environment.update(
+        {name: outputs[key] for name, key in STAGE_ENVIRONMENT.items() if key in outputs}
+    )
+    if outputs.get("UserPoolArn"):
+        environment["CLICKSTREAM_COGNITO_USER_POOL_ARN"] = outputs["UserPoolArn"]
+    origins = [origin for origin in (cors_origins or []) if origin]
     if outputs.get("DashboardUrl"):
-        environment["CLICKSTREAM_CORS_ORIGIN"] = outputs["DashboardUrl"]
+        origins.insert(0, outputs["DashboardUrl"])
+    if origins:
+        environment["CLICKSTREAM_CORS_ORIGINS"] = ",".join(dict.fromkeys(origins))
+        environment.pop("CLICKSTREAM_CORS_ORIGIN", None)
     functions = current.setdefault("lambda_functions", {})
     archiver = functions.setdefault("archiver", {})
     archiver.setdefault("lambda_memory_size", 512)
@@ -188,6 +212,11 @@ def stage_config(
     functions.setdefault("compactor", {}).update(
         {"lambda_timeout": 300, "lambda_memory_size": 1024, "layers": archiver["layers"]}
     )
+    # GET /export and DELETE /users/{user_id} read Parquet in the API function.
+    api = functions.setdefault("api_handler", {})
+    api["layers"] = archiver["layers"]
+    api.setdefault("lambda_memory_size", 512)
+    api.setdefault("lambda_timeout", 29)  # API Gateway's own limit
     return config
 
 
@@ -229,11 +258,19 @@ def up(args: argparse.Namespace) -> None:
         "ApiName": "clickstream",
         "CreateEventSourceMappings": "false",
         "DashboardBucketName": args.dashboard_bucket or "",
+        "ReadAuth": args.read_auth,
+        "CognitoUserPoolArn": args.user_pool_arn or "",
     }
     print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
     outputs = _deploy_stack(cloudformation, args.stack, parameters)
     print("2/5 writing chalice stage config and least-privilege policy", flush=True)
-    config = stage_config(json.loads(CONFIG.read_text()), args.stage, outputs, region)
+    config = stage_config(
+        json.loads(CONFIG.read_text()),
+        args.stage,
+        outputs,
+        region,
+        cors_origins=[o.strip() for o in (args.cors_origins or "").split(",") if o.strip()],
+    )
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
@@ -287,6 +324,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bucket", help="globally unique archive bucket name (up)")
     parser.add_argument("--alarm-email", default="")
     parser.add_argument("--dashboard-bucket", default="", help="S3 website bucket for web/")
+    parser.add_argument(
+        "--read-auth",
+        choices=["cognito", "apikey"],
+        default="cognito",
+        help="read endpoints: Cognito JWTs (default on AWS) or X-Api-Key keys",
+    )
+    parser.add_argument("--user-pool-arn", default="", help="trust this existing user pool")
+    parser.add_argument(
+        "--cors-origins", default="", help="comma-separated browser origins allowed (CORS)"
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
         if not args.bucket:

@@ -51,7 +51,41 @@ class LocalStackHandle:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.info["env"]}
+        """The stack's environment, with its keys for the simulator and other clients."""
+        return {
+            **os.environ,
+            **self.info["env"],
+            "CLICKSTREAM_WRITE_KEY": self.write_key,
+            "CLICKSTREAM_API_KEY": self.read_key,
+        }
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return dict(self.info.get("keys") or {})
+
+    @property
+    def write_key(self) -> str:
+        return self.keys.get("write", "")
+
+    @property
+    def read_key(self) -> str:
+        return self.keys.get("read", "")
+
+    @property
+    def admin_key(self) -> str:
+        return self.keys.get("admin", "")
+
+    @property
+    def write_headers(self) -> dict[str, str]:
+        return {"X-Write-Key": self.write_key}
+
+    @property
+    def read_headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.read_key}
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.admin_key}
 
     @property
     def resources(self) -> dict[str, str]:
@@ -80,13 +114,20 @@ class LocalStackHandle:
         )
 
     def post_events(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        response = requests.post(f"{self.api_url}/events", json={"records": records}, timeout=30)
+        response = requests.post(
+            f"{self.api_url}/events",
+            json={"records": records},
+            headers=self.write_headers,
+            timeout=30,
+        )
         body: dict[str, Any] = response.json()
         body["_status"] = response.status_code
         return body
 
     def get(self, path: str, **params: Any) -> Any:
-        response = requests.get(f"{self.api_url}{path}", params=params, timeout=30)
+        response = requests.get(
+            f"{self.api_url}{path}", params=params, headers=self.read_headers, timeout=30
+        )
         response.raise_for_status()
         return response.json()
 

@@ -146,6 +146,7 @@ class LocalStack:
         self.env: dict[str, str] = {}
         self.log_dir = config.state_dir / "logs"
         self.restarts: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
         self._cloudwatch: Any = None
 
     # --- emulator ------------------------------------------------------------------------
@@ -197,6 +198,7 @@ class LocalStack:
             "CLICKSTREAM_STREAM_NAME": "StreamName",
             "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
             "CLICKSTREAM_CHECKPOINTS_TABLE": "CheckpointsTableName",
+            "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
             "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
             "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
             "CLICKSTREAM_ON_FAILURE_QUEUE_URL": "DeadLetterQueueUrl",
@@ -205,6 +207,22 @@ class LocalStack:
         for variable, output in names.items():
             if output in self.outputs:
                 self.env[variable] = str(self.outputs[output])
+
+    def _create_keys(self) -> None:
+        """A write, a read and an admin key for this stack (printed in the banner). Fixed
+        ones come from ``CLICKSTREAM_LOCAL_WRITE_KEY`` / ``_READ_KEY`` / ``_ADMIN_KEY``."""
+        from clickstream.keys import create_key, get_key
+
+        dynamodb = self._client("dynamodb")
+        table = self.env.get("CLICKSTREAM_KEYS_TABLE", "clickstream-keys")
+        for role in ("write", "read", "admin"):
+            wanted = os.environ.get(f"CLICKSTREAM_LOCAL_{role.upper()}_KEY") or None
+            if wanted and get_key(dynamodb, table, wanted) is not None:
+                self.keys[role] = wanted
+                continue
+            self.keys[role], _ = create_key(
+                dynamodb, table, role=role, site="localhost", name="make local", key=wanted
+            )
 
     # --- processes -----------------------------------------------------------------------
 
@@ -304,6 +322,7 @@ class LocalStack:
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
         self._cloudwatch = self._client("cloudwatch")
         self._provision()
+        self._create_keys()
         self._start_consumers()
         self.start_api()
         if self.config.serve_web:
@@ -335,9 +354,12 @@ class LocalStack:
             else None,
             "dashboard_url": (
                 f"http://{LOOPBACK}:{self.config.web_port}/?api={api_url}"
+                f"&key={self.keys.get('read', '')}"
                 if self.config.serve_web
                 else None
             ),
+            # This stack's own keys (it is on loopback and dies with the emulator).
+            "keys": dict(self.keys),
             "endpoint_url": self.endpoint_url,
             "emulator": self.emulator,
             "resources": self.outputs,
@@ -368,6 +390,7 @@ class LocalStack:
 
 
 def print_banner(info: dict[str, Any]) -> None:
+    keys = info.get("keys") or {}
     lines = [
         "",
         "clickstream local stack is up",
@@ -375,10 +398,14 @@ def print_banner(info: dict[str, Any]) -> None:
         f"  dashboard  {info['dashboard_url']}",
         f"  emulator   {info['endpoint_url']} ({info['emulator']})",
         f"  logs       {info['logs']}/",
+        f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",
+        f"  read key   {keys.get('read', '')}   (X-Api-Key)",
+        f"  admin key  {keys.get('admin', '')}   (X-Api-Key; DELETE /users/{{user_id}})",
         "",
         f"  try: curl -s -X POST {info['api_url']}/track -H 'Content-Type: application/json' \\",
+        f"         -H 'X-Write-Key: {keys.get('write', '')}' \\",
         '         -d \'{"event_type":"page_view","user_id":"u1","page_url":"/home"}\'',
-        f"       curl -s {info['api_url']}/stats",
+        f"       curl -s -H 'X-Api-Key: {keys.get('read', '')}' {info['api_url']}/stats",
         "",
         "Ctrl-C stops everything.",
     ]

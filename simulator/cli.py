@@ -28,7 +28,7 @@ from simulator.reconcile import (
     reconcile_until_converged,
 )
 from simulator.runner import DEFAULT_ENDPOINT, MAX_BATCH, RunOptions, run, summary_table
-from simulator.transport import short_error
+from simulator.transport import API_KEY_ENV, WRITE_KEY_ENV, short_error
 
 EXIT_NOT_ALL_ACCEPTED = 3
 COMMANDS = ("run", "reconcile", "snapshot")
@@ -49,6 +49,27 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _key_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--write-key",
+        metavar="KEY",
+        help=f"write key sent as X-Write-Key on POST /events (default: ${WRITE_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"read key sent as X-Api-Key on the read endpoints (default: ${API_KEY_ENV})",
+    )
+
+
+def use_keys(args: argparse.Namespace) -> None:
+    """Keys given on the command line go where every sender and reader looks for them."""
+    if getattr(args, "write_key", None):
+        os.environ[WRITE_KEY_ENV] = args.write_key
+    if getattr(args, "api_key", None):
+        os.environ[API_KEY_ENV] = args.api_key
+
+
 def run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
@@ -56,6 +77,7 @@ def run_parser() -> argparse.ArgumentParser:
         "Other commands: 'reconcile' (ledger vs pipeline), 'snapshot' (baseline).",
     )
     parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="API base URL (%(default)s)")
+    _key_arguments(parser)
     parser.add_argument(
         "--duration",
         type=_positive_float,
@@ -143,6 +165,7 @@ def reconcile_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ledger", type=Path, required=True, metavar="FILE")
     parser.add_argument("--endpoint", help="API base URL (default: the run's)")
+    _key_arguments(parser)
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--baseline",
@@ -175,6 +198,7 @@ def snapshot_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, required=True, metavar="FILE")
     parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    _key_arguments(parser)
     parser.add_argument("--bucket", help="archive bucket (default: $CLICKSTREAM_ARCHIVE_BUCKET)")
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--config", metavar="FILE", help="the run's --config (its pages)")
@@ -186,12 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.pop(0) if args and args[0] in COMMANDS else "run"
     # Dry runs print events on stdout, so everything else goes to stderr.
     console = Console(stderr=command == "run" and "--dry-run" in args)
+    parser = {"reconcile": reconcile_parser, "snapshot": snapshot_parser}.get(command, run_parser)
+    parsed = parser().parse_args(args)
+    use_keys(parsed)
     try:
         if command == "reconcile":
-            return reconcile_main(reconcile_parser().parse_args(args), console)
+            return reconcile_main(parsed, console)
         if command == "snapshot":
-            return snapshot_main(snapshot_parser().parse_args(args), console)
-        return run_main(run_parser().parse_args(args), console)
+            return snapshot_main(parsed, console)
+        return run_main(parsed, console)
     except (ConfigError, LedgerError, ValueError) as exc:
         console.print(f"[bold red]error:[/bold red] {exc}")
         return 2

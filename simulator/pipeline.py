@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from clickstream.schema import FUNNEL_STEPS
+from simulator.transport import api_key_headers
 
 PAGES_LIMIT = 1000
 _FINAL_STATUS = frozenset(range(400, 500)) - {429}
@@ -66,6 +67,7 @@ class ApiReader:
         self.timeout = timeout
         self.attempts = attempts
         self.session = requests.Session()
+        self.session.headers.update(api_key_headers())  # $CLICKSTREAM_API_KEY, if set
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         last: Exception | None = None

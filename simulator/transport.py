@@ -11,6 +11,7 @@ last attempt is *undelivered*.
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,20 @@ import requests
 from simulator.ledger import Delivery
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+WRITE_KEY_ENV = "CLICKSTREAM_WRITE_KEY"  # sent as X-Write-Key on POST /events
+API_KEY_ENV = "CLICKSTREAM_API_KEY"  # sent as X-Api-Key on the read endpoints
+
+
+def write_key_headers(write_key: str | None = None) -> dict[str, str]:
+    """``X-Write-Key`` from the argument, else ``$CLICKSTREAM_WRITE_KEY`` (none if unset)."""
+    key = write_key if write_key is not None else os.environ.get(WRITE_KEY_ENV, "")
+    return {"X-Write-Key": key} if key else {}
+
+
+def api_key_headers(api_key: str | None = None) -> dict[str, str]:
+    """``X-Api-Key`` from the argument, else ``$CLICKSTREAM_API_KEY`` (none if unset)."""
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+    return {"X-Api-Key": key} if key else {}
 
 
 class Sender(Protocol):
@@ -87,7 +102,8 @@ def _error_text(body: Any, status: int) -> list[str]:
 
 
 class HttpSender:
-    """``POST {endpoint}/events`` with ``{"records": [...]}``."""
+    """``POST {endpoint}/events`` with ``{"records": [...]}`` and the write key (401/403 are
+    final: every record of the batch is counted rejected)."""
 
     def __init__(
         self,
@@ -98,12 +114,14 @@ class HttpSender:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        write_key: str | None = None,
     ) -> None:
         self.url = endpoint.rstrip("/") + "/events"
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", "clickstream-simulator/1")
+        self.session.headers.update(write_key_headers(write_key))
         self.sleep = sleep
         self.rng = rng
 

@@ -19,11 +19,25 @@ export class ApiError extends Error {
   }
 }
 
+/** Request headers: JSON, plus the read key (`X-Api-Key`) when there is one. */
+export function requestHeaders(apiKey) {
+  const headers = { Accept: "application/json" };
+  if (typeof apiKey === "string" && apiKey !== "") headers["X-Api-Key"] = apiKey;
+  return headers;
+}
+
+/** Plain words for the statuses a reader can act on. */
+function httpMessage(status) {
+  if (status === 401) return "HTTP 401: no API key (open the page with ?key=<read key>)";
+  if (status === 403) return "HTTP 403: the API key was refused (wrong, revoked or not a read key)";
+  return `HTTP ${status}`;
+}
+
 /**
- * GET `${baseUrl}${path}` as JSON within `timeoutMs`.
+ * GET `${baseUrl}${path}` as JSON within `timeoutMs`, with the read key if one is given.
  * @returns {Promise<any>}
  */
-export async function getJson(baseUrl, path, timeoutMs) {
+export async function getJson(baseUrl, path, timeoutMs, apiKey = "") {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -38,7 +52,8 @@ export async function getJson(baseUrl, path, timeoutMs) {
         // Numbers change every second; never let an HTTP cache hand back an old snapshot.
         cache: "no-store",
         credentials: "omit",
-        headers: { Accept: "application/json" },
+        // The key travels in a header, never in the URL (URLs end up in logs and history).
+        headers: requestHeaders(apiKey),
       });
     } catch (err) {
       if (timedOut) {
@@ -49,7 +64,7 @@ export async function getJson(baseUrl, path, timeoutMs) {
       throw new ApiError("network", path, "could not connect");
     }
     if (!response.ok) {
-      throw new ApiError("http", path, `HTTP ${response.status}`, response.status);
+      throw new ApiError("http", path, httpMessage(response.status), response.status);
     }
     try {
       // The body is read under the same deadline: a server that sends headers then stalls
@@ -86,11 +101,11 @@ export function snapshotRequests({ topPagesLimit }) {
  * endpoint cannot leave another's request running into the next poll.
  * @returns {Promise<{results: Record<string, {ok: true, data: any} | {ok: false, error: ApiError}>, elapsedMs: number}>}
  */
-export async function fetchSnapshot(baseUrl, requests, timeoutMs) {
+export async function fetchSnapshot(baseUrl, requests, timeoutMs, apiKey = "") {
   const started = performance.now();
   const names = Object.keys(requests);
   const settled = await Promise.allSettled(
-    names.map((name) => getJson(baseUrl, requests[name], timeoutMs)));
+    names.map((name) => getJson(baseUrl, requests[name], timeoutMs, apiKey)));
   const results = {};
   settled.forEach((outcome, i) => {
     const name = names[i];

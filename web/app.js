@@ -60,7 +60,7 @@ async function main() {
 
   async function refresh() {
     const { results, elapsedMs } = await fetchSnapshot(
-      settings.apiBaseUrl, requests, settings.requestTimeoutMs);
+      settings.apiBaseUrl, requests, settings.requestTimeoutMs, settings.apiKey);
     let anyOk = false;
     for (const [name, result] of Object.entries(results)) {
       // Panels whose endpoint failed keep their last good data, marked stale.

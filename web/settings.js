@@ -1,8 +1,9 @@
-// Resolves the dashboard's settings: `?api=` / `?poll=` / `?timeout=` on the page URL, else
-// config.js (written at deploy time), else built-in defaults (API on the page's own origin).
+// Resolves the dashboard's settings: `?api=` / `?key=` / `?poll=` / `?timeout=` on the page URL,
+// else config.js (written at deploy time), else built-in defaults (API on the page's own origin).
 
 const DEFAULTS = Object.freeze({
   apiBaseUrl: "",
+  apiKey: "",
   pollIntervalMs: 2000,
   requestTimeoutMs: 5000,
   topPagesLimit: 10,
@@ -44,6 +45,25 @@ export function normaliseBaseUrl(value, pageOrigin) {
   return (url.origin + url.pathname).replace(/\/+$/, "");
 }
 
+// A read key is `csr_`/`csa_` + hex; anything else (spaces, quotes, newlines) is never sent.
+const API_KEY_SHAPE = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** The read key: `?key=` wins over config.js `apiKey`; "" when there is none. */
+export function resolveApiKey(params, deployed, warnings) {
+  const candidates = [
+    [params.get("key"), "?key="],
+    [deployed.apiKey, "config.js"],
+  ];
+  for (const [value, source] of candidates) {
+    if (value === null || value === undefined || value === "") continue;
+    if (typeof value === "string" && API_KEY_SHAPE.test(value.trim())) {
+      return { apiKey: value.trim(), apiKeySource: source };
+    }
+    warnings.push(`Ignoring the API key from ${source}: it is not a key.`);
+  }
+  return { apiKey: "", apiKeySource: "none" };
+}
+
 function boundedInt(value, min, max, fallback) {
   const n = Number.parseInt(String(value ?? ""), 10);
   if (!Number.isFinite(n)) return fallback;
@@ -79,9 +99,13 @@ export async function resolveSettings(location = window.location) {
     params.get("timeout") ?? merged.requestTimeoutMs, TIMEOUT_MIN_MS, TIMEOUT_MAX_MS,
     DEFAULTS.requestTimeoutMs);
 
+  const { apiKey, apiKeySource } = resolveApiKey(params, merged, warnings);
+
   return {
     apiBaseUrl,
     apiSource,
+    apiKey,
+    apiKeySource,
     pollIntervalMs,
     requestTimeoutMs,
     topPagesLimit: boundedInt(merged.topPagesLimit, 1, 100, DEFAULTS.topPagesLimit),

@@ -70,7 +70,7 @@ READ_STATE_JS = """
 
 
 def api_get(stack: Any, path: str) -> Any:
-    response = requests.get(stack.api_url + path, timeout=10)
+    response = requests.get(stack.api_url + path, headers=stack.read_headers, timeout=10)
     response.raise_for_status()
     return response.json()
 
@@ -105,7 +105,7 @@ def eventually(stack: Any, problems: Callable[[], list[str]], timeout: float) ->
 
 
 def open_dashboard(page: Any, stack: Any, extra_query: str = "") -> None:
-    page.goto(f"{stack.web_url}/?api={stack.api_url}{extra_query}")
+    page.goto(f"{stack.web_url}/?api={stack.api_url}&key={stack.read_key}{extra_query}")
     wait_for_clean_refresh(page)
 
 
@@ -479,7 +479,11 @@ def test_api_base_comes_from_config_js_without_query(page, local_stack):
     assert page.get_by_test_id("api-source").text_content() == "(from config.js)"
 
     # A deploy-time config.js pointing at the stack is used as-is.
-    deployed = {"apiBaseUrl": local_stack.api_url, "pollIntervalMs": 1000}
+    deployed = {
+        "apiBaseUrl": local_stack.api_url,
+        "apiKey": local_stack.read_key,
+        "pollIntervalMs": 1000,
+    }
     page.route(
         "**/config.js",
         lambda route: route.fulfill(

@@ -19,11 +19,18 @@ OUTPUTS = {
     "ArchiveBucketArn": "arn:aws:s3:::acme-clickstream",
     "DeadLetterQueueName": "clickstream-dlq",
     "DeadLetterQueueArn": "arn:aws:sqs:eu-west-1:111122223333:clickstream-dlq",
+    "KeysTableName": "clickstream-keys",
+    "KeysTableArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/clickstream-keys",
+    "ReadAuth": "cognito",
+    "UserPoolArn": "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_abc",
 }
 # boto3 method -> IAM action, for every AWS call the deployed code can make.
 CALLS = {
     "put_records": "kinesis:PutRecords",
     "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "scan": "dynamodb:Scan",  # must not appear: listing keys is localdev/keys.py's job
     "batch_get_item": "dynamodb:BatchGetItem",
     "query": "dynamodb:Query",
     "transact_write_items": "dynamodb:UpdateItem",  # a transaction needs each item action
@@ -70,6 +77,18 @@ def test_policy_covers_every_call_the_code_makes():
     assert needed <= actions(least_privilege_policy(OUTPUTS))
 
 
+def test_the_api_reads_keys_and_writes_audit_items_but_cannot_scan_the_keys_table():
+    policy = least_privilege_policy(OUTPUTS)
+    on_keys = {
+        action
+        for statement in policy["Statement"]
+        if OUTPUTS["KeysTableArn"] in str(statement["Resource"])
+        for action in statement["Action"]
+    }
+    assert on_keys == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert "scan" not in calls_in_deployed_code()
+
+
 def test_committed_stage_policy_has_no_wildcard_action():
     policy = json.loads((ROOT / "api" / ".chalice" / "policy-dev.json").read_text())
     assert all("*" not in action for action in actions(policy))
@@ -85,6 +104,22 @@ def test_stage_config_points_the_functions_at_the_stack_and_turns_tracing_on():
     assert stage["environment_variables"]["CLICKSTREAM_ARCHIVE_BUCKET"] == "acme-clickstream"
     assert stage["lambda_functions"]["archiver"]["layers"][0].startswith(
         "arn:aws:lambda:eu-west-1:336392948345:"
+    )
+    environment = stage["environment_variables"]
+    assert environment["CLICKSTREAM_KEYS_TABLE"] == "clickstream-keys"
+    assert environment["CLICKSTREAM_READ_AUTH"] == "cognito"
+    assert environment["CLICKSTREAM_COGNITO_USER_POOL_ARN"] == OUTPUTS["UserPoolArn"]
+    # the API function reads Parquet for /export and user erasure
+    assert stage["lambda_functions"]["api_handler"]["layers"]
+
+
+def test_stage_config_allows_the_dashboard_and_the_given_origins():
+    outputs = {**OUTPUTS, "DashboardUrl": "http://site.s3-website.eu-west-1.amazonaws.com"}
+    config = stage_config(
+        {}, "prod", outputs, "eu-west-1", cors_origins=["https://admin.example"]
+    )
+    assert config["stages"]["prod"]["environment_variables"]["CLICKSTREAM_CORS_ORIGINS"] == (
+        "http://site.s3-website.eu-west-1.amazonaws.com,https://admin.example"
     )
 
 

@@ -63,6 +63,9 @@ def test_outputs(deployed: dict[str, str], moto_endpoint: str) -> None:
     assert deployed["StreamName"] == "clickstream-events"
     assert deployed["StreamArn"].endswith(":stream/clickstream-events")
     assert deployed["AggregatesTableName"] == "clickstream-aggregates"
+    assert deployed["KeysTableName"] == "clickstream-keys"
+    assert deployed["ReadAuth"] == "apikey"
+    assert "UserPoolArn" not in deployed  # Cognito only on AWS with ReadAuth=cognito
     assert deployed["CheckpointsTableName"] == "clickstream-checkpoints"
     assert deployed["ArchiveBucketName"] == "clickstream-archive"
     assert deployed["DeadLetterQueueUrl"].startswith(moto_endpoint)
@@ -106,6 +109,9 @@ def test_tables(deployed: dict[str, str], aws: Any) -> None:
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     checkpoints = ddb.describe_table(TableName="clickstream-checkpoints")["Table"]
     assert checkpoints["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    keys = ddb.describe_table(TableName=deployed["KeysTableName"])["Table"]
+    assert keys["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert keys["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
 
 def test_bucket(deployed: dict[str, str], aws: Any) -> None:
@@ -171,6 +177,7 @@ def test_aws_like_parameters(moto_endpoint: str, aws: Any) -> None:
             "StreamMode": "ON_DEMAND",
             "StreamName": "aws-like-events",
             "AggregatesTableName": "aws-like-aggregates",
+            "KeysTableName": "aws-like-keys",
             "ArchiveBucketName": "aws-like-archive",
             "DeadLetterQueueName": "aws-like-dlq",
             "AlarmTopicName": "aws-like-alarms",
@@ -205,6 +212,7 @@ def test_without_glue_catalog(moto_endpoint: str, aws: Any) -> None:
             "StreamName": "noglue-events",
             "AggregatesTableName": "noglue-aggregates",
             "CheckpointsTableName": "noglue-checkpoints",
+            "KeysTableName": "noglue-keys",
             "ArchiveBucketName": "noglue-archive",
             "DeadLetterQueueName": "noglue-dlq",
             "AlarmTopicName": "noglue-alarms",

@@ -182,4 +182,7 @@ def test_poison_in_the_middle_of_a_batch_goes_to_the_dlq_and_the_rest_is_counted
     )
     assert body["reason"].startswith("schema-invalid")
     assert body["sequenceNumber"] == response["Records"][10]["SequenceNumber"]
-    assert requests.get(f"{faulty_stack.api_url}/stats", timeout=10).json()["total_events"] == 20
+    stats = requests.get(
+        f"{faulty_stack.api_url}/stats", headers=faulty_stack.read_headers, timeout=10
+    ).json()
+    assert stats["total_events"] == 20

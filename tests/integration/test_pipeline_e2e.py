@@ -80,7 +80,10 @@ def test_events_flow_from_api_to_aggregates_and_parquet(local_stack, tmp_path):
     first = local_stack.post_events(records[:60])
     second = local_stack.post_events(records[60:])
     tracked = requests.post(
-        f"{local_stack.api_url}/track", json=seed_payloads()["seed003_track"], timeout=30
+        f"{local_stack.api_url}/track",
+        json=seed_payloads()["seed003_track"],
+        headers=local_stack.write_headers,
+        timeout=30,
     )
 
     # THEN the API accepted every valid record and named the invalid one
@@ -256,7 +259,7 @@ def test_whole_request_errors_are_clear_4xx(local_stack, body, content_type, sta
     response = requests.post(
         f"{local_stack.api_url}/events",
         data=body,
-        headers={"Content-Type": content_type},
+        headers={"Content-Type": content_type, **local_stack.write_headers},
         timeout=30,
     )
     assert response.status_code == status
@@ -277,7 +280,12 @@ def test_read_endpoints_reject_bad_parameters_with_400(local_stack):
         ("/pages/top", {"limit": "lots"}, "limit"),
         ("/export", {"format": "xml"}, "format"),
     ]:
-        response = requests.get(f"{local_stack.api_url}{path}", params=params, timeout=30)
+        response = requests.get(
+            f"{local_stack.api_url}{path}",
+            params=params,
+            headers=local_stack.read_headers,
+            timeout=30,
+        )
         assert response.status_code == 400, path
         assert response.json()["field"] == field
 
@@ -291,7 +299,10 @@ def test_export_returns_archived_events_as_ndjson(local_stack):
 
     def exported() -> list:
         response = requests.get(
-            f"{local_stack.api_url}/export", params={"format": "ndjson"}, timeout=30
+            f"{local_stack.api_url}/export",
+            params={"format": "ndjson"},
+            headers=local_stack.read_headers,
+            timeout=30,
         )
         rows = [json.loads(line) for line in io.StringIO(response.text) if line.strip()]
         return [row for row in rows if row["event_id"] in wanted]

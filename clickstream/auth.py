@@ -1,0 +1,201 @@
+"""Who may call what.
+
+==========  ==============================================  ==========================
+access      routes                                          proof
+==========  ==============================================  ==========================
+public      ``GET /``, ``GET /openapi.json``, preflights    none
+write       ``POST /events``, ``POST /track``               write key: ``X-Write-Key``
+                                                            header, or ``?key=`` (beacons)
+read        ``GET /stats`` and the other read routes        ``apikey`` stages: a read or
+                                                            admin key in ``X-Api-Key``;
+                                                            ``cognito`` stages: a Cognito
+                                                            JWT (``Authorization``)
+admin       ``DELETE /users/{user_id}``                     an admin key, or a JWT of a
+                                                            user in the ``admin`` group
+==========  ==============================================  ==========================
+
+No proof is a ``401``; a proof that is malformed, unknown, revoked, expired or of the wrong
+role is a ``403`` (an expired or invalid JWT is a ``401``, as API Gateway answers it). The
+error never repeats the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from clickstream.keys import KeyRecord, well_formed
+
+Access = Literal["public", "write", "read", "admin"]
+WRITE_KEY_HEADER = "X-Write-Key"
+API_KEY_HEADER = "X-Api-Key"
+WRITE_KEY_PARAM = "key"
+MAX_PRESENTED_KEY_LENGTH = 256
+ADMIN_GROUP = "admin"
+# What each stored role may do: an admin key also reads.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "write": frozenset({"write"}),
+    "read": frozenset({"read"}),
+    "admin": frozenset({"read", "admin"}),
+}
+_WHAT = {"write": "send events", "read": "read analytics", "admin": "use admin endpoints"}
+
+
+class AuthError(Exception):
+    """The request is not allowed: answered with ``status`` and nothing is done."""
+
+    def __init__(self, status: int, message: str, field: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.status != 401:
+            return {}
+        if self.field == "Authorization":
+            return {"WWW-Authenticate": 'Bearer realm="clickstream"'}
+        return {"WWW-Authenticate": f'ApiKey realm="clickstream", header="{self.field}"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as far as the logs are concerned (never the key itself)."""
+
+    kind: str  # "key" or "cognito"
+    role: str
+    key_id: str = ""
+    site: str = ""
+    subject: str = ""
+
+    def log_fields(self) -> dict[str, str]:
+        fields = {"auth": self.kind, "role": self.role}
+        if self.key_id:
+            fields |= {"key_id": self.key_id, "site": self.site}
+        if self.subject:
+            fields["subject"] = self.subject
+        return fields
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name.lower())
+    if value is None:
+        value = headers.get(name)
+    return value
+
+
+def presented_key(
+    access: Access, headers: Mapping[str, str], params: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """The key a request carries for ``access`` and where it came from (the error's field).
+    Write keys may come in the query string because ``navigator.sendBeacon`` cannot set
+    headers; read and admin keys only in their header (query strings end up in logs)."""
+    if access == "write":
+        header = _header(headers, WRITE_KEY_HEADER)
+        if header is not None:
+            return header.strip(), WRITE_KEY_HEADER
+        if params.get(WRITE_KEY_PARAM) is not None:
+            return params[WRITE_KEY_PARAM].strip(), f"?{WRITE_KEY_PARAM}="
+        return None, WRITE_KEY_HEADER
+    value = _header(headers, API_KEY_HEADER)
+    return (value.strip() if value is not None else None), API_KEY_HEADER
+
+
+def authorize_key(
+    access: Access,
+    presented: str | None,
+    field: str,
+    lookup: Callable[[str], KeyRecord | None],
+) -> Principal:
+    """Check a presented key against the keys table (through ``lookup``, normally cached)."""
+    if not presented:
+        raise AuthError(401, f"missing {field}: {_WHAT[access]} needs a {access} key", field)
+    if len(presented) > MAX_PRESENTED_KEY_LENGTH or not well_formed(presented):
+        raise AuthError(403, f"{field} is not a valid key", field)
+    record = lookup(presented)
+    if record is None:
+        raise AuthError(403, f"{field} is not a known key", field)
+    if not record.active:
+        raise AuthError(403, f"{field} was revoked", field)
+    if access not in ROLE_GRANTS.get(record.role, frozenset()):
+        raise AuthError(403, f"a {record.role} key cannot {_WHAT[access]}", field)
+    return Principal("key", record.role, key_id=record.key_id, site=record.site)
+
+
+def _groups(claims: Mapping[str, Any]) -> set[str]:
+    """``cognito:groups`` as API Gateway passes it to the Lambda: a list, or one string like
+    ``"admin,analysts"`` or ``"[admin analysts]"``."""
+    raw = claims.get("cognito:groups")
+    if raw is None:
+        return set()
+    if isinstance(raw, list | tuple | set):
+        return {str(group) for group in raw}
+    text = str(raw).strip().strip("[]")
+    return {part for part in text.replace(",", " ").split() if part}
+
+
+def authorize_claims(
+    access: Access, claims: Mapping[str, Any] | None, now: datetime | None = None
+) -> Principal:
+    """Cognito stages: API Gateway's user-pool authorizer has verified the JWT's signature,
+    issuer and expiry before the Lambda runs and passes its claims; this re-checks the
+    expiry (defence in depth) and the ``admin`` group for admin routes."""
+    if not claims:
+        raise AuthError(401, "missing Authorization: a Cognito token is required", "Authorization")
+    now = now or datetime.now(UTC)
+    try:
+        expires = int(float(claims.get("exp", 0)))
+    except (TypeError, ValueError):
+        expires = 0
+    if expires <= now.timestamp():
+        raise AuthError(401, "the token has expired", "Authorization")
+    role = "admin" if ADMIN_GROUP in _groups(claims) else "read"
+    if access not in ROLE_GRANTS[role]:
+        raise AuthError(
+            403, f"{_WHAT[access]} needs a user in the '{ADMIN_GROUP}' group", "Authorization"
+        )
+    return Principal("cognito", role, subject=str(claims.get("sub", "")))
+
+
+def verify_cognito_jwt(
+    token: str,
+    jwks: Mapping[str, Any],
+    *,
+    issuer: str,
+    client_id: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What API Gateway's Cognito authorizer checks, for tools and tests that hold a token
+    outside API Gateway: RS256 signature against the pool's JWKS, ``iss``, ``exp`` (and
+    ``nbf``), ``token_use`` and the app client (``aud`` of an ID token, ``client_id`` of an
+    access token). Returns the claims or raises ``AuthError(401)``."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    moment = int((now or datetime.now(UTC)).timestamp())
+    try:
+        key_set = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        decoded = jwt.decode(token, key_set, algorithms=["RS256"])
+        registry = jwt.JWTClaimsRegistry(
+            now=moment,
+            iss={"essential": True, "value": issuer},
+            exp={"essential": True},
+            token_use={"essential": True, "values": ["id", "access"]},
+        )
+        registry.validate(decoded.claims)
+    except JoseError as error:
+        raise AuthError(
+            401, f"invalid token: {error.description or error.error}", "Authorization"
+        ) from None
+    except ValueError:
+        raise AuthError(401, "invalid token: not a JWT", "Authorization") from None
+    claims = dict(decoded.claims)
+    if client_id is not None:
+        audience = claims.get("aud") if claims["token_use"] == "id" else claims.get("client_id")
+        if audience != client_id:
+            raise AuthError(401, "invalid token: issued for another app client", "Authorization")
+    return claims

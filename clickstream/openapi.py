@@ -1,0 +1,411 @@
+"""The OpenAPI 3.1 document served at ``GET /openapi.json``: every route, its parameters,
+request bodies (the event model's schema comes from pydantic), responses with their 4xx
+error shapes, and the security schemes of the stage (API keys, or Cognito JWTs)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
+from clickstream.exports import MAX_EXPORT_ROWS
+from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
+from clickstream.schema import IncomingEvent
+
+REF = "#/components/schemas/{model}"
+EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+RECORD_ERROR = {
+    "type": "object",
+    "required": ["index", "field", "message"],
+    "properties": {
+        "index": {
+            "type": ["integer", "null"],
+            "description": "the record's position in the request; null for the whole request",
+        },
+        "field": {"type": "string", "description": "the offending field, header or limit"},
+        "message": {"type": "string"},
+    },
+}
+INGEST_ERROR = {
+    "type": "object",
+    "required": ["status", "errors"],
+    "properties": {
+        "status": {"type": "string", "enum": ["rejected", "unavailable"]},
+        "error": {"type": "string"},
+        "processed": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "errors": {"type": "array", "items": _ref("RecordError")},
+        "event_ids": {"type": "array", "items": {"type": "string"}},
+    },
+}
+INGEST_ACCEPTED = {
+    "type": "object",
+    "required": ["status", "processed", "failed", "errors", "event_ids"],
+    "properties": {
+        "status": {"const": "accepted"},
+        "processed": {"type": "integer", "minimum": 0},
+        "failed": {"type": "integer", "minimum": 0},
+        "errors": {"type": "array", "items": _ref("RecordError")},
+        "event_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+    },
+}
+TRACK_ACCEPTED = {
+    "type": "object",
+    "required": ["status", "event_id"],
+    "properties": {"status": {"const": "accepted"}, "event_id": {"type": "string"}},
+}
+READ_ERROR = {
+    "type": "object",
+    "required": ["error", "field"],
+    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+}
+COUNTS = {"type": "object", "additionalProperties": {"type": "number"}}
+STATS = {
+    "type": "object",
+    "required": [
+        "total_events",
+        "events_by_type",
+        "recent_events",
+        "sessions",
+        "page_views",
+        "revenue",
+        "events_last_minute",
+        "updated_at",
+    ],
+    "properties": {
+        "total_events": {"type": "number"},
+        "events_by_type": COUNTS,
+        "recent_events": {"type": "array", "items": {"type": "object"}, "maxItems": 50},
+        "sessions": {"type": "number"},
+        "page_views": {"type": "number"},
+        "revenue": {"type": "number"},
+        "events_last_minute": {"type": "number"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+TIMESERIES = {
+    "type": "object",
+    "required": ["granularity", "from", "to", "points"],
+    "properties": {
+        "granularity": {"type": "string", "enum": ["minute", "hour", "day"]},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "points": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["bucket", "start", "events", "by_type", "revenue"],
+                "properties": {
+                    "bucket": {"type": "string"},
+                    "start": {"type": "string"},
+                    "events": {"type": "number"},
+                    "by_type": COUNTS,
+                    "revenue": {"type": "number"},
+                },
+            },
+        },
+    },
+}
+FUNNEL = {
+    "type": "object",
+    "required": ["steps", "sessions", "conversion_rate"],
+    "properties": {
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["step", "sessions", "rate_from_previous", "rate_from_start"],
+                "properties": {
+                    "step": {"type": "string"},
+                    "sessions": {"type": "number"},
+                    "rate_from_previous": {"type": "number"},
+                    "rate_from_start": {"type": "number"},
+                },
+            },
+        },
+        "sessions": {"type": "number"},
+        "conversion_rate": {"type": "number"},
+    },
+}
+TOP_PAGES = {
+    "type": "object",
+    "required": ["pages"],
+    "properties": {
+        "pages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["page", "views"],
+                "properties": {"page": {"type": "string"}, "views": {"type": "number"}},
+            },
+        }
+    },
+}
+PAGE_VIEWS = {
+    "type": "object",
+    "required": ["page", "page_views"],
+    "properties": {"page": {"type": "string"}, "page_views": {"type": "number"}},
+}
+EXPORT = {
+    "type": "object",
+    "required": ["events", "count"],
+    "properties": {
+        "events": {"type": "array", "items": {"type": "object"}},
+        "count": {"type": "integer"},
+    },
+}
+ERASURE = {
+    "type": "object",
+    "required": ["user_hash", "archive_rows_removed", "feed_events_removed", "audit_id"],
+    "properties": {
+        "user_hash": {"type": "string", "description": "SHA-256 of the user id"},
+        "partitions_rewritten": {"type": "array", "items": {"type": "string"}},
+        "objects_deleted": {"type": "integer"},
+        "archive_rows_removed": {"type": "integer"},
+        "feed_items_updated": {"type": "integer"},
+        "feed_events_removed": {"type": "integer"},
+        "audit_id": {"type": "string"},
+        "completed_at": {"type": "string"},
+    },
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+TIME = {"type": "string", "format": "date-time"}
+FROM = _query("from", TIME, "start of the range (ISO 8601, UTC when no offset)")
+TO = _query("to", TIME, "end of the range (ISO 8601)")
+
+
+def _ingest_responses(ok: dict[str, Any]) -> dict[str, Any]:
+    error = _ref("IngestError")
+    return {
+        "200": _json(ok, "accepted (with per-record errors for the records that were not)"),
+        "400": _json(error, "malformed body, or no valid record (each error names it)"),
+        "401": _json(error, "no write key"),
+        "403": _json(error, "unknown, revoked or wrong-role key"),
+        "413": _json(error, f"over {MAX_RECORDS_PER_REQUEST} records or {MAX_BODY_BYTES} bytes"),
+        "415": _json(error, "not JSON (application/json, or text/plain from sendBeacon)"),
+        "503": _json(error, "the stream took none of the valid records; retry (Retry-After)"),
+    }
+
+
+def _read_responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
+    error = _ref("ReadError")
+    return {
+        "200": _json(ok, description),
+        "400": _json(error, "a bad parameter (named in 'field')"),
+        "401": _json(error, "no credentials"),
+        "403": _json(error, "credentials not valid for this route"),
+    }
+
+
+def _security(read_auth: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    schemes: dict[str, Any] = {
+        "writeKey": {"type": "apiKey", "in": "header", "name": WRITE_KEY_HEADER},
+        "writeKeyQuery": {
+            "type": "apiKey",
+            "in": "query",
+            "name": WRITE_KEY_PARAM,
+            "description": "for navigator.sendBeacon, which cannot set headers",
+        },
+    }
+    if read_auth == "cognito":
+        schemes["cognito"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "an ID token of the stage's Cognito user pool ('admin' group for "
+            "admin routes); API Gateway verifies it",
+        }
+        read: list[Any] = [{"cognito": []}]
+    else:
+        schemes["apiKey"] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": API_KEY_HEADER,
+            "description": "a read key (or an admin key); admin routes need an admin key",
+        }
+        read = [{"apiKey": []}]
+    return schemes, [{"writeKey": []}, {"writeKeyQuery": []}], read
+
+
+@lru_cache(maxsize=2)
+def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
+    event_schema = IncomingEvent.model_json_schema(ref_template=REF)
+    # What the model's types cannot say: a standard or lower_snake custom type (aliases and
+    # case are forgiven), required unless the record is a seed-000 button click.
+    event_schema["properties"]["event_type"]["anyOf"][0]["pattern"] = EVENT_TYPE_PATTERN
+    event_schema["anyOf"] = [{"required": ["event_type"]}, {"required": ["button"]}]
+    components = dict(event_schema.pop("$defs", {}))
+    components["IncomingEvent"] = event_schema
+    components["RecordError"] = RECORD_ERROR
+    components["IngestError"] = INGEST_ERROR
+    components["ReadError"] = READ_ERROR
+    schemes, write, read = _security(read_auth)
+
+    def get(summary: str, ok: dict[str, Any], params: list[Any] | None = None) -> Any:
+        operation = {
+            "summary": summary,
+            "security": read,
+            "parameters": params or [],
+            "responses": _read_responses(ok, summary),
+        }
+        return {"get": operation}
+
+    paths: dict[str, Any] = {
+        "/": {
+            "get": {
+                "summary": "health",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "the service is up")},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "this document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+        "/events": {
+            "post": {
+                "summary": f"ingest 1 to {MAX_RECORDS_PER_REQUEST} events",
+                "security": write,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["records"],
+                                "properties": {
+                                    "records": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "maxItems": MAX_RECORDS_PER_REQUEST,
+                                        "items": _ref("IncomingEvent"),
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _ingest_responses(INGEST_ACCEPTED),
+            }
+        },
+        "/track": {
+            "post": {
+                "summary": "ingest one event",
+                "security": write,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("IncomingEvent")}},
+                },
+                "responses": _ingest_responses(TRACK_ACCEPTED),
+            }
+        },
+        "/stats": get("totals, event types, recent events", STATS),
+        "/metrics/timeseries": get(
+            "dense per-bucket counts",
+            TIMESERIES,
+            [
+                _query(
+                    "granularity",
+                    {"type": "string", "enum": ["minute", "hour", "day"]},
+                    "bucket size (minute)",
+                ),
+                FROM,
+                TO,
+            ],
+        ),
+        "/funnel": get("distinct sessions per funnel step", FUNNEL, [FROM, TO]),
+        "/pages/top": get(
+            "most viewed pages",
+            TOP_PAGES,
+            [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "pages (10)")],
+        ),
+        "/analytics/page-views/{page}": get(
+            "page views of one page",
+            PAGE_VIEWS,
+            [
+                {
+                    "name": "page",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 2048},
+                    "description": "the page path, URL-encoded ('home' and '/home' are one)",
+                }
+            ],
+        ),
+        "/export": {
+            "get": {
+                "summary": "archived events, each once",
+                "security": read,
+                "parameters": [
+                    _query("format", {"type": "string", "enum": ["json", "ndjson"]}, "json"),
+                    FROM,
+                    TO,
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT_ROWS},
+                        "rows (10000)",
+                    ),
+                ],
+                "responses": {
+                    **_read_responses(EXPORT, "events (json), or one per line (ndjson)"),
+                    "200": {
+                        "description": "events (json), or one per line (ndjson)",
+                        "content": {
+                            "application/json": {"schema": EXPORT},
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                        },
+                    },
+                },
+            }
+        },
+        "/users/{user_id}": {
+            "delete": {
+                "summary": "erase a user's events from the archive and the recent feeds",
+                "description": "Admin only. Aggregated counters are anonymous and stay.",
+                "security": read if read_auth == "cognito" else [{"apiKey": []}],
+                "parameters": [
+                    {
+                        "name": "user_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
+                "responses": _read_responses(ERASURE, "erased; an audit item was written"),
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "clickstream",
+            "version": "1",
+            "description": "Real-time clickstream analytics: ingest events, read aggregates.",
+        },
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": schemes},
+    }

@@ -1,0 +1,139 @@
+"""Privacy on the live local stack: a user's erasure request removes their events from the
+Parquet archive and the recent-events feeds (other users' events stay, counters stay), is
+audited, and nothing the stack writes or logs holds a raw IP address or a key."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+CLIENT_IP = "203.0.113.77"
+FORWARDED_IP = "198.51.100.23"
+IPV6 = "2001:db8:85a3:8d3:1319:8a2e:370:7348"
+
+
+def archived_user_ids(stack) -> list[str | None]:
+    s3 = stack.client("s3")
+    ids: list[str | None] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.archive_bucket, Prefix="events/"
+    ):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=stack.archive_bucket, Key=obj["Key"])["Body"].read()
+            ids += pq.read_table(io.BytesIO(body), columns=["user_id"])["user_id"].to_pylist()
+    return ids
+
+
+def feed(stack) -> list[dict]:
+    return stack.get("/stats")["recent_events"]
+
+
+def test_erasing_a_user_removes_their_events_and_keeps_everyone_elses(secure_stack):
+    tag = uuid.uuid4().hex[:8]
+    erased, kept = f"erase-me-{tag}", f"keep-me-{tag}"
+    sent = secure_stack.post_events(
+        [
+            {"event_type": kind, "user_id": erased, "session_id": f"{tag}-a"}
+            for kind in ("page_view", "add_to_cart", "purchase")
+        ]
+        + [
+            {"event_type": "page_view", "user_id": kept, "session_id": f"{tag}-b"},
+            {"event_type": "search", "user_id": kept, "session_id": f"{tag}-b"},
+        ]
+    )
+    assert sent["processed"] == 5
+    ours = set(sent["event_ids"])
+    secure_stack.wait_until(
+        lambda: archived_user_ids(secure_stack).count(erased) == 3
+        and archived_user_ids(secure_stack).count(kept) == 2,
+        timeout=90,
+    )
+    secure_stack.wait_until(lambda: ours <= {e["event_id"] for e in feed(secure_stack)}, 60)
+    total_before = secure_stack.get("/stats")["total_events"]
+
+    response = requests.delete(
+        f"{secure_stack.api_url}/users/{erased}", headers=secure_stack.admin_headers, timeout=120
+    )
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["archive_rows_removed"] == 3
+    assert result["feed_events_removed"] == 3
+    assert result["user_hash"] == hashlib.sha256(erased.encode()).hexdigest()
+    ids = archived_user_ids(secure_stack)
+    assert erased not in ids
+    assert ids.count(kept) == 2
+    shown = [e for e in feed(secure_stack) if e["event_id"] in ours]
+    assert {e["user_id"] for e in shown} == {kept}
+    # aggregated counters are anonymous and stay
+    assert secure_stack.get("/stats")["total_events"] == total_before
+    # audited: an item with the user id's hash (never the id) and who asked
+    audit = secure_stack.client("dynamodb").get_item(
+        TableName=secure_stack.resources["KeysTableName"], Key={"pk": {"S": result["audit_id"]}}
+    )["Item"]
+    assert audit["action"]["S"] == "delete_user"
+    assert audit["user_hash"]["S"] == result["user_hash"]
+    assert json.loads(audit["requested_by"]["S"])["role"] == "admin"
+    assert erased not in json.dumps(audit)
+    log = (secure_stack.state_dir / "logs" / "api.log").read_text()
+    logged = [json.loads(line) for line in log.splitlines() if '"user erased"' in line]
+    assert [line["user_hash"] for line in logged] == [result["user_hash"]]
+    # a second request finds nothing more to erase
+    again = requests.delete(
+        f"{secure_stack.api_url}/users/{erased}", headers=secure_stack.admin_headers, timeout=120
+    ).json()
+    assert again["archive_rows_removed"] == 0 and again["feed_events_removed"] == 0
+
+
+def test_no_raw_ip_address_or_key_is_stored_or_logged(secure_stack):
+    tag = uuid.uuid4().hex[:8]
+    records = [
+        {"event_type": "click", "session_id": f"ip-{tag}", "ip_address": CLIENT_IP},
+        {"event_type": "click", "session_id": f"ip-{tag}", "ipAddress": IPV6},
+        {"event_type": "click", "session_id": f"ip-{tag}"},  # from X-Forwarded-For
+    ]
+    posted = requests.post(
+        f"{secure_stack.api_url}/events",
+        json={"records": records},
+        headers={"X-Forwarded-For": f"{FORWARDED_IP}, 10.0.0.1", **secure_stack.write_headers},
+        timeout=30,
+    ).json()
+    beacon = requests.post(  # a beacon: the write key in the query string
+        f"{secure_stack.api_url}/track",
+        params={"key": secure_stack.write_key},
+        data=json.dumps({"event_type": "click", "session_id": f"ip-{tag}", "ip": CLIENT_IP}),
+        headers={"Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert posted["processed"] == 3 and beacon.status_code == 200
+    ids = set(posted["event_ids"]) | {beacon.json()["event_id"]}
+
+    def exported() -> list[dict]:
+        response = requests.get(
+            f"{secure_stack.api_url}/export", headers=secure_stack.read_headers, timeout=60
+        )
+        return [row for row in response.json()["events"] if row["event_id"] in ids]
+
+    rows = secure_stack.wait_until(lambda: len(found := exported()) == 4 and found, 90)
+    assert sorted(row["ip_truncated"] for row in rows) == sorted(
+        ["203.0.113.0", "2001:db8:85a3::", "198.51.100.0", "203.0.113.0"]
+    )
+    stored = json.dumps(rows)
+    for raw in (CLIENT_IP, IPV6, FORWARDED_IP):
+        assert raw not in stored
+    # nothing the stack logged holds them, nor any key (chalice local's access log included)
+    logs = {path.name: path.read_text() for path in Path(secure_stack.state_dir, "logs").glob("*.log")}
+    assert "api.log" in logs
+    for name, text in logs.items():
+        for secret in (CLIENT_IP, IPV6, FORWARDED_IP, *secure_stack.keys.values()):
+            assert secret not in text, f"{secret} in {name}"
+    assert "127.0.0.1 - -" not in logs["api.log"]  # the access log names no client address

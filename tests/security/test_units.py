@@ -1,0 +1,252 @@
+"""Auth, keys, CORS and limits without a stack: the key format and cache, the role rules,
+the Cognito path (expired and forged JWTs; the local stack cannot run Cognito, so the token
+checks API Gateway makes are exercised with our own verifier and the app's authorizer
+configuration is inspected), and the CORS answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from clickstream.auth import (
+    AuthError,
+    authorize_claims,
+    authorize_key,
+    presented_key,
+    verify_cognito_jwt,
+)
+from clickstream.cors import cors_headers, preflight
+from clickstream.ingest import check_content_type, validate_records
+from clickstream.keys import KeyCache, KeyRecord, generate_key, hash_key, well_formed
+from clickstream.settings import parse_origins
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST"
+CLIENT_ID = "dashboard-client"
+
+
+def record(role: str, revoked: bool = False) -> KeyRecord:
+    return KeyRecord("abc123def456", role, "shop.example", "test", "2026-11-24T00:00:00Z",
+                     "2026-11-24T01:00:00Z" if revoked else None)  # fmt: skip
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def test_keys_have_a_role_prefix_and_a_checksum_and_only_their_hash_is_kept():
+    key = generate_key("write")
+    assert key.startswith("csw_") and len(key) == 52 and well_formed(key)
+    assert not well_formed(key[:-1] + ("0" if key[-1] != "0" else "1"))  # checksum
+    assert generate_key("read").startswith("csr_") and generate_key("admin").startswith("csa_")
+    assert hash_key(key) != key and len(hash_key(key)) == 64
+
+
+def test_key_lookups_are_cached_for_the_ttl_found_or_not():
+    clock = [0.0]
+    cache = KeyCache(ttl=60, clock=lambda: clock[0])
+    answers = {"k1": record("write"), "k2": None}
+    calls: list[str] = []
+
+    def fetch(key: str) -> KeyRecord | None:
+        calls.append(key)
+        return answers[key]
+
+    for _ in range(5):
+        assert cache.get("k1", fetch) == record("write")
+        assert cache.get("k2", fetch) is None
+    assert calls == ["k1", "k2"]
+    answers["k1"] = record("write", revoked=True)
+    clock[0] = 59.9
+    assert cache.get("k1", fetch).active  # still trusted inside the TTL
+    clock[0] = 60.1
+    assert not cache.get("k1", fetch).active  # the revocation is seen after it
+    assert calls == ["k1", "k2", "k1"]
+
+
+def test_the_cache_is_bounded():
+    cache = KeyCache(ttl=60, max_entries=3, clock=lambda: 0.0)
+    for index in range(10):
+        cache.get(f"k{index}", lambda key: None)
+    assert len(cache._entries) == 3
+
+
+@pytest.mark.parametrize(
+    ("access", "key", "found", "status", "says"),
+    [
+        ("write", None, None, 401, "missing X-Write-Key"),
+        ("write", "", None, 401, "missing"),
+        ("write", "csw_123", None, 403, "not a valid key"),
+        ("write", "x" * 10_000, None, 403, "not a valid key"),
+        ("write", "VALID", None, 403, "not a known key"),
+        ("write", "VALID", record("write", revoked=True), 403, "revoked"),
+        ("write", "VALID", record("read"), 403, "a read key cannot send events"),
+        ("read", "VALID", record("write"), 403, "a write key cannot read analytics"),
+        ("admin", "VALID", record("read"), 403, "a read key cannot use admin endpoints"),
+    ],
+)
+def test_key_rules(access, key, found, status, says):
+    presented = generate_key("write") if key == "VALID" else key
+    with pytest.raises(AuthError) as raised:
+        authorize_key(access, presented, "X-Write-Key", lambda _: found)
+    assert raised.value.status == status and says in raised.value.message
+    if presented:
+        assert presented not in raised.value.message
+
+
+def test_admin_keys_also_read_and_write_keys_come_from_a_header_or_the_query():
+    key = generate_key("admin")
+    principal = authorize_key("read", key, "X-Api-Key", lambda _: record("admin"))
+    assert principal.role == "admin" and key not in json.dumps(principal.log_fields())
+    assert presented_key("write", {"x-write-key": " k "}, {"key": "q"}) == ("k", "X-Write-Key")
+    assert presented_key("write", {}, {"key": "q"}) == ("q", "?key=")
+    assert presented_key("read", {}, {"key": "q"}) == (None, "X-Api-Key")  # never a read key
+
+
+# --- Cognito -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
+
+
+def token(key, *, issued: datetime, lifetime: timedelta, **claims) -> str:
+    body = {
+        "sub": "user-1",
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "token_use": "id",
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+        **claims,
+    }
+    return jwt.encode({"alg": "RS256", "kid": "test-key"}, body, key)
+
+
+def jwks(key) -> dict:
+    return {"keys": [key.as_dict(private=False)]}
+
+
+def test_a_valid_cognito_token_is_accepted(signing_key):
+    value = token(signing_key, issued=NOW - timedelta(minutes=5), lifetime=timedelta(hours=1))
+    claims = verify_cognito_jwt(value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW)
+    assert claims["sub"] == "user-1"
+    assert authorize_claims("read", claims, NOW).role == "read"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"issued": NOW - timedelta(hours=2)}, "expired"),
+        ({"iss": "https://cognito-idp.eu-west-1.amazonaws.com/other"}, "iss"),
+        ({"token_use": "refresh"}, "token_use"),
+        ({"aud": "another-client"}, "another app client"),
+    ],
+)
+def test_expired_or_foreign_cognito_tokens_are_rejected(signing_key, change, says):
+    issued = change.pop("issued", NOW - timedelta(minutes=5))
+    value = token(signing_key, issued=issued, lifetime=timedelta(hours=1), **change)
+    with pytest.raises(AuthError) as raised:
+        verify_cognito_jwt(value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW)
+    assert raised.value.status == 401 and says in raised.value.message
+
+
+def test_a_token_signed_by_another_key_or_tampered_with_is_rejected(signing_key):
+    other = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+    forged = token(other, issued=NOW, lifetime=timedelta(hours=1))
+    with pytest.raises(AuthError):
+        verify_cognito_jwt(forged, jwks(signing_key), issuer=ISSUER, now=NOW)
+    with pytest.raises(AuthError):
+        verify_cognito_jwt("not.a.jwt", jwks(signing_key), issuer=ISSUER, now=NOW)
+
+
+def test_claims_from_api_gateway_are_rechecked_for_expiry_and_the_admin_group():
+    fresh = {"sub": "u", "exp": str(int((NOW + timedelta(minutes=5)).timestamp()))}
+    expired = {**fresh, "exp": str(int((NOW - timedelta(seconds=1)).timestamp()))}
+    with pytest.raises(AuthError) as raised:
+        authorize_claims("read", expired, NOW)
+    assert raised.value.status == 401 and "expired" in raised.value.message
+    with pytest.raises(AuthError) as raised:
+        authorize_claims("read", None, NOW)
+    assert raised.value.status == 401
+    with pytest.raises(AuthError) as raised:
+        authorize_claims("admin", fresh, NOW)
+    assert raised.value.status == 403
+    for groups in ("admin", "[analysts admin]", "analysts,admin", ["admin"]):
+        assert authorize_claims("admin", {**fresh, "cognito:groups": groups}, NOW).role == "admin"
+
+
+def test_a_cognito_stage_puts_the_user_pool_authorizer_on_every_read_route():
+    arn = "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_TEST"
+    script = (
+        "import json, app\n"
+        "print(json.dumps({f'{m} {p}': [type(e.authorizer).__name__ if e.authorizer else None,"
+        " e.authorizer._provider_arns if e.authorizer else None, e.api_key_required]"
+        " for p, ms in app.app.routes.items() for m, e in ms.items()}))\n"
+    )
+    env = {
+        **os.environ,
+        "CLICKSTREAM_READ_AUTH": "cognito",
+        "CLICKSTREAM_COGNITO_USER_POOL_ARN": arn,
+        "CLICKSTREAM_USAGE_PLAN_KEY_REQUIRED": "true",
+    }
+    env.pop("AWS_CHALICE_CLI_MODE", None)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT / "api", env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    routes = json.loads(out.stdout)
+    cognito = ["CognitoUserPoolAuthorizer", [arn], True]
+    for route in ("GET /stats", "GET /funnel", "GET /export", "DELETE /users/{user_id}"):
+        assert routes[route] == cognito, route
+    for route in ("POST /events", "POST /track", "GET /", "OPTIONS /stats"):
+        assert routes[route][0] is None, route  # write keys / public / preflight
+
+
+# --- CORS and content types ------------------------------------------------------------------
+
+
+def test_cors_echoes_only_listed_origins():
+    allowed = parse_origins("https://a.example/, http://b.example:8080")
+    assert allowed == ("https://a.example", "http://b.example:8080")
+    assert cors_headers({"origin": "https://a.example"}, allowed)[
+        "Access-Control-Allow-Origin"
+    ] == "https://a.example"
+    assert "Access-Control-Allow-Origin" not in cors_headers({"origin": "https://c.example"}, allowed)
+    assert cors_headers({"origin": "https://c.example"}, ("*",))["Access-Control-Allow-Origin"] == "*"
+    assert preflight({"origin": "https://c.example"}, allowed, ["GET"]).status == 403
+    answer = preflight(
+        {"origin": "http://b.example:8080", "access-control-request-method": "POST"},
+        allowed,
+        ["POST"],
+    )
+    assert answer.status == 204 and answer.headers["Access-Control-Allow-Methods"] == "OPTIONS,POST"
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "application/json; charset=UTF-8", "text/plain"]
+)
+def test_json_and_beacon_content_types_are_accepted(content_type):
+    check_content_type(content_type)
+
+
+def test_limits_name_the_field_and_the_limit():
+    batch = validate_records(
+        [
+            {"event_type": "click", "properties": {"a": {"b": {"c": {"d": {"e": 1}}}}}},
+            {"event_type": "click", "properties": {"a": {"b": {"c": {"d": {"e": {}}}}}}},
+            {"event_type": "click", "timestamp": "1970-01-01T00:00:00Z"},
+        ],
+        received_at=NOW,
+    )
+    assert [index for index, _ in batch.events] == [0]
+    assert [(e.index, e.field) for e in batch.errors] == [(1, "properties"), (2, "timestamp")]
+    assert "the limit is 5" in batch.errors[0].message
+    assert "3650 days" in batch.errors[1].message
