@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -218,6 +219,20 @@ def _forget_idle_sessions(
     return kept
 
 
+def encode_recent(recent: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The feed as a compressed attribute: JSON of 50 events shrinks about 4x, and the shard
+    item is rewritten every batch, so its size is what the aggregator pays for."""
+    return {"B": zlib.compress(orjson.dumps(recent), 6)}
+
+
+def decode_recent(attribute: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not attribute:
+        return []
+    if "B" in attribute:
+        return list(orjson.loads(zlib.decompress(attribute["B"])))
+    return list(orjson.loads(attribute["S"]))  # written before the feed was compressed
+
+
 def _recent(previous: list[dict[str, Any]], events: Sequence[Event]) -> list[dict[str, Any]]:
     merged = previous + [compact_event(event) for event in events]
     merged.sort(key=lambda item: (item["timestamp"], item["event_id"]), reverse=True)
@@ -269,7 +284,7 @@ def load_shard_state(dynamodb: Any, table: str, key: ItemKey) -> ShardState:
     return ShardState(
         watermark=item["seq"]["S"] if "seq" in item else None,
         sessions=unpack_sessions(sessions_blob) if sessions_blob else {},
-        recent=orjson.loads(item["recent"]["S"]) if "recent" in item else [],
+        recent=decode_recent(item.get("recent")),
     )
 
 
@@ -305,7 +320,7 @@ def _shard_put_action(
         **_key(key),
         "seq": {"S": state.watermark or "0"},
         "sessions": {"B": pack_sessions(state.sessions)},
-        "recent": {"S": orjson.dumps(state.recent).decode()},
+        "recent": encode_recent(state.recent),
     }
     put: dict[str, Any] = {"TableName": table, "Item": item}
     if expected_watermark is None:

@@ -37,6 +37,8 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError
 
+from clickstream.aggregates import decode_recent, encode_recent
+
 MAX_USER_ID_LENGTH = 256
 VERIFY_PASSES = 3
 FEED_UPDATE_ATTEMPTS = 5
@@ -170,8 +172,8 @@ def _scrub_feed_item(dynamodb: Any, table: str, item: dict[str, Any], user_id: s
     """Drop the user's events from one shard item's feed; returns events removed."""
     key = {"pk": item["pk"], "sk": item["sk"]}
     for _ in range(FEED_UPDATE_ATTEMPTS):
-        old = item["recent"]["S"]
-        recent = orjson.loads(old)
+        old = item["recent"]
+        recent = decode_recent(old)
         kept = [event for event in recent if event.get("user_id") != user_id]
         if len(kept) == len(recent):
             return 0
@@ -182,8 +184,8 @@ def _scrub_feed_item(dynamodb: Any, table: str, item: dict[str, Any], user_id: s
                 UpdateExpression="SET recent = :new",
                 ConditionExpression="recent = :old",
                 ExpressionAttributeValues={
-                    ":new": {"S": orjson.dumps(kept).decode()},
-                    ":old": {"S": old},
+                    ":new": encode_recent(kept),
+                    ":old": old,
                 },
             )
             return len(recent) - len(kept)

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-import orjson
-
 from clickstream.aggregates import (
     PAGE_SHARDS,
     RECENT_EVENTS_KEPT,
     day_key,
+    decode_recent,
     hour_key,
     minute_key,
     page_attribute,
@@ -166,7 +165,7 @@ def recent_events(
     while True:
         page = dynamodb.query(**kwargs)
         per_shard.extend(
-            orjson.loads(item["recent"]["S"]) for item in page.get("Items", []) if "recent" in item
+            decode_recent(item["recent"]) for item in page.get("Items", []) if "recent" in item
         )
         if "LastEvaluatedKey" not in page:
             break

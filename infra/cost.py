@@ -30,6 +30,7 @@ from clickstream.aggregates import (
     ShardState,
     aggregate,
     chunk_for_transactions,
+    encode_recent,
     pack_sessions,
 )
 from clickstream.archive import plan_objects, to_parquet_bytes
@@ -120,7 +121,7 @@ def count_aggregator(counts: Counts, batch: list[SequencedEvent], state: ShardSt
         for counters in increments.counters.values():
             # a counter item holds every attribute seen so far; ~40 bytes an attribute
             counts.write_units += 2 * _units(40 * max(len(counters), 8))
-        shard_item = len(pack_sessions(state.sessions)) + len(json.dumps(state.recent))
+        shard_item = len(pack_sessions(state.sessions)) + len(encode_recent(state.recent)["B"])
         counts.write_units += 2 * _units(shard_item)  # transactional writes cost double
     return state
 
