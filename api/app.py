@@ -28,7 +28,12 @@ from clickstream.auth import (
 )
 from clickstream.aws import client
 from clickstream.cors import cors_headers, preflight
-from clickstream.ingest import IngestResponse, handle_events_request, handle_track_request
+from clickstream.ingest import (
+    IngestContext,
+    IngestResponse,
+    handle_events_request,
+    handle_track_request,
+)
 from clickstream.keys import KeyCache, get_key
 from clickstream.settings import get_settings
 
@@ -188,18 +193,20 @@ def _answer_ingest(result: IngestResponse) -> Response:
     return _json(result.status, result.body, result.headers)
 
 
-def _ingest_arguments() -> dict[str, Any]:
+def _ingest_context() -> IngestContext:
     settings = get_settings()
-    request = _request()
-    return {
-        "kinesis": client("kinesis"),
-        "stream_name": settings.stream_name,
-        "received_at": datetime.now(UTC),
-        "source_ip": _source_ip(request),
-        "max_attempts": settings.max_put_attempts,
-        "max_event_age": timedelta(days=settings.max_event_age_days),
-        "content_type": request.headers.get("content-type"),
-    }
+    return IngestContext(
+        kinesis=client("kinesis"),
+        stream_name=settings.stream_name,
+        received_at=datetime.now(UTC),
+        source_ip=_source_ip(_request()),
+        max_attempts=settings.max_put_attempts,
+        max_event_age=timedelta(days=settings.max_event_age_days),
+    )
+
+
+def _content_type() -> str | None:
+    return _request().headers.get("content-type")
 
 
 # Bodies are checked by clickstream.ingest.check_content_type (a 415 naming the header).
@@ -220,12 +227,12 @@ def openapi() -> Response:
 
 @route("/events", "POST", "write", content_types=ANY_BODY)
 def post_events() -> Response:
-    return _answer_ingest(handle_events_request(_raw_body(), **_ingest_arguments()))
+    return _answer_ingest(handle_events_request(_raw_body(), _ingest_context(), _content_type()))
 
 
 @route("/track", "POST", "write", content_types=ANY_BODY)
 def track() -> Response:
-    return _answer_ingest(handle_track_request(_raw_body(), **_ingest_arguments()))
+    return _answer_ingest(handle_track_request(_raw_body(), _ingest_context(), _content_type()))
 
 
 def _read(answer: Any) -> Response:

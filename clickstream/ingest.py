@@ -297,22 +297,30 @@ def _whole_request_error(error: IngestError) -> IngestResponse:
     )
 
 
-def ingest_records(
-    records: Sequence[Any],
-    *,
-    kinesis: Any,
-    stream_name: str,
-    received_at: datetime,
-    source_ip: str | None = None,
-    max_attempts: int = 5,
-    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
-) -> IngestResponse:
+@dataclass(frozen=True)
+class IngestContext:
+    """Everything an ingest request needs besides its body."""
+
+    kinesis: Any
+    stream_name: str
+    received_at: datetime
+    source_ip: str | None = None
+    max_attempts: int = 5
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE
+
+
+def ingest_records(records: Sequence[Any], context: IngestContext) -> IngestResponse:
     """Validate, enrich and stream a batch; answer per record."""
     batch = validate_records(
-        records, received_at=received_at, source_ip=source_ip, max_event_age=max_event_age
+        records,
+        received_at=context.received_at,
+        source_ip=context.source_ip,
+        max_event_age=context.max_event_age,
     )
     outcome = (
-        put_events(kinesis, stream_name, batch.events, max_attempts=max_attempts)
+        put_events(
+            context.kinesis, context.stream_name, batch.events, max_attempts=context.max_attempts
+        )
         if batch.events
         else PutOutcome()
     )
@@ -339,15 +347,7 @@ def ingest_records(
 
 
 def handle_events_request(
-    raw_body: bytes | None,
-    *,
-    kinesis: Any,
-    stream_name: str,
-    received_at: datetime,
-    source_ip: str | None = None,
-    max_attempts: int = 5,
-    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
-    content_type: str | None = None,
+    raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:
     """``POST /events`` with ``{"records": [...]}``."""
     try:
@@ -355,27 +355,11 @@ def handle_events_request(
         records = records_from_body(load_json_body(raw_body))
     except IngestError as error:
         return _whole_request_error(error)
-    return ingest_records(
-        records,
-        kinesis=kinesis,
-        stream_name=stream_name,
-        received_at=received_at,
-        source_ip=source_ip,
-        max_attempts=max_attempts,
-        max_event_age=max_event_age,
-    )
+    return ingest_records(records, context)
 
 
 def handle_track_request(
-    raw_body: bytes | None,
-    *,
-    kinesis: Any,
-    stream_name: str,
-    received_at: datetime,
-    source_ip: str | None = None,
-    max_attempts: int = 5,
-    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
-    content_type: str | None = None,
+    raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:
     """``POST /track`` with one event object."""
     try:
@@ -385,15 +369,7 @@ def handle_track_request(
         return _whole_request_error(error)
     if not isinstance(record, dict):
         return _whole_request_error(IngestError(400, "the body must be one JSON event object"))
-    response = ingest_records(
-        [record],
-        kinesis=kinesis,
-        stream_name=stream_name,
-        received_at=received_at,
-        source_ip=source_ip,
-        max_attempts=max_attempts,
-        max_event_age=max_event_age,
-    )
+    response = ingest_records([record], context)
     if response.status == 200:
         response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}
     return response

@@ -9,7 +9,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from clickstream.ingest import backoff_delay, handle_events_request, put_events, validate_records
+from clickstream.ingest import (
+    IngestContext,
+    backoff_delay,
+    handle_events_request,
+    put_events,
+    validate_records,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -82,10 +88,7 @@ def test_whole_call_errors_are_retried_then_answered_503_with_retry_after(kinesi
         )
     response = handle_events_request(
         b'{"records": [{"event_type": "click"}]}',
-        kinesis=client,
-        stream_name="st",
-        received_at=NOW,
-        max_attempts=2,
+        IngestContext(kinesis=client, stream_name="st", received_at=NOW, max_attempts=2),
     )
     assert response.status == 503
     assert response.headers == {"Retry-After": "1"}
