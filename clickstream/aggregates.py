@@ -31,8 +31,9 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -91,16 +92,31 @@ class BatchAggregate:
         item[attribute] += Decimal(amount)
 
 
+@lru_cache(maxsize=8192)
+def _utc_bucket_keys(epoch_minute: int) -> tuple[str, str, str]:
+    minute = datetime.fromtimestamp(epoch_minute * 60, UTC).strftime("%Y-%m-%dT%H:%M")
+    return minute, minute[:13], minute[:10]
+
+
+def bucket_keys(ts: datetime) -> tuple[str, str, str]:
+    """Minute, hour and day bucket of a time: ``2026-11-24T02:51``, ``…T02``, ``2026-11-24``.
+    Memoised per UTC minute: ``strftime`` per event was a fifth of the aggregator's CPU."""
+    if ts.tzinfo is not None and ts.utcoffset() == timedelta(0):
+        return _utc_bucket_keys(int(ts.timestamp() // 60))
+    minute = ts.strftime("%Y-%m-%dT%H:%M")
+    return minute, minute[:13], minute[:10]
+
+
 def minute_key(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M")
+    return bucket_keys(ts)[0]
 
 
 def hour_key(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H")
+    return bucket_keys(ts)[1]
 
 
 def day_key(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%d")
+    return bucket_keys(ts)[2]
 
 
 def page_shard(page: str) -> str:
@@ -114,13 +130,8 @@ def page_attribute(page: str) -> str:
 
 def item_keys(event: Event) -> list[ItemKey]:
     """Every aggregate item one event touches (the shard item aside)."""
-    ts = event.timestamp
-    keys: list[ItemKey] = [
-        ("total", "all"),
-        ("minute", minute_key(ts)),
-        ("hour", hour_key(ts)),
-        ("day", day_key(ts)),
-    ]
+    minute, hour, day = bucket_keys(event.timestamp)
+    keys: list[ItemKey] = [("total", "all"), ("minute", minute), ("hour", hour), ("day", day)]
     if event.event_type == "page_view" and event.page:
         keys.append(("pages", page_shard(event.page)))
     return keys
@@ -154,7 +165,8 @@ def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregat
     sessions = dict(state.sessions)
     for event in events:
         ts = event.timestamp
-        day = ("day", day_key(ts))
+        minute_bucket, hour_bucket, day_bucket = bucket_keys(ts)
+        day = ("day", day_bucket)
         for key in item_keys(event):
             if key[0] == "pages":
                 result.add(key, page_attribute(event.page or ""))
@@ -163,8 +175,8 @@ def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregat
             result.add(key, f"type:{event.event_type}")
             if event.event_type == "purchase" and event.value:
                 result.add(key, "revenue", Decimal(str(event.value)))
-        result.expires_at[("minute", minute_key(ts))] = _epoch(ts + MINUTE_TTL)
-        result.expires_at[("hour", hour_key(ts))] = _epoch(ts + HOUR_TTL)
+        result.expires_at[("minute", minute_bucket)] = _epoch(ts + MINUTE_TTL)
+        result.expires_at[("hour", hour_bucket)] = _epoch(ts + HOUR_TTL)
 
         session = session_hash(event.session_key)
         minute = _epoch(ts) // 60

@@ -24,6 +24,7 @@ _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")
 _MOBILE_OS = {"ios", "android", "windows phone", "blackberry os", "kaios"}
 
 
+@lru_cache(maxsize=4096)  # a request's records share one source address
 def truncate_ip(raw: str | None) -> str | None:
     """Keep the network only: /24 for IPv4, /48 for IPv6. Unparseable input keeps nothing."""
     if not raw:
@@ -65,6 +66,13 @@ def device_from_user_agent(user_agent: str) -> Device:
 
 def _device(incoming: IncomingEvent) -> Device:
     given = incoming.device or Device()
+    if (
+        given.platform
+        and given.browser
+        and given.device_type
+        and given.device_type == given.device_type.lower()
+    ):
+        return given  # complete as sent: nothing to derive or normalize
     device_type = given.device_type or incoming.device_type
     platform = given.platform or incoming.platform
     browser = given.browser or incoming.browser

@@ -197,7 +197,7 @@ def validate_records(
 
 
 def encode_event(event: Event) -> bytes:
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    return event.model_dump_json(exclude_none=True).encode()
 
 
 def put_records_entries(events: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:

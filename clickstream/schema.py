@@ -293,9 +293,14 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def normalize_event_id(raw_id: str | None) -> str:
     if not raw_id:
         return str(uuid.uuid4())
+    if _CANONICAL_UUID.match(raw_id):
+        return raw_id  # already what str(uuid.UUID(...)) would give
     try:
         return str(uuid.UUID(raw_id))
     except ValueError:
