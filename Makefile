@@ -61,6 +61,10 @@ simulate: venv
 reconcile: venv
 	$(PY) -m simulator reconcile --ledger $(LEDGER) $(ARGS)
 
+# Speed, cost and freshness figures against baselines measured in the same run -> bench/results.md
+bench: venv
+	$(PY) -m bench $(ARGS)
+
 # At least 200,000 simulated events through the local stack with faults injected, reconciled.
 soak: venv
 	$(PY) -m localdev.soak $(ARGS)
