@@ -34,7 +34,7 @@ local: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench) infra/deploy.py api/app.py
+	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench infra) api/app.py
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
