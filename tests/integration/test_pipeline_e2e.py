@@ -3,7 +3,6 @@ server, the consumers behind the local event-source runner."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import uuid
@@ -315,19 +314,7 @@ def test_export_returns_archived_events_as_ndjson(local_stack):
 def test_kinesis_records_carry_the_canonical_event_and_session_partition_key(local_stack):
     tag = _unique()
     local_stack.post_events([{"event_type": "click", "session_id": tag}])
-    kinesis = local_stack.client("kinesis")
-    found = []
-    for shard in kinesis.list_shards(StreamName=local_stack.stream_name)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=local_stack.stream_name,
-            ShardId=shard["ShardId"],
-            ShardIteratorType="TRIM_HORIZON",
-        )["ShardIterator"]
-        records = kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"]
-        found += [r for r in records if r["PartitionKey"] == tag]
+    found = local_stack.stream_records({tag})
     assert len(found) == 1
-    event = json.loads(found[0]["Data"])
+    event = found[0]
     assert event["session_id"] == tag and event["event_type"] == "click"
-    assert (
-        base64
-    )  # the runner hands handlers base64 data, as Lambda does (tests/unit/test_runner.py)
