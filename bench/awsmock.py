@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from bench.config import patched_env
 from clickstream.aws import reset_clients
+from localdev.provision import table_arguments
 
 REGION = "us-east-1"
 ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's maximum item size
@@ -49,19 +50,8 @@ def client(service: str) -> Any:
 
 
 def create_aggregates_table(dynamodb: Any, name: str) -> None:
-    """The aggregates table as infra/template.yaml defines it (pk/sk strings, on demand)."""
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    """The aggregates table as infra/template.yaml defines it."""
+    dynamodb.create_table(**table_arguments("AggregatesTable", name))
 
 
 def _number_size(text: str) -> int:

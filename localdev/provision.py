@@ -82,6 +82,18 @@ def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
     return template
 
 
+def table_arguments(logical_id: str, table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for one of the template's DynamoDB tables under another name
+    (tests and benchmarks on in-process moto use the template's own key schema)."""
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    return {
+        "TableName": table_name,
+        "BillingMode": properties["BillingMode"],
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Resolver
 # --------------------------------------------------------------------------------------------

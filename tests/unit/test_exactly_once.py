@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from clickstream.aggregates import apply_events, load_shard_state, shard_item_key
+from localdev.provision import table_arguments
 from tests.factories import make_event, sequenced
 
 TABLE = "aggregates"
@@ -24,18 +25,7 @@ def dynamodb(monkeypatch):
         client = boto3.client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
-        client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        client.create_table(**table_arguments("AggregatesTable", TABLE))
         yield client
 
 
