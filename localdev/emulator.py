@@ -1,7 +1,8 @@
-"""The embedded AWS emulator: moto's server, made safe for concurrent writers.
+"""The embedded AWS emulator: moto's server, made safe for concurrent writers and able to
+take a ``chalice deploy``.
 
-Two fixes to moto's Kinesis shard, applied before moto's own CLI runs
-(``python -m localdev.emulator -H 127.0.0.1 -p 4567``):
+Fixes applied before moto's own CLI runs (``python -m localdev.emulator -H 127.0.0.1 -p 4567``).
+Two to moto's Kinesis shard:
 
 * correctness: a shard numbers a new record ``max(sequence) + 1`` without a lock, so two
   ``PutRecords`` calls served on different threads can take the same number and one record
@@ -12,17 +13,47 @@ Two fixes to moto's Kinesis shard, applied before moto's own CLI runs
   from its first record on every poll, so both slow down as the stream fills (500 puts took
   342 ms at 50k records, 1.5 s at 200k). Records are numbered consecutively, so the maximum
   is the last key and a read continues by key from where it left off.
+
+And five so that ``make deploy`` can be rehearsed here end to end (``make rehearse``):
+
+* API Gateway: chalice imports its REST API as Swagger 2.0 without ``info.description``,
+  which API Gateway accepts and moto refuses (a ``KeyError`` 500, then "only OpenAPI 3.x").
+  moto's importer reads only ``paths`` / methods / responses /
+  ``x-amazon-apigateway-integration``, the same in both versions, so it gets what it expects,
+  and the authorizers and per-method security it skips are applied after it;
+* Lambda layers: the archiver uses AWS's public "AWS SDK for pandas" layer, published by
+  another account. AWS lets any account reference it; moto knows only layers published in
+  the caller's own account and refuses the function. A layer ARN of *another* account is
+  taken by reference (listed on the function, code size 0): this emulator never runs
+  function code, so nothing reads the layer's contents. Own-account ARNs are still checked;
+* Kinesis: moto invokes a mapped function synchronously inside ``PutRecords`` (one record
+  per invocation, in Docker). Lambda's event source mapping polls the shard in batches
+  instead, and here ``localdev/runner.py`` is that mapping, so a mapping registered on the
+  emulator is configuration only: the put never tries to start a container;
+* CloudFormation: the Cognito user pool, client and group (``localdev/moto_cognito.py``);
+* S3 bucket policies: moto ignores a statement's ``Condition`` when it does not know the
+  operator, so the archive's TLS-only policy (``Deny`` when ``aws:SecureTransport`` is
+  false) denies every request. Here conditions are evaluated against the request
+  (``aws:SecureTransport`` from its scheme: run the emulator with ``--ssl-cert/--ssl-key``, as
+  ``make rehearse`` does, and https requests pass while http ones are denied, as on AWS).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import json
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto.apigateway import models as apigateway_models
+from moto.awslambda import models as lambda_models
+from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.kinesis import models as kinesis_models
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.s3 import models as s3_models
 from moto.server import main as moto_main
 
 _SHARD_LOCK = threading.RLock()
@@ -68,8 +99,174 @@ def make_kinesis_thread_safe() -> None:
         shard._clickstream_serialized = True  # type: ignore[attr-defined]
 
 
+def _as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
+    info = {"description": "", **api_doc.get("info", {})}
+    document = {key: value for key, value in api_doc.items() if key != "swagger"}
+    return {**document, "openapi": "3.0.1", "info": info}
+
+
+_AUTHORIZER_TYPES = {
+    "cognito_user_pools": "COGNITO_USER_POOLS",
+    "token": "TOKEN",
+    "request": "REQUEST",
+}
+
+
+def _apply_security(backend: Any, api_id: str, api_doc: dict[str, Any]) -> None:
+    """What API Gateway's import does and moto's skips: an authorizer per
+    ``x-amazon-apigateway-authorizer`` definition, and each method's ``security`` requirement
+    set on the method (its authorizer, or ``apiKeyRequired`` for the ``x-api-key`` header)."""
+    api = backend.get_rest_api(api_id)
+    definitions: dict[str, Any] = api_doc.get("securityDefinitions") or {}
+    existing = {authorizer.name: authorizer for authorizer in api.authorizers.values()}
+    authorizers = {}
+    for name, definition in definitions.items():
+        spec = definition.get("x-amazon-apigateway-authorizer")
+        if spec is None:
+            continue
+        authorizers[name] = existing.get(name) or backend.create_authorizer(
+            api_id,
+            name,
+            _AUTHORIZER_TYPES[str(spec["type"]).lower()],
+            provider_arns=spec.get("providerARNs"),
+            authorizer_uri=spec.get("authorizerUri"),
+            identity_source=f"method.request.header.{definition.get('name', 'Authorization')}",
+            authorizer_result_ttl=spec.get("authorizerResultTtlInSeconds"),
+        )
+    for path, methods in api_doc.get("paths", {}).items():
+        resource = api.get_resource_for_path(path)
+        for method_type, method_doc in methods.items():
+            method = resource.resource_methods.get(method_type.upper())
+            for requirement in method_doc.get("security", []) if method else []:
+                for name in requirement:
+                    if name in authorizers:
+                        method.authorization_type = authorizers[name].type
+                        method.authorizer_id = authorizers[name].id
+                    elif definitions.get(name, {}).get("name", "").lower() == "x-api-key":
+                        method.api_key_required = True
+
+
+def accept_swagger2_imports() -> None:
+    backend = apigateway_models.APIGatewayBackend
+    if getattr(backend, "_clickstream_swagger2", False):
+        return
+    import_rest_api, put_rest_api = backend.import_rest_api, backend.put_rest_api
+
+    @functools.wraps(import_rest_api)
+    def importing(self: Any, api_doc: dict[str, Any], fail_on_warnings: bool) -> Any:
+        api = import_rest_api(self, _as_openapi3(api_doc), fail_on_warnings)
+        _apply_security(self, api.id, api_doc)
+        return api
+
+    @functools.wraps(put_rest_api)
+    def putting(self: Any, function_id: str, api_doc: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        api = put_rest_api(self, function_id, _as_openapi3(api_doc), *args, **kw)
+        _apply_security(self, function_id, api_doc)
+        return api
+
+    backend.import_rest_api = importing  # type: ignore[method-assign]
+    backend.put_rest_api = putting  # type: ignore[method-assign]
+    backend._clickstream_swagger2 = True  # type: ignore[attr-defined]
+
+
+def accept_other_accounts_layers() -> None:
+    function = lambda_models.LambdaFunction
+    if getattr(function, "_clickstream_layers", False):
+        return
+    own_layers_data = function._get_layers_data
+
+    @functools.wraps(own_layers_data)
+    def layers_data(self: Any, arns: list[str]) -> list[lambda_models.LayerDataType]:
+        own = [arn for arn in arns if arn.split(":")[4] == self.account_id]
+        found = {entry["Arn"]: entry for entry in own_layers_data(self, own)}
+        return [found.get(arn, {"Arn": arn, "CodeSize": 0}) for arn in arns]
+
+    function._get_layers_data = layers_data  # type: ignore[method-assign,assignment]
+    function._clickstream_layers = True  # type: ignore[attr-defined]
+
+
+def _put_record_without_invoking(
+    stream: Any, partition_key: str, explicit_hash_key: str, data: str
+) -> tuple[str, str]:
+    """moto's ``Stream.put_record`` minus the synchronous invocation of mapped functions."""
+    shard = stream.get_shard_for_key(partition_key, explicit_hash_key)
+    sequence_number = shard.put_record(partition_key, data, explicit_hash_key)
+    return sequence_number, shard.shard_id
+
+
+_REQUEST = threading.local()  # the request being served on this thread (werkzeug: one each)
+
+
+def _condition_holds(operator: str, expected: Any, actual: str | None) -> bool:
+    """One condition operator on one context key; a key the request lacks fails the
+    condition (AWS's rule unless the operator ends in IfExists)."""
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    if actual is None:
+        return if_exists
+    values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+    if operator == "Bool":
+        return actual.lower() in (v.lower() for v in values)
+    if operator == "StringEquals":
+        return actual in values
+    if operator == "StringNotEquals":
+        return actual not in values
+    if operator == "StringLike":
+        return any(fnmatch.fnmatchcase(actual, v) for v in values)
+    return True  # an operator this emulator does not evaluate: moto's own behaviour
+
+
+def _conditions_hold(conditions: dict[str, dict[str, Any]] | None) -> bool:
+    context = {"aws:securetransport": "true" if getattr(_REQUEST, "secure", False) else "false"}
+    for operator, keys in (conditions or {}).items():
+        for key, expected in keys.items():
+            if not _condition_holds(operator, expected, context.get(key.lower())):
+                return False
+    return True
+
+
+def _bucket_permission(bucket: Any, action: str, resource: str) -> PermissionResult:
+    """moto's ``FakeBucket.get_permission`` on only the statements whose conditions hold."""
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy)
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    applicable = [
+        {key: value for key, value in statement.items() if key != "Condition"}
+        for statement in statements
+        if _conditions_hold(statement.get("Condition"))
+    ]
+    if not applicable:
+        return PermissionResult.NEUTRAL
+    policy = IAMPolicy(json.dumps({**document, "Statement": applicable}))
+    return policy.is_action_permitted(action, resource)
+
+
+def evaluate_bucket_policy_conditions() -> None:
+    dispatcher = DomainDispatcherApplication
+    if getattr(dispatcher, "_clickstream_scheme", False):
+        return
+    serve = dispatcher.__call__
+
+    @functools.wraps(serve)
+    def serving(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        _REQUEST.secure = environ.get("wsgi.url_scheme") == "https"
+        return serve(self, environ, start_response)
+
+    dispatcher.__call__ = serving  # type: ignore[method-assign]
+    dispatcher._clickstream_scheme = True  # type: ignore[attr-defined]
+    s3_models.FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign,assignment]
+
+
 def main(argv: list[str] | None = None) -> None:
+    import localdev.moto_cognito  # noqa: F401  (registers Cognito's CloudFormation types)
+
     make_kinesis_thread_safe()
+    kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
+    accept_swagger2_imports()
+    accept_other_accounts_layers()
+    evaluate_bucket_policy_conditions()
     moto_main(argv if argv is not None else sys.argv[1:])
 
 
