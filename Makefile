@@ -77,8 +77,8 @@ clean:
 
 # AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)"
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)"
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)

@@ -13,14 +13,21 @@
 5. with ``--dashboard-bucket``, writes ``web/config.js`` pointing at the API and uploads the
    dashboard to that S3 static website (the API's CORS origin is set to it).
 
-``python -m infra.deploy down --stage dev`` runs ``chalice delete``, empties the bucket and
+``python -m infra.deploy down --stage dev`` runs ``chalice delete``, empties the buckets and
 deletes the stack.
+
+Steps 1 and 4 go through ``localdev.provision``, the code that provisions the local stack
+from the same template: on AWS (and LocalStack) CloudFormation creates everything and its
+reconciliation finds nothing to do; on moto it creates what moto's CloudFormation lacks. With
+``--endpoint-url`` (or ``AWS_ENDPOINT_URL``) every step, ``chalice deploy`` included, goes to
+that emulator instead of AWS: ``make rehearse`` runs the whole deploy that way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +35,15 @@ from typing import Any
 
 import boto3
 
+from localdev.provision import provision_stack, teardown_stack
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 CHALICE_DIR = ROOT / "api"
 CONFIG = CHALICE_DIR / ".chalice" / "config.json"
-# pyarrow for the archiver: AWS's managed "AWS SDK for pandas" layer (account 336392948345).
+# pyarrow for the functions that read or write Parquet: AWS's managed "AWS SDK for pandas"
+# layer (published by account 336392948345 in every commercial region). --pyarrow-layer
+# overrides it, e.g. with a newer version or a layer of your own.
 PANDAS_LAYER = "arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python311:21"
 
 STAGE_ENVIRONMENT = {
@@ -179,6 +190,7 @@ def stage_config(
     outputs: dict[str, str],
     region: str,
     cors_origins: list[str] | None = None,
+    pyarrow_layer: str | None = None,
 ) -> dict[str, Any]:
     """The chalice config with ``stage`` pointing at the stack's outputs."""
     stages = config.setdefault("stages", {})
@@ -207,7 +219,7 @@ def stage_config(
     archiver = functions.setdefault("archiver", {})
     archiver.setdefault("lambda_memory_size", 512)
     archiver.setdefault("lambda_timeout", 60)
-    archiver["layers"] = [PANDAS_LAYER.format(region=region)]
+    archiver["layers"] = [pyarrow_layer or PANDAS_LAYER.format(region=region)]
     functions.setdefault("aggregator", {}).setdefault("lambda_timeout", 60)
     functions.setdefault("compactor", {}).update(
         {"lambda_timeout": 300, "lambda_memory_size": 1024, "layers": archiver["layers"]}
@@ -220,36 +232,38 @@ def stage_config(
     return config
 
 
-def _deploy_stack(cloudformation: Any, stack: str, parameters: dict[str, str]) -> dict[str, str]:
-    arguments = {
-        "StackName": stack,
-        "TemplateBody": TEMPLATE.read_text(),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        "Capabilities": ["CAPABILITY_NAMED_IAM"],
-    }
-    try:
-        cloudformation.describe_stacks(StackName=stack)
-        exists = True
-    except cloudformation.exceptions.ClientError:
-        exists = False
-    if exists:
-        try:
-            cloudformation.update_stack(**arguments)
-            cloudformation.get_waiter("stack_update_complete").wait(StackName=stack)
-        except cloudformation.exceptions.ClientError as error:
-            if "No updates are to be performed" not in str(error):
-                raise
-    else:
-        cloudformation.create_stack(**arguments)
-        cloudformation.get_waiter("stack_create_complete").wait(StackName=stack)
-    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+STACK_TIMEOUT_S = 1800.0  # a first AWS deploy takes a few minutes; this is the give-up point
+
+
+def _deploy_stack(
+    args: argparse.Namespace, region: str, parameters: dict[str, str]
+) -> dict[str, str]:
+    result = provision_stack(
+        args.endpoint_url, region, parameters, args.stack, timeout=STACK_TIMEOUT_S
+    )
+    if result.fallback_resources:
+        made = ", ".join(result.fallback_resources)
+        print(f"    made directly (the emulator's CloudFormation lacks them): {made}", flush=True)
+    return result.outputs
+
+
+def _chalice_environment(args: argparse.Namespace) -> dict[str, str]:
+    environment = dict(os.environ)
+    if args.endpoint_url:
+        environment["AWS_ENDPOINT_URL"] = args.endpoint_url
+    return environment
+
+
+def _session(args: argparse.Namespace) -> Any:
+    return boto3.session.Session(region_name=args.region)
+
+
+def _client(args: argparse.Namespace, service: str) -> Any:
+    return _session(args).client(service, endpoint_url=args.endpoint_url)
 
 
 def up(args: argparse.Namespace) -> None:
-    session = boto3.session.Session(region_name=args.region)
-    region = str(session.region_name)
-    cloudformation = session.client("cloudformation")
+    region = str(_session(args).region_name)
     parameters = {
         "Environment": "aws",
         "Stage": args.stage,
@@ -262,7 +276,7 @@ def up(args: argparse.Namespace) -> None:
         "CognitoUserPoolArn": args.user_pool_arn or "",
     }
     print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
-    outputs = _deploy_stack(cloudformation, args.stack, parameters)
+    outputs = _deploy_stack(args, region, parameters)
     print("2/5 writing chalice stage config and least-privilege policy", flush=True)
     config = stage_config(
         json.loads(CONFIG.read_text()),
@@ -270,46 +284,61 @@ def up(args: argparse.Namespace) -> None:
         outputs,
         region,
         cors_origins=[o.strip() for o in (args.cors_origins or "").split(",") if o.strip()],
+        pyarrow_layer=args.pyarrow_layer or None,
     )
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
     print(f"3/5 chalice deploy --stage {args.stage}", flush=True)
     chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "deploy", "--stage", args.stage], cwd=CHALICE_DIR, check=True)
+    environment = _chalice_environment(args)
+    subprocess.run(
+        [str(chalice), "deploy", "--stage", args.stage],
+        cwd=CHALICE_DIR,
+        check=True,
+        env=environment,
+    )
     print("4/5 connecting the stream to the consumers (event source mappings)", flush=True)
-    _deploy_stack(cloudformation, args.stack, parameters | {"CreateEventSourceMappings": "true"})
+    _deploy_stack(args, region, parameters | {"CreateEventSourceMappings": "true"})
     api_url = subprocess.run(
         [str(chalice), "url", "--stage", args.stage],
         cwd=CHALICE_DIR,
         check=True,
         capture_output=True,
         text=True,
+        env=environment,
     ).stdout.strip()
     if args.dashboard_bucket:
-        count = upload_dashboard(session.client("s3"), args.dashboard_bucket, api_url)
+        count = upload_dashboard(_client(args, "s3"), args.dashboard_bucket, api_url)
         print(f"5/5 dashboard: {count} files -> {outputs.get('DashboardUrl')}", flush=True)
     print(f"deployed; API: {api_url}", flush=True)
 
 
 def down(args: argparse.Namespace) -> None:
-    session = boto3.session.Session(region_name=args.region)
     chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "delete", "--stage", args.stage], cwd=CHALICE_DIR, check=False)
-    cloudformation = session.client("cloudformation")
+    subprocess.run(
+        [str(chalice), "delete", "--stage", args.stage],
+        cwd=CHALICE_DIR,
+        check=False,  # already deleted is fine: the stack still goes
+        env=_chalice_environment(args),
+    )
+    cloudformation = _client(args, "cloudformation")
     outputs = {
         output["OutputKey"]: output["OutputValue"]
         for output in cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get(
             "Outputs", []
         )
     }
+    s3 = _session(args).resource("s3", endpoint_url=args.endpoint_url)
     for output in ("ArchiveBucketName", "DashboardBucketName"):
         if output in outputs:
-            bucket = session.resource("s3").Bucket(outputs[output])
+            bucket = s3.Bucket(outputs[output])
             bucket.object_versions.delete()
             bucket.objects.all().delete()
-    cloudformation.delete_stack(StackName=args.stack)
-    cloudformation.get_waiter("stack_delete_complete").wait(StackName=args.stack)
+    region = str(_session(args).region_name)
+    leftovers = teardown_stack(args.endpoint_url, region, args.stack, timeout=STACK_TIMEOUT_S)
+    if leftovers:
+        print(f"    removed directly (made outside CloudFormation): {', '.join(leftovers)}")
     print(f"stack {args.stack} and stage {args.stage} removed", flush=True)
 
 
@@ -321,6 +350,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--stack", default="clickstream")
     parser.add_argument("--region", default=None)
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL") or None,
+        help="deploy to this emulator instead of AWS (default: $AWS_ENDPOINT_URL)",
+    )
     parser.add_argument("--bucket", help="globally unique archive bucket name (up)")
     parser.add_argument("--alarm-email", default="")
     parser.add_argument("--dashboard-bucket", default="", help="S3 website bucket for web/")
@@ -331,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
         help="read endpoints: Cognito JWTs (default on AWS) or X-Api-Key keys",
     )
     parser.add_argument("--user-pool-arn", default="", help="trust this existing user pool")
+    parser.add_argument(
+        "--pyarrow-layer",
+        default="",
+        help="layer ARN providing pyarrow (default: AWS SDK for pandas, Python 3.11)",
+    )
     parser.add_argument(
         "--cors-origins", default="", help="comma-separated browser origins allowed (CORS)"
     )

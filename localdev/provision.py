@@ -26,7 +26,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,10 +281,10 @@ def effective_parameters(
 
 
 class _Clients:
-    def __init__(self, endpoint_url: str, region: str) -> None:
+    def __init__(self, endpoint_url: str | None, region: str) -> None:
         session: Any = boto3.session.Session(region_name=region)
-        # emulators accept any key; only invent one when the environment has none
-        dummy = "testing" if session.get_credentials() is None else None
+        # emulators accept any key; only invent one for them when the environment has none
+        dummy = "testing" if endpoint_url and session.get_credentials() is None else None
         self._session = session
         self._endpoint = endpoint_url
         self._dummy = dummy
@@ -324,8 +324,17 @@ def _describe_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
     return stacks[0] if stacks else None
 
 
+def _pauses(first: float = 0.5, longest: float = 5.0) -> Iterator[float]:
+    """Polling intervals: quick for an emulator, gentle on AWS's DescribeStacks quota."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(longest, pause * 1.5)
+
+
 def _wait_for_stack(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    pauses = _pauses()
     while True:
         stack = _describe_stack(cfn, stack_name)
         if stack is None:
@@ -338,7 +347,7 @@ def _wait_for_stack(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]
             return stack
         if time.monotonic() > deadline:
             raise ProvisionError(f"stack {stack_name} still {status} after {timeout:.0f}s")
-        time.sleep(0.5)
+        time.sleep(next(pauses))
 
 
 def _previous_parameters(stack: Mapping[str, Any] | None) -> dict[str, str]:
@@ -398,11 +407,12 @@ def _stack_parameters(
 
 def _wait_gone(cfn: Any, stack_name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
+    pauses = _pauses()
     while time.monotonic() < deadline:
         stack = _describe_stack(cfn, stack_name)
         if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
             return
-        time.sleep(0.5)
+        time.sleep(next(pauses))
     raise ProvisionError(f"stack {stack_name} could not be deleted")
 
 
@@ -443,6 +453,7 @@ class _Reconciler:
         self.fallback_resources: list[str] = []
         self.fallback_properties: list[str] = []
         self._creating: set[str] = set()
+        self.read_only = False
         pseudo = {
             "AWS::AccountId": self.account,
             "AWS::Region": region,
@@ -455,6 +466,13 @@ class _Reconciler:
 
     # -- Ref / GetAtt ------------------------------------------------------------------------
     def _ref(self, logical: str) -> str:
+        if logical not in self.physical and self.read_only:
+            # what the fallback named it, without making anything
+            resource = self.resources[logical]
+            name_of = _FALLBACK_NAMES.get(resource["Type"])
+            if name_of is None:
+                raise ProvisionError(f"{logical} is gone")
+            return name_of(self, logical, self.resolver.resolve(resource.get("Properties", {})))
         if logical not in self.physical:
             self._ensure_fallback(logical)
         return self.physical[logical]
@@ -522,6 +540,11 @@ class _Reconciler:
         for logical, resource in self.resources.items():
             if not self.resolver.active(resource):
                 continue
+            exists = _EXISTENCE_CHECKS.get(resource["Type"])
+            if logical in self.physical and exists and not exists(self, self.physical[logical]):
+                # listed by the stack but never made (moto's update of a resource whose
+                # Condition turned true)
+                del self.physical[logical]
             if logical not in self.physical:
                 self._ensure_fallback(logical)
                 continue
@@ -539,6 +562,12 @@ class _Reconciler:
 
     @property
     def fallback_logical_ids(self) -> set[str]:
+        if self.read_only:  # nothing made in this run: whatever the stack does not list
+            return {
+                logical
+                for logical, resource in self.resources.items()
+                if logical not in self.physical and self.resolver.active(resource)
+            }
         return {entry.split(" ", 1)[0] for entry in self.fallback_resources}
 
     def outputs(self, stack: Mapping[str, Any]) -> dict[str, str]:
@@ -644,17 +673,178 @@ def alarm_api_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
 
 def _create_alarm(rc: _Reconciler, logical: str, props: dict[str, Any]) -> str:
     args = alarm_api_arguments(props)
-    args.setdefault("AlarmName", f"{rc.resolver.values['AWS::StackName']}-{logical}")
+    args["AlarmName"] = _alarm_name(rc, logical, props)
     rc.clients("cloudwatch").put_metric_alarm(**args)
     return str(args["AlarmName"])
 
 
+_MAPPING_SETTINGS = (
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "ParallelizationFactor",
+    "BisectBatchOnFunctionError",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "FunctionResponseTypes",
+    "DestinationConfig",
+    "TumblingWindowInSeconds",
+    "FilterCriteria",
+    "Enabled",
+)
+_MAPPING_INT = (
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "ParallelizationFactor",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "TumblingWindowInSeconds",
+)
+
+
+def mapping_api_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
+    """AWS::Lambda::EventSourceMapping properties -> CreateEventSourceMapping arguments."""
+    args = dict(props)
+    for key in _MAPPING_INT:
+        if key in args:
+            args[key] = int(args[key])
+    for key in ("BisectBatchOnFunctionError", "Enabled"):
+        if key in args:
+            args[key] = str(args[key]).lower() == "true"
+    return args
+
+
+def _find_mapping(rc: _Reconciler, source_arn: str, function: str) -> dict[str, Any] | None:
+    listed = rc.clients("lambda").list_event_source_mappings(
+        EventSourceArn=source_arn, FunctionName=function
+    )["EventSourceMappings"]
+    return listed[0] if listed else None
+
+
+def _create_event_source_mapping(rc: _Reconciler, logical: str, props: dict[str, Any]) -> str:
+    args = mapping_api_arguments(props)
+    existing = _find_mapping(rc, args["EventSourceArn"], args["FunctionName"])
+    awslambda = rc.clients("lambda")
+    if existing is None:
+        return str(awslambda.create_event_source_mapping(**args)["UUID"])
+    settings = {key: args[key] for key in _MAPPING_SETTINGS if key in args}
+    awslambda.update_event_source_mapping(
+        UUID=existing["UUID"], FunctionName=args["FunctionName"], **settings
+    )
+    return str(existing["UUID"])
+
+
+def _mapping_exists(rc: _Reconciler, uuid: str) -> bool:
+    try:
+        rc.clients("lambda").get_event_source_mapping(UUID=uuid)
+    except ClientError as exc:
+        if _error_code(exc) in ("ResourceNotFoundException", "404"):
+            return False
+        raise
+    return True
+
+
+_EXISTENCE_CHECKS: dict[str, Callable[[_Reconciler, str], bool]] = {
+    "AWS::Lambda::EventSourceMapping": _mapping_exists,
+}
+
 _FALLBACK_CREATORS: dict[str, Callable[[_Reconciler, str, dict[str, Any]], str]] = {
+    "AWS::Lambda::EventSourceMapping": _create_event_source_mapping,
     "AWS::Glue::Database": _create_glue_database,
     "AWS::Glue::Table": _create_glue_table,
     "AWS::SNS::Subscription": _create_sns_subscription,
     "AWS::S3::BucketPolicy": _create_bucket_policy,
     "AWS::CloudWatch::Alarm": _create_alarm,
+}
+
+
+# -- teardown: what the fallback made, found again from the template -------------------------
+
+
+def _alarm_name(rc: _Reconciler, logical: str, props: dict[str, Any]) -> str:
+    return str(props.get("AlarmName") or f"{rc.resolver.values['AWS::StackName']}-{logical}")
+
+
+def _mapping_uuid(rc: _Reconciler, logical: str, props: dict[str, Any]) -> str:
+    mapping = _find_mapping(rc, props["EventSourceArn"], props["FunctionName"])
+    if mapping is None:
+        raise ProvisionError(f"{logical} is gone")
+    return str(mapping["UUID"])
+
+
+# The Ref value of what a fallback creator made, from its properties (nothing is created).
+_FALLBACK_NAMES: dict[str, Callable[[_Reconciler, str, dict[str, Any]], str]] = {
+    "AWS::Glue::Database": lambda rc, logical, props: str(props["DatabaseInput"]["Name"]),
+    "AWS::Glue::Table": lambda rc, logical, props: str(props["TableInput"]["Name"]),
+    "AWS::S3::BucketPolicy": lambda rc, logical, props: str(props["Bucket"]),
+    "AWS::CloudWatch::Alarm": _alarm_name,
+    "AWS::Lambda::EventSourceMapping": _mapping_uuid,
+}
+
+
+def _ignoring(codes: tuple[str, ...], call: Callable[[], Any]) -> bool:
+    """Run ``call``; False when it failed because the thing was already gone."""
+    try:
+        call()
+    except ClientError as exc:
+        if _error_code(exc) in codes:
+            return False
+        raise
+    return True
+
+
+def _delete_glue_table(rc: _Reconciler, logical: str, props: dict[str, Any]) -> bool:
+    glue = rc.clients("glue")
+    database, name = props["DatabaseName"], props["TableInput"]["Name"]
+    return _ignoring(
+        ("EntityNotFoundException",), lambda: glue.delete_table(DatabaseName=database, Name=name)
+    )
+
+
+def _delete_glue_database(rc: _Reconciler, logical: str, props: dict[str, Any]) -> bool:
+    glue, name = rc.clients("glue"), props["DatabaseInput"]["Name"]
+    return _ignoring(("EntityNotFoundException",), lambda: glue.delete_database(Name=name))
+
+
+def _delete_alarm(rc: _Reconciler, logical: str, props: dict[str, Any]) -> bool:
+    cloudwatch = rc.clients("cloudwatch")
+    name = _alarm_name(rc, logical, props)
+    if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        return False
+    cloudwatch.delete_alarms(AlarmNames=[name])
+    return True
+
+
+def _delete_sns_subscription(rc: _Reconciler, logical: str, props: dict[str, Any]) -> bool:
+    sns = rc.clients("sns")
+    removed = False
+    for page in sns.get_paginator("list_subscriptions").paginate():
+        for subscription in page["Subscriptions"]:
+            arn = str(subscription["SubscriptionArn"])
+            same = (subscription["TopicArn"], subscription["Endpoint"]) == (
+                props["TopicArn"],
+                props["Endpoint"],
+            )
+            if same and arn.startswith("arn:"):  # not "PendingConfirmation"
+                sns.unsubscribe(SubscriptionArn=arn)
+                removed = True
+    return removed
+
+
+def _delete_event_source_mapping(rc: _Reconciler, logical: str, props: dict[str, Any]) -> bool:
+    mapping = _find_mapping(rc, props["EventSourceArn"], props["FunctionName"])
+    if mapping is None:
+        return False
+    rc.clients("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
+    return True
+
+
+# Dependants first: a table before its database.
+_FALLBACK_DELETERS: dict[str, Callable[[_Reconciler, str, dict[str, Any]], bool]] = {
+    "AWS::Lambda::EventSourceMapping": _delete_event_source_mapping,
+    "AWS::CloudWatch::Alarm": _delete_alarm,
+    "AWS::SNS::Subscription": _delete_sns_subscription,
+    "AWS::Glue::Table": _delete_glue_table,
+    "AWS::Glue::Database": _delete_glue_database,
 }
 
 
@@ -787,14 +977,15 @@ _PROPERTY_CHECKERS: dict[str, dict[str, Callable[[_Reconciler, str, Any], bool]]
 
 
 def provision_stack(
-    endpoint_url: str,
+    endpoint_url: str | None,
     region: str = "us-east-1",
     parameters: dict[str, str] | None = None,
     stack_name: str = "clickstream-local",
     template_path: str | Path = TEMPLATE_PATH,
     timeout: float = 300.0,
 ) -> ProvisionResult:
-    """Deploy the template on the emulator at ``endpoint_url`` and fill in what it lacks."""
+    """Deploy the template on the emulator at ``endpoint_url`` (AWS itself when None) and
+    fill in what the emulator's CloudFormation lacks (on AWS: nothing)."""
     template = load_template(template_path)
     overrides = {k: str(v) for k, v in (parameters or {}).items()}
     effective_parameters(template, overrides)  # fail early on unknown / missing parameters
@@ -815,6 +1006,61 @@ def provision_stack(
         fallback_resources=reconciler.fallback_resources,
         fallback_properties=reconciler.fallback_properties,
     )
+
+
+def stack_outputs(
+    endpoint_url: str | None,
+    region: str = "us-east-1",
+    stack_name: str = "clickstream-local",
+    template_path: str | Path = TEMPLATE_PATH,
+) -> dict[str, str]:
+    """The outputs of a deployed stack as :func:`provision_stack` returned them: on moto,
+    outputs that name resources made outside its CloudFormation come from the template,
+    without creating anything."""
+    template = load_template(template_path)
+    clients = _Clients(endpoint_url, region)
+    stack = _describe_stack(clients("cloudformation"), stack_name)
+    if stack is None:
+        raise ProvisionError(f"stack {stack_name} does not exist")
+    values = _stack_parameters(template, {}, _previous_parameters(stack))
+    reconciler = _Reconciler(clients, template, values, stack, region)
+    reconciler.read_only = True
+    return reconciler.outputs(stack)
+
+
+def teardown_stack(
+    endpoint_url: str | None,
+    region: str = "us-east-1",
+    stack_name: str = "clickstream-local",
+    template_path: str | Path = TEMPLATE_PATH,
+    timeout: float = 300.0,
+) -> list[str]:
+    """Delete the stack, then whatever of it the stack's CloudFormation did not own (what
+    :func:`provision_stack` made directly, found again from the template and the stack's
+    parameters). Returns those as "LogicalId (Type)"; on AWS and LocalStack the list is empty
+    because CloudFormation owned everything."""
+    template = load_template(template_path)
+    clients = _Clients(endpoint_url, region)
+    cfn = clients("cloudformation")
+    stack = _describe_stack(cfn, stack_name)
+    if stack is None:
+        return []
+    values = _stack_parameters(template, {}, _previous_parameters(stack))
+    reconciler = _Reconciler(clients, template, values, stack, region)
+    reconciler.read_only = True
+    leftovers: list[tuple[str, str, dict[str, Any]]] = []
+    for rtype in _FALLBACK_DELETERS:
+        for logical, resource in template["Resources"].items():
+            if resource["Type"] == rtype and reconciler.resolver.active(resource):
+                props = reconciler.resolver.resolve(resource.get("Properties", {}))
+                leftovers.append((logical, rtype, props))
+    cfn.delete_stack(StackName=stack_name)
+    _wait_gone(cfn, stack_name, timeout)
+    removed = []
+    for logical, rtype, props in leftovers:
+        if _FALLBACK_DELETERS[rtype](reconciler, logical, props):
+            removed.append(f"{logical} ({rtype})")
+    return removed
 
 
 def provision(

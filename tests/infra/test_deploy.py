@@ -113,11 +113,22 @@ def test_stage_config_points_the_functions_at_the_stack_and_turns_tracing_on():
     assert stage["lambda_functions"]["api_handler"]["layers"]
 
 
+def test_a_given_pyarrow_layer_replaces_the_managed_one_everywhere():
+    mine = "arn:aws:lambda:eu-west-1:111122223333:layer:pyarrow-26:3"
+    config = stage_config({}, "prod", OUTPUTS, "eu-west-1", pyarrow_layer=mine)
+    functions = config["stages"]["prod"]["lambda_functions"]
+    assert {
+        name: functions[name]["layers"] for name in ("archiver", "compactor", "api_handler")
+    } == {
+        "archiver": [mine],
+        "compactor": [mine],
+        "api_handler": [mine],
+    }
+
+
 def test_stage_config_allows_the_dashboard_and_the_given_origins():
     outputs = {**OUTPUTS, "DashboardUrl": "http://site.s3-website.eu-west-1.amazonaws.com"}
-    config = stage_config(
-        {}, "prod", outputs, "eu-west-1", cors_origins=["https://admin.example"]
-    )
+    config = stage_config({}, "prod", outputs, "eu-west-1", cors_origins=["https://admin.example"])
     assert config["stages"]["prod"]["environment_variables"]["CLICKSTREAM_CORS_ORIGINS"] == (
         "http://site.s3-website.eu-west-1.amazonaws.com,https://admin.example"
     )
