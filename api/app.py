@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import CognitoUserPoolAuthorizer, Rate, Response
 from chalice.app import Chalice, Request
@@ -41,6 +41,9 @@ app = Chalice(app_name="clickstream")
 app.api.binary_types = []  # everything here is JSON
 logger = Logger(service="clickstream-api")
 metrics = Metrics(service="clickstream-api")
+# Patches botocore, so each PutRecords / DynamoDB / S3 call is an X-Ray subsegment of the
+# request's trace (on Lambda with `xray: true`; off under `chalice local` and in tests).
+tracer = Tracer(service="clickstream-api")
 
 # Read routes: API keys from the keys table ("apikey", the local stack) or API Gateway's
 # Cognito user-pool authorizer ("cognito", AWS stages), chosen when the stage starts.
