@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 STAGE ?= dev
 STACK ?= clickstream
 
-.PHONY: venv local test unit integration lint chromium package simulate reconcile bench soak deploy destroy lock clean
+.PHONY: venv local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,3 +82,8 @@ deploy: venv
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)
+
+# No AWS account needed: make deploy + make destroy against the embedded emulator (https on
+# loopback), the deployment inspected and the deployed package run; a table of checks.
+rehearse: venv
+	$(PY) -m infra.rehearse $(ARGS)

@@ -1,0 +1,866 @@
+"""``make rehearse``: ``make deploy`` and ``make destroy`` end to end, without an AWS account.
+
+1. starts the embedded emulator (``localdev/emulator.py``) on loopback, or uses
+   ``--endpoint-url`` (LocalStack);
+2. copies the project to a scratch directory (the deploy writes the stage config, the
+   policy and chalice's deployment records; your checkout stays as it is) and runs
+   ``python -m infra.deploy up`` there with the AWS defaults (Cognito-protected reads, alarm
+   e-mail, dashboard bucket) against the emulator;
+3. checks what was deployed the way an operator would check an account: the functions and
+   their environment, tracing, layers and IAM policy; the REST API's routes and authorizers
+   against the package's own OpenAPI document; the event source mappings against the
+   template; the schedule, the alarms, the Glue table, the dashboard;
+4. runs the deployed package itself (``localdev/sandbox.py``: the zip the functions'
+   ``CodeSha256`` names, with nothing on its path but itself, the runtime's SDK and the
+   pyarrow layer) behind an API Gateway step that applies the deployed routes and the Cognito
+   authorizer: ingest with a write key, the consumers on the stream's own records (twice, as
+   a redelivery), reads with a user-pool token, X-Ray segments received on a loopback UDP port;
+5. runs ``python -m infra.deploy down`` and checks that nothing is left.
+
+Prints one row per check; exits 1 when any fails. ``--json`` prints the checks as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from clickstream.auth import AuthError, verify_cognito_jwt
+from clickstream.keys import create_key
+from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
+from localdev.provision import load_template, mapping_api_arguments, stack_outputs
+from localdev.runner import StreamRecord, kinesis_event
+from localdev.sandbox import (
+    LAMBDA_RUNTIME_MODULES,
+    DeployedFunction,
+    XRayDaemon,
+    linked_modules,
+    unpack,
+)
+from localdev.stack import LOOPBACK, free_port
+from localdev.tls import loopback_certificate
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PARTS = ("api", "clickstream", "consumers", "infra", "localdev", "web")
+STAGE, STACK = "dev", "clickstream"
+ARCHIVE_BUCKET, SITE_BUCKET = "clickstream-rehearsal-archive", "clickstream-rehearsal-site"
+ALARM_EMAIL = "ops@example.com"
+FUNCTIONS = {  # chalice's name for each function of the app
+    "api": f"clickstream-{STAGE}",
+    "aggregator": f"clickstream-{STAGE}-aggregator",
+    "archiver": f"clickstream-{STAGE}-archiver",
+    "compactor": f"clickstream-{STAGE}-compactor",
+}
+HANDLERS = {
+    "api": "app.app",
+    "aggregator": "app.aggregator",
+    "archiver": "app.archiver",
+    "compactor": "app.compactor",
+}
+NEEDS_PYARROW = ("api", "archiver", "compactor")
+
+
+@dataclass
+class Check:
+    step: str
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Rehearsal:
+    endpoint_url: str
+    workdir: Path
+    ca_bundle: str | None = None  # the emulator's certificate when it serves https
+    region: str = "us-east-1"
+    checks: list[Check] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        session: Any = boto3.session.Session(region_name=self.region)
+        return session.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            verify=self.ca_bundle,
+        )
+
+    def check(self, step: str, name: str, run: Callable[[], str]) -> bool:
+        """Record ``run``'s outcome: its return value is the detail; an AssertionError (or
+        any error) is a failure with the reason."""
+        try:
+            detail, ok = run(), True
+        except AssertionError as failure:
+            detail, ok = str(failure) or "assertion failed", False
+        except Exception as error:  # a check that cannot run has failed, with the reason
+            detail, ok = f"{type(error).__name__}: {error}", False
+        self.checks.append(Check(step, name, ok, detail))
+        return ok
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "PYTHONPATH": str(self.workdir),
+            **self.tls_environment(),
+        }
+
+    def tls_environment(self) -> dict[str, str]:
+        return {"AWS_CA_BUNDLE": self.ca_bundle} if self.ca_bundle else {}
+
+    def run_deploy(self, *arguments: str) -> str:
+        completed = subprocess.run(
+            [sys.executable, "-m", "infra.deploy", *arguments],
+            cwd=self.workdir,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        output = completed.stdout + completed.stderr
+        assert completed.returncode == 0, f"exit {completed.returncode}:\n{output[-3000:]}"
+        return output
+
+    def function(self, role: str) -> dict[str, Any]:
+        configuration: dict[str, Any] = self.client("lambda").get_function_configuration(
+            FunctionName=FUNCTIONS[role]
+        )
+        return configuration
+
+    # -- 2. deploy -----------------------------------------------------------------------------
+    def deploy(self) -> bool:
+        def run() -> str:
+            output = self.run_deploy(
+                "up",
+                "--stage",
+                STAGE,
+                "--stack",
+                STACK,
+                "--bucket",
+                ARCHIVE_BUCKET,
+                "--dashboard-bucket",
+                SITE_BUCKET,
+                "--alarm-email",
+                ALARM_EMAIL,
+            )
+            steps = [line for line in output.splitlines() if re.match(r"\d/5 ", line)]
+            assert len(steps) == 5, f"expected 5 steps, saw {steps}"
+            stack = self.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+            with _environment(self.tls_environment()):
+                self.outputs = stack_outputs(self.endpoint_url, self.region, STACK)
+            made = re.search(r"made directly[^:]*: (.*)", output)
+            directly = len(made.group(1).split("), ")) if made else 0
+            return (
+                f"5/5 steps; stack {stack['StackStatus']}; {directly} resources made directly "
+                "(types the emulator's CloudFormation lacks)"
+            )
+
+        return self.check("deploy", "make deploy runs its five steps", run)
+
+    # -- 3. what was deployed ------------------------------------------------------------------
+    def inspect(self) -> None:
+        step = "deployed"
+        self.check(step, "four functions with chalice's handlers", self._functions)
+        self.check(step, "environment points at the stack's outputs", self._environment)
+        self.check(step, "X-Ray active tracing on every function", self._tracing)
+        self.check(step, "pyarrow layer on the functions that read Parquet", self._layers)
+        self.check(step, "IAM: the generated least-privilege policy only", self._policies)
+        self.check(step, "compactor scheduled hourly", self._schedule)
+        self.check(step, "event source mappings carry the template's settings", self._mappings)
+        self.check(step, "alarms notify the topic, e-mail subscribed", self._alarms)
+        self.check(step, "Glue table with partition projection", self._glue)
+        self.check(step, "dashboard uploaded with the API's URL", self._dashboard)
+
+    def _functions(self) -> str:
+        for role, name in FUNCTIONS.items():
+            configuration = self.function(role)
+            assert configuration["Handler"] == HANDLERS[role], (name, configuration["Handler"])
+        return ", ".join(FUNCTIONS.values())
+
+    def _environment(self) -> str:
+        for role in FUNCTIONS:
+            variables = self.function(role)["Environment"]["Variables"]
+            for variable, output in STAGE_ENVIRONMENT.items():
+                assert variables.get(variable) == self.outputs[output], (role, variable)
+            assert variables["CLICKSTREAM_COGNITO_USER_POOL_ARN"] == self.outputs["UserPoolArn"]
+            assert self.outputs["DashboardUrl"] in variables["CLICKSTREAM_CORS_ORIGINS"]
+        return f"{len(STAGE_ENVIRONMENT) + 2} variables x {len(FUNCTIONS)} functions"
+
+    def _tracing(self) -> str:
+        modes = {role: self.function(role)["TracingConfig"]["Mode"] for role in FUNCTIONS}
+        assert set(modes.values()) == {"Active"}, modes
+        return "Active x 4"
+
+    def _layers(self) -> str:
+        expected = PANDAS_LAYER.format(region=self.region)
+        for role in NEEDS_PYARROW:
+            layers = [layer["Arn"] for layer in self.function(role).get("Layers", [])]
+            assert layers == [expected], (role, layers)
+        return expected
+
+    def _policies(self) -> str:
+        iam = self.client("iam")
+        expected = least_privilege_policy(self.outputs)
+        for role in FUNCTIONS:
+            role_name = self.function(role)["Role"].rsplit("/", 1)[-1]
+            names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+            attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+            assert len(names) == 1 and not attached, (role_name, names, attached)
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=names[0])
+            policy = document["PolicyDocument"]
+            policy = json.loads(policy) if isinstance(policy, str) else policy
+            assert policy == expected, f"{role_name}: the policy differs from the generated one"
+            actions = [a for s in policy["Statement"] for a in s["Action"]]
+            assert not any("*" in action for action in actions), actions
+        return f"{len(expected['Statement'])} statements, no wildcard action, on 4 roles"
+
+    def _schedule(self) -> str:
+        events = self.client("events")
+        rules = events.list_rules(NamePrefix=f"{FUNCTIONS['compactor']}-")["Rules"]
+        assert len(rules) == 1 and rules[0]["ScheduleExpression"] == "rate(1 hour)", rules
+        targets = events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
+        assert [t["Arn"] for t in targets] == [self.function("compactor")["FunctionArn"]]
+        return f"{rules[0]['Name']}: rate(1 hour)"
+
+    def _mappings(self) -> str:
+        awslambda = self.client("lambda")
+        template = load_template()["Resources"]
+        found = []
+        for logical, role in (
+            ("AggregatorEventSourceMapping", "aggregator"),
+            ("ArchiverEventSourceMapping", "archiver"),
+        ):
+            mappings = awslambda.list_event_source_mappings(
+                EventSourceArn=self.outputs["StreamArn"], FunctionName=FUNCTIONS[role]
+            )["EventSourceMappings"]
+            assert len(mappings) == 1, (role, mappings)
+            mapping = mappings[0]
+            wanted = mapping_api_arguments(template[logical]["Properties"])
+            for setting in (
+                "BatchSize",
+                "MaximumBatchingWindowInSeconds",
+                "BisectBatchOnFunctionError",
+                "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds",
+                "FunctionResponseTypes",
+                "StartingPosition",
+            ):
+                assert mapping.get(setting) == wanted[setting], (
+                    role,
+                    setting,
+                    mapping.get(setting),
+                )
+            destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+            assert destination == self.outputs["DeadLetterQueueArn"], destination
+            found.append(f"{role} batch {mapping['BatchSize']}")
+        return "; ".join(found) + "; bisect, retries 5, 24 h, partial failures, DLQ"
+
+    def _alarms(self) -> str:
+        names = self.outputs["AlarmNames"].split(",")
+        alarms = self.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+        assert len(alarms) == len(names) == 13, (len(alarms), len(names))
+        topic = self.outputs["AlarmTopicArn"]
+        for alarm in alarms:
+            assert alarm["AlarmActions"] == [topic], alarm["AlarmName"]
+            assert alarm["OKActions"] == [topic], alarm["AlarmName"]
+        subscriptions = self.client("sns").list_subscriptions_by_topic(TopicArn=topic)
+        endpoints = {(s["Protocol"], s["Endpoint"]) for s in subscriptions["Subscriptions"]}
+        assert ("email", ALARM_EMAIL) in endpoints, endpoints
+        return f"13 alarms -> {topic.rsplit(':', 1)[-1]} on ALARM and OK; {ALARM_EMAIL}"
+
+    def _glue(self) -> str:
+        glue = self.client("glue")
+        databases = glue.get_databases()["DatabaseList"]
+        assert len(databases) == 1, databases
+        table = glue.get_tables(DatabaseName=databases[0]["Name"])["TableList"][0]
+        parameters = table["Parameters"]
+        assert parameters["projection.enabled"] == "true", parameters
+        location = table["StorageDescriptor"]["Location"]
+        assert location == f"s3://{ARCHIVE_BUCKET}/events/", location
+        return f"{databases[0]['Name']}.{table['Name']} at {location}"
+
+    def _dashboard(self) -> str:
+        s3 = self.client("s3")
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE_BUCKET).get("Contents", [])}
+        assert {"index.html", "config.js"} <= keys, keys
+        config = s3.get_object(Bucket=SITE_BUCKET, Key="config.js")["Body"].read().decode()
+        api_url = self.api_url()
+        assert json.dumps(api_url.rstrip("/")) in config, config
+        return f"{len(keys)} files; config.js -> {api_url}"
+
+    def api_url(self) -> str:
+        api = self.rest_api()
+        return f"https://{api['id']}.execute-api.{self.region}.amazonaws.com/api/"
+
+    def rest_api(self) -> dict[str, Any]:
+        apis = self.client("apigateway").get_rest_apis()["items"]
+        assert len(apis) == 1, [a["name"] for a in apis]
+        return dict(apis[0])
+
+    # -- 4. the deployed package, run ----------------------------------------------------------
+    @contextmanager
+    def deployed_functions(
+        self, scratch: Path, daemon: XRayDaemon
+    ) -> Iterator[dict[str, DeployedFunction]]:
+        packages = {
+            base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode(): path
+            for path in (self.workdir / "api" / ".chalice" / "deployments").glob("*.zip")
+        }
+        runtime = linked_modules(LAMBDA_RUNTIME_MODULES, scratch / "var-runtime")
+        pyarrow_layer = linked_modules(("pyarrow",), scratch / "opt" / "python")
+        started: dict[str, DeployedFunction] = {}
+        try:
+            for role in FUNCTIONS:
+                configuration = self.function(role)
+                package = packages.get(configuration["CodeSha256"])
+                assert package is not None, f"no deployment package has {role}'s CodeSha256"
+                task_root = unpack(package, scratch / "task" / role)
+                layers = [pyarrow_layer] if configuration.get("Layers") else []
+                started[role] = DeployedFunction(
+                    configuration,
+                    task_root,
+                    [*layers, runtime],
+                    endpoint_url=self.endpoint_url,
+                    xray_daemon=daemon.address,
+                    extra_environment=self.tls_environment(),
+                )
+            yield started
+        finally:
+            for deployed in started.values():
+                deployed.close()
+
+    def run_package(self, scratch: Path) -> None:
+        step = "package"
+        daemon = XRayDaemon()
+        try:
+            with ExitStack() as running:
+                functions: dict[str, DeployedFunction] = {}
+
+                def load() -> str:
+                    functions.update(
+                        running.enter_context(self.deployed_functions(scratch, daemon))
+                    )
+                    return (
+                        "4 functions loaded from the deployed zip + runtime SDK (+ pyarrow layer)"
+                    )
+
+                if not self.check(step, "each function loads from its own package", load):
+                    return
+                gateway = Gateway(self, functions["api"])
+                self.check(step, "API Gateway routes = the package's OpenAPI", gateway.routes_match)
+                self.check(step, "reads need a Cognito token, writes a key", gateway.authorization)
+                sent = traffic()
+                self.check(step, "POST /events through the gateway", lambda: gateway.ingest(sent))
+                records = self.stream_records()
+                self.check(
+                    step,
+                    "aggregator counts the stream once (redelivered too)",
+                    lambda: self.aggregate(functions["aggregator"], gateway, records, len(sent)),
+                )
+                self.check(
+                    step,
+                    "archiver writes Parquet",
+                    lambda: self.archive(functions["archiver"], records),
+                )
+                self.check(
+                    step,
+                    "compactor runs on its schedule event",
+                    lambda: self.compact(functions["compactor"]),
+                )
+            time.sleep(0.5)  # the last UDP datagrams
+            self.check(step, "X-Ray segments around Kinesis, DynamoDB, S3", daemon_report(daemon))
+        finally:
+            daemon.close()
+
+    def stream_records(self) -> dict[str, list[StreamRecord]]:
+        kinesis = self.client("kinesis")
+        stream = self.outputs["StreamName"]
+        by_shard: dict[str, list[StreamRecord]] = {}
+        for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records: list[StreamRecord] = []
+            while iterator:
+                page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+                records += [
+                    StreamRecord(
+                        r["SequenceNumber"],
+                        r["PartitionKey"],
+                        r["Data"],
+                        r["ApproximateArrivalTimestamp"].timestamp(),
+                    )
+                    for r in page["Records"]
+                ]
+                iterator = page.get("NextShardIterator") if page["Records"] else None
+            if records:
+                by_shard[shard["ShardId"]] = records
+        return by_shard
+
+    def _kinesis_event(self, shard_id: str, records: list[StreamRecord]) -> dict[str, Any]:
+        return kinesis_event(
+            records, shard_id=shard_id, stream_arn=self.outputs["StreamArn"], region=self.region
+        )
+
+    def aggregate(
+        self,
+        aggregator: DeployedFunction,
+        gateway: Gateway,
+        by_shard: dict[str, list[StreamRecord]],
+        sent: int,
+    ) -> str:
+        total = sum(len(records) for records in by_shard.values())
+        assert total == sent, f"{total} records in the stream, {sent} accepted"
+        for delivery in ("first", "redelivery"):
+            for shard_id, records in by_shard.items():
+                answer = aggregator.invoke(self._kinesis_event(shard_id, records))
+                assert answer == {"batchItemFailures": []}, (delivery, answer)
+            status, stats = gateway.request("GET", "/stats", token=gateway.reader_token())
+            assert status == 200, (status, stats)
+            assert stats["total_events"] == sent, (delivery, stats["total_events"], sent)
+        return f"{sent} events in {len(by_shard)} shard batches; total_events {sent} twice"
+
+    def archive(self, archiver: DeployedFunction, by_shard: dict[str, list[StreamRecord]]) -> str:
+        for shard_id, records in by_shard.items():
+            answer = archiver.invoke(self._kinesis_event(shard_id, records))
+            assert answer == {"batchItemFailures": []}, answer
+        listed = self.client("s3").list_objects_v2(Bucket=ARCHIVE_BUCKET, Prefix="events/")
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        assert keys and all(k.endswith(".parquet") for k in keys), keys
+        partition = keys[0].rsplit("/", 1)[0]
+        return f"{len(keys)} Parquet objects (one per shard batch) under {partition}/"
+
+    def compact(self, compactor: DeployedFunction) -> str:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.function("compactor")["FunctionArn"].split(":")[4],
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [],
+            "detail": {},
+        }
+        answer = compactor.invoke(event)
+        assert isinstance(answer, dict) and "partitions" in answer, answer
+        return f"{answer['partitions']} closed hours to compact (the events are this hour's)"
+
+    # -- 5. destroy ----------------------------------------------------------------------------
+    def destroy(self) -> None:
+        step = "destroy"
+
+        def run() -> str:
+            output = self.run_deploy("down", "--stage", STAGE)
+            assert f"stack {STACK} and stage {STAGE} removed" in output, output[-2000:]
+            removed = re.search(r"removed directly[^:]*: (.*)", output)
+            directly = len(removed.group(1).split("), ")) if removed else 0
+            return f"chalice delete, buckets emptied, stack deleted, {directly} made directly"
+
+        if not self.check(step, "make destroy runs", run):
+            return
+        self.check(step, "nothing is left", self._nothing_left)
+
+    def _nothing_left(self) -> str:
+        left: list[str] = []
+        left += [f["FunctionName"] for f in self.client("lambda").list_functions()["Functions"]]
+        left += [
+            m["UUID"]
+            for m in self.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ]
+        left += [a["name"] for a in self.client("apigateway").get_rest_apis()["items"]]
+        left += [r["RoleName"] for r in self.client("iam").list_roles()["Roles"]]
+        left += [r["Name"] for r in self.client("events").list_rules()["Rules"]]
+        left += [b["Name"] for b in self.client("s3").list_buckets()["Buckets"]]
+        left += [
+            a["AlarmName"] for a in self.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        ]
+        left += [d["Name"] for d in self.client("glue").get_databases()["DatabaseList"]]
+        left += self.client("sqs").list_queues().get("QueueUrls", [])
+        left += [t["TopicArn"] for t in self.client("sns").list_topics()["Topics"]]
+        left += list(self.client("kinesis").list_streams()["StreamNames"])
+        left += list(self.client("dynamodb").list_tables()["TableNames"])
+        left += [
+            p["Id"] for p in self.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+        ]
+        stacks = self.client("cloudformation").list_stacks()["StackSummaries"]
+        left += [s["StackName"] for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert not left, f"left behind: {left}"
+        return (
+            "no function, mapping, API, role, rule, bucket, alarm, database, queue, topic, "
+            "stream, table, user pool or stack"
+        )
+
+
+class Gateway:
+    """API Gateway's part in front of the deployed API function: the deployed REST API's
+    routes, its authorizers (the Cognito user pool's JWT checks, via the same verification
+    ``clickstream.auth`` documents) and the Lambda proxy event."""
+
+    def __init__(self, rehearsal: Rehearsal, api: DeployedFunction) -> None:
+        self.rehearsal = rehearsal
+        self.api = api
+        gateway = rehearsal.client("apigateway")
+        self.api_id = rehearsal.rest_api()["id"]
+        resources = gateway.get_resources(restApiId=self.api_id, limit=500)["items"]
+        self.methods: dict[tuple[str, str], dict[str, Any]] = {
+            (resource["path"], verb): gateway.get_method(
+                restApiId=self.api_id, resourceId=resource["id"], httpMethod=verb
+            )
+            for resource in resources
+            for verb in resource.get("resourceMethods", {})
+        }
+        self.authorizers = {
+            a["id"]: a for a in gateway.get_authorizers(restApiId=self.api_id)["items"]
+        }
+        self._token: str | None = None
+        self._write_key: str | None = None
+
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        parts = path.strip("/").split("/")
+        for template, _ in self.methods:
+            pattern = template.strip("/").split("/")
+            if len(pattern) != len(parts):
+                continue
+            parameters = {}
+            for want, got in zip(pattern, parts, strict=True):
+                if want.startswith("{") and want.endswith("}"):
+                    parameters[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return template, parameters
+        return None
+
+    def request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Host": f"{self.api_id}.execute-api.amazonaws.com", **(headers or {})}
+        matched = self.match(path)
+        if matched is None or (matched[0], verb) not in self.methods:
+            return 403, {"message": "Missing Authentication Token"}  # API Gateway's answer
+        template, parameters = matched
+        method = self.methods[(template, verb)]
+        context: dict[str, Any] = {
+            "resourcePath": template,
+            "httpMethod": verb,
+            "path": f"/api{path}",
+            "stage": "api",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "rehearsal"},
+        }
+        if method.get("authorizationType") == "COGNITO_USER_POOLS":
+            if token is None:
+                return 401, {"message": "Unauthorized"}
+            headers["Authorization"] = token
+            try:
+                claims = self.verify(token, self.authorizers[method["authorizerId"]])
+            except AuthError:
+                return 401, {"message": "Unauthorized"}
+            context["authorizer"] = {"claims": claims}
+        event = {
+            "resource": template,
+            "path": path,
+            "httpMethod": verb,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": parameters or None,
+            "stageVariables": None,
+            "requestContext": context,
+            "body": None if body is None else json.dumps(body),
+            "isBase64Encoded": False,
+        }
+        response = self.api.invoke(event)
+        text = response.get("body") or "null"
+        return int(response["statusCode"]), json.loads(text)
+
+    def verify(self, token: str, authorizer: dict[str, Any]) -> dict[str, Any]:
+        pool_id = authorizer["providerARNs"][0].rsplit("/", 1)[-1]
+        region = self.rehearsal.region
+        jwks_request = urllib.request.Request(
+            f"{self.rehearsal.endpoint_url}/{pool_id}/.well-known/jwks.json",
+            headers={"Host": f"cognito-idp.{region}.amazonaws.com"},
+        )
+        tls = ssl.create_default_context(cafile=self.rehearsal.ca_bundle)
+        with urllib.request.urlopen(jwks_request, timeout=10, context=tls) as response:
+            jwks = json.load(response)
+        issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+        return verify_cognito_jwt(token, jwks, issuer=issuer)
+
+    def reader_token(self) -> str:
+        """An ID token of a user in the deployed pool (what the dashboard's sign-in gets)."""
+        if self._token is None:
+            cognito = self.rehearsal.client("cognito-idp")
+            pool_id = self.rehearsal.outputs["UserPoolArn"].rsplit("/", 1)[-1]
+            client_id = self.rehearsal.outputs["UserPoolClientId"]
+            user, password = "analyst@example.com", "Rehearsal-Passw0rd"
+            cognito.admin_create_user(UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS")
+            cognito.admin_set_user_password(
+                UserPoolId=pool_id, Username=user, Password=password, Permanent=True
+            )
+            authenticated = cognito.admin_initiate_auth(
+                UserPoolId=pool_id,
+                ClientId=client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": user, "PASSWORD": password},
+            )
+            self._token = str(authenticated["AuthenticationResult"]["IdToken"])
+        return self._token
+
+    def write_key(self) -> str:
+        if self._write_key is None:
+            self._write_key, _ = create_key(
+                self.rehearsal.client("dynamodb"),
+                self.rehearsal.outputs["KeysTableName"],
+                role="write",
+                site="rehearsal.example",
+                name="rehearsal beacon",
+            )
+        return self._write_key
+
+    # -- checks --------------------------------------------------------------------------------
+    def routes_match(self) -> str:
+        status, document = self.request("GET", "/openapi.json")
+        assert status == 200, status
+        documented = {
+            (path, verb.upper())
+            for path, operations in document["paths"].items()
+            for verb in operations
+            if verb in ("get", "post", "put", "delete", "patch")
+        }
+        deployed = {(path, verb) for path, verb in self.methods if verb != "OPTIONS"}
+        assert documented == deployed, (
+            f"only documented {documented - deployed}; only deployed {deployed - documented}"
+        )
+        return f"{len(deployed)} routes, each with a CORS preflight"
+
+    def authorization(self) -> str:
+        pool = self.rehearsal.outputs["UserPoolArn"]
+        protected = open_ = 0
+        for (path, verb), method in self.methods.items():
+            if verb == "OPTIONS":
+                continue
+            public = path in ("/", "/openapi.json") or (path, verb) in (
+                ("/events", "POST"),
+                ("/track", "POST"),
+            )
+            if public:  # write routes check the write key in the function
+                assert method.get("authorizationType", "NONE") == "NONE", (path, verb)
+                open_ += 1
+            else:
+                authorizer = self.authorizers[method["authorizerId"]]
+                assert method["authorizationType"] == "COGNITO_USER_POOLS", (path, verb)
+                assert authorizer["providerARNs"] == [pool], authorizer
+                protected += 1
+        status, _ = self.request("GET", "/stats")
+        assert status == 401, f"GET /stats without a token answered {status}"
+        status, _ = self.request("GET", "/stats", token="not-a-jwt")
+        assert status == 401, f"GET /stats with a bad token answered {status}"
+        status, body = self.request("POST", "/events", body={"records": [{"event_type": "x"}]})
+        assert status == 401, f"POST /events without a write key answered {status}: {body}"
+        return f"{protected} routes behind the user pool, 401 without a token; {open_} open"
+
+    def ingest(self, records: list[dict[str, Any]]) -> str:
+        invalid = {"event_type": "page_view", "timestamp": "not a time"}
+        status, body = self.request(
+            "POST",
+            "/events",
+            body={"records": [*records, invalid]},
+            headers={"X-Write-Key": self.write_key(), "Content-Type": "application/json"},
+        )
+        assert status == 200, (status, body)
+        assert body["processed"] == len(records) and body["failed"] == 1, body
+        error = body["errors"][0]
+        assert error["index"] == len(records) and error["field"] == "timestamp", error
+        return f"{len(records)} accepted, 1 rejected naming record {error['index']}.timestamp"
+
+
+def traffic(sessions: int = 6) -> list[dict[str, Any]]:
+    """A few journeys: page views, a cart, a purchase."""
+    now = datetime.now(UTC).isoformat()
+    events = []
+    for number in range(sessions):
+        session, user = f"rehearsal-s{number}", f"rehearsal-u{number}"
+        journey = ["page_view", "page_view", "add_to_cart"] + (["purchase"] if number % 3 else [])
+        for step, event_type in enumerate(journey):
+            event: dict[str, Any] = {
+                "event_type": event_type,
+                "session_id": session,
+                "user_id": user,
+                "timestamp": now,
+                "page": f"/products/{step}",
+            }
+            if event_type == "purchase":
+                event["value"] = 25.0
+            events.append(event)
+    return events
+
+
+def daemon_report(daemon: XRayDaemon) -> Callable[[], str]:
+    def run() -> str:
+        traced = {(service.lower(), operation) for service, operation in daemon.traced_calls()}
+        for wanted in (
+            ("kinesis", "PutRecords"),
+            ("dynamodb", "TransactWriteItems"),
+            ("s3", "PutObject"),
+        ):
+            assert wanted in traced, f"no {wanted} subsegment; received {sorted(traced)}"
+        return ", ".join(f"{service}.{operation}" for service, operation in sorted(traced))
+
+    return run
+
+
+# -- orchestration ---------------------------------------------------------------------------
+
+
+@contextmanager
+def emulator(certificate: Path, key: Path) -> Iterator[str]:
+    """The embedded emulator on a free loopback port, over https (AWS is only reached over
+    TLS, and the archive bucket's policy denies anything else)."""
+    port = free_port()
+    url = f"https://{LOOPBACK}:{port}"
+    command = [sys.executable, "-m", "localdev.emulator", "-H", LOOPBACK, "-p", str(port)]
+    process = subprocess.Popen(
+        [*command, "--ssl-cert", str(certificate), "--ssl-key", str(key)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    tls = ssl.create_default_context(cafile=str(certificate))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1, context=tls):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()  # this PID only
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def copy_project(into: Path) -> Path:
+    for part in PROJECT_PARTS:
+        shutil.copytree(
+            ROOT / part,
+            into / part,
+            symlinks=True,  # api/vendor links stay relative, into the copy
+            ignore=shutil.ignore_patterns("__pycache__", "deployed", "node_modules"),
+        )
+    shutil.copy2(ROOT / "requirements-lock.txt", into / "requirements-lock.txt")
+    return into
+
+
+def rehearse(endpoint_url: str | None = None) -> list[Check]:
+    with tempfile.TemporaryDirectory(prefix="clickstream-rehearsal-") as scratch_name:
+        scratch = Path(scratch_name)
+        workdir = copy_project(scratch / "project")
+        certificate, key = loopback_certificate(scratch / "tls")
+        ca_bundle: str | None
+        if endpoint_url is None:
+            context, ca_bundle = emulator(certificate, key), str(certificate)
+        else:
+            context, ca_bundle = _given(endpoint_url), os.environ.get("AWS_CA_BUNDLE")
+        with context as url:
+            rehearsal = Rehearsal(endpoint_url=url, workdir=workdir, ca_bundle=ca_bundle)
+            if rehearsal.deploy():
+                rehearsal.inspect()
+                rehearsal.run_package(scratch)
+                rehearsal.destroy()
+            return rehearsal.checks
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` set for the clients made inside (the provisioner's read AWS_CA_BUNDLE)."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
+
+
+def print_checks(checks: list[Check]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="make rehearse: make deploy + make destroy on the emulator")
+    for column in ("step", "check", "", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+        table.add_row(check.step, check.name, mark, check.detail)
+    Console(width=160).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--endpoint-url", help="an emulator already running (e.g. LocalStack)")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    args = parser.parse_args(argv)
+    checks = rehearse(args.endpoint_url)
+    if args.json:
+        print(json.dumps([asdict(check) for check in checks], indent=2))
+    else:
+        print_checks(checks)
+    failed = [check for check in checks if not check.ok]
+    print(f"{len(checks) - len(failed)}/{len(checks)} checks passed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
