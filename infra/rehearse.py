@@ -96,6 +96,7 @@ class Rehearsal:
     region: str = "us-east-1"
     checks: list[Check] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    before: set[str] = field(default_factory=set)  # the emulator's resources before deploying
 
     # -- plumbing ------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
@@ -156,6 +157,7 @@ class Rehearsal:
     # -- 2. deploy -----------------------------------------------------------------------------
     def deploy(self) -> bool:
         def run() -> str:
+            self.before = self.inventory()
             output = self.run_deploy(
                 "up",
                 "--stage",
@@ -487,34 +489,38 @@ class Rehearsal:
             return
         self.check(step, "nothing is left", self._nothing_left)
 
-    def _nothing_left(self) -> str:
-        left: list[str] = []
-        left += [f["FunctionName"] for f in self.client("lambda").list_functions()["Functions"]]
-        left += [
-            m["UUID"]
-            for m in self.client("lambda").list_event_source_mappings()["EventSourceMappings"]
-        ]
-        left += [a["name"] for a in self.client("apigateway").get_rest_apis()["items"]]
-        left += [r["RoleName"] for r in self.client("iam").list_roles()["Roles"]]
-        left += [r["Name"] for r in self.client("events").list_rules()["Rules"]]
-        left += [b["Name"] for b in self.client("s3").list_buckets()["Buckets"]]
-        left += [
-            a["AlarmName"] for a in self.client("cloudwatch").describe_alarms()["MetricAlarms"]
-        ]
-        left += [d["Name"] for d in self.client("glue").get_databases()["DatabaseList"]]
-        left += self.client("sqs").list_queues().get("QueueUrls", [])
-        left += [t["TopicArn"] for t in self.client("sns").list_topics()["Topics"]]
-        left += list(self.client("kinesis").list_streams()["StreamNames"])
-        left += list(self.client("dynamodb").list_tables()["TableNames"])
-        left += [
-            p["Id"] for p in self.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
-        ]
+    def inventory(self) -> set[str]:
+        """Every resource of the kinds a deployment makes, as "kind name"."""
+        awslambda, found = self.client("lambda"), set()
+        found |= {f"function {f['FunctionName']}" for f in awslambda.list_functions()["Functions"]}
+        mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
+        found |= {f"mapping {m['UUID']}" for m in mappings}
+        found |= {f"api {a['name']}" for a in self.client("apigateway").get_rest_apis()["items"]}
+        found |= {f"role {r['RoleName']}" for r in self.client("iam").list_roles()["Roles"]}
+        found |= {f"rule {r['Name']}" for r in self.client("events").list_rules()["Rules"]}
+        found |= {f"bucket {b['Name']}" for b in self.client("s3").list_buckets()["Buckets"]}
+        alarms = self.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        found |= {f"alarm {a['AlarmName']}" for a in alarms}
+        databases = self.client("glue").get_databases()["DatabaseList"]
+        found |= {f"database {d['Name']}" for d in databases}
+        found |= {f"queue {q}" for q in self.client("sqs").list_queues().get("QueueUrls", [])}
+        found |= {f"topic {t['TopicArn']}" for t in self.client("sns").list_topics()["Topics"]}
+        found |= {f"stream {n}" for n in self.client("kinesis").list_streams()["StreamNames"]}
+        found |= {f"table {n}" for n in self.client("dynamodb").list_tables()["TableNames"]}
+        pools = self.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+        found |= {f"user pool {p['Id']}" for p in pools}
         stacks = self.client("cloudformation").list_stacks()["StackSummaries"]
-        left += [s["StackName"] for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+        found |= {
+            f"stack {s['StackName']}" for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"
+        }
+        return found
+
+    def _nothing_left(self) -> str:
+        left = sorted(self.inventory() - self.before)
         assert not left, f"left behind: {left}"
         return (
             "no function, mapping, API, role, rule, bucket, alarm, database, queue, topic, "
-            "stream, table, user pool or stack"
+            "stream, table, user pool or stack more than before the deploy"
         )
 
 
