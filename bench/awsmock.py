@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.config import patched_env
 from clickstream.aws import reset_clients
+from localdev.harness import patched_env
 from localdev.provision import table_arguments
 
 REGION = "us-east-1"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,25 +19,6 @@ class RunConfig:
 
     def pickf(self, full: float, quick: float) -> float:
         return quick if self.quick else full
-
-
-@contextlib.contextmanager
-def patched_env(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables; restore them afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager

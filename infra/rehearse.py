@@ -48,6 +48,7 @@ import boto3
 from clickstream.auth import AuthError, verify_cognito_jwt
 from clickstream.keys import create_key
 from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
+from localdev.harness import embedded_emulator, patched_env
 from localdev.provision import load_template, mapping_api_arguments, stack_outputs
 from localdev.runner import StreamRecord, kinesis_event
 from localdev.sandbox import (
@@ -57,7 +58,6 @@ from localdev.sandbox import (
     linked_modules,
     unpack,
 )
-from localdev.stack import LOOPBACK, free_port
 from localdev.tls import loopback_certificate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ class Rehearsal:
             steps = [line for line in output.splitlines() if re.match(r"\d/5 ", line)]
             assert len(steps) == 5, f"expected 5 steps, saw {steps}"
             stack = self.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-            with _environment(self.tls_environment()):
+            with patched_env(dict(self.tls_environment())):
                 self.outputs = stack_outputs(self.endpoint_url, self.region, STACK)
             made = re.search(r"made directly[^:]*: (.*)", output)
             directly = len(made.group(1).split("), ")) if made else 0
@@ -753,40 +753,6 @@ def daemon_report(daemon: XRayDaemon) -> Callable[[], str]:
 # -- orchestration ---------------------------------------------------------------------------
 
 
-@contextmanager
-def emulator(certificate: Path, key: Path) -> Iterator[str]:
-    """The embedded emulator on a free loopback port, over https (AWS is only reached over
-    TLS, and the archive bucket's policy denies anything else)."""
-    port = free_port()
-    url = f"https://{LOOPBACK}:{port}"
-    command = [sys.executable, "-m", "localdev.emulator", "-H", LOOPBACK, "-p", str(port)]
-    process = subprocess.Popen(
-        [*command, "--ssl-cert", str(certificate), "--ssl-key", str(key)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    )
-    tls = ssl.create_default_context(cafile=str(certificate))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1, context=tls):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()  # this PID only
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 def copy_project(into: Path) -> Path:
     for part in PROJECT_PARTS:
         shutil.copytree(
@@ -806,7 +772,7 @@ def rehearse(endpoint_url: str | None = None) -> list[Check]:
         certificate, key = loopback_certificate(scratch / "tls")
         ca_bundle: str | None
         if endpoint_url is None:
-            context, ca_bundle = emulator(certificate, key), str(certificate)
+            context, ca_bundle = embedded_emulator((certificate, key)), str(certificate)
         else:
             context, ca_bundle = _given(endpoint_url), os.environ.get("AWS_CA_BUNDLE")
         with context as url:
@@ -816,21 +782,6 @@ def rehearse(endpoint_url: str | None = None) -> list[Check]:
                 rehearsal.run_package(scratch)
                 rehearsal.destroy()
             return rehearsal.checks
-
-
-@contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    """``variables`` set for the clients made inside (the provisioner's read AWS_CA_BUNDLE)."""
-    previous = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

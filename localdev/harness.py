@@ -3,15 +3,18 @@ start ``python -m localdev`` on free loopback ports and talk to it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,61 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def patched_env(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables; restore them afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        _set_env(values)
+        yield
+    finally:
+        _set_env(saved)
+
+
+def _set_env(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def embedded_emulator(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """``localdev/emulator.py`` on a free loopback port until the block ends (stopped by its
+    PID); yields its URL. With ``tls`` (certificate, key) it serves https."""
+    port = free_port()
+    command = [sys.executable, "-m", "localdev.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    if tls is not None:
+        command += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1, context=context):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()  # this PID only
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 @dataclass

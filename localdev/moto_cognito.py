@@ -6,7 +6,8 @@ moto implements Cognito's API but not these CloudFormation types, and a stack wh
 read ``Fn::GetAtt [UserPool, Arn]`` then fails as a whole, so no reconciliation after the
 fact can help. These models create the pool, client and group through moto's own Cognito
 backend, with the template's properties as the API's parameters (same names). Importing this
-module registers them: moto finds CloudFormation models as ``CloudFormationModel`` subclasses.
+module registers them: moto finds CloudFormation models as *direct* ``CloudFormationModel``
+subclasses, hence the shared wiring is a mixin.
 """
 
 from __future__ import annotations
@@ -19,39 +20,23 @@ from moto.cognitoidp.models import CognitoIdpBackend, cognitoidp_backends
 from moto.core.common_models import CloudFormationModel
 
 
-def _backend(account_id: str, region_name: str) -> CognitoIdpBackend:
-    return cognitoidp_backends[account_id][region_name]
+class _CognitoResource:
+    """create/delete through moto's Cognito backend; subclasses say how."""
 
+    physical_id: str
 
-class UserPoolResource(CloudFormationModel):
-    def __init__(self, account_id: str, region_name: str, pool_id: str, arn: str) -> None:
-        self.account_id, self.region_name = account_id, region_name
-        self.pool_id, self.arn = pool_id, arn
+    @classmethod
+    def _create(
+        cls, backend: CognitoIdpBackend, name: str, properties: dict[str, Any], region: str
+    ) -> Any:
+        raise NotImplementedError
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPool"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "UserPoolName"
+    def _delete(self, backend: CognitoIdpBackend) -> None:
+        raise NotImplementedError
 
     @property
     def physical_resource_id(self) -> str:
-        return self.pool_id
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        provider = f"cognito-idp.{self.region_name}.amazonaws.com/{self.pool_id}"
-        return {
-            "Arn": self.arn,
-            "ProviderName": provider,
-            "ProviderURL": f"https://{provider}",
-            "UserPoolId": self.pool_id,
-        }[attribute_name]
+        return self.physical_id
 
     @classmethod
     def create_from_cloudformation_json(
@@ -61,11 +46,47 @@ class UserPoolResource(CloudFormationModel):
         account_id: str,
         region_name: str,
         **kwargs: Any,
-    ) -> UserPoolResource:
+    ) -> Any:
         properties = dict(cloudformation_json.get("Properties", {}))
-        name = properties.pop("UserPoolName", resource_name)
-        pool = _backend(account_id, region_name).create_user_pool(name, properties)
-        return cls(account_id, region_name, pool.id, pool.arn)
+        backend = cognitoidp_backends[account_id][region_name]
+        return cls._create(backend, resource_name, properties, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):  # gone with its pool already
+            self._delete(cognitoidp_backends[account_id][region_name])
+
+
+class UserPoolResource(_CognitoResource, CloudFormationModel):
+    def __init__(self, pool_id: str, arn: str, region: str) -> None:
+        self.physical_id, self.arn, self.region = pool_id, arn, region
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Cognito::UserPool"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "UserPoolName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        provider = f"cognito-idp.{self.region}.amazonaws.com/{self.physical_id}"
+        return {
+            "Arn": self.arn,
+            "ProviderName": provider,
+            "ProviderURL": f"https://{provider}",
+            "UserPoolId": self.physical_id,
+        }[attribute_name]
+
+    @classmethod
+    def _create(
+        cls, backend: CognitoIdpBackend, name: str, properties: dict[str, Any], region: str
+    ) -> UserPoolResource:
+        pool = backend.create_user_pool(properties.pop("UserPoolName", name), properties)
+        return cls(pool.id, pool.arn, region)
 
     @classmethod
     def update_from_cloudformation_json(
@@ -78,17 +99,17 @@ class UserPoolResource(CloudFormationModel):
     ) -> UserPoolResource:
         properties = dict(cloudformation_json.get("Properties", {}))
         properties.pop("UserPoolName", None)
-        _backend(account_id, region_name).update_user_pool(original_resource.pool_id, properties)
+        backend = cognitoidp_backends[account_id][region_name]
+        backend.update_user_pool(original_resource.physical_id, properties)
         return original_resource
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            _backend(account_id, region_name).delete_user_pool(self.pool_id)
+    def _delete(self, backend: CognitoIdpBackend) -> None:
+        backend.delete_user_pool(self.physical_id)
 
 
-class UserPoolClientResource(CloudFormationModel):
+class UserPoolClientResource(_CognitoResource, CloudFormationModel):
     def __init__(self, pool_id: str, client_id: str) -> None:
-        self.pool_id, self.client_id = pool_id, client_id
+        self.pool_id, self.physical_id = pool_id, client_id
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -98,42 +119,30 @@ class UserPoolClientResource(CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "ClientName"
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.client_id
-
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr == "ClientId"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.client_id
+        return self.physical_id
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def _create(
+        cls, backend: CognitoIdpBackend, name: str, properties: dict[str, Any], region: str
     ) -> UserPoolClientResource:
-        properties = dict(cloudformation_json.get("Properties", {}))
         pool_id = properties.pop("UserPoolId")
         generate_secret = str(properties.pop("GenerateSecret", False)).lower() == "true"
-        properties.setdefault("ClientName", resource_name)
-        backend = _backend(account_id, region_name)
+        properties.setdefault("ClientName", name)
         client = backend.create_user_pool_client(pool_id, generate_secret, properties)
         return cls(pool_id, client.id)
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):  # gone with the pool already
-            _backend(account_id, region_name).delete_user_pool_client(self.pool_id, self.client_id)
+    def _delete(self, backend: CognitoIdpBackend) -> None:
+        backend.delete_user_pool_client(self.pool_id, self.physical_id)
 
 
-class UserPoolGroupResource(CloudFormationModel):
+class UserPoolGroupResource(_CognitoResource, CloudFormationModel):
     def __init__(self, pool_id: str, group_name: str) -> None:
-        self.pool_id, self.group_name = pool_id, group_name
+        self.pool_id, self.physical_id = pool_id, group_name
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -143,30 +152,19 @@ class UserPoolGroupResource(CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "GroupName"
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.group_name
-
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def _create(
+        cls, backend: CognitoIdpBackend, name: str, properties: dict[str, Any], region: str
     ) -> UserPoolGroupResource:
-        properties = cloudformation_json.get("Properties", {})
         pool_id = properties["UserPoolId"]
-        group = _backend(account_id, region_name).create_group(
+        group = backend.create_group(
             pool_id,
-            properties.get("GroupName", resource_name),
+            properties.get("GroupName", name),
             properties.get("Description", ""),
             properties.get("RoleArn", ""),
             int(properties.get("Precedence", 0)),
         )
         return cls(pool_id, group.group_name)
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            _backend(account_id, region_name).delete_group(self.pool_id, self.group_name)
+    def _delete(self, backend: CognitoIdpBackend) -> None:
+        backend.delete_group(self.pool_id, self.physical_id)
