@@ -48,8 +48,11 @@ audit: venv
 test: venv chromium lint audit
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
 
+# The deployment zip and a SAM template (functions, API and the event source mappings, whose
+# settings come from infra/template.yaml) in out/chalice/.
 package: venv
-	cd api && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(VENV)/bin/chalice package --stage $(STAGE) ../out/chalice
+	$(PY) -m infra.package_overlay out/chalice-overlay.json
+	cd api && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(VENV)/bin/chalice package --stage $(STAGE) --merge-template ../out/chalice-overlay.json ../out/chalice
 
 LEDGER ?= out/ledger.json
 

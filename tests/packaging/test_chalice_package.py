@@ -1,4 +1,6 @@
-"""`chalice package` output ships the domain package, the consumers and every function."""
+"""`chalice package` output (as `make package` runs it, with the mapping overlay) ships the
+domain package, the consumers, every function and the event source mappings with the settings
+of infra/template.yaml; the SAM template is cfn-lint clean."""
 
 from __future__ import annotations
 
@@ -11,16 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from infra.package_overlay import MAPPINGS, package_overlay
+from localdev.provision import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("chalice") / "out"
+    overlay = out.parent / "overlay.json"
+    overlay.write_text(json.dumps(package_overlay()))
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     subprocess.run(
-        [str(chalice), "package", "--stage", "dev", str(out)],
+        [str(chalice), "package", "--stage", "dev", "--merge-template", str(overlay), str(out)],
         cwd=ROOT / "api",
         env=env,
         check=True,
@@ -56,3 +63,30 @@ def test_template_defines_the_api_and_both_consumer_functions(package):
     archiver = next(r for r in functions.values() if r["Properties"]["Handler"] == "app.archiver")
     assert any("AWSSDKPandas" in layer for layer in archiver["Properties"].get("Layers", []))
     assert all(r["Properties"].get("Tracing") == "Active" for r in functions.values())
+
+
+@pytest.mark.parametrize("mapping", sorted(MAPPINGS))
+def test_template_connects_the_stream_with_the_templates_mapping_settings(package, mapping):
+    packaged = json.loads((package / "sam.json").read_text())["Resources"][mapping]
+    source = load_template()["Resources"][mapping]["Properties"]
+    properties = packaged["Properties"]
+    assert properties["FunctionName"] == {"Ref": MAPPINGS[mapping]}
+    assert properties["EventSourceArn"] == {"Ref": "StreamArn"}
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
+    }
+    settings = set(source) - {"EventSourceArn", "FunctionName", "DestinationConfig"}
+    assert {
+        "BisectBatchOnFunctionError",
+        "MaximumRetryAttempts",
+        "FunctionResponseTypes",
+    } <= settings
+    assert {key: properties[key] for key in settings} == {key: source[key] for key in settings}
+
+
+def test_packaged_template_is_cfn_lint_clean(package):
+    lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(lint), str(package / "sam.json")], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

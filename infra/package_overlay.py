@@ -1,0 +1,73 @@
+"""The ``--merge-template`` overlay that ``make package`` gives ``chalice package``.
+
+Chalice's ``on_kinesis_record`` cannot set bisect-on-error, retries, record age, partial
+batch responses or an on-failure destination, so the event source mappings live in
+``infra/template.yaml``. For the other way to ship the app — ``chalice package`` and then
+``aws cloudformation package/deploy`` (or ``sam deploy``) of the SAM template it writes — this
+overlay adds the same two mappings to that template, with the settings *read from*
+``infra/template.yaml`` (one definition), pointed at chalice's ``Aggregator`` and ``Archiver``
+functions. The stream and the dead-letter queue belong to the data stack and come in as
+parameters (its ``StreamArn`` and ``DeadLetterQueueArn`` outputs).
+
+    python -m infra.package_overlay out/chalice-overlay.json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from localdev.provision import load_template
+
+# template.yaml's mapping -> the function's logical id in chalice's SAM template
+MAPPINGS = {
+    "AggregatorEventSourceMapping": "Aggregator",
+    "ArchiverEventSourceMapping": "Archiver",
+}
+
+
+def package_overlay(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    resources = (template or load_template())["Resources"]
+    overlay: dict[str, Any] = {
+        "Parameters": {
+            "StreamArn": {
+                "Type": "String",
+                "Description": "The data stack's StreamArn output (infra/template.yaml).",
+            },
+            "DeadLetterQueueArn": {
+                "Type": "String",
+                "Description": "The data stack's DeadLetterQueueArn output.",
+            },
+        },
+        "Resources": {},
+    }
+    for logical, function in MAPPINGS.items():
+        properties = copy.deepcopy(resources[logical]["Properties"])
+        properties["EventSourceArn"] = {"Ref": "StreamArn"}
+        properties["FunctionName"] = {"Ref": function}
+        properties["DestinationConfig"] = {
+            "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
+        }
+        overlay["Resources"][logical] = {
+            "Type": resources[logical]["Type"],
+            "Properties": properties,
+        }
+    return overlay
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1:
+        print("usage: python -m infra.package_overlay <overlay.json>", file=sys.stderr)
+        return 2
+    path = Path(arguments[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(package_overlay(), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
