@@ -64,6 +64,8 @@ ACCESS: dict[tuple[str, str], Access] = {}
 ROUTE_METHODS: dict[str, set[str]] = {}
 KEYS = KeyCache(ttl=get_settings().key_cache_seconds)
 PRINCIPAL: ContextVar[Principal | None] = ContextVar("principal", default=None)
+# What a route adds to its request's log line (e.g. the ids of the events it accepted).
+LOG_FIELDS: ContextVar[dict[str, Any]] = ContextVar("log_fields")
 
 if os.environ.get("AWS_CHALICE_CLI_MODE"):  # `chalice local`; never set on Lambda
     from clickstream.localserver import harden_chalice_local
@@ -158,16 +160,18 @@ def guard(event: Request, get_response: Any) -> Any:
     IP address) and one EMF flush per request."""
     access = ACCESS.get((event.path, event.method), "public")
     principal = None
+    log_fields: dict[str, Any] = {}
     try:
         principal = _authorize(event, access) if event.method != "OPTIONS" else None
     except AuthError as error:
         response = _denied(access, error)
     else:
-        token = PRINCIPAL.set(principal)
+        token, fields_token = PRINCIPAL.set(principal), LOG_FIELDS.set(log_fields)
         try:
             response = get_response(event)
         finally:
             PRINCIPAL.reset(token)
+            LOG_FIELDS.reset(fields_token)
     if event.method != "OPTIONS":
         response.headers.update(cors_headers(event.headers, get_settings().cors_origins))
     logger.info(
@@ -177,7 +181,9 @@ def guard(event: Request, get_response: Any) -> Any:
             "path": event.path,
             "status": response.status_code,
             "request_id": (event.context or {}).get("requestId"),
+            "lambda_request_id": getattr(event.lambda_context, "aws_request_id", None),
             **(principal.log_fields() if principal else {}),
+            **log_fields,
         },
     )
     metrics.flush_metrics(raise_on_empty_metrics=False)
@@ -185,6 +191,12 @@ def guard(event: Request, get_response: Any) -> Any:
 
 
 def _answer_ingest(result: IngestResponse) -> Response:
+    accepted_ids = result.body.get("event_ids") or [result.body.get("event_id")]
+    LOG_FIELDS.get().update(
+        accepted=result.accepted,
+        rejected=result.rejected,
+        event_ids=[event_id for event_id in accepted_ids if event_id],
+    )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=result.rejected)
     if result.throttled:

@@ -395,6 +395,11 @@ class Rehearsal:
                     "compactor runs on its schedule event",
                     lambda: self.compact(functions["compactor"]),
                 )
+                self.check(
+                    step,
+                    "JSON logs carry request and event ids, never a key",
+                    lambda: self.logs(functions, gateway),
+                )
             time.sleep(0.5)  # the last UDP datagrams
             self.check(step, "X-Ray segments around Kinesis, DynamoDB, S3", daemon_report(daemon))
         finally:
@@ -457,6 +462,38 @@ class Rehearsal:
         assert keys and all(k.endswith(".parquet") for k in keys), keys
         partition = keys[0].rsplit("/", 1)[0]
         return f"{len(keys)} Parquet objects (one per shard batch) under {partition}/"
+
+    def logs(self, functions: dict[str, DeployedFunction], gateway: Gateway) -> str:
+        def lines(role: str) -> list[dict[str, Any]]:
+            parsed = []
+            for line in functions[role].logs:
+                if line.startswith("{"):
+                    parsed.append(json.loads(line))
+            return parsed
+
+        ingest = [
+            line
+            for line in lines("api")
+            if line.get("message") == "request"
+            and line.get("path") == "/events"
+            and line.get("status") == 200
+        ]
+        assert len(ingest) == 1, f"{len(ingest)} log lines for the accepted POST /events"
+        line = ingest[0]
+        for name in ("request_id", "lambda_request_id", "xray_trace_id"):
+            assert line.get(name), f"the ingest log line has no {name}: {line}"
+        assert line["event_ids"] == gateway.accepted_ids, "the log's event ids differ"
+        for role, message in (("aggregator", "batch aggregated"), ("archiver", "batch archived")):
+            batches = [x for x in lines(role) if x.get("message") == message]
+            assert batches, f"no '{message}' line from the {role}"
+            assert all(x.get("function_request_id") and x.get("shard_id") for x in batches), batches
+        secret = gateway.write_key()
+        for role, function in functions.items():
+            assert not any(secret in raw for raw in function.logs), f"{role} logged the write key"
+        return (
+            f"POST /events line: request_id, lambda_request_id, xray_trace_id, "
+            f"{len(line['event_ids'])} event_ids; consumer lines: function_request_id, shard_id"
+        )
 
     def compact(self, compactor: DeployedFunction) -> str:
         event = {
@@ -547,6 +584,7 @@ class Gateway:
         }
         self._token: str | None = None
         self._write_key: str | None = None
+        self.accepted_ids: list[str] = []
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         parts = path.strip("/").split("/")
@@ -712,6 +750,7 @@ class Gateway:
         assert body["processed"] == len(records) and body["failed"] == 1, body
         error = body["errors"][0]
         assert error["index"] == len(records) and error["field"] == "timestamp", error
+        self.accepted_ids = list(body["event_ids"])
         return f"{len(records)} accepted, 1 rejected naming record {error['index']}.timestamp"
 
 

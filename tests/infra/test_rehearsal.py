@@ -26,6 +26,7 @@ EXPECTED = [
     ("package", "aggregator counts the stream once (redelivered too)"),
     ("package", "archiver writes Parquet"),
     ("package", "compactor runs on its schedule event"),
+    ("package", "JSON logs carry request and event ids, never a key"),
     ("package", "X-Ray segments around Kinesis, DynamoDB, S3"),
     ("destroy", "make destroy runs"),
     ("destroy", "nothing is left"),
