@@ -400,6 +400,11 @@ class Rehearsal:
                     "JSON logs carry request and event ids, never a key",
                     lambda: self.logs(functions, gateway),
                 )
+                self.check(
+                    step,
+                    "EMF metrics match the custom-metric alarms",
+                    lambda: self.metrics(functions),
+                )
             time.sleep(0.5)  # the last UDP datagrams
             self.check(step, "X-Ray segments around Kinesis, DynamoDB, S3", daemon_report(daemon))
         finally:
@@ -494,6 +499,37 @@ class Rehearsal:
             f"POST /events line: request_id, lambda_request_id, xray_trace_id, "
             f"{len(line['event_ids'])} event_ids; consumer lines: function_request_id, shard_id"
         )
+
+    def metrics(self, functions: dict[str, DeployedFunction]) -> str:
+        """Every alarm on a custom metric must watch a namespace and dimension set the package
+        really emits (else it never sees data), and the no-events alarm's metric must be
+        among what a successful ingest emitted."""
+        emitted: dict[tuple[str, frozenset[tuple[str, str]]], set[str]] = {}
+        for function in functions.values():
+            for line in function.logs:
+                if not line.startswith('{"_aws"'):
+                    continue
+                document = json.loads(line)
+                for directive in document["_aws"]["CloudWatchMetrics"]:
+                    for dimension_names in directive["Dimensions"]:
+                        dimensions = frozenset((n, str(document[n])) for n in dimension_names)
+                        key = (directive["Namespace"], dimensions)
+                        emitted.setdefault(key, set()).update(
+                            metric["Name"] for metric in directive["Metrics"]
+                        )
+        assert emitted, "no EMF line in any function's output"
+        names = self.outputs["AlarmNames"].split(",")
+        alarms = self.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+        custom = [alarm for alarm in alarms if not alarm["Namespace"].startswith("AWS/")]
+        assert custom, "no alarm on a custom metric"
+        for alarm in custom:
+            dimensions = frozenset((d["Name"], d["Value"]) for d in alarm["Dimensions"])
+            key = (alarm["Namespace"], dimensions)
+            assert key in emitted, f"{alarm['AlarmName']} watches {key}; emitted: {list(emitted)}"
+            if alarm["MetricName"] == "EventsAccepted":
+                assert "EventsAccepted" in emitted[key], emitted[key]
+        metric_count = len(set().union(*emitted.values()))
+        return f"{len(custom)} custom-metric alarms match the emitted sets ({metric_count} metrics)"
 
     def compact(self, compactor: DeployedFunction) -> str:
         event = {

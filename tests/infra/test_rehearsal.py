@@ -27,6 +27,7 @@ EXPECTED = [
     ("package", "archiver writes Parquet"),
     ("package", "compactor runs on its schedule event"),
     ("package", "JSON logs carry request and event ids, never a key"),
+    ("package", "EMF metrics match the custom-metric alarms"),
     ("package", "X-Ray segments around Kinesis, DynamoDB, S3"),
     ("destroy", "make destroy runs"),
     ("destroy", "nothing is left"),
