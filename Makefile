@@ -9,6 +9,7 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 STAGE ?= dev
 STACK ?= clickstream
+READ_AUTH ?= cognito
 
 .PHONY: venv local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
@@ -80,8 +81,8 @@ clean:
 
 # AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)"
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH)
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)
