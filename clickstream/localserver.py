@@ -1,9 +1,13 @@
 """``chalice local`` only (the local stack's API server; never imported on Lambda): its access
-log and the HTTP methods its server does not know, made to behave like API Gateway."""
+log, the HTTP methods its server does not know and its Cognito authorizer, made to behave like
+API Gateway."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import urllib.request
 from typing import Any
 
 
@@ -35,3 +39,58 @@ def harden_chalice_local() -> None:
 
     ChaliceRequestHandler.log_message = log_message
     ChaliceRequestHandler.__getattr__ = unknown_attribute
+    verify_cognito_locally()
+
+
+def user_pool_jwks(pool_arn: str) -> dict[str, Any]:
+    """The pool's signing keys from its issuer's ``.well-known/jwks.json`` (on the emulator
+    when ``AWS_ENDPOINT_URL`` is set: moto serves them by the Cognito host name)."""
+    region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[-1]
+    host = f"cognito-idp.{region}.amazonaws.com"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", f"https://{host}").rstrip("/")
+    request = urllib.request.Request(
+        f"{endpoint}/{pool_id}/.well-known/jwks.json", headers={"Host": host}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        keys: dict[str, Any] = json.load(response)
+    return keys
+
+
+def verify_cognito_locally() -> None:
+    """chalice local's Cognito authorizer reads the token's claims without checking its
+    signature, issuer or expiry, so any made-up token passes. API Gateway verifies all three
+    and answers 401 ``{"message":"Unauthorized"}`` (without CORS headers) before the function
+    runs; so does this."""
+    try:
+        from chalice.app import CognitoUserPoolAuthorizer
+        from chalice.local import LocalGatewayAuthorizer, NotAuthorizedError
+    except ImportError:  # pragma: no cover - chalice is always there locally
+        return
+
+    from clickstream.auth import AuthError, verify_cognito_jwt
+    from clickstream.settings import get_settings
+
+    authorize = LocalGatewayAuthorizer.authorize
+    jwks_cache: dict[str, dict[str, Any]] = {}
+
+    def verified(self: Any, raw_path: str, lambda_event: Any, lambda_context: Any) -> Any:
+        route = self._route_for_event(lambda_event)
+        authorizer = route.authorizer if route else None
+        if isinstance(authorizer, CognitoUserPoolAuthorizer):
+            unauthorized = NotAuthorizedError(
+                {"x-amzn-ErrorType": "UnauthorizedException"}, b'{"message":"Unauthorized"}'
+            )
+            headers = {k.lower(): v for k, v in (lambda_event.get("headers") or {}).items()}
+            token = headers.get("authorization", "")
+            pool_arn = get_settings().cognito_user_pool_arn  # the authorizer's provider
+            if pool_arn not in jwks_cache:
+                jwks_cache[pool_arn] = user_pool_jwks(pool_arn)
+            region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[-1]
+            issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+            try:
+                verify_cognito_jwt(token, jwks_cache[pool_arn], issuer=issuer)
+            except AuthError:
+                raise unauthorized from None
+        return authorize(self, raw_path, lambda_event, lambda_context)
+
+    LocalGatewayAuthorizer.authorize = verified  # type: ignore[method-assign]

@@ -151,13 +151,17 @@ CONTENT_TYPES = {
 NO_CACHE = {"index.html", "config.js"}  # everything else may be cached by browsers
 
 
-def dashboard_config(api_url: str) -> str:
-    """``web/config.js`` for a deployed dashboard: plain data, no logic."""
+def dashboard_config(api_url: str, cognito: dict[str, str] | None = None) -> str:
+    """``web/config.js`` for a deployed dashboard: plain data, no logic. With ``cognito``
+    (``region``, ``userPoolClientId``, optionally ``endpoint``) the page signs readers in to
+    the user pool and sends their ID token."""
+    auth = f"  auth: {json.dumps({'cognito': cognito})},\n" if cognito else ""
     return (
         "// Written by `make deploy`: the API this dashboard reads.\n"
         "export default {\n"
         f"  apiBaseUrl: {json.dumps(api_url.rstrip('/'))},\n"
         '  apiKey: "",  // never a key in a public bucket: open the page with ?key=\n'
+        f"{auth}"
         "  pollIntervalMs: 2000,\n"
         "  requestTimeoutMs: 5000,\n"
         "  topPagesLimit: 10,\n"
@@ -167,12 +171,29 @@ def dashboard_config(api_url: str) -> str:
     )
 
 
-def upload_dashboard(s3: Any, bucket: str, api_url: str, web_dir: Path = ROOT / "web") -> int:
+def dashboard_cognito(outputs: dict[str, str]) -> dict[str, str] | None:
+    """The dashboard's sign-in settings when the stack made a user pool (reads on Cognito)."""
+    if not outputs.get("UserPoolClientId") or not outputs.get("UserPoolArn"):
+        return None
+    return {
+        "region": outputs["UserPoolArn"].split(":")[3],
+        "userPoolClientId": outputs["UserPoolClientId"],
+    }
+
+
+def upload_dashboard(
+    s3: Any,
+    bucket: str,
+    api_url: str,
+    web_dir: Path = ROOT / "web",
+    cognito: dict[str, str] | None = None,
+) -> int:
     """Upload the static dashboard with a deploy-time config; returns files uploaded."""
     uploaded = 0
+    config = dashboard_config(api_url, cognito).encode()
     for path in sorted(p for p in web_dir.rglob("*") if p.is_file()):
         key = path.relative_to(web_dir).as_posix()
-        body = dashboard_config(api_url).encode() if key == "config.js" else path.read_bytes()
+        body = config if key == "config.js" else path.read_bytes()
         s3.put_object(
             Bucket=bucket,
             Key=key,
@@ -309,7 +330,9 @@ def up(args: argparse.Namespace) -> None:
         env=environment,
     ).stdout.strip()
     if args.dashboard_bucket:
-        count = upload_dashboard(_client(args, "s3"), args.dashboard_bucket, api_url)
+        count = upload_dashboard(
+            _client(args, "s3"), args.dashboard_bucket, api_url, cognito=dashboard_cognito(outputs)
+        )
         print(f"5/5 dashboard: {count} files -> {outputs.get('DashboardUrl')}", flush=True)
     print(f"deployed; API: {api_url}", flush=True)
 

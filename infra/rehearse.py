@@ -314,7 +314,9 @@ class Rehearsal:
         config = s3.get_object(Bucket=SITE_BUCKET, Key="config.js")["Body"].read().decode()
         api_url = self.api_url()
         assert json.dumps(api_url.rstrip("/")) in config, config
-        return f"{len(keys)} files; config.js -> {api_url}"
+        client_id = self.outputs["UserPoolClientId"]
+        assert f'"userPoolClientId": "{client_id}"' in config, "config.js names no user pool"
+        return f"{len(keys)} files; config.js -> {api_url}, sign-in to client {client_id}"
 
     def api_url(self) -> str:
         api = self.rest_api()

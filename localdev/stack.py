@@ -123,8 +123,22 @@ def _emf_forwarder() -> Any:
 
 
 class QuietStaticHandler(SimpleHTTPRequestHandler):
+    # Served as /config.js when set: the deploy-time file's shape, for a stack whose reads
+    # are on Cognito (the page then signs readers in to the emulator's user pool).
+    config_js: bytes | None = None
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("web: " + format, *args)
+
+    def do_GET(self) -> None:
+        if self.config_js is not None and self.path.split("?", 1)[0] == "/config.js":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript; charset=utf-8")
+            self.send_header("Content-Length", str(len(self.config_js)))
+            self.end_headers()
+            self.wfile.write(self.config_js)
+            return
+        super().do_GET()
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -193,7 +207,10 @@ class LocalStack:
     def _provision(self) -> None:
         from localdev.provision import provision
 
-        self.outputs = provision(self.endpoint_url, self.config.region, {"Environment": "local"})
+        parameters = {"Environment": "local"}
+        if self.env.get("CLICKSTREAM_READ_AUTH"):  # cognito: the stack makes a user pool
+            parameters["ReadAuth"] = self.env["CLICKSTREAM_READ_AUTH"]
+        self.outputs = provision(self.endpoint_url, self.config.region, parameters)
         names = {
             "CLICKSTREAM_STREAM_NAME": "StreamName",
             "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
@@ -203,6 +220,8 @@ class LocalStack:
             "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
             "CLICKSTREAM_ON_FAILURE_QUEUE_URL": "DeadLetterQueueUrl",
             "CLICKSTREAM_ALARM_TOPIC_ARN": "AlarmTopicArn",
+            "CLICKSTREAM_READ_AUTH": "ReadAuth",
+            "CLICKSTREAM_COGNITO_USER_POOL_ARN": "UserPoolArn",
         }
         for variable, output in names.items():
             if output in self.outputs:
@@ -274,8 +293,26 @@ class LocalStack:
         for function in CONSUMERS:
             self._spawn_consumer(function)
 
+    def _dashboard_cognito(self) -> dict[str, str] | None:
+        from infra.deploy import dashboard_cognito
+
+        cognito = dashboard_cognito(self.outputs)
+        return None if cognito is None else {**cognito, "endpoint": self.endpoint_url}
+
     def _start_web(self) -> None:
-        handler = functools.partial(QuietStaticHandler, directory=str(ROOT / "web"))
+        from infra.deploy import dashboard_config
+
+        cognito = self._dashboard_cognito()
+        handler_class = type(
+            "DashboardHandler",
+            (QuietStaticHandler,),
+            {
+                "config_js": None
+                if cognito is None
+                else dashboard_config(self.api_url, cognito).encode()
+            },
+        )
+        handler = functools.partial(handler_class, directory=str(ROOT / "web"))
         self.web_server = ThreadingHTTPServer((LOOPBACK, self.config.web_port), handler)
         threading.Thread(target=self.web_server.serve_forever, name="web", daemon=True).start()
 
@@ -345,16 +382,25 @@ class LocalStack:
             return False
         return True
 
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.config.api_port}"
+
     def describe(self) -> dict[str, Any]:
-        api_url = f"http://{LOOPBACK}:{self.config.api_port}"
+        api_url = self.api_url
+        web_url = f"http://{LOOPBACK}:{self.config.web_port}"
+        # With reads on Cognito the page signs in (its config.js names the pool); else the
+        # read key travels in the URL, as the page expects on a loopback stack.
+        signs_in = self.outputs.get("ReadAuth") == "cognito"
         return {
             "api_url": api_url,
-            "web_url": f"http://{LOOPBACK}:{self.config.web_port}"
-            if self.config.serve_web
-            else None,
+            "web_url": web_url if self.config.serve_web else None,
             "dashboard_url": (
-                f"http://{LOOPBACK}:{self.config.web_port}/?api={api_url}"
-                f"&key={self.keys.get('read', '')}"
+                (
+                    f"{web_url}/"
+                    if signs_in
+                    else f"{web_url}/?api={api_url}&key={self.keys.get('read', '')}"
+                )
                 if self.config.serve_web
                 else None
             ),
@@ -409,6 +455,17 @@ def print_banner(info: dict[str, Any]) -> None:
         "",
         "Ctrl-C stops everything.",
     ]
+    resources = info.get("resources") or {}
+    if resources.get("ReadAuth") == "cognito":  # reads need a user of the emulator's pool
+        pool_id = str(resources.get("UserPoolArn", "")).rsplit("/", 1)[-1]
+        lines[-2:-2] = [
+            f"  reads: Cognito user pool {pool_id} (the read key above is not accepted)",
+            f"  a reader: aws --endpoint-url {info['endpoint_url']} \\",
+            "         cognito-idp admin-create-user \\",
+            f"         --user-pool-id {pool_id} --username you@example.com \\",
+            "         --temporary-password 'Temporary-Passw0rd'   (then sign in on the dashboard)",
+            "",
+        ]
     print("\n".join(lines), flush=True)
     print("READY " + json.dumps(info), flush=True)
 

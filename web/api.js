@@ -19,25 +19,34 @@ export class ApiError extends Error {
   }
 }
 
-/** Request headers: JSON, plus the read key (`X-Api-Key`) when there is one. */
-export function requestHeaders(apiKey) {
+/**
+ * Request headers: JSON, plus the reader's credential: the read key (`X-Api-Key`), or the
+ * Cognito ID token in `Authorization` (what API Gateway's user-pool authorizer reads).
+ * @param {string | {apiKey?: string, idToken?: string | null}} credentials
+ */
+export function requestHeaders(credentials) {
+  const { apiKey = "", idToken = null } =
+    typeof credentials === "string" ? { apiKey: credentials } : (credentials ?? {});
   const headers = { Accept: "application/json" };
   if (typeof apiKey === "string" && apiKey !== "") headers["X-Api-Key"] = apiKey;
+  if (typeof idToken === "string" && idToken !== "") headers.Authorization = idToken;
   return headers;
 }
 
 /** Plain words for the statuses a reader can act on. */
-function httpMessage(status) {
+function httpMessage(status, signsIn) {
+  if (status === 401 && signsIn) return "HTTP 401: not signed in, or the session ended (sign in again)";
   if (status === 401) return "HTTP 401: no API key (open the page with ?key=<read key>)";
   if (status === 403) return "HTTP 403: the API key was refused (wrong, revoked or not a read key)";
   return `HTTP ${status}`;
 }
 
 /**
- * GET `${baseUrl}${path}` as JSON within `timeoutMs`, with the read key if one is given.
+ * GET `${baseUrl}${path}` as JSON within `timeoutMs`, with the reader's credentials (a read
+ * key string, or `{apiKey, idToken}`).
  * @returns {Promise<any>}
  */
-export async function getJson(baseUrl, path, timeoutMs, apiKey = "") {
+export async function getJson(baseUrl, path, timeoutMs, credentials = "") {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -53,7 +62,7 @@ export async function getJson(baseUrl, path, timeoutMs, apiKey = "") {
         cache: "no-store",
         credentials: "omit",
         // The key travels in a header, never in the URL (URLs end up in logs and history).
-        headers: requestHeaders(apiKey),
+        headers: requestHeaders(credentials),
       });
     } catch (err) {
       if (timedOut) {
@@ -64,7 +73,8 @@ export async function getJson(baseUrl, path, timeoutMs, apiKey = "") {
       throw new ApiError("network", path, "could not connect");
     }
     if (!response.ok) {
-      throw new ApiError("http", path, httpMessage(response.status), response.status);
+      const signsIn = typeof credentials === "object" && credentials?.idToken !== undefined;
+      throw new ApiError("http", path, httpMessage(response.status, signsIn), response.status);
     }
     try {
       // The body is read under the same deadline: a server that sends headers then stalls
@@ -101,11 +111,11 @@ export function snapshotRequests({ topPagesLimit }) {
  * endpoint cannot leave another's request running into the next poll.
  * @returns {Promise<{results: Record<string, {ok: true, data: any} | {ok: false, error: ApiError}>, elapsedMs: number}>}
  */
-export async function fetchSnapshot(baseUrl, requests, timeoutMs, apiKey = "") {
+export async function fetchSnapshot(baseUrl, requests, timeoutMs, credentials = "") {
   const started = performance.now();
   const names = Object.keys(requests);
   const settled = await Promise.allSettled(
-    names.map((name) => getJson(baseUrl, requests[name], timeoutMs, apiKey)));
+    names.map((name) => getJson(baseUrl, requests[name], timeoutMs, credentials)));
   const results = {};
   settled.forEach((outcome, i) => {
     const name = names[i];

@@ -1,6 +1,7 @@
 // Entry point: resolve settings, then refresh every panel on a non-overlapping poll.
 
 import { fetchSnapshot, snapshotRequests } from "./api.js";
+import { CognitoSession } from "./auth.js";
 import { EventTypesChart, TimeseriesChart, loadChartLibrary } from "./charts.js";
 import { startPoller } from "./poller.js";
 import { resolveSettings } from "./settings.js";
@@ -27,6 +28,23 @@ async function main() {
     root.documentElement.dataset.charts = "unavailable";
   } else {
     root.documentElement.dataset.charts = "ready";
+  }
+
+  // Reads on a Cognito user pool: sign in first, and again whenever the session ends.
+  const session = settings.cognito ? new CognitoSession(settings.cognito) : null;
+  root.querySelector('[data-testid="sign-out"]').addEventListener("click", () => {
+    session?.signOut();
+    window.location.reload(); // nothing of the last reader's data stays on the page
+  });
+  async function credentials() {
+    if (!session) return settings.apiKey;
+    let idToken = await session.idToken();
+    if (!idToken) {
+      await signIn(root, session);
+      idToken = await session.idToken();
+    }
+    showAccount(root, session.username);
+    return { apiKey: "", idToken };
   }
 
   const status = new StatusView(root);
@@ -60,7 +78,10 @@ async function main() {
 
   async function refresh() {
     const { results, elapsedMs } = await fetchSnapshot(
-      settings.apiBaseUrl, requests, settings.requestTimeoutMs, settings.apiKey);
+      settings.apiBaseUrl, requests, settings.requestTimeoutMs, await credentials());
+    if (session && Object.values(results).some((r) => !r.ok && r.error.status === 401)) {
+      session.signOut(); // refused: the next poll asks for a sign-in
+    }
     let anyOk = false;
     for (const [name, result] of Object.entries(results)) {
       // Panels whose endpoint failed keep their last good data, marked stale.
@@ -98,6 +119,56 @@ async function main() {
   });
   root.querySelector('[data-testid="retry-now"]').addEventListener("click", () => poller.pollNow());
   setInterval(() => status.tick(), 1000);
+}
+
+/** Shows the sign-in form until the reader is signed in (the poll waits meanwhile). */
+function signIn(root, session) {
+  const section = root.querySelector('[data-testid="sign-in"]');
+  const main = root.querySelector("main");
+  const form = root.querySelector('[data-testid="sign-in-form"]');
+  const field = (name) => root.querySelector(`[data-testid="sign-in-${name}"]`);
+  const newPasswordRow = root.querySelector('[data-testid="new-password-row"]');
+  const error = field("error");
+  section.hidden = false;
+  main.hidden = true;
+  field("username").focus();
+  let challenge = null;
+  return new Promise((resolve) => {
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      field("submit").disabled = true;
+      try {
+        if (challenge) {
+          await session.setNewPassword(challenge, field("new-password").value);
+        } else {
+          const outcome = await session.signIn(field("username").value.trim(), field("password").value);
+          if (outcome.challenge) {
+            challenge = outcome;
+            newPasswordRow.hidden = false;
+            field("new-password").required = true;
+            field("new-password").focus();
+            field("submit").textContent = "Set password and sign in";
+            return;
+          }
+        }
+        field("password").value = "";
+        field("new-password").value = "";
+        section.hidden = true;
+        main.hidden = false;
+        resolve();
+      } catch (err) {
+        error.textContent = err.message;
+      } finally {
+        field("submit").disabled = false;
+      }
+    };
+  });
+}
+
+function showAccount(root, username) {
+  root.querySelector('[data-testid="account"]').hidden = !username;
+  root.querySelector('[data-testid="account-name"]').textContent = username ?? "";
 }
 
 function showSettings(root, settings) {

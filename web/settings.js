@@ -64,6 +64,26 @@ export function resolveApiKey(params, deployed, warnings) {
   return { apiKey: "", apiKeySource: "none" };
 }
 
+const CLIENT_ID_SHAPE = /^[A-Za-z0-9]{1,128}$/;
+const REGION_SHAPE = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+/** config.js `auth.cognito` ({region, userPoolClientId, endpoint?}), or null. */
+export function resolveCognito(auth, warnings) {
+  const cognito = auth?.cognito;
+  if (!cognito) return null;
+  const { region, userPoolClientId, endpoint = "" } = cognito;
+  if (!REGION_SHAPE.test(String(region)) || !CLIENT_ID_SHAPE.test(String(userPoolClientId))) {
+    warnings.push("Ignoring config.js auth.cognito: it needs a region and a userPoolClientId.");
+    return null;
+  }
+  const base = endpoint ? normaliseBaseUrl(endpoint, "") : "";
+  if (base === null) {
+    warnings.push(`Ignoring config.js auth.cognito.endpoint "${endpoint}": not an http(s) URL.`);
+    return null;
+  }
+  return { region, userPoolClientId, endpoint: base ? `${base}/` : "" };
+}
+
 function boundedInt(value, min, max, fallback) {
   const n = Number.parseInt(String(value ?? ""), 10);
   if (!Number.isFinite(n)) return fallback;
@@ -100,12 +120,15 @@ export async function resolveSettings(location = window.location) {
     DEFAULTS.requestTimeoutMs);
 
   const { apiKey, apiKeySource } = resolveApiKey(params, merged, warnings);
+  const cognito = resolveCognito(merged.auth, warnings);
 
   return {
     apiBaseUrl,
     apiSource,
     apiKey,
     apiKeySource,
+    // Sign in to this user pool unless a read key was given (?key= wins: an operator's view).
+    cognito: apiKey ? null : cognito,
     pollIntervalMs,
     requestTimeoutMs,
     topPagesLimit: boundedInt(merged.topPagesLimit, 1, 100, DEFAULTS.topPagesLimit),

@@ -7,7 +7,12 @@ import json
 import re
 from pathlib import Path
 
-from infra.deploy import least_privilege_policy, stage_config
+from infra.deploy import (
+    dashboard_cognito,
+    dashboard_config,
+    least_privilege_policy,
+    stage_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
@@ -153,3 +158,14 @@ def test_dashboard_upload_writes_a_config_pointing_at_the_api(monkeypatch):
         assert 'apiBaseUrl: "https://abc.execute-api.eu-west-1.amazonaws.com/api"' in body
         assert config["ContentType"].startswith("text/javascript")
         assert s3.head_object(Bucket="site", Key="index.html")["CacheControl"] == "no-cache"
+
+
+def test_dashboard_config_names_the_user_pool_when_reads_are_on_cognito():
+    outputs = {**OUTPUTS, "UserPoolClientId": "4tq0ab12cd34ef56gh78ij90kl"}
+    cognito = dashboard_cognito(outputs)
+    assert cognito == {"region": "eu-west-1", "userPoolClientId": "4tq0ab12cd34ef56gh78ij90kl"}
+    config = dashboard_config("https://abc.execute-api.eu-west-1.amazonaws.com/api/", cognito)
+    assert '"userPoolClientId": "4tq0ab12cd34ef56gh78ij90kl"' in config
+    assert '"region": "eu-west-1"' in config
+    assert dashboard_cognito({k: v for k, v in OUTPUTS.items() if k != "UserPoolArn"}) is None
+    assert "auth:" not in dashboard_config("https://x/api/")
