@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -394,6 +395,11 @@ class Rehearsal:
                 )
                 self.check(
                     step,
+                    "export reads the archive; erasure is for admins",
+                    lambda: gateway.export_and_erase(sent),
+                )
+                self.check(
+                    step,
                     "compactor runs on its schedule event",
                     lambda: self.compact(functions["compactor"]),
                 )
@@ -620,7 +626,7 @@ class Gateway:
         self.authorizers = {
             a["id"]: a for a in gateway.get_authorizers(restApiId=self.api_id)["items"]
         }
-        self._token: str | None = None
+        self._tokens: dict[str, str] = {}
         self._write_key: str | None = None
         self.accepted_ids: list[str] = []
 
@@ -650,6 +656,8 @@ class Gateway:
         token: str | None = None,
     ) -> tuple[int, Any]:
         headers = {"Host": f"{self.api_id}.execute-api.amazonaws.com", **(headers or {})}
+        path, _, query_string = path.partition("?")
+        query = dict(urllib.parse.parse_qsl(query_string)) or None
         matched = self.match(path)
         if matched is None or (matched[0], verb) not in self.methods:
             return 403, {"message": "Missing Authentication Token"}  # API Gateway's answer
@@ -678,8 +686,10 @@ class Gateway:
             "httpMethod": verb,
             "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": None,
-            "multiValueQueryStringParameters": None,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()}
+            if query
+            else None,
             "pathParameters": parameters or None,
             "stageVariables": None,
             "requestContext": context,
@@ -705,23 +715,50 @@ class Gateway:
 
     def reader_token(self) -> str:
         """An ID token of a user in the deployed pool (what the dashboard's sign-in gets)."""
-        if self._token is None:
+        return self.token("analyst@example.com")
+
+    def token(self, user: str, groups: tuple[str, ...] = ()) -> str:
+        if user not in self._tokens:
             cognito = self.rehearsal.client("cognito-idp")
             pool_id = self.rehearsal.outputs["UserPoolArn"].rsplit("/", 1)[-1]
-            client_id = self.rehearsal.outputs["UserPoolClientId"]
-            user, password = "analyst@example.com", "Rehearsal-Passw0rd"
+            password = "Rehearsal-Passw0rd"
             cognito.admin_create_user(UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS")
             cognito.admin_set_user_password(
                 UserPoolId=pool_id, Username=user, Password=password, Permanent=True
             )
+            for group in groups:
+                cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=user, GroupName=group)
             authenticated = cognito.admin_initiate_auth(
                 UserPoolId=pool_id,
-                ClientId=client_id,
+                ClientId=self.rehearsal.outputs["UserPoolClientId"],
                 AuthFlow="ADMIN_USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": user, "PASSWORD": password},
             )
-            self._token = str(authenticated["AuthenticationResult"]["IdToken"])
-        return self._token
+            self._tokens[user] = str(authenticated["AuthenticationResult"]["IdToken"])
+        return self._tokens[user]
+
+    def export_and_erase(self, sent: list[dict[str, Any]]) -> str:
+        """GET /export reads the archive back (pyarrow, from the layer, in the API function);
+        DELETE /users/{user_id} is for the pool's admin group only and removes the user."""
+        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
+        assert status == 200, (status, exported)
+        rows = exported["events"] if isinstance(exported, dict) else exported
+        assert sorted(r["event_id"] for r in rows) == sorted(self.accepted_ids), (
+            f"{len(rows)} exported rows, {len(self.accepted_ids)} accepted"
+        )
+        user = str(sent[0]["user_id"])
+        status, _ = self.request("DELETE", f"/users/{user}", token=self.reader_token())
+        assert status == 403, f"a reader's DELETE /users answered {status}"
+        admin = self.token("admin@example.com", groups=("admin",))
+        status, erased = self.request("DELETE", f"/users/{user}", token=admin)
+        assert status == 200 and erased["archive_rows_removed"] > 0, (status, erased)
+        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
+        rows = exported["events"] if isinstance(exported, dict) else exported
+        assert status == 200 and all(r.get("user_id") != user for r in rows), "user still there"
+        return (
+            f"/export returned the {len(self.accepted_ids)} archived events; a reader's DELETE "
+            f"/users is 403; the admin group's removed {erased['archive_rows_removed']} rows"
+        )
 
     def write_key(self) -> str:
         if self._write_key is None:

@@ -25,6 +25,7 @@ EXPECTED = [
     ("package", "POST /events through the gateway"),
     ("package", "aggregator counts the stream once (redelivered too)"),
     ("package", "archiver writes Parquet"),
+    ("package", "export reads the archive; erasure is for admins"),
     ("package", "compactor runs on its schedule event"),
     ("package", "JSON logs carry request and event ids, never a key"),
     ("package", "EMF metrics match the custom-metric alarms"),
