@@ -50,6 +50,7 @@ def _journey(tag: str, sessions: int) -> list[dict]:
 def _archive_rows(stack, tmp_path: Path, event_ids: list[str]) -> tuple[int, int]:
     """Rows and distinct ids among ``event_ids`` in the Parquet archive, read with DuckDB."""
     s3 = stack.client("s3")
+    downloaded = 0
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=stack.archive_bucket, Prefix="events/"
     ):
@@ -59,6 +60,9 @@ def _archive_rows(stack, tmp_path: Path, event_ids: list[str]) -> tuple[int, int
             target.write_bytes(
                 s3.get_object(Bucket=stack.archive_bucket, Key=obj["Key"])["Body"].read()
             )
+            downloaded += 1
+    if not downloaded:  # the archiver has not written yet: nothing for DuckDB to glob
+        return 0, 0
     ids = ", ".join(f"'{event_id}'" for event_id in event_ids)
     return duckdb.sql(
         f"select count(*), count(distinct event_id) from read_parquet('{tmp_path}/events/**/*.parquet', "
