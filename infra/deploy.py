@@ -157,7 +157,8 @@ def dashboard_config(api_url: str, cognito: dict[str, str] | None = None) -> str
     the user pool and sends their ID token."""
     auth = f"  auth: {json.dumps({'cognito': cognito})},\n" if cognito else ""
     return (
-        "// Written by `make deploy`: the API this dashboard reads.\n"
+        "// Written at deploy time (make deploy, or the local stack's web server): the API\n"
+        "// this dashboard reads and, when reads are on a user pool, where readers sign in.\n"
         "export default {\n"
         f"  apiBaseUrl: {json.dumps(api_url.rstrip('/'))},\n"
         '  apiKey: "",  // never a key in a public bucket: open the page with ?key=\n'
