@@ -192,6 +192,7 @@ class Rehearsal:
         self.check(step, "four functions with chalice's handlers", self._functions)
         self.check(step, "environment points at the stack's outputs", self._environment)
         self.check(step, "X-Ray active tracing on every function", self._tracing)
+        self.check(step, "log groups with a retention, owned by the stack", self._log_groups)
         self.check(step, "pyarrow layer on the functions that read Parquet", self._layers)
         self.check(step, "IAM: the generated least-privilege policy only", self._policies)
         self.check(step, "compactor scheduled hourly", self._schedule)
@@ -219,6 +220,25 @@ class Rehearsal:
         modes = {role: self.function(role)["TracingConfig"]["Mode"] for role in FUNCTIONS}
         assert set(modes.values()) == {"Active"}, modes
         return "Active x 4"
+
+    def _log_groups(self) -> str:
+        logs = self.client("logs")
+        groups = {
+            group["logGroupName"]: group
+            for group in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+        }
+        retention = {int(g.get("retentionInDays", 0)) for g in groups.values()}
+        for name in FUNCTIONS.values():
+            assert f"/aws/lambda/{name}" in groups, f"no log group for {name}: {sorted(groups)}"
+        assert retention == {30}, retention
+        stack = self.client("cloudformation").describe_stack_resources(StackName=STACK)
+        owned = {
+            r["PhysicalResourceId"]
+            for r in stack["StackResources"]
+            if r.get("ResourceType") == "AWS::Logs::LogGroup"
+        }
+        assert owned == {f"/aws/lambda/{name}" for name in FUNCTIONS.values()}, owned
+        return "4 x /aws/lambda/<function>, 30 days"
 
     def _layers(self) -> str:
         expected = PANDAS_LAYER.format(region=self.region)
@@ -588,6 +608,8 @@ class Rehearsal:
         found |= {f"topic {t['TopicArn']}" for t in self.client("sns").list_topics()["Topics"]}
         found |= {f"stream {n}" for n in self.client("kinesis").list_streams()["StreamNames"]}
         found |= {f"table {n}" for n in self.client("dynamodb").list_tables()["TableNames"]}
+        log_groups = self.client("logs").describe_log_groups()["logGroups"]
+        found |= {f"log group {g['logGroupName']}" for g in log_groups}
         pools = self.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
         found |= {f"user pool {p['Id']}" for p in pools}
         stacks = self.client("cloudformation").list_stacks()["StackSummaries"]
@@ -601,7 +623,7 @@ class Rehearsal:
         assert not left, f"left behind: {left}"
         return (
             "no function, mapping, API, role, rule, bucket, alarm, database, queue, topic, "
-            "stream, table, user pool or stack more than before the deploy"
+            "stream, table, log group, user pool or stack more than before the deploy"
         )
 
 

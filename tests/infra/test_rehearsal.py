@@ -12,6 +12,7 @@ EXPECTED = [
     ("deployed", "four functions with chalice's handlers"),
     ("deployed", "environment points at the stack's outputs"),
     ("deployed", "X-Ray active tracing on every function"),
+    ("deployed", "log groups with a retention, owned by the stack"),
     ("deployed", "pyarrow layer on the functions that read Parquet"),
     ("deployed", "IAM: the generated least-privilege policy only"),
     ("deployed", "compactor scheduled hourly"),
