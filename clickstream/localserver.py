@@ -59,8 +59,8 @@ def user_pool_jwks(pool_arn: str) -> dict[str, Any]:
 def verify_cognito_locally() -> None:
     """chalice local's Cognito authorizer reads the token's claims without checking its
     signature, issuer or expiry, so any made-up token passes. API Gateway verifies all three
-    and answers 401 ``{"message":"Unauthorized"}`` (without CORS headers) before the function
-    runs; so does this."""
+    and answers 401 ``{"message":"Unauthorized"}`` before the function runs, with the CORS
+    headers ``make deploy`` gives its own error responses; so does this."""
     try:
         from chalice.app import CognitoUserPoolAuthorizer
         from chalice.local import LocalGatewayAuthorizer, NotAuthorizedError
@@ -68,6 +68,7 @@ def verify_cognito_locally() -> None:
         return
 
     from clickstream.auth import AuthError, verify_cognito_jwt
+    from clickstream.cors import cors_headers
     from clickstream.settings import get_settings
 
     authorize = LocalGatewayAuthorizer.authorize
@@ -77,10 +78,14 @@ def verify_cognito_locally() -> None:
         route = self._route_for_event(lambda_event)
         authorizer = route.authorizer if route else None
         if isinstance(authorizer, CognitoUserPoolAuthorizer):
-            unauthorized = NotAuthorizedError(
-                {"x-amzn-ErrorType": "UnauthorizedException"}, b'{"message":"Unauthorized"}'
-            )
             headers = {k.lower(): v for k, v in (lambda_event.get("headers") or {}).items()}
+            unauthorized = NotAuthorizedError(
+                {
+                    "x-amzn-ErrorType": "UnauthorizedException",
+                    **cors_headers(headers, get_settings().cors_origins),
+                },
+                b'{"message":"Unauthorized"}',
+            )
             token = headers.get("authorization", "")
             pool_arn = get_settings().cognito_user_pool_arn  # the authorizer's provider
             if pool_arn not in jwks_cache:

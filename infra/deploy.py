@@ -254,6 +254,48 @@ def stage_config(
     return config
 
 
+def gateway_error_headers(origins: list[str]) -> dict[str, str]:
+    """``responseParameters`` for API Gateway's own 4XX/5XX answers: the Cognito authorizer's
+    401, throttling's 429, an unknown route's 403. They never reach the function, so they lack
+    its CORS headers and a browser reports only a network error. One allowed origin is named;
+    with several, the request's Origin is echoed (these answers carry no data)."""
+    if not origins:
+        return {}
+    if "*" in origins:
+        allow = "'*'"
+    elif len(origins) == 1:
+        allow = f"'{origins[0]}'"
+    else:
+        allow = "method.request.header.Origin"
+    return {
+        "gatewayresponse.header.Access-Control-Allow-Origin": allow,
+        "gatewayresponse.header.Vary": "'Origin'",
+    }
+
+
+def add_gateway_error_cors(apigateway: Any, api_id: str, stage: str, origins: list[str]) -> bool:
+    headers = gateway_error_headers(origins)
+    if not headers:
+        return False
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        apigateway.put_gateway_response(
+            restApiId=api_id, responseType=response_type, responseParameters=headers
+        )
+    apigateway.create_deployment(  # gateway responses take effect with a deployment
+        restApiId=api_id, stageName=stage, description="CORS on API Gateway's own errors"
+    )
+    return True
+
+
+def deployed_rest_api_id(stage: str) -> str:
+    """The REST API chalice deployed for ``stage`` (its record in .chalice/deployed/)."""
+    record = json.loads((CONFIG.parent / "deployed" / f"{stage}.json").read_text())
+    for resource in record["resources"]:
+        if "rest_api_id" in resource:
+            return str(resource["rest_api_id"])
+    raise RuntimeError(f"chalice deployed no REST API for stage {stage}")
+
+
 STACK_TIMEOUT_S = 1800.0  # a first AWS deploy takes a few minutes; this is the give-up point
 
 
@@ -320,6 +362,15 @@ def up(args: argparse.Namespace) -> None:
         check=True,
         env=environment,
     )
+    origins = config["stages"][args.stage]["environment_variables"].get(
+        "CLICKSTREAM_CORS_ORIGINS", ""
+    )
+    stage_name = config["stages"][args.stage]["api_gateway_stage"]
+    allowed = [origin for origin in origins.split(",") if origin]
+    if add_gateway_error_cors(
+        _client(args, "apigateway"), deployed_rest_api_id(args.stage), stage_name, allowed
+    ):
+        print(f"    API Gateway's own errors carry CORS for {', '.join(allowed)}", flush=True)
     print("4/5 connecting the stream to the consumers (event source mappings)", flush=True)
     _deploy_stack(args, region, parameters | {"CreateEventSourceMappings": "true"})
     api_url = subprocess.run(

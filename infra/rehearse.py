@@ -200,6 +200,7 @@ class Rehearsal:
         self.check(step, "alarms notify the topic, e-mail subscribed", self._alarms)
         self.check(step, "Glue table with partition projection", self._glue)
         self.check(step, "dashboard uploaded with the API's URL", self._dashboard)
+        self.check(step, "API Gateway's own errors carry CORS", self._gateway_errors)
 
     def _functions(self) -> str:
         for role, name in FUNCTIONS.items():
@@ -338,6 +339,17 @@ class Rehearsal:
         client_id = self.outputs["UserPoolClientId"]
         assert f'"userPoolClientId": "{client_id}"' in config, "config.js names no user pool"
         return f"{len(keys)} files; config.js -> {api_url}, sign-in to client {client_id}"
+
+    def _gateway_errors(self) -> str:
+        apigateway = self.client("apigateway")
+        api_id = self.rest_api()["id"]
+        origin = f"'{self.outputs['DashboardUrl']}'"
+        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+            response = apigateway.get_gateway_response(restApiId=api_id, responseType=response_type)
+            headers = response.get("responseParameters", {})
+            allowed = headers.get("gatewayresponse.header.Access-Control-Allow-Origin")
+            assert allowed == origin, (response_type, headers)
+        return f"DEFAULT_4XX and DEFAULT_5XX allow {origin}"
 
     def api_url(self) -> str:
         api = self.rest_api()

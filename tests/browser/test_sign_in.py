@@ -63,8 +63,11 @@ def test_reads_refuse_a_made_up_token(cognito_stack: LocalStackHandle, pool: dic
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
     forged = f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl"
     for headers in ({"Authorization": forged}, {}):
+        headers["Origin"] = cognito_stack.web_url
         response = requests.get(f"{cognito_stack.api_url}/stats", headers=headers, timeout=10)
         assert response.status_code == 401, response.text
+        # as API Gateway's own errors after make deploy: a browser can read the 401
+        assert response.headers["Access-Control-Allow-Origin"] in (cognito_stack.web_url, "*")
     # the read key of an apikey stack means nothing here either
     response = requests.get(
         f"{cognito_stack.api_url}/stats", headers=cognito_stack.read_headers, timeout=10

@@ -20,6 +20,7 @@ EXPECTED = [
     ("deployed", "alarms notify the topic, e-mail subscribed"),
     ("deployed", "Glue table with partition projection"),
     ("deployed", "dashboard uploaded with the API's URL"),
+    ("deployed", "API Gateway's own errors carry CORS"),
     ("package", "each function loads from its own package"),
     ("package", "API Gateway routes = the package's OpenAPI"),
     ("package", "reads need a Cognito token, writes a key"),
