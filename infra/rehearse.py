@@ -188,19 +188,22 @@ class Rehearsal:
 
     # -- 3. what was deployed ------------------------------------------------------------------
     def inspect(self) -> None:
-        step = "deployed"
-        self.check(step, "four functions with chalice's handlers", self._functions)
-        self.check(step, "environment points at the stack's outputs", self._environment)
-        self.check(step, "X-Ray active tracing on every function", self._tracing)
-        self.check(step, "log groups with a retention, owned by the stack", self._log_groups)
-        self.check(step, "pyarrow layer on the functions that read Parquet", self._layers)
-        self.check(step, "IAM: the generated least-privilege policy only", self._policies)
-        self.check(step, "compactor scheduled hourly", self._schedule)
-        self.check(step, "event source mappings carry the template's settings", self._mappings)
-        self.check(step, "alarms notify the topic, e-mail subscribed", self._alarms)
-        self.check(step, "Glue table with partition projection", self._glue)
-        self.check(step, "dashboard uploaded with the API's URL", self._dashboard)
-        self.check(step, "API Gateway's own errors carry CORS", self._gateway_errors)
+        checks: list[tuple[str, Callable[[], str]]] = [
+            ("four functions with chalice's handlers", self._functions),
+            ("environment points at the stack's outputs", self._environment),
+            ("X-Ray active tracing on every function", self._tracing),
+            ("log groups with a retention, owned by the stack", self._log_groups),
+            ("pyarrow layer on the functions that read Parquet", self._layers),
+            ("IAM: the generated least-privilege policy only", self._policies),
+            ("compactor scheduled hourly", self._schedule),
+            ("event source mappings carry the template's settings", self._mappings),
+            ("alarms notify the topic, e-mail subscribed", self._alarms),
+            ("Glue table with partition projection", self._glue),
+            ("dashboard uploaded with the API's URL", self._dashboard),
+            ("API Gateway's own errors carry CORS", self._gateway_errors),
+        ]
+        for name, run in checks:
+            self.check("deployed", name, run)
 
     def _functions(self) -> str:
         for role, name in FUNCTIONS.items():
