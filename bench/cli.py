@@ -9,15 +9,14 @@ import importlib
 import logging
 import sys
 import time
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 from bench.config import RunConfig
 from bench.machine import describe
-from bench.report import FigureResult, markdown, print_console, write_markdown
+from bench.report import FigureResult, guarded, markdown, print_console, write_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 IN_PROCESS = {
@@ -50,21 +49,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _guarded(
-    number: int, title: str, work: Callable[[], FigureResult], console: Console
-) -> FigureResult:
-    started = time.monotonic()
-    console.print(f"[bold]figure {number}[/]: {title} ...")
-    try:
-        result = work()
-    except Exception as exc:
-        traceback.print_exc()
-        result = FigureResult(number, title, error=f"{type(exc).__name__}: {exc}")
-    result.seconds = time.monotonic() - started
-    console.print(f"  done in {result.seconds:.0f} s")
-    return result
-
-
 TITLES = {
     1: "ingest hot path",
     2: "aggregator DynamoDB writes",
@@ -90,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if number in IN_PROCESS:
             module = importlib.import_module(IN_PROCESS[number])
             work = functools.partial(module.run, config)
-            results.append(_guarded(number, TITLES[number], work, console))
+            results.append(guarded(number, TITLES[number], work, console))
     on_stack = [number for number in wanted if number in ON_STACK]
     if on_stack:
         from bench.stack_figures import run_on_stack

@@ -4,7 +4,9 @@ method of each figure, details; rendered as a rich table and as ``bench/results.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,3 +167,19 @@ def markdown(
 
 def write_markdown(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
+
+
+def guarded(
+    number: int, title: str, work: Callable[[], FigureResult], console: Console
+) -> FigureResult:
+    """Run one figure, timed; an exception becomes the figure's error (the run goes on)."""
+    started = time.monotonic()
+    console.print(f"[bold]figure {number}[/]: {title} ...")
+    try:
+        result = work()
+    except Exception as exc:
+        traceback.print_exc()
+        result = FigureResult(number, title, error=f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - started
+    console.print(f"  done in {result.seconds:.0f} s")
+    return result

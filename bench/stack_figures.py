@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 
 from bench import fig_freshness, fig_reads, fig_throughput
 from bench.config import RunConfig
-from bench.report import FigureResult
+from bench.report import FigureResult, guarded
 from bench.stack import Stack, local_stack
 
 # Figure 7 flushes the archiver's batches after 1 s instead of the template's 30 s, so the
@@ -29,26 +28,13 @@ TITLES = {
 }
 
 
-def _guarded(number: int, work: Callable[[], FigureResult], console: Console) -> FigureResult:
-    started = time.monotonic()
-    console.print(f"[bold]figure {number}[/]: {TITLES[number]} ...")
-    try:
-        result = work()
-    except Exception as exc:
-        traceback.print_exc()
-        result = FigureResult(number, TITLES[number], error=f"{type(exc).__name__}: {exc}")
-    result.seconds = time.monotonic() - started
-    console.print(f"  done in {result.seconds:.0f} s")
-    return result
-
-
 def run_on_stack(
     config: RunConfig, figures: Sequence[int], console: Console, *, profile: bool
 ) -> list[FigureResult]:
     results: dict[int, FigureResult] = {}
     if 5 in figures:
         work = functools.partial(fig_freshness.run, local_stack, config)
-        results[5] = _guarded(5, work, console)
+        results[5] = guarded(5, TITLES[5], work, console)
     for number in (7, 6):
         if number not in figures:
             continue
@@ -59,7 +45,7 @@ def run_on_stack(
                     for _ in range(2 if number == 6 else 1)
                 ]
                 work = functools.partial(_run, number, started, config, profile)
-                results[number] = _guarded(number, work, console)
+                results[number] = guarded(number, TITLES[number], work, console)
         except Exception as exc:  # the stack itself failed to start or stop
             traceback.print_exc()
             results.setdefault(number, FigureResult(number, TITLES[number], error=f"stack: {exc}"))
