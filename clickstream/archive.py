@@ -120,6 +120,15 @@ def read_parquet_objects(s3: Any, bucket: str, keys: Iterable[str]) -> pa.Table:
     return pa.concat_tables(tables) if tables else PARQUET_SCHEMA.empty_table()
 
 
+def delete_keys(s3: Any, bucket: str, keys: Sequence[str]) -> None:
+    """Delete ``keys`` in DeleteObjects calls of at most 1,000 keys (the API's limit)."""
+    for start in range(0, len(keys), 1000):
+        s3.delete_objects(
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
+        )
+
+
 def list_archive_keys(s3: Any, bucket: str, prefix: str = ARCHIVE_PREFIX) -> list[str]:
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

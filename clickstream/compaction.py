@@ -17,7 +17,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clickstream.archive import list_archive_keys, read_parquet_objects, to_parquet_bytes
+from clickstream.archive import (
+    delete_keys,
+    list_archive_keys,
+    read_parquet_objects,
+    to_parquet_bytes,
+)
 from clickstream.layout import compacted_key, hour_prefixes
 
 CLOSED_AFTER = timedelta(minutes=10)  # an hour is compacted once late batches have landed
@@ -61,14 +66,7 @@ def compact_partition(s3: Any, bucket: str, prefix: str) -> CompactionResult | N
     target = compacted_key(prefix)
     s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(unique))
     stale = [key for key in keys if key != target]
-    for start in range(0, len(stale), 1000):
-        s3.delete_objects(
-            Bucket=bucket,
-            Delete={
-                "Objects": [{"Key": key} for key in stale[start : start + 1000]],
-                "Quiet": True,
-            },
-        )
+    delete_keys(s3, bucket, stale)
     return CompactionResult(prefix, len(keys), table.num_rows, unique.num_rows)
 
 

@@ -111,7 +111,7 @@ def rewrite_partition_without(
     deleted)."""
     import pyarrow.compute as pc
 
-    from clickstream.archive import read_parquet_objects, to_parquet_bytes
+    from clickstream.archive import delete_keys, read_parquet_objects, to_parquet_bytes
     from clickstream.layout import compacted_key
 
     table = read_parquet_objects(s3, bucket, keys)
@@ -122,14 +122,7 @@ def rewrite_partition_without(
     if kept.num_rows:
         s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(kept))
     stale = [key for key in keys if key != target or not kept.num_rows]
-    for start in range(0, len(stale), 1000):
-        s3.delete_objects(
-            Bucket=bucket,
-            Delete={
-                "Objects": [{"Key": key} for key in stale[start : start + 1000]],
-                "Quiet": True,
-            },
-        )
+    delete_keys(s3, bucket, stale)
     return removed, len(stale)
 
 
