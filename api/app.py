@@ -263,6 +263,11 @@ def _param(name: str) -> str | None:
     return params.get(name)
 
 
+def _time_param(name: str) -> datetime | None:
+    """An ISO time query parameter (errors name the parameter)."""
+    return queries.parse_time(_param(name), name)
+
+
 def _int_param(name: str, default: int) -> int:
     raw = _param(name)
     if raw is None:
@@ -285,8 +290,8 @@ def timeseries() -> Response:
             client("dynamodb"),
             get_settings().aggregates_table,
             _param("granularity") or "minute",
-            queries.parse_time(_param("from"), "from"),
-            queries.parse_time(_param("to"), "to"),
+            _time_param("from"),
+            _time_param("to"),
         )
     )
 
@@ -297,8 +302,8 @@ def funnel() -> Response:
         lambda: queries.funnel(
             client("dynamodb"),
             get_settings().aggregates_table,
-            queries.parse_time(_param("from"), "from"),
-            queries.parse_time(_param("to"), "to"),
+            _time_param("from"),
+            _time_param("to"),
         )
     )
 
@@ -330,8 +335,8 @@ def export() -> Response:
             client("s3"),
             get_settings().archive_bucket,
             export_format=_param("format") or "json",
-            start=queries.parse_time(_param("from"), "from"),
-            end=queries.parse_time(_param("to"), "to"),
+            start=_time_param("from"),
+            end=_time_param("to"),
             limit=_int_param("limit", 10_000),
         )
         return Response(
