@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +21,10 @@ from typing import Any
 import boto3
 import requests
 
+from localdev.stack import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -68,15 +63,7 @@ def embedded_emulator(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     )
     context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1, context=context):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
+        wait_for(f"{url}/moto-api/", 30, "the emulator", process, context)
         yield url
     finally:
         process.terminate()  # this PID only
@@ -170,6 +157,25 @@ class LocalStackHandle:
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
+
+    def download_archive(self, into: Path) -> int:
+        """Copy the Parquet archive (``events/``) under ``into``, keeping its keys as paths
+        (DuckDB reads them with Hive partitioning); earlier copies are removed first.
+        Returns the number of objects."""
+        for old in into.rglob("*.parquet"):
+            old.unlink()
+        s3, downloaded = self.client("s3"), 0
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.archive_bucket, Prefix="events/"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                target = into / obj["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                body = s3.get_object(Bucket=self.archive_bucket, Key=obj["Key"])["Body"]
+                target.write_bytes(body.read())
+                downloaded += 1
+        return downloaded
 
     def stream_records(self, partition_keys: set[str]) -> list[dict[str, Any]]:
         """Every record in the stream (read through the emulator from the start of each shard)

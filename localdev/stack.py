@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -73,22 +74,26 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((LOOPBACK, port)) == 0
 
 
-def answers(url: str, timeout: float = 0.5) -> bool:
+def answers(url: str, timeout: float = 0.5, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return bool(response.status < 500)
     except OSError:
         return False
 
 
 def wait_for(
-    url: str, timeout: float, what: str, process: subprocess.Popen[str] | None = None
+    url: str,
+    timeout: float,
+    what: str,
+    process: subprocess.Popen[Any] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
-        if answers(url):
+        if answers(url, context=context):
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f} s")

@@ -49,19 +49,7 @@ def post_all(
 
 
 def archive_counts(stack: LocalStackHandle, workdir: Path) -> tuple[int, set[str]]:
-    s3 = stack.client("s3")
-    for old in workdir.rglob("*.parquet"):
-        old.unlink()
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.archive_bucket, Prefix="events/"
-    ):
-        for obj in page.get("Contents", []):
-            target = workdir / obj["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(
-                s3.get_object(Bucket=stack.archive_bucket, Key=obj["Key"])["Body"].read()
-            )
-    if not list(workdir.rglob("*.parquet")):
+    if not stack.download_archive(workdir):
         return 0, set()
     rows = duckdb.sql(
         f"select event_id from read_parquet('{workdir}/events/**/*.parquet')"

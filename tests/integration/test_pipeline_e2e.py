@@ -49,19 +49,7 @@ def _journey(tag: str, sessions: int) -> list[dict]:
 
 def _archive_rows(stack, tmp_path: Path, event_ids: list[str]) -> tuple[int, int]:
     """Rows and distinct ids among ``event_ids`` in the Parquet archive, read with DuckDB."""
-    s3 = stack.client("s3")
-    downloaded = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.archive_bucket, Prefix="events/"
-    ):
-        for obj in page.get("Contents", []):
-            target = tmp_path / obj["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(
-                s3.get_object(Bucket=stack.archive_bucket, Key=obj["Key"])["Body"].read()
-            )
-            downloaded += 1
-    if not downloaded:  # the archiver has not written yet: nothing for DuckDB to glob
+    if not stack.download_archive(tmp_path):  # nothing written yet: nothing for DuckDB
         return 0, 0
     ids = ", ".join(f"'{event_id}'" for event_id in event_ids)
     return duckdb.sql(
