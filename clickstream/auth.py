@@ -21,6 +21,10 @@ error never repeats the key.
 
 from __future__ import annotations
 
+import json
+import os
+import ssl
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -199,3 +203,26 @@ def verify_cognito_jwt(
         if audience != client_id:
             raise AuthError(401, "invalid token: issued for another app client", "Authorization")
     return claims
+
+
+def user_pool_issuer(pool_arn: str) -> str:
+    """The ``iss`` of the tokens a user pool issues."""
+    region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[-1]
+    return f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+
+
+def user_pool_jwks(
+    pool_arn: str, endpoint_url: str | None = None, context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
+    """The pool's signing keys from its issuer's ``.well-known/jwks.json``; on an emulator
+    (``endpoint_url``, default ``AWS_ENDPOINT_URL``) moto serves them by the Cognito host."""
+    issuer = user_pool_issuer(pool_arn)
+    host = issuer.removeprefix("https://").split("/", 1)[0]
+    endpoint = (endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or f"https://{host}").rstrip("/")
+    pool_id = pool_arn.rsplit("/", 1)[-1]
+    request = urllib.request.Request(
+        f"{endpoint}/{pool_id}/.well-known/jwks.json", headers={"Host": host}
+    )
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        keys: dict[str, Any] = json.load(response)
+    return keys

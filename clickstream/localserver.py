@@ -4,10 +4,7 @@ API Gateway."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import urllib.request
 from typing import Any
 
 
@@ -42,20 +39,6 @@ def harden_chalice_local() -> None:
     verify_cognito_locally()
 
 
-def user_pool_jwks(pool_arn: str) -> dict[str, Any]:
-    """The pool's signing keys from its issuer's ``.well-known/jwks.json`` (on the emulator
-    when ``AWS_ENDPOINT_URL`` is set: moto serves them by the Cognito host name)."""
-    region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[-1]
-    host = f"cognito-idp.{region}.amazonaws.com"
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", f"https://{host}").rstrip("/")
-    request = urllib.request.Request(
-        f"{endpoint}/{pool_id}/.well-known/jwks.json", headers={"Host": host}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        keys: dict[str, Any] = json.load(response)
-    return keys
-
-
 def verify_cognito_locally() -> None:
     """chalice local's Cognito authorizer reads the token's claims without checking its
     signature, issuer or expiry, so any made-up token passes. API Gateway verifies all three
@@ -67,7 +50,7 @@ def verify_cognito_locally() -> None:
     except ImportError:  # pragma: no cover - chalice is always there locally
         return
 
-    from clickstream.auth import AuthError, verify_cognito_jwt
+    from clickstream.auth import AuthError, user_pool_issuer, user_pool_jwks, verify_cognito_jwt
     from clickstream.cors import cors_headers
     from clickstream.settings import get_settings
 
@@ -90,10 +73,8 @@ def verify_cognito_locally() -> None:
             pool_arn = get_settings().cognito_user_pool_arn  # the authorizer's provider
             if pool_arn not in jwks_cache:
                 jwks_cache[pool_arn] = user_pool_jwks(pool_arn)
-            region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[-1]
-            issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
             try:
-                verify_cognito_jwt(token, jwks_cache[pool_arn], issuer=issuer)
+                verify_cognito_jwt(token, jwks_cache[pool_arn], issuer=user_pool_issuer(pool_arn))
             except AuthError:
                 raise unauthorized from None
         return authorize(self, raw_path, lambda_event, lambda_context)

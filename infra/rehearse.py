@@ -46,7 +46,7 @@ from typing import Any
 
 import boto3
 
-from clickstream.auth import AuthError, verify_cognito_jwt
+from clickstream.auth import AuthError, user_pool_issuer, user_pool_jwks, verify_cognito_jwt
 from clickstream.keys import create_key
 from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
 from localdev.harness import embedded_emulator, patched_env
@@ -664,6 +664,7 @@ class Gateway:
             a["id"]: a for a in gateway.get_authorizers(restApiId=self.api_id)["items"]
         }
         self._tokens: dict[str, str] = {}
+        self._jwks: dict[str, dict[str, Any]] = {}
         self._write_key: str | None = None
         self.accepted_ids: list[str] = []
 
@@ -738,17 +739,11 @@ class Gateway:
         return int(response["statusCode"]), json.loads(text)
 
     def verify(self, token: str, authorizer: dict[str, Any]) -> dict[str, Any]:
-        pool_id = authorizer["providerARNs"][0].rsplit("/", 1)[-1]
-        region = self.rehearsal.region
-        jwks_request = urllib.request.Request(
-            f"{self.rehearsal.endpoint_url}/{pool_id}/.well-known/jwks.json",
-            headers={"Host": f"cognito-idp.{region}.amazonaws.com"},
-        )
-        tls = ssl.create_default_context(cafile=self.rehearsal.ca_bundle)
-        with urllib.request.urlopen(jwks_request, timeout=10, context=tls) as response:
-            jwks = json.load(response)
-        issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
-        return verify_cognito_jwt(token, jwks, issuer=issuer)
+        pool_arn = authorizer["providerARNs"][0]
+        if pool_arn not in self._jwks:  # fetched once, as API Gateway caches the keys
+            tls = ssl.create_default_context(cafile=self.rehearsal.ca_bundle)
+            self._jwks[pool_arn] = user_pool_jwks(pool_arn, self.rehearsal.endpoint_url, tls)
+        return verify_cognito_jwt(token, self._jwks[pool_arn], issuer=user_pool_issuer(pool_arn))
 
     def reader_token(self) -> str:
         """An ID token of a user in the deployed pool (what the dashboard's sign-in gets)."""
