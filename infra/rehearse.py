@@ -51,7 +51,7 @@ from clickstream.keys import create_key
 from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
 from localdev.harness import embedded_emulator, patched_env
 from localdev.provision import load_template, mapping_api_arguments, stack_outputs
-from localdev.runner import StreamRecord, kinesis_event
+from localdev.runner import StreamRecord, kinesis_event, read_stream
 from localdev.sandbox import (
     LAMBDA_RUNTIME_MODULES,
     DeployedFunction,
@@ -454,29 +454,7 @@ class Rehearsal:
             daemon.close()
 
     def stream_records(self) -> dict[str, list[StreamRecord]]:
-        kinesis = self.client("kinesis")
-        stream = self.outputs["StreamName"]
-        by_shard: dict[str, list[StreamRecord]] = {}
-        for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            records: list[StreamRecord] = []
-            while iterator:
-                page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-                records += [
-                    StreamRecord(
-                        r["SequenceNumber"],
-                        r["PartitionKey"],
-                        r["Data"],
-                        r["ApproximateArrivalTimestamp"].timestamp(),
-                    )
-                    for r in page["Records"]
-                ]
-                iterator = page.get("NextShardIterator") if page["Records"] else None
-            if records:
-                by_shard[shard["ShardId"]] = records
-        return by_shard
+        return read_stream(self.client("kinesis"), self.outputs["StreamName"])
 
     def _kinesis_event(self, shard_id: str, records: list[StreamRecord]) -> dict[str, Any]:
         return kinesis_event(

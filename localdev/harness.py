@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import requests
 
+from localdev.runner import read_stream
 from localdev.stack import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,21 +181,13 @@ class LocalStackHandle:
     def stream_records(self, partition_keys: set[str]) -> list[dict[str, Any]]:
         """Every record in the stream (read through the emulator from the start of each shard)
         whose partition key is one of ``partition_keys``, decoded from JSON."""
-        kinesis = self.client("kinesis")
-        found: list[dict[str, Any]] = []
-        for shard in kinesis.list_shards(StreamName=self.stream_name)["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=self.stream_name,
-                ShardId=shard["ShardId"],
-                ShardIteratorType="TRIM_HORIZON",
-            )["ShardIterator"]
-            while iterator:
-                page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-                found += [r for r in page["Records"] if r["PartitionKey"] in partition_keys]
-                if not page["Records"] or not page.get("MillisBehindLatest"):
-                    break
-                iterator = page.get("NextShardIterator")
-        return [json.loads(record["Data"]) for record in found]
+        by_shard = read_stream(self.client("kinesis"), self.stream_name)
+        return [
+            json.loads(record.data)
+            for records in by_shard.values()
+            for record in records
+            if record.partition_key in partition_keys
+        ]
 
     def post_events(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         response = requests.post(

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,37 @@ class StreamRecord:
     partition_key: str
     data: bytes
     approximate_arrival: float
+
+
+def stream_record(record: Mapping[str, Any]) -> StreamRecord:
+    """A GetRecords record as the runner passes it on."""
+    arrival = record.get("ApproximateArrivalTimestamp")
+    return StreamRecord(
+        sequence_number=record["SequenceNumber"],
+        partition_key=record["PartitionKey"],
+        data=bytes(record["Data"]),
+        approximate_arrival=arrival.timestamp() if arrival else time.time(),
+    )
+
+
+def read_stream(kinesis: Any, stream_name: str) -> dict[str, list[StreamRecord]]:
+    """Every record in the stream now, by shard: each shard read from its start to its tip
+    (tests and the deploy rehearsal; the mapping itself reads with :class:`ShardPoller`)."""
+    by_shard: dict[str, list[StreamRecord]] = {}
+    for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[StreamRecord] = []
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            records += [stream_record(record) for record in page["Records"]]
+            if not page["Records"] or not page.get("MillisBehindLatest"):
+                break
+            iterator = page.get("NextShardIterator")
+        if records:
+            by_shard[shard["ShardId"]] = records
+    return by_shard
 
 
 def kinesis_event(
@@ -202,16 +233,7 @@ class ShardPoller(threading.Thread):
                 ShardIterator=iterator, Limit=min(10_000, self.settings.batch_size * 10)
             )
             self.stats.millis_behind_latest = int(response.get("MillisBehindLatest", 0))
-            for record in response.get("Records", []):
-                arrival = record.get("ApproximateArrivalTimestamp")
-                self._buffer.append(
-                    StreamRecord(
-                        sequence_number=record["SequenceNumber"],
-                        partition_key=record["PartitionKey"],
-                        data=bytes(record["Data"]),
-                        approximate_arrival=arrival.timestamp() if arrival else time.time(),
-                    )
-                )
+            self._buffer += [stream_record(record) for record in response.get("Records", [])]
             iterator = response.get("NextShardIterator")
             if iterator is None:
                 self._shard_closed = True
