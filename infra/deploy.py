@@ -35,7 +35,7 @@ from typing import Any
 
 import boto3
 
-from localdev.provision import provision_stack, teardown_stack
+from localdev.provision import provision_stack, stack_outputs, teardown_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -397,20 +397,14 @@ def down(args: argparse.Namespace) -> None:
         check=False,  # already deleted is fine: the stack still goes
         env=_chalice_environment(args),
     )
-    cloudformation = _client(args, "cloudformation")
-    outputs = {
-        output["OutputKey"]: output["OutputValue"]
-        for output in cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get(
-            "Outputs", []
-        )
-    }
+    region = str(_session(args).region_name)
+    outputs = stack_outputs(args.endpoint_url, region, args.stack)
     s3 = _session(args).resource("s3", endpoint_url=args.endpoint_url)
     for output in ("ArchiveBucketName", "DashboardBucketName"):
         if output in outputs:
             bucket = s3.Bucket(outputs[output])
             bucket.object_versions.delete()
             bucket.objects.all().delete()
-    region = str(_session(args).region_name)
     leftovers = teardown_stack(args.endpoint_url, region, args.stack, timeout=STACK_TIMEOUT_S)
     if leftovers:
         print(f"    removed directly (made outside CloudFormation): {', '.join(leftovers)}")
