@@ -654,15 +654,24 @@ _ALARM_INT = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
 _ALARM_BOOL = ("ActionsEnabled",)
 
 
-def alarm_api_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
-    """AWS::CloudWatch::Alarm properties -> PutMetricAlarm arguments (same names, typed)."""
+def _typed(
+    props: Mapping[str, Any], integers: tuple[str, ...], booleans: tuple[str, ...]
+) -> dict[str, Any]:
+    """Template properties as API arguments: parameters resolve to strings, the API wants
+    numbers and booleans."""
     args = dict(props)
-    for key in _ALARM_INT:
+    for key in integers:
         if key in args:
             args[key] = int(args[key])
-    for key in _ALARM_BOOL:
+    for key in booleans:
         if key in args:
             args[key] = str(args[key]).lower() == "true"
+    return args
+
+
+def alarm_api_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
+    """AWS::CloudWatch::Alarm properties -> PutMetricAlarm arguments (same names, typed)."""
+    args = _typed(props, _ALARM_INT, _ALARM_BOOL)
     if "Threshold" in args:
         args["Threshold"] = float(args["Threshold"])
     for metric in args.get("Metrics", []):
@@ -703,14 +712,7 @@ _MAPPING_INT = (
 
 def mapping_api_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
     """AWS::Lambda::EventSourceMapping properties -> CreateEventSourceMapping arguments."""
-    args = dict(props)
-    for key in _MAPPING_INT:
-        if key in args:
-            args[key] = int(args[key])
-    for key in ("BisectBatchOnFunctionError", "Enabled"):
-        if key in args:
-            args[key] = str(args[key]).lower() == "true"
-    return args
+    return _typed(props, _MAPPING_INT, ("BisectBatchOnFunctionError", "Enabled"))
 
 
 def _find_mapping(rc: _Reconciler, source_arn: str, function: str) -> dict[str, Any] | None:
