@@ -5,7 +5,6 @@ disturb the events of the shared ``local_stack``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -27,7 +26,3 @@ def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStac
         yield handle
     finally:
         handle.stop()
-
-
-def stream_records(stack: LocalStackHandle, partition_keys: set[str]) -> list[dict[str, Any]]:
-    return stack.stream_records(partition_keys)

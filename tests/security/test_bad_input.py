@@ -17,7 +17,6 @@ import requests
 
 from clickstream.keys import create_key, generate_key
 from localdev.keys import revoke_key
-from tests.security.conftest import stream_records
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +248,7 @@ def test_bad_input_is_refused_precisely_and_loses_no_valid_record(secure_stack, 
     assert all(set(error) == {"index", "field", "message"} for error in errors)
     in_stream = {
         record["session_id"]: record
-        for record in stream_records(secure_stack, {f"{tag}-ok", f"{tag}-bad"})
+        for record in secure_stack.stream_records({f"{tag}-ok", f"{tag}-bad"})
     }
     if case.kind in (WHOLE, AUTH):
         assert answer["status"] == "rejected"
