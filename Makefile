@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
+.PHONY: venv dynalite local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(INSTALLED): requirements-lock.txt pyproject.toml
 	touch $@
 
 venv: $(INSTALLED)
+
+# dynalite (npm, pinned by tools/dynalite/package-lock.json): the second DynamoDB engine the
+# aggregate store's tests run on.
+DYNALITE := tools/dynalite/node_modules/.package-lock.json
+$(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
+	npm ci --prefix tools/dynalite --no-audit --no-fund --loglevel=error
+	touch $@
+
+dynalite: $(DYNALITE)
 
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser download).
 chromium:
@@ -37,7 +46,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench infra) api/app.py
 
-unit: venv
+unit: venv dynalite
 	$(PY) -m pytest -q tests/unit
 
 # Known vulnerabilities in the pinned dependencies fail the build (PyPI's advisory data; a
@@ -46,7 +55,7 @@ unit: venv
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
-test: venv chromium lint audit
+test: venv dynalite chromium lint audit
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose

@@ -26,7 +26,7 @@ from clickstream.auth import (
     authorize_key,
     presented_key,
 )
-from clickstream.aws import client
+from clickstream.aws import aggregate_store, client
 from clickstream.cors import cors_headers, preflight
 from clickstream.ingest import (
     IngestContext,
@@ -280,15 +280,14 @@ def _int_param(name: str, default: int) -> int:
 
 @route("/stats", "GET", "read")
 def stats() -> Response:
-    return _read(lambda: queries.stats(client("dynamodb"), get_settings().aggregates_table))
+    return _read(lambda: queries.stats(aggregate_store()))
 
 
 @route("/metrics/timeseries", "GET", "read")
 def timeseries() -> Response:
     return _read(
         lambda: queries.timeseries(
-            client("dynamodb"),
-            get_settings().aggregates_table,
+            aggregate_store(),
             _param("granularity") or "minute",
             _time_param("from"),
             _time_param("to"),
@@ -300,8 +299,7 @@ def timeseries() -> Response:
 def funnel() -> Response:
     return _read(
         lambda: queries.funnel(
-            client("dynamodb"),
-            get_settings().aggregates_table,
+            aggregate_store(),
             _time_param("from"),
             _time_param("to"),
         )
@@ -310,20 +308,12 @@ def funnel() -> Response:
 
 @route("/pages/top", "GET", "read")
 def top_pages() -> Response:
-    return _read(
-        lambda: queries.top_pages(
-            client("dynamodb"), get_settings().aggregates_table, _int_param("limit", 10)
-        )
-    )
+    return _read(lambda: queries.top_pages(aggregate_store(), _int_param("limit", 10)))
 
 
 @route("/analytics/page-views/{page}", "GET", "read")
 def page_views(page: str) -> Response:
-    return _read(
-        lambda: queries.page_views(
-            client("dynamodb"), get_settings().aggregates_table, unquote(page)
-        )
-    )
+    return _read(lambda: queries.page_views(aggregate_store(), unquote(page)))
 
 
 @route("/export", "GET", "read")
@@ -362,8 +352,8 @@ def delete_user(user_id: str) -> Response:
         result = erase(
             s3=client("s3"),
             dynamodb=client("dynamodb"),
+            store=aggregate_store(),
             bucket=settings.archive_bucket,
-            aggregates_table=settings.aggregates_table,
             keys_table=settings.keys_table,
             user_id=unquote(user_id),
             requested_by=requested_by,
@@ -398,12 +388,17 @@ def aggregator(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="compactor")
 def compactor(event: Any) -> dict[str, Any]:
-    """Hourly: each closed hour's Parquet objects become one file, each event once."""
+    """Hourly: each closed hour's Parquet objects become one file, each event once; and the
+    aggregates of shards that no consumer folds any more (closed by a reshard, idle) are."""
     from clickstream.compaction import compact_closed_hours
 
     results = compact_closed_hours(client("s3"), get_settings().archive_bucket, datetime.now(UTC))
-    logger.info("compacted", extra={"partitions": [vars(result) for result in results]})
-    return {"partitions": len(results)}
+    folded = aggregate_store().fold_all()
+    logger.info(
+        "compacted",
+        extra={"partitions": [vars(result) for result in results], "deltas_folded": folded},
+    )
+    return {"partitions": len(results), "deltas_folded": folded}
 
 
 @app.lambda_function(name="archiver")

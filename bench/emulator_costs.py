@@ -11,18 +11,12 @@ Each is also measured with a candidate fix applied to the object in this process
 
 from __future__ import annotations
 
-import copy
 import time
 import types
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.backends import get_backend
 from moto.kinesis.models import Record, Shard
-
-from bench import awsmock, traffic
-from clickstream.aggregates import apply_events, shard_item_key
 
 PAYLOAD = "x" * 600  # about one event's JSON
 
@@ -114,43 +108,3 @@ def kinesis_costs(sizes: tuple[int, ...]) -> list[tuple[int, float, float, float
             )
         )
     return rows
-
-
-def transaction_costs(table_sizes: tuple[int, ...]) -> list[tuple[int, float, float]]:
-    """moto in-process: CPU ms of one aggregator ``TransactWriteItems`` (batch of 500
-    simulator events) as the table grows, and of one deep copy of that table (moto's
-    transaction backup copies the table once per action)."""
-    out = []
-    with awsmock.in_process_aws():
-        dynamodb = awsmock.client("dynamodb")
-        awsmock.create_aggregates_table(dynamodb, "bench-growth")
-        records = traffic.records(
-            2_500, seed=7, start=datetime.now(UTC) - timedelta(seconds=25), rate=100.0
-        )
-        events = traffic.sequenced(traffic.to_events(records))
-        filled = 0
-        backend = get_backend("dynamodb")["123456789012"][awsmock.REGION]
-        for index, size in enumerate(table_sizes):
-            for i in range(filled, size):
-                dynamodb.put_item(
-                    TableName="bench-growth",
-                    Item={"pk": {"S": "minute"}, "sk": {"S": f"2020-01-01T{i:06d}"}},
-                )
-            filled = max(filled, size)
-            calls = awsmock.DynamoCalls().attach(dynamodb)
-            started = time.process_time()
-            for i in range(0, len(events), 500):
-                apply_events(
-                    dynamodb,
-                    "bench-growth",
-                    shard_item_key("bench", f"shard-{index}"),
-                    events[i : i + 500],
-                )
-            cpu = time.process_time() - started
-            transactions = max(1, calls.operations["TransactWriteItems"])
-            table = backend.tables["bench-growth"]
-            started = time.process_time()
-            copy.deepcopy(table)
-            copy_ms = (time.process_time() - started) * 1000
-            out.append((size, cpu * 1000 / transactions, copy_ms))
-    return out

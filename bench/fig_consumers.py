@@ -259,65 +259,26 @@ def run(config: RunConfig) -> FigureResult:
             for (function, batch), (total, in_sdk, in_moto, decode) in sorted(med.items())
         ],
     )
-    today, cached = aggregation_what_if(records, config.pick(5, 3))
+    pure = aggregation_cost(records, config.pick(5, 3))
     result.details += [
         "",
-        "Aggregator's in-memory work alone (`chunk_for_transactions` + `aggregate`, batches "
-        f"of 500): {today:.1f} µs/event today; {cached:.1f} µs/event with the bucket keys "
-        "(`minute_key`/`hour_key`/`day_key`, i.e. `strftime`) memoised per minute — "
-        f"{today / cached:.2f}x (patched in this process only, same increments checked).",
+        f"Aggregator's in-memory work alone (`aggregate`, batches of 500): {pure:.1f} µs/event.",
     ]
     return result
 
 
-def aggregation_what_if(records: list[dict[str, Any]], repeats: int) -> tuple[float, float]:
-    """µs per event of the aggregator's pure in-memory work, today and with memoised bucket
-    keys; raises if the increments differ."""
-    import functools
-
-    import clickstream.aggregates as aggregates
+def aggregation_cost(records: list[dict[str, Any]], repeats: int) -> float:
+    """µs per event of the aggregator's pure in-memory work (sessions carried over)."""
+    from clickstream.aggregates import aggregate
     from clickstream.records import decode_sequenced
 
-    sequenced = [decode_sequenced(r["data"], r["sequence_number"]) for r in records]
-
-    def work() -> tuple[float, list[Any]]:
+    events = [decode_sequenced(r["data"], r["sequence_number"]).event for r in records]
+    samples = []
+    for _ in range(repeats):
         with steady_heap():
             started = time.process_time()
-            state = aggregates.ShardState()
-            outputs = []
-            for i in range(0, len(sequenced), 500):
-                for chunk in aggregates.chunk_for_transactions(sequenced[i : i + 500]):
-                    increments, state = aggregates.aggregate([s.event for s in chunk], state)
-                    outputs.append(increments.counters)
-            cost = (time.process_time() - started) * 1e6 / len(sequenced)
-        return cost, outputs
-
-    @functools.lru_cache(maxsize=4096)
-    def keys(y: int, mo: int, d: int, h: int, mi: int) -> tuple[str, str, str]:
-        ts = datetime(y, mo, d, h, mi)
-        return ts.strftime("%Y-%m-%dT%H:%M"), ts.strftime("%Y-%m-%dT%H"), ts.strftime("%Y-%m-%d")
-
-    def minute(ts: datetime) -> str:
-        return keys(ts.year, ts.month, ts.day, ts.hour, ts.minute)[0]
-
-    def hour(ts: datetime) -> str:
-        return keys(ts.year, ts.month, ts.day, ts.hour, ts.minute)[1]
-
-    def day(ts: datetime) -> str:
-        return keys(ts.year, ts.month, ts.day, ts.hour, ts.minute)[2]
-
-    original = (aggregates.minute_key, aggregates.hour_key, aggregates.day_key)
-    _, reference = work()
-    samples: dict[str, list[float]] = {"today": [], "cached": []}
-    try:
-        for _ in range(repeats):
-            aggregates.minute_key, aggregates.hour_key, aggregates.day_key = original
-            samples["today"].append(work()[0])
-            aggregates.minute_key, aggregates.hour_key, aggregates.day_key = minute, hour, day
-            cost, outputs = work()
-            if outputs != reference:
-                raise RuntimeError("memoised bucket keys changed the increments")
-            samples["cached"].append(cost)
-    finally:
-        aggregates.minute_key, aggregates.hour_key, aggregates.day_key = original
-    return median(samples["today"]), median(samples["cached"])
+            sessions: dict[int, Any] = {}
+            for i in range(0, len(events), 500):
+                sessions.update(aggregate(events[i : i + 500], sessions).sessions)
+            samples.append((time.process_time() - started) * 1e6 / len(events))
+    return median(samples)

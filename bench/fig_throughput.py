@@ -301,7 +301,6 @@ def run(stack: Stack, config: RunConfig, *, profile: bool) -> FigureResult:
         result.details += profile_pass(stack, config, ranked, pids)
     shard_sizes = (0, 50_000, 200_000) if not config.quick else (0, 50_000)
     kinesis = emulator_costs.kinesis_costs(shard_sizes)
-    growth = emulator_costs.transaction_costs((0, 500, 1_500) if not config.quick else (0, 1_000))
     result.details += [
         "",
         "The emulator's Kinesis cost as a shard fills (moto's `Shard` objects in this "
@@ -317,16 +316,6 @@ def run(stack: Stack, config: RunConfig, *, profile: bool) -> FigureResult:
                 "fixed",
             ),
             kinesis,
-        ),
-        "",
-        "",
-        "The emulator's cost per aggregator transaction as the aggregates table grows (moto "
-        "in-process, batches of 500 simulator events; moto backs up the table with a deep "
-        "copy once per action of every TransactWriteItems):",
-        "",
-        *md_table(
-            ("items already in the table", "CPU ms per TransactWriteItems", "one deep copy ms"),
-            growth,
         ),
     ]
     return result

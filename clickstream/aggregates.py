@@ -1,62 +1,50 @@
-"""Near-real-time aggregates: which DynamoDB items an event touches, the in-memory
-pre-aggregation of a batch, and the exactly-once write of it.
+"""Near-real-time aggregates, the pure part: what one batch of a shard adds to the counters,
+given the state of the sessions it touches. Nothing here does I/O; ``clickstream.store``
+owns the table and writes what this computes (the layout and its bounds: docs/aggregates.md).
 
-Item layout (one table, ``pk``/``sk``):
+A batch becomes one :class:`Delta`: increments per time bucket (``minute``, ``hour``,
+``day``, ``all``), exact counts per dimension value and day (pages, event types), the new
+state of every session it touched, and the newest events for the live feed.
 
-==================  =====================  ===============================================
-pk                  sk                     attributes
-==================  =====================  ===============================================
-``total``           ``all``                events, type:<t>, revenue, sessions, funnel:<step>
-``minute``          ``2026-11-24T02:51``   events, type:<t>, revenue, expires_at (TTL)
-``hour``            ``2026-11-24T02``      events, type:<t>, revenue, expires_at (TTL)
-``day``             ``2026-11-24``         events, type:<t>, revenue, sessions, funnel:<step>
-``pages``           ``all#<0..3>``         p:<page> = page views (pages hashed over 4 items)
-``shard``           ``<stream>#<shard>``   seq (watermark), sessions (packed), recent
-==================  =====================  ===============================================
-
-A batch becomes one ``ADD`` per distinct item, so writes grow with distinct keys, not events.
-
-Exactly-once: the ``shard`` item holds the sequence number of the last record applied from
-that shard. Records at or below it are skipped (redelivery, re-cut batches, replays after a
-crash), and the counters and the new watermark are written in ONE ``TransactWriteItems``
-conditioned on the watermark still being what was read. Kinesis keeps a shard's records in
-order and one consumer owns a shard at a time, so "seq <= watermark" means "already counted".
+Sessions are followed per session, in the session's own event time: a visit ends after 30
+minutes without an event of that session, so one client's clock can only ever move its own
+sessions. A client's retry (the same ``event_id`` again) is recognised from the session's
+recently seen ids, kept for ``DEDUPE_WINDOW`` of arrival time; the partition key follows
+the session, so a retry lands on the shard that holds them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import orjson
-from botocore.exceptions import ClientError
-
-from clickstream.schema import FUNNEL_STEPS, Event
+from clickstream.schema import FUNNEL_STEPS, STANDARD_EVENT_TYPES, Event, page_path
 
 MINUTE_TTL = timedelta(days=3)
 HOUR_TTL = timedelta(days=90)
-PAGE_SHARDS = 4
-# A session untouched this long is forgotten by the funnel state (it has long timed out).
-# A session idle this long has ended (the usual 30-minute web-analytics timeout); its funnel
-# state is forgotten, which keeps the shard item small (13 bytes a live session).
-SESSION_MEMORY = timedelta(minutes=30)
-MAX_SESSIONS_PER_SHARD = 25_000  # 325 KB: the shard item stays under DynamoDB's 400 KB
-_SESSION_RECORD = struct.Struct("<QBI")  # session hash, step mask, last seen (epoch minute)
-MAX_TRANSACT_ITEMS = 100  # DynamoDB's TransactWriteItems limit, shard item included
-MAX_ATTRIBUTES_PER_UPDATE = 150  # keeps one UpdateExpression under DynamoDB's 4 KB
+SESSION_TIMEOUT = timedelta(minutes=30)
+# A retried event_id is recognised for at least this long after it first arrived.
+DEDUPE_WINDOW = timedelta(minutes=15)
+# Ids remembered per session inside the window; past this the oldest are dropped (and
+# counted: ``Delta.dedupe_ids_dropped``). 2,048 ids keep a session's state under ~40 KB.
+MAX_SEEN_IDS = 2048
 RECENT_EVENTS_KEPT = 50
+GRANULARITIES = ("minute", "hour", "day", "all")
+# Dimensions counted exactly per value and day, with a top-N summary for "top" lists.
+DIMENSIONS = ("page", "event_type")
+CUSTOM_TYPE = "custom"
 _SESSION_BIT = 1
 _STEP_BITS = {step: 1 << (index + 1) for index, step in enumerate(FUNNEL_STEPS)}
+_STANDARD = frozenset(STANDARD_EVENT_TYPES)
 
-ItemKey = tuple[str, str]
+BucketKey = tuple[str, str]  # (granularity, bucket): ("minute", "2026-11-24T02:51")
+DimensionKey = tuple[str, str]  # (dimension, day): ("page", "2026-11-24")
 
 
 @dataclass(frozen=True)
@@ -67,29 +55,75 @@ class SequencedEvent:
     event: Event
 
 
-@dataclass
-class ShardState:
-    """What the aggregator remembers per shard, stored in the ``shard`` item."""
+@dataclass(frozen=True)
+class SessionState:
+    """What is remembered of one session (one visit at a time, ids for dedupe)."""
 
-    watermark: str | None = None
-    # session hash -> (step mask, last seen in epoch minutes)
-    sessions: dict[int, tuple[int, int]] = field(default_factory=dict)
+    version: int = 0  # events of this session counted so far: newer state wins
+    steps: int = 0  # bit mask: visit counted, funnel steps reached in this visit
+    first_seen: int = 0  # event time of the visit's first event, epoch seconds
+    last_seen: int = 0  # event time of the visit's latest event, epoch seconds
+    page_views: int = 0  # page views in this visit
+    seen_ids: tuple[tuple[int, int], ...] = ()  # (event id hash, arrival epoch s)
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.version,
+            self.steps,
+            self.first_seen,
+            self.last_seen,
+            self.page_views,
+            [list(pair) for pair in self.seen_ids],
+        ]
+
+    @classmethod
+    def from_json(cls, value: Sequence[Any]) -> SessionState:
+        version, steps, first_seen, last_seen, page_views, seen = value
+        return cls(
+            version, steps, first_seen, last_seen, page_views, tuple((h, t) for h, t in seen)
+        )
+
+
+@dataclass
+class Delta:
+    """A batch's effect on the aggregates, everything keyed so that it can be merged."""
+
+    counters: dict[BucketKey, dict[str, Decimal]] = field(default_factory=dict)
+    dimensions: dict[DimensionKey, dict[str, int]] = field(default_factory=dict)
+    sessions: dict[int, SessionState] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0  # same event_id seen again inside the dedupe window
+    dedupe_ids_dropped: int = 0
 
-    def is_applied(self, sequence_number: str) -> bool:
-        return self.watermark is not None and int(sequence_number) <= int(self.watermark)
-
-
-@dataclass
-class BatchAggregate:
-    """The counter increments of a batch, one entry per DynamoDB item."""
-
-    counters: dict[ItemKey, dict[str, Decimal]] = field(default_factory=dict)
-    expires_at: dict[ItemKey, int] = field(default_factory=dict)
-
-    def add(self, key: ItemKey, attribute: str, amount: Decimal | int = 1) -> None:
+    def add(self, key: BucketKey, attribute: str, amount: Decimal | int = 1) -> None:
         item = self.counters.setdefault(key, defaultdict(Decimal))
         item[attribute] += Decimal(amount)
+
+    def count(self, dimension: str, day: str, value: str, amount: int = 1) -> None:
+        values = self.dimensions.setdefault((dimension, day), defaultdict(int))
+        values[value] += amount
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "c": [[g, b, {k: str(v) for k, v in c.items()}] for (g, b), c in self.counters.items()],
+            "d": [[dim, day, dict(v)] for (dim, day), v in self.dimensions.items()],
+            "s": [[key, state.to_json()] for key, state in self.sessions.items()],
+            "r": self.recent,
+            "n": [self.applied, self.duplicates, self.dedupe_ids_dropped],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Delta:
+        delta = cls(recent=list(value["r"]))
+        for granularity, bucket, counters in value["c"]:
+            delta.counters[(granularity, bucket)] = {k: Decimal(v) for k, v in counters.items()}
+        for dimension, day, counts in value["d"]:
+            delta.dimensions[(dimension, day)] = dict(counts)
+        for key, state in value["s"]:
+            delta.sessions[int(key)] = SessionState.from_json(state)
+        delta.applied, delta.duplicates, delta.dedupe_ids_dropped = value["n"]
+        return delta
 
 
 @lru_cache(maxsize=8192)
@@ -103,8 +137,13 @@ def bucket_keys(ts: datetime) -> tuple[str, str, str]:
     Memoised per UTC minute: ``strftime`` per event was a fifth of the aggregator's CPU."""
     if ts.tzinfo is not None and ts.utcoffset() == timedelta(0):
         return _utc_bucket_keys(int(ts.timestamp() // 60))
-    minute = ts.strftime("%Y-%m-%dT%H:%M")
+    minute = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
     return minute, minute[:13], minute[:10]
+
+
+def buckets_of(epoch_seconds: int) -> list[BucketKey]:
+    minute, hour, day = _utc_bucket_keys(epoch_seconds // 60)
+    return [("minute", minute), ("hour", hour), ("day", day), ("all", "all")]
 
 
 def minute_key(ts: datetime) -> str:
@@ -119,22 +158,27 @@ def day_key(ts: datetime) -> str:
     return bucket_keys(ts)[2]
 
 
-def page_shard(page: str) -> str:
-    digest = hashlib.blake2b(page.encode(), digest_size=2).digest()
-    return f"all#{int.from_bytes(digest, 'big') % PAGE_SHARDS}"
+def expires_at(key: BucketKey) -> int | None:
+    """TTL of a bucket's counters: minutes live 3 days, hours 90, days and totals forever."""
+    granularity, bucket = key
+    if granularity == "minute":
+        start = datetime.strptime(bucket, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+        return int((start + MINUTE_TTL).timestamp())
+    if granularity == "hour":
+        start = datetime.strptime(bucket, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        return int((start + HOUR_TTL).timestamp())
+    return None
 
 
-def page_attribute(page: str) -> str:
-    return f"p:{page}"
+def session_hash(session_key: str) -> int:
+    """63-bit digest of a session key (fits JSON integers and DynamoDB numbers exactly)."""
+    digest = hashlib.blake2b(session_key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
-def item_keys(event: Event) -> list[ItemKey]:
-    """Every aggregate item one event touches (the shard item aside)."""
-    minute, hour, day = bucket_keys(event.timestamp)
-    keys: list[ItemKey] = [("total", "all"), ("minute", minute), ("hour", hour), ("day", day)]
-    if event.event_type == "page_view" and event.page:
-        keys.append(("pages", page_shard(event.page)))
-    return keys
+def event_id_hash(event_id: str) -> int:
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8, person=b"event-id").digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def compact_event(event: Event) -> dict[str, Any]:
@@ -143,6 +187,7 @@ def compact_event(event: Event) -> dict[str, Any]:
         "event_id": event.event_id,
         "event_type": event.event_type,
         "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+        "received_at": event.received_at.isoformat().replace("+00:00", "Z"),
         "user_id": event.user_id,
         "session_id": event.session_id,
         "page": event.page,
@@ -154,259 +199,116 @@ def compact_event(event: Event) -> dict[str, Any]:
     return {key: value for key, value in compact.items() if value is not None}
 
 
-def _epoch(ts: datetime) -> int:
-    return int(ts.timestamp())
+def event_type_counter(event_type: str) -> str:
+    """Counter attribute of a type in the bucket items: standard types by name, every custom
+    type under one ``type:custom`` (their names are counted in the ``event_type`` dimension,
+    so the bucket items stay the same size whatever the number of types)."""
+    return f"type:{event_type if event_type in _STANDARD else CUSTOM_TYPE}"
 
 
-def aggregate(events: Sequence[Event], state: ShardState) -> tuple[BatchAggregate, ShardState]:
-    """Pre-aggregate a batch in memory. Pure: returns the increments and the shard's next
-    state (funnel sessions, recent feed); nothing is written."""
-    result = BatchAggregate()
-    sessions = dict(state.sessions)
+def _remember_id(
+    state: SessionState, id_hash: int, arrival: int
+) -> tuple[tuple[tuple[int, int], ...], int]:
+    horizon = arrival - int(DEDUPE_WINDOW.total_seconds())
+    kept = [(h, t) for h, t in state.seen_ids if t >= horizon]
+    kept.append((id_hash, arrival))
+    dropped = max(0, len(kept) - MAX_SEEN_IDS)
+    return tuple(kept[dropped:]), dropped
+
+
+def is_duplicate(state: SessionState, id_hash: int, arrival: int) -> bool:
+    horizon = arrival - int(DEDUPE_WINDOW.total_seconds())
+    return any(h == id_hash and t >= horizon for h, t in state.seen_ids)
+
+
+def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> Delta:
+    """Pre-aggregate a batch in memory. Pure: ``sessions`` holds the state of (at least) the
+    sessions the batch touches; the returned delta holds their next state."""
+    delta = Delta()
+    states: dict[int, SessionState] = {}
     for event in events:
-        ts = event.timestamp
-        minute_bucket, hour_bucket, day_bucket = bucket_keys(ts)
-        day = ("day", day_bucket)
-        for key in item_keys(event):
-            if key[0] == "pages":
-                result.add(key, page_attribute(event.page or ""))
-                continue
-            result.add(key, "events")
-            result.add(key, f"type:{event.event_type}")
-            if event.event_type == "purchase" and event.value:
-                result.add(key, "revenue", Decimal(str(event.value)))
-        result.expires_at[("minute", minute_bucket)] = _epoch(ts + MINUTE_TTL)
-        result.expires_at[("hour", hour_bucket)] = _epoch(ts + HOUR_TTL)
+        key = session_hash(event.session_key)
+        state = states.get(key) or sessions.get(key) or SessionState()
+        id_hash = event_id_hash(event.event_id)
+        arrival = int(event.received_at.timestamp())
+        if is_duplicate(state, id_hash, arrival):
+            delta.duplicates += 1
+            continue
+        states[key] = _count_event(delta, event, state, id_hash, arrival)
+        delta.applied += 1
+    delta.sessions = states
+    delta.recent = newest_events([compact_event(event) for event in events])
+    return delta
 
-        session = session_hash(event.session_key)
-        minute = _epoch(ts) // 60
-        mask, last_seen = sessions.get(session, (0, 0))
-        if last_seen and minute - last_seen > SESSION_MEMORY.total_seconds() // 60:
-            mask = 0  # idle past the timeout: the same id starts a new visit
-        new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
-        for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
-            if new_bits & bit and not mask & bit:
-                result.add(("total", "all"), attribute)
-                result.add(day, attribute)
-        sessions[session] = (mask | new_bits, max(last_seen, minute))
 
-    next_state = ShardState(
-        watermark=state.watermark,
-        sessions=_forget_idle_sessions(sessions, events),
-        recent=_recent(state.recent, events),
+def _count_event(
+    delta: Delta, event: Event, state: SessionState, id_hash: int, arrival: int
+) -> SessionState:
+    ts = int(event.timestamp.timestamp())
+    event_buckets = buckets_of(ts)
+    day = event_buckets[2][1]
+    for key in event_buckets:
+        delta.add(key, "events")
+        delta.add(key, event_type_counter(event.event_type))
+        if event.event_type == "purchase" and event.value:
+            delta.add(key, "revenue", Decimal(str(event.value)))
+    delta.count("event_type", day, event.event_type)
+    page = page_path(event.page, event.page_url) if event.event_type == "page_view" else None
+    if page:
+        delta.count("page", day, page)
+
+    seen_ids, dropped = _remember_id(state, id_hash, arrival)
+    delta.dedupe_ids_dropped += dropped
+    if state.steps and ts - state.last_seen > SESSION_TIMEOUT.total_seconds():
+        state = replace(state, steps=0, page_views=0)  # idle past the timeout: a new visit
+    if not state.steps:
+        state = replace(state, first_seen=ts, last_seen=ts)
+    visit_buckets = buckets_of(state.first_seen)
+    new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
+    for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
+        if new_bits & bit and not state.steps & bit:
+            _add_all(delta, visit_buckets, attribute)
+    if ts > state.last_seen:  # a visit's duration grows in its own clock, never back
+        _add_all(delta, visit_buckets, "duration_s", ts - state.last_seen)
+    page_views = state.page_views + (1 if page else 0)
+    if page and page_views == 1:
+        _add_all(delta, visit_buckets, "bounces")  # one page view so far: a bounce
+    elif page and page_views == 2:
+        _add_all(delta, visit_buckets, "bounces", -1)  # a second one: no longer
+    return SessionState(
+        version=state.version + 1,
+        steps=state.steps | new_bits,
+        first_seen=state.first_seen,
+        last_seen=max(state.last_seen, ts),
+        page_views=page_views,
+        seen_ids=seen_ids,
     )
-    return result, next_state
+
+
+def _add_all(delta: Delta, keys: Iterable[BucketKey], attribute: str, amount: int = 1) -> None:
+    for key in keys:
+        delta.add(key, attribute, amount)
 
 
 def _funnel_attributes() -> Iterable[tuple[str, int]]:
     return ((f"funnel:{step}", bit) for step, bit in _STEP_BITS.items())
 
 
-def session_hash(session_key: str) -> int:
-    """64-bit digest of a session key: collisions are negligible below billions of live
-    sessions per shard, and the state stays fixed-size."""
-    return int.from_bytes(hashlib.blake2b(session_key.encode(), digest_size=8).digest(), "little")
-
-
-def pack_sessions(sessions: dict[int, tuple[int, int]]) -> bytes:
-    return b"".join(_SESSION_RECORD.pack(key, *value) for key, value in sessions.items())
-
-
-def unpack_sessions(blob: bytes) -> dict[int, tuple[int, int]]:
-    return {key: (mask, seen) for key, mask, seen in _SESSION_RECORD.iter_unpack(blob)}
-
-
-def _forget_idle_sessions(
-    sessions: dict[int, tuple[int, int]], events: Sequence[Event]
-) -> dict[int, tuple[int, int]]:
-    if not events:
-        return sessions
-    # Event time, not wall-clock time, so a replay computes the same state.
-    latest = max(_epoch(event.timestamp) for event in events) // 60
-    horizon = latest - SESSION_MEMORY.total_seconds() // 60
-    kept = {key: value for key, value in sessions.items() if value[1] >= horizon}
-    if len(kept) > MAX_SESSIONS_PER_SHARD:
-        newest = sorted(kept.items(), key=lambda item: item[1][1], reverse=True)
-        kept = dict(newest[:MAX_SESSIONS_PER_SHARD])
-    return kept
-
-
-def encode_recent(recent: list[dict[str, Any]]) -> dict[str, bytes]:
-    """The feed as a compressed attribute: JSON of 50 events shrinks about 4x, and the shard
-    item is rewritten every batch, so its size is what the aggregator pays for."""
-    return {"B": zlib.compress(orjson.dumps(recent), 6)}
-
-
-def decode_recent(attribute: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not attribute:
-        return []
-    if "B" in attribute:
-        return list(orjson.loads(zlib.decompress(attribute["B"])))
-    return list(orjson.loads(attribute["S"]))  # written before the feed was compressed
-
-
-def _recent(previous: list[dict[str, Any]], events: Sequence[Event]) -> list[dict[str, Any]]:
-    merged = previous + [compact_event(event) for event in events]
-    merged.sort(key=lambda item: (item["timestamp"], item["event_id"]), reverse=True)
-    return merged[:RECENT_EVENTS_KEPT]
-
-
-def chunk_for_transactions(events: Sequence[SequencedEvent]) -> list[list[SequencedEvent]]:
-    """Split a batch so each chunk's items fit one transaction (with the shard item)."""
-    chunks: list[list[SequencedEvent]] = []
-    current: list[SequencedEvent] = []
-    keys: set[ItemKey] = set()
-    page_attributes: dict[ItemKey, set[str]] = defaultdict(set)
-    for sequenced in events:
-        event_keys = set(item_keys(sequenced.event))
-        page_key = next((key for key in event_keys if key[0] == "pages"), None)
-        too_many_keys = len(keys | event_keys) > MAX_TRANSACT_ITEMS - 1
-        too_many_pages = page_key is not None and (
-            len(page_attributes[page_key] | {sequenced.event.page or ""})
-            > MAX_ATTRIBUTES_PER_UPDATE
-        )
-        if current and (too_many_keys or too_many_pages):
-            chunks.append(current)
-            current, keys, page_attributes = [], set(), defaultdict(set)
-        current.append(sequenced)
-        keys |= event_keys
-        if page_key is not None:
-            page_attributes[page_key].add(sequenced.event.page or "")
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-# --- DynamoDB I/O -------------------------------------------------------------------------
-
-
-def shard_item_key(stream_name: str, shard_id: str) -> ItemKey:
-    return ("shard", f"{stream_name}#{shard_id}")
-
-
-def _key(key: ItemKey) -> dict[str, Any]:
-    return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
-
-
-def load_shard_state(dynamodb: Any, table: str, key: ItemKey) -> ShardState:
-    item = dynamodb.get_item(TableName=table, Key=_key(key), ConsistentRead=True).get("Item")
-    if not item:
-        return ShardState()
-    sessions_blob = item.get("sessions", {}).get("B")
-    return ShardState(
-        watermark=item["seq"]["S"] if "seq" in item else None,
-        sessions=unpack_sessions(sessions_blob) if sessions_blob else {},
-        recent=decode_recent(item.get("recent")),
+def newest_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The feed's order: newest arrival first (a client's clock cannot pin an event on top)."""
+    ordered = sorted(
+        events,
+        key=lambda item: (item.get("received_at", item["timestamp"]), item["event_id"]),
+        reverse=True,
     )
+    return ordered[:RECENT_EVENTS_KEPT]
 
 
-def _update_action(
-    table: str, key: ItemKey, counters: dict[str, Decimal], expires_at: int | None
-) -> dict[str, Any]:
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    adds = []
-    for index, (attribute, amount) in enumerate(sorted(counters.items())):
-        names[f"#a{index}"] = attribute
-        values[f":a{index}"] = {"N": str(amount)}
-        adds.append(f"#a{index} :a{index}")
-    expression = "ADD " + ", ".join(adds)
-    if expires_at is not None:
-        expression += " SET expires_at = if_not_exists(expires_at, :ttl)"
-        values[":ttl"] = {"N": str(expires_at)}
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": _key(key),
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
-def _shard_put_action(
-    table: str, key: ItemKey, state: ShardState, expected_watermark: str | None
-) -> dict[str, Any]:
-    item = {
-        **_key(key),
-        "seq": {"S": state.watermark or "0"},
-        "sessions": {"B": pack_sessions(state.sessions)},
-        "recent": encode_recent(state.recent),
-    }
-    put: dict[str, Any] = {"TableName": table, "Item": item}
-    if expected_watermark is None:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-    else:
-        put["ConditionExpression"] = "seq = :expected"
-        put["ExpressionAttributeValues"] = {":expected": {"S": expected_watermark}}
-    return {"Put": put}
-
-
-class WatermarkConflict(Exception):
-    """Another writer moved the shard's watermark since it was read."""
-
-
-def write_aggregate(
-    dynamodb: Any,
-    table: str,
-    shard_key: ItemKey,
-    aggregate_: BatchAggregate,
-    next_state: ShardState,
-    expected_watermark: str | None,
-) -> int:
-    """Write the increments and the shard's next state atomically. Returns items written."""
-    actions = [
-        _update_action(table, key, counters, aggregate_.expires_at.get(key))
-        for key, counters in aggregate_.counters.items()
-    ]
-    actions.append(_shard_put_action(table, shard_key, next_state, expected_watermark))
-    try:
-        dynamodb.transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        reasons = exc.response.get("CancellationReasons") or []
-        if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
-            reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
-        ):
-            raise WatermarkConflict(str(shard_key)) from exc
-        raise
-    return len(actions)
-
-
-@dataclass
-class ApplyResult:
-    applied: int = 0
-    skipped_duplicates: int = 0
-    items_written: int = 0
-    transactions: int = 0
-
-
-def apply_events(
-    dynamodb: Any,
-    table: str,
-    shard_key: ItemKey,
-    events: Sequence[SequencedEvent],
-    *,
-    max_conflict_retries: int = 3,
-) -> ApplyResult:
-    """Count each event exactly once, whatever redelivery brought it here again."""
-    result = ApplyResult()
-    for attempt in range(max_conflict_retries + 1):
-        state = load_shard_state(dynamodb, table, shard_key)
-        fresh = [item for item in events if not state.is_applied(item.sequence_number)]
-        result.skipped_duplicates = len(events) - len(fresh) - result.applied
-        try:
-            for chunk in chunk_for_transactions(fresh):
-                increments, next_state = aggregate([item.event for item in chunk], state)
-                next_state.watermark = chunk[-1].sequence_number
-                result.items_written += write_aggregate(
-                    dynamodb, table, shard_key, increments, next_state, state.watermark
-                )
-                result.transactions += 1
-                result.applied += len(chunk)
-                state = next_state
-            return result
-        except WatermarkConflict:
-            if attempt == max_conflict_retries:
-                raise
-    return result
+def merge_sessions(deltas: Iterable[Delta]) -> dict[int, SessionState]:
+    """The newest known state of each session among several deltas."""
+    newest: dict[int, SessionState] = {}
+    for delta in deltas:
+        for key, state in delta.sessions.items():
+            if key not in newest or state.version > newest[key].version:
+                newest[key] = state
+    return newest

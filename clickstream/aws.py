@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from clickstream.settings import get_settings
+from clickstream.store import DynamoAggregateStore
 
 _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
@@ -40,7 +41,17 @@ def _inject_local_faults(kinesis: Any) -> None:
         install_put_throttling(kinesis, faults.throttle_put)
 
 
+@cache
+def aggregate_store() -> DynamoAggregateStore:
+    """The aggregates table, one per process: a warm consumer keeps its sessions cached."""
+    settings = get_settings()
+    return DynamoAggregateStore(
+        client("dynamodb"), settings.aggregates_table, stream_name=settings.stream_name
+    )
+
+
 def reset_clients() -> None:
     """Forget cached clients and settings (tests that change the environment)."""
     client.cache_clear()
+    aggregate_store.cache_clear()
     get_settings.cache_clear()

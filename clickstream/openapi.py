@@ -10,6 +10,7 @@ from typing import Any
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import MAX_EXPORT_ROWS
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
+from clickstream.queries import MAX_TOP
 from clickstream.schema import IncomingEvent
 
 REF = "#/components/schemas/{model}"
@@ -85,10 +86,15 @@ STATS = {
     "properties": {
         "total_events": {"type": "number"},
         "events_by_type": COUNTS,
+        "events_by_type_complete": {
+            "type": "boolean",
+            "description": "false when more types exist than the 50 most frequent listed",
+        },
         "recent_events": {"type": "array", "items": {"type": "object"}, "maxItems": 50},
         "sessions": {"type": "number"},
         "page_views": {"type": "number"},
         "revenue": {"type": "number"},
+        "bounces": {"type": "number", "description": "sessions with one page view"},
         "events_last_minute": {"type": "number"},
         "updated_at": {"type": "string", "format": "date-time"},
     },
@@ -148,7 +154,9 @@ TOP_PAGES = {
                 "required": ["page", "views"],
                 "properties": {"page": {"type": "string"}, "views": {"type": "number"}},
             },
-        }
+        },
+        "other_views": {"type": "number", "description": "views of the pages not listed"},
+        "complete": {"type": "boolean", "description": "true when no other page has views"},
     },
 }
 PAGE_VIEWS = {
@@ -172,7 +180,6 @@ ERASURE = {
         "partitions_rewritten": {"type": "array", "items": {"type": "string"}},
         "objects_deleted": {"type": "integer"},
         "archive_rows_removed": {"type": "integer"},
-        "feed_items_updated": {"type": "integer"},
         "feed_events_removed": {"type": "integer"},
         "audit_id": {"type": "string"},
         "completed_at": {"type": "string"},
@@ -341,7 +348,7 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
         "/pages/top": get(
             "most viewed pages",
             TOP_PAGES,
-            [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "pages (10)")],
+            [_query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, "pages (10)")],
         ),
         "/analytics/page-views/{page}": get(
             "page views of one page",

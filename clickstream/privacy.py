@@ -7,8 +7,9 @@
   written as ``compacted.parquet``, the objects read deleted; a partition left empty is just
   deleted), then checked again, so an archiver or compaction run that raced the rewrite
   cannot bring rows back unnoticed;
-- the recent-events feeds (the ``recent`` list of each ``shard`` item in the aggregates
-  table), with a conditional update per item, retried when the aggregator wrote in between.
+- the recent-events feed: the aggregate store records the erasure (the user id only as its
+  SHA-256) and leaves the user's events out of every feed it serves or folds from then on;
+  the aggregator never writes that record, so no concurrent batch can undo it.
 
 Aggregated counters (totals, per-minute/hour/day counts, page views, funnel session bits)
 hold no user id and stay. Events still in the Kinesis stream (24 h retention) cannot be
@@ -23,10 +24,8 @@ Command line, for archives too large for one API call's time limit::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import sys
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -35,13 +34,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from botocore.exceptions import ClientError
 
-from clickstream.aggregates import decode_recent, encode_recent
+from clickstream.store import DynamoAggregateStore, user_hash
 
 MAX_USER_ID_LENGTH = 256
 VERIFY_PASSES = 3
-FEED_UPDATE_ATTEMPTS = 5
 
 
 class ErasureError(ValueError):
@@ -57,17 +54,12 @@ class ErasureResult:
     partitions_rewritten: list[str] = field(default_factory=list)
     objects_deleted: int = 0
     archive_rows_removed: int = 0
-    feed_items_updated: int = 0
     feed_events_removed: int = 0
     audit_id: str = ""
     completed_at: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def user_hash(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_user_id(user_id: str) -> str:
@@ -141,70 +133,6 @@ def erase_from_archive(s3: Any, bucket: str, user_id: str, result: ErasureResult
         raise RuntimeError("the archive still holds the user's rows after repeated rewrites")
 
 
-# --- recent-events feeds ---------------------------------------------------------------------
-
-
-def _shard_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": "shard"}},
-        "ProjectionExpression": "pk, sk, recent",
-        "ConsistentRead": True,
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        items.extend(item for item in page.get("Items", []) if "recent" in item)
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _scrub_feed_item(dynamodb: Any, table: str, item: dict[str, Any], user_id: str) -> int:
-    """Drop the user's events from one shard item's feed; returns events removed."""
-    key = {"pk": item["pk"], "sk": item["sk"]}
-    for _ in range(FEED_UPDATE_ATTEMPTS):
-        old = item["recent"]
-        recent = decode_recent(old)
-        kept = [event for event in recent if event.get("user_id") != user_id]
-        if len(kept) == len(recent):
-            return 0
-        try:
-            dynamodb.update_item(
-                TableName=table,
-                Key=key,
-                UpdateExpression="SET recent = :new",
-                ConditionExpression="recent = :old",
-                ExpressionAttributeValues={
-                    ":new": encode_recent(kept),
-                    ":old": old,
-                },
-            )
-            return len(recent) - len(kept)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            fresh = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-            if not fresh or "recent" not in fresh:
-                return 0
-            item = fresh
-    raise RuntimeError(f"the feed of {key['sk']['S']} kept changing; retry the erasure")
-
-
-def erase_from_feeds(dynamodb: Any, table: str, user_id: str, result: ErasureResult) -> None:
-    # A second pass catches an aggregator transaction that read its shard item before the
-    # first pass and wrote it back after.
-    for attempt in range(2):
-        for item in _shard_items(dynamodb, table):
-            removed = _scrub_feed_item(dynamodb, table, item, user_id)
-            if removed:
-                result.feed_items_updated += 1
-                result.feed_events_removed += removed
-        if attempt == 0:
-            time.sleep(0.2)
-
-
 # --- the whole erasure -----------------------------------------------------------------------
 
 
@@ -230,8 +158,8 @@ def delete_user(
     *,
     s3: Any,
     dynamodb: Any,
+    store: DynamoAggregateStore,
     bucket: str,
-    aggregates_table: str,
     keys_table: str,
     user_id: str,
     requested_by: dict[str, str],
@@ -239,8 +167,9 @@ def delete_user(
 ) -> ErasureResult:
     check_user_id(user_id)
     result = ErasureResult(user_hash=user_hash(user_id))
+    started = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    result.feed_events_removed = store.erase_user(user_id, started)
     erase_from_archive(s3, bucket, user_id, result)
-    erase_from_feeds(dynamodb, aggregates_table, user_id, result)
     result.completed_at = (
         (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
@@ -251,7 +180,7 @@ def delete_user(
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    from clickstream.aws import client
+    from clickstream.aws import aggregate_store, client
     from clickstream.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m clickstream.privacy")
@@ -263,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = delete_user(
         s3=client("s3"),
         dynamodb=client("dynamodb"),
+        store=aggregate_store(),
         bucket=settings.archive_bucket,
-        aggregates_table=settings.aggregates_table,
         keys_table=settings.keys_table,
         user_id=args.user_id,
         requested_by={"auth": "cli"},

@@ -1,24 +1,14 @@
-"""Read side: answers from the aggregate items, in O(time buckets) or O(shards) reads —
-never by scanning events."""
+"""Read side: the API's answers, from the aggregate store in O(time buckets x shards) reads,
+never by scanning events. Parameters are checked here; the store owns the table."""
 
 from __future__ import annotations
 
-import heapq
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
-from clickstream.aggregates import (
-    PAGE_SHARDS,
-    RECENT_EVENTS_KEPT,
-    day_key,
-    decode_recent,
-    hour_key,
-    minute_key,
-    page_attribute,
-    page_shard,
-)
+from clickstream.aggregates import RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
 from clickstream.schema import FUNNEL_STEPS, page_path
+from clickstream.store import Counters, DynamoAggregateStore
 
 Granularity = Literal["minute", "hour", "day"]
 GRANULARITY_STEP = {
@@ -32,6 +22,8 @@ DEFAULT_WINDOW = {
     "day": timedelta(days=30),
 }
 MAX_POINTS = 1500
+MAX_TOP = 100  # the top-N summaries track up to 192 values per period
+EVENT_TYPES_SHOWN = 50
 MIN_YEAR, MAX_YEAR = 1970, 2999  # bounds of a query time (far enough, no date overflow)
 _BUCKET_KEY = {"minute": minute_key, "hour": hour_key, "day": day_key}
 
@@ -43,46 +35,6 @@ class QueryError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def _number(attribute: dict[str, str] | None) -> float | int:
-    if not attribute:
-        return 0
-    value = Decimal(attribute["N"])
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _counts(item: dict[str, Any]) -> dict[str, Any]:
-    by_type = {
-        name.removeprefix("type:"): _number(value)
-        for name, value in item.items()
-        if name.startswith("type:")
-    }
-    return {
-        "events": _number(item.get("events")),
-        "by_type": dict(sorted(by_type.items())),
-        "revenue": _number(item.get("revenue")),
-    }
-
-
-def _get(dynamodb: Any, table: str, pk: str, sk: str) -> dict[str, Any]:
-    key = {"pk": {"S": pk}, "sk": {"S": sk}}
-    return dict(dynamodb.get_item(TableName=table, Key=key).get("Item") or {})
-
-
-def _query_range(dynamodb: Any, table: str, pk: str, low: str, high: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
@@ -107,16 +59,28 @@ def _floor(ts: datetime, granularity: str) -> datetime:
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _counts(counters: Counters) -> dict[str, Any]:
+    return {
+        "events": counters.get("events"),
+        "by_type": counters.by_prefix("type:"),
+        "revenue": counters.get("revenue"),
+    }
+
+
 def timeseries(
-    dynamodb: Any,
-    table: str,
+    store: DynamoAggregateStore,
     granularity: str,
     start: datetime | None = None,
     end: datetime | None = None,
     *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Dense series of bucket counts between ``start`` and ``end`` (inclusive buckets)."""
+    """Dense series of bucket counts between ``start`` and ``end`` (inclusive buckets). Custom
+    event types are counted together as ``custom`` (their names: the event_type breakdown)."""
     if granularity not in GRANULARITY_STEP:
         raise QueryError("granularity", "must be one of minute, hour, day")
     step = GRANULARITY_STEP[granularity]
@@ -127,105 +91,76 @@ def timeseries(
     if (end - start) / step >= MAX_POINTS:
         raise QueryError("from", f"the range spans more than {MAX_POINTS} {granularity}s")
     key_of = _BUCKET_KEY[granularity]
-    found = {
-        item["sk"]["S"]: item
-        for item in _query_range(dynamodb, table, granularity, key_of(start), key_of(end))
-    }
+    with store.snapshot():
+        found = store.counters(granularity, key_of(start), key_of(end))
     points = []
     cursor = start
     while cursor <= end:
         bucket = key_of(cursor)
         points.append(
-            {
-                "bucket": bucket,
-                "start": cursor.isoformat().replace("+00:00", "Z"),
-                **_counts(found.get(bucket, {})),
-            }
+            {"bucket": bucket, "start": _iso(cursor), **_counts(found.get(bucket, Counters()))}
         )
         cursor += step
-    return {
-        "granularity": granularity,
-        "from": start.isoformat().replace("+00:00", "Z"),
-        "to": end.isoformat().replace("+00:00", "Z"),
-        "points": points,
-    }
+    return {"granularity": granularity, "from": _iso(start), "to": _iso(end), "points": points}
 
 
-def recent_events(
-    dynamodb: Any, table: str, limit: int = RECENT_EVENTS_KEPT
-) -> list[dict[str, Any]]:
-    """Newest events across shards: each shard item keeps its own latest 50."""
-    per_shard: list[list[dict[str, Any]]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": "shard"}},
-        "ProjectionExpression": "recent",
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        per_shard.extend(
-            decode_recent(item["recent"]) for item in page.get("Items", []) if "recent" in item
-        )
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    merged = heapq.merge(
-        *per_shard, key=lambda event: (event["timestamp"], event["event_id"]), reverse=True
-    )
-    return [event for _, event in zip(range(limit), merged, strict=False)]
-
-
-def events_last_minute(dynamodb: Any, table: str, now: datetime | None = None) -> int:
+def events_last_minute(store: DynamoAggregateStore, now: datetime | None = None) -> int:
     """Events in the trailing 60 s, from the current and previous minute buckets (the older
     bucket weighted by how much of it is still inside the window)."""
     now = now or datetime.now(UTC)
     current = _floor(now, "minute")
     previous = current - timedelta(minutes=1)
-    items = {
-        item["sk"]["S"]: item
-        for item in _query_range(
-            dynamodb, table, "minute", minute_key(previous), minute_key(current)
-        )
-    }
+    found = store.counters("minute", minute_key(previous), minute_key(current))
     in_window = 1 - (now - current).total_seconds() / 60
-    older = _number(items.get(minute_key(previous), {}).get("events"))
-    newer = _number(items.get(minute_key(current), {}).get("events"))
+    older = found.get(minute_key(previous), Counters()).get("events")
+    newer = found.get(minute_key(current), Counters()).get("events")
     return round(newer + older * in_window)
 
 
-def stats(dynamodb: Any, table: str, *, now: datetime | None = None) -> dict[str, Any]:
-    total = _get(dynamodb, table, "total", "all")
-    counts = _counts(total)
-    return {
-        "total_events": counts["events"],
-        "events_by_type": counts["by_type"],
-        "recent_events": recent_events(dynamodb, table),
-        "sessions": _number(total.get("sessions")),
-        "page_views": counts["by_type"].get("page_view", 0),
-        "revenue": counts["revenue"],
-        "events_last_minute": events_last_minute(dynamodb, table, now),
-        "updated_at": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-    }
+def event_types(store: DynamoAggregateStore, limit: int = EVENT_TYPES_SHOWN) -> dict[str, Any]:
+    """Every type's exact count while there are few; the most frequent ones past that."""
+    top = store.top("event_type", None, None, limit)
+    counts = {row.value: row.count for row in top.rows}
+    return {"by_type": counts, "complete": sum(counts.values()) == top.total}
+
+
+def stats(store: DynamoAggregateStore, *, now: datetime | None = None) -> dict[str, Any]:
+    with store.snapshot():
+        total = store.total("all", "all", "all")
+        types = event_types(store)
+        return {
+            "total_events": total.get("events"),
+            "events_by_type": types["by_type"],
+            "events_by_type_complete": types["complete"],
+            "recent_events": store.recent(RECENT_EVENTS_KEPT),
+            "sessions": total.get("sessions"),
+            "page_views": total.get("type:page_view"),
+            "revenue": total.get("revenue"),
+            "bounces": total.get("bounces"),
+            "events_last_minute": events_last_minute(store, now),
+            "updated_at": _iso(now or datetime.now(UTC)),
+        }
 
 
 def funnel(
-    dynamodb: Any, table: str, start_day: datetime | None = None, end_day: datetime | None = None
+    store: DynamoAggregateStore, start_day: datetime | None = None, end_day: datetime | None = None
 ) -> dict[str, Any]:
     """Distinct sessions reaching each step (all time, or summed over a day range)."""
     if start_day is None and end_day is None:
-        items = [_get(dynamodb, table, "total", "all")]
+        with store.snapshot():
+            counters = store.total("all", "all", "all")
     else:
         low = day_key(start_day) if start_day else "0000-00-00"
         high = day_key(end_day) if end_day else "9999-99-99"
         if low > high:
             raise QueryError("from", "'from' is after 'to'")
-        items = _query_range(dynamodb, table, "day", low, high)
-    sessions = sum(_number(item.get("sessions")) for item in items)
+        with store.snapshot():
+            counters = store.total("day", low, high)
+    sessions = counters.get("sessions")
     steps: list[dict[str, Any]] = []
     first = previous = None
     for step in FUNNEL_STEPS:
-        count = sum(_number(item.get(f"funnel:{step}")) for item in items)
+        count = counters.get(f"funnel:{step}")
         first = count if first is None else first
         steps.append(
             {
@@ -244,39 +179,24 @@ def _rate(part: float, whole: float) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _page_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    keys = [{"pk": {"S": "pages"}, "sk": {"S": f"all#{index}"}} for index in range(PAGE_SHARDS)]
-    response = dynamodb.batch_get_item(RequestItems={table: {"Keys": keys}})
-    items = list(response.get("Responses", {}).get(table, []))
-    unprocessed = response.get("UnprocessedKeys") or {}
-    while unprocessed:
-        response = dynamodb.batch_get_item(RequestItems=unprocessed)
-        items.extend(response.get("Responses", {}).get(table, []))
-        unprocessed = response.get("UnprocessedKeys") or {}
-    return items
+def top_pages(store: DynamoAggregateStore, limit: int = 10) -> dict[str, Any]:
+    """The most viewed pages of all time, each count exact; ``complete`` when no other page
+    has a view, else ``other_views`` holds the rest."""
+    if not 1 <= limit <= MAX_TOP:
+        raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
+    with store.snapshot():
+        top = store.top("page", None, None, limit)
+    shown = sum(row.count for row in top.rows)
+    return {
+        "pages": [{"page": row.value, "views": row.count} for row in top.rows],
+        "other_views": max(0, top.total - shown),
+        "complete": shown == top.total,
+    }
 
 
-def top_pages(dynamodb: Any, table: str, limit: int = 10) -> dict[str, Any]:
-    if not 1 <= limit <= 1000:
-        raise QueryError("limit", "must be between 1 and 1000")
-    views: dict[str, int | float] = {}
-    for item in _page_items(dynamodb, table):
-        for name, value in item.items():
-            if name.startswith("p:"):
-                views[name[2:]] = _number(value)
-    ranked = heapq.nlargest(limit, views.items(), key=lambda pair: (pair[1], pair[0]))
-    return {"pages": [{"page": page, "views": count} for page, count in ranked]}
-
-
-def page_views(dynamodb: Any, table: str, page: str) -> dict[str, Any]:
+def page_views(store: DynamoAggregateStore, page: str) -> dict[str, Any]:
     path = page_path(page, None) or "/"
-    item = (
-        dynamodb.get_item(
-            TableName=table,
-            Key={"pk": {"S": "pages"}, "sk": {"S": page_shard(path)}},
-            ProjectionExpression="#p",
-            ExpressionAttributeNames={"#p": page_attribute(path)},
-        ).get("Item")
-        or {}
-    )
-    return {"page": path, "page_views": _number(item.get(page_attribute(path)))}
+    return {
+        "page": path,
+        "page_views": store.dimension_count("page", path, "0000-00-00", "9999-99-99"),
+    }

@@ -7,9 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from clickstream.aggregates import apply_events, shard_item_key
-from clickstream.aws import client
-from clickstream.settings import get_settings
+from clickstream.aws import aggregate_store
 from consumers.common import (
     applicable_prefix,
     make_record_handler,
@@ -29,19 +27,13 @@ decode = make_record_handler("aggregator", logger, metrics)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
     shard_id = shard_id_of_batch(event)
     with processor(records=event["Records"], handler=decode):
         outcomes = processor.process()
     events = applicable_prefix(outcomes)
     if events and shard_id:
         try:
-            result = apply_events(
-                client("dynamodb"),
-                settings.aggregates_table,
-                shard_item_key(settings.stream_name, shard_id),
-                events,
-            )
+            result = aggregate_store().apply(shard_id, events)
         except Exception:
             metrics.add_metric(name="ConsumerErrors", unit=MetricUnit.Count, value=1)
             logger.exception("aggregate write failed; the batch will be retried")
@@ -50,5 +42,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(
             name="DuplicatesSkipped", unit=MetricUnit.Count, value=result.skipped_duplicates
         )
+        metrics.add_metric(
+            name="DuplicateEventIds", unit=MetricUnit.Count, value=result.duplicate_event_ids
+        )
+        metrics.add_metric(
+            name="AggregateWriteUnits", unit=MetricUnit.Count, value=result.write_units
+        )
+        if result.dedupe_ids_dropped:
+            metrics.add_metric(
+                name="DedupeIdsDropped", unit=MetricUnit.Count, value=result.dedupe_ids_dropped
+            )
         logger.info("batch aggregated", extra={"shard_id": shard_id, **vars(result)})
     return dict(processor.response())

@@ -3,10 +3,12 @@
 ``python -m infra.cost --events-per-day 1000000`` generates an hour of the simulator's
 traffic at that rate, spreads it over the stream's shards by partition key (as Kinesis does,
 MD5 of the key), cuts it into the batches the event source mappings would deliver (batching
-window and batch size from infra/template.yaml), and runs the aggregator's own
-``chunk_for_transactions``/``aggregate`` and the archiver's ``plan_objects`` on them to count
-DynamoDB transactions, items and write units, and S3 PUTs. The hour is scaled to a day and
-priced with the public us-east-1 on-demand prices below.
+window and batch size from infra/template.yaml), and runs the aggregator's own store
+(``DynamoAggregateStore.apply``, folds included, on an in-process moto table, its clock
+following the events) and the archiver's ``plan_objects`` on them. Write units are counted
+from the size of every item written, as DynamoDB bills them (1 KB each, rounded up), S3 PUTs
+from the objects planned. The hour is scaled to a day and priced with the public us-east-1
+on-demand prices below.
 """
 
 from __future__ import annotations
@@ -14,28 +16,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import subprocess
 import sys
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from clickstream.aggregates import (
-    SequencedEvent,
-    ShardState,
-    aggregate,
-    chunk_for_transactions,
-    encode_recent,
-    pack_sessions,
-)
+from clickstream.aggregates import SequencedEvent
 from clickstream.archive import plan_objects, to_parquet_bytes
 from clickstream.ingest import validate_records
-from localdev.provision import load_template
+from clickstream.store import FOLD_AFTER_S, DynamoAggregateStore
+from localdev.provision import load_template, table_arguments
 
 # Public on-demand prices, us-east-1, USD (AWS price pages, 2025).
 PRICES = {
@@ -59,6 +54,7 @@ MEMORY_MB = {"api": 128, "aggregator": 256, "archiver": 512}
 LOG_BYTES_PER_INVOCATION = 600  # one structured line plus the EMF line
 CUSTOM_METRICS = 14  # metric x dimension combinations emitted (docs/CONTRACT.md)
 DASHBOARD_READS_PER_POLL = 4  # /stats, /metrics/timeseries, /funnel, /pages/top
+POLL_SAMPLE = timedelta(minutes=5)  # how often the replay measures a dashboard poll's reads
 
 
 @dataclass
@@ -67,8 +63,12 @@ class Counts:
     api_requests: float = 0
     aggregator_invocations: int = 0
     archiver_invocations: int = 0
-    transactions: int = 0
+    deltas: int = 0
+    aggregator_read_units: float = 0.0
+    poll_read_units: float = 0.0
+    polls_sampled: int = 0
     items_written: int = 0
+    write_units_by_kind: Counter[str] = field(default_factory=Counter)
     write_units: int = 0
     s3_puts: int = 0
     parquet_bytes: int = 0
@@ -108,30 +108,72 @@ def batches(events: list[SequencedEvent], window_s: float, size: int) -> list[li
     return cut
 
 
-def _units(size_bytes: int) -> int:
-    return max(1, math.ceil(size_bytes / 1024))
+def dashboard_poll_read_units(store: DynamoAggregateStore) -> float:
+    """Read units of one dashboard poll (its four reads), measured on the store."""
+    from clickstream import queries
+
+    before = store.reads.units
+    now = datetime.fromtimestamp(store.clock(), UTC)
+    queries.stats(store, now=now)
+    queries.timeseries(store, "minute", now=now)
+    queries.funnel(store)
+    queries.top_pages(store, 10)
+    return store.reads.units - before
 
 
-def count_aggregator(counts: Counts, batch: list[SequencedEvent], state: ShardState) -> ShardState:
+class EventClock:
+    """The store's clock during a replay: the time of the batch being applied."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_aggregator(
+    counts: Counts, store: DynamoAggregateStore, clock: EventClock, shard: str,
+    batch: list[SequencedEvent],
+) -> None:  # fmt: skip
     counts.aggregator_invocations += 1
-    for chunk in chunk_for_transactions(batch):
-        increments, state = aggregate([item.event for item in chunk], state)
-        counts.transactions += 1
-        counts.items_written += len(increments.counters) + 1
-        for counters in increments.counters.values():
-            # a counter item holds every attribute seen so far; ~40 bytes an attribute
-            counts.write_units += 2 * _units(40 * max(len(counters), 8))
-        shard_item = len(pack_sessions(state.sessions)) + len(encode_recent(state.recent)["B"])
-        counts.write_units += 2 * _units(shard_item)  # transactional writes cost double
-    return state
+    clock.now = batch[-1].event.received_at.timestamp()
+    result = store.apply(shard, batch)
+    counts.deltas += result.deltas_written
+    counts.items_written += result.items_written
+    counts.write_units += result.write_units
+
+
+def aggregate_store(clock: EventClock, fold_after_s: float) -> DynamoAggregateStore:
+    """The aggregator's store on an in-process moto table (only its sizes are measured)."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    mock = mock_aws()
+    mock.start()
+    dynamodb = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    dynamodb.create_table(**table_arguments("AggregatesTable", "cost-model"))
+    return DynamoAggregateStore(
+        dynamodb, "cost-model", stream_name="cost", clock=clock, fold_after_s=fold_after_s
+    )
 
 
 def measure(
-    events_per_day: int, seed: int, events_per_request: float, window_s: float | None = None
+    events_per_day: int,
+    seed: int,
+    events_per_request: float,
+    window_s: float | None = None,
+    *,
+    fold_after_s: float = FOLD_AFTER_S,
+    shards: int | None = None,
 ) -> tuple[Counts, int]:
     loaded = load_template()
     template = loaded["Resources"]
-    shards = int(loaded["Parameters"]["ShardCount"]["Default"])
+    shards = shards or int(loaded["Parameters"]["ShardCount"]["Default"])
     aggregator = template["AggregatorEventSourceMapping"]["Properties"]
     archiver = template["ArchiverEventSourceMapping"]["Properties"]
     rate = events_per_day / 86_400
@@ -139,15 +181,33 @@ def measure(
     validated = validate_records(records, received_at=datetime.now().astimezone()).events
     per_shard: dict[int, list[SequencedEvent]] = defaultdict(list)
     for index, (_, event) in enumerate(validated):
+        # the simulator's flat-out run is timed by its events: they arrive when they happen
+        timed = event.model_copy(update={"received_at": event.timestamp})
         per_shard[shard_of(event.partition_key, shards)].append(
-            SequencedEvent(str(index + 1), event)
+            SequencedEvent(str(index + 1), timed)
         )
     counts = Counts(events=len(validated), api_requests=len(validated) / events_per_request)
+    clock = EventClock()
+    store = aggregate_store(clock, fold_after_s)
+    window = window_s or float(aggregator["MaximumBatchingWindowInSeconds"])
+    delivered = sorted(
+        (
+            (batch[-1].event.received_at, f"shardId-{shard:012d}", batch)
+            for shard, items in per_shard.items()
+            for batch in batches(items, window, int(aggregator["BatchSize"]))
+        ),
+        key=lambda entry: entry[0],
+    )
+    next_poll = delivered[0][0] if delivered else None
+    for delivered_at, shard_id, batch in delivered:
+        count_aggregator(counts, store, clock, shard_id, batch)
+        if next_poll is not None and delivered_at >= next_poll:
+            counts.poll_read_units += dashboard_poll_read_units(store)
+            counts.polls_sampled += 1
+            next_poll = delivered_at + POLL_SAMPLE
+    counts.aggregator_read_units = store.reads.units - counts.poll_read_units
+    counts.write_units_by_kind = store.meter.units_by_kind
     for shard, items in per_shard.items():
-        state = ShardState()
-        window = window_s or float(aggregator["MaximumBatchingWindowInSeconds"])
-        for batch in batches(items, window, int(aggregator["BatchSize"])):
-            state = count_aggregator(counts, batch, state)
         for batch in batches(
             items, float(archiver["MaximumBatchingWindowInSeconds"]), int(archiver["BatchSize"])
         ):
@@ -170,7 +230,9 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
         )
 
     api_requests = counts.api_requests * scale
-    dashboard_reads = dashboards * 86_400 / 2 * DASHBOARD_READS_PER_POLL
+    polls = dashboards * 86_400 / 2
+    per_poll = counts.poll_read_units / max(1, counts.polls_sampled)
+    dashboard_reads = polls * DASHBOARD_READS_PER_POLL
     invocations = (
         api_requests + (counts.aggregator_invocations + counts.archiver_invocations) * scale
     )
@@ -192,11 +254,14 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
         ("Kinesis PUT payload units", f"{counts.events * scale:,} units",
          counts.events * scale * p["kinesis_put_units_per_million"] / 1e6),
         ("DynamoDB writes (aggregator)",
-         f"{counts.transactions * scale:,} transactions, {counts.items_written * scale:,} items, "
-         f"{counts.write_units * scale:,} WRU",
+         f"{counts.deltas * scale:,} deltas, {counts.items_written * scale:,} items, "
+         f"{counts.write_units * scale:,} WRU "
+         f"({counts.write_units * 1000 / max(1, counts.events):,.0f} per 1,000 events)",
          counts.write_units * scale * p["dynamodb_wru_per_million"] / 1e6),
-        ("DynamoDB reads (dashboards)", f"{dashboard_reads * 3:,.0f} RRU",
-         dashboard_reads * 3 * p["dynamodb_rru_per_million"] / 1e6),
+        ("DynamoDB reads (aggregator)", f"{counts.aggregator_read_units * scale:,.0f} RRU",
+         counts.aggregator_read_units * scale * p["dynamodb_rru_per_million"] / 1e6),
+        ("DynamoDB reads (dashboards)", f"{polls * per_poll:,.0f} RRU ({per_poll:.0f} a poll)",
+         polls * per_poll * p["dynamodb_rru_per_million"] / 1e6),
         ("S3 PUTs (archive)", f"{s3_puts:,} PUTs", s3_puts * p["s3_put_per_thousand"] / 1000),
         ("S3 storage (30 days kept)", f"{counts.parquet_bytes * scale / 1e6:,.1f} MB/day",
          counts.parquet_bytes * scale * 30 / 1e9 * p["s3_storage_gb_month"] / 30),
@@ -217,9 +282,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--aggregator-window", type=float, default=None,
                         help="seconds; default: the template's batching window")  # fmt: skip
+    parser.add_argument("--fold-after", type=float, default=FOLD_AFTER_S,
+                        help="seconds a shard's deltas wait before they are folded")  # fmt: skip
+    parser.add_argument("--shards", type=int, default=None,
+                        help="stream shards; default: the template's ShardCount")  # fmt: skip
     args = parser.parse_args(argv)
     counts, shards = measure(
-        args.events_per_day, args.seed, args.events_per_request, args.aggregator_window
+        args.events_per_day,
+        args.seed,
+        args.events_per_request,
+        args.aggregator_window,
+        fold_after_s=args.fold_after,
+        shards=args.shards,
     )
     rows = daily_cost(counts, shards, args.dashboards)
     table = Table(title=f"cost per day at {args.events_per_day:,} events/day (us-east-1)")
@@ -232,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
         "total", f"{counts.events * 24:,} events", f"{total:.2f} (~{total * 30:.0f}/month)"
     )
     Console().print(table)
+    per_kind = ", ".join(
+        f"{kind} {units * 1000 / max(1, counts.events):,.0f}"
+        for kind, units in counts.write_units_by_kind.most_common()
+    )
+    Console().print(f"DynamoDB write units per 1,000 events by item kind: {per_kind}")
 
 
 if __name__ == "__main__":

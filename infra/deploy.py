@@ -92,7 +92,6 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
                     "dynamodb:PutItem",
-                    "dynamodb:ConditionCheckItem",
                 ],
                 "Resource": table,
             },

@@ -865,7 +865,7 @@ def daemon_report(daemon: XRayDaemon) -> Callable[[], str]:
         traced = {(service.lower(), operation) for service, operation in daemon.traced_calls()}
         for wanted in (
             ("kinesis", "PutRecords"),
-            ("dynamodb", "TransactWriteItems"),
+            ("dynamodb", "PutItem"),
             ("s3", "PutObject"),
         ):
             assert wanted in traced, f"no {wanted} subsegment; received {sorted(traced)}"

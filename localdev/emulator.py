@@ -2,7 +2,7 @@
 take a ``chalice deploy``.
 
 Fixes applied before moto's own CLI runs (``python -m localdev.emulator -H 127.0.0.1 -p 4567``).
-Two to moto's Kinesis shard:
+Three to moto's Kinesis shards:
 
 * correctness: a shard numbers a new record ``max(sequence) + 1`` without a lock, so two
   ``PutRecords`` calls served on different threads can take the same number and one record
@@ -12,7 +12,12 @@ Two to moto's Kinesis shard:
 * speed: moto finds that maximum by listing every key, and ``GetRecords`` walks the shard
   from its first record on every poll, so both slow down as the stream fills (500 puts took
   342 ms at 50k records, 1.5 s at 200k). Records are numbered consecutively, so the maximum
-  is the last key and a read continues by key from where it left off.
+  is the last key and a read continues by key from where it left off;
+* resharding: moto's ``SplitShard`` / ``MergeShards`` move the parents' records into the
+  children (renumbered), keep routing new records to the closed parent of a split, and never
+  tell a reader that a closed shard has ended. Kinesis keeps the records in the parents,
+  routes to the open children and answers no next iterator at a closed shard's end, which is
+  what a consumer needs to move on to the children in order.
 
 And five so that ``make deploy`` can be rehearsed here end to end (``make rehearse``):
 
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import json
 import sys
 import threading
@@ -66,6 +72,95 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
 
     return locked
+
+
+def _open_shard_for_key(stream: Any, partition_key: str, explicit_hash_key: str) -> Any:
+    """Route a record to the *open* shard covering its hash key (moto also considers the
+    closed parents of a split, which still cover the same range, and picks those)."""
+    if len(partition_key or "") > 256 or not isinstance(partition_key, str):
+        raise kinesis_models.InvalidArgumentError("partition_key")
+    key = (
+        int(explicit_hash_key)
+        if explicit_hash_key
+        else int(hashlib.md5(partition_key.encode("utf-8")).hexdigest(), 16)
+    )
+    for shard in stream.shards.values():
+        if shard.is_open and shard.starting_hash <= key <= shard.ending_hash:
+            return shard
+    return None
+
+
+def _next_id(stream: Any) -> int:
+    return max(shard._shard_id for shard in stream.shards.values()) + 1
+
+
+def _split_shard(stream: Any, shard_to_split: str, new_starting_hash_key: str) -> None:
+    """As Kinesis splits: two children take the halves of the parent's hash range, the parent
+    is closed and keeps its records (moto re-puts them into the children, renumbered)."""
+    parent = stream.get_shard(shard_to_split)
+    split_at = int(new_starting_hash_key)
+    if not parent.is_open or not parent.starting_hash < split_at <= parent.ending_hash:
+        raise kinesis_models.InvalidArgumentError(new_starting_hash_key)
+    with _SHARD_LOCK:
+        first = _next_id(stream)
+        for offset, (low, high) in enumerate(
+            ((parent.starting_hash, split_at - 1), (split_at, parent.ending_hash))
+        ):
+            child = kinesis_models.Shard(first + offset, low, high, parent=parent.shard_id)
+            stream.shards[child.shard_id] = child
+        parent.is_open = False
+
+
+def _merge_shards(stream: Any, shard_to_merge: str, adjacent_shard_to_merge: str) -> None:
+    """As Kinesis merges: one child takes both adjacent ranges; both parents are closed and
+    keep their records (moto copies them into the child)."""
+    first, second = stream.get_shard(shard_to_merge), stream.get_shard(adjacent_shard_to_merge)
+    low, high = sorted((first, second), key=lambda shard: shard.starting_hash)
+    if high.starting_hash != low.ending_hash + 1 or not (first.is_open and second.is_open):
+        raise kinesis_models.InvalidArgumentError(adjacent_shard_to_merge)
+    with _SHARD_LOCK:
+        child = kinesis_models.Shard(
+            _next_id(stream),
+            low.starting_hash,
+            high.ending_hash,
+            parent=first.shard_id,
+            adjacent_parent=second.shard_id,
+        )
+        stream.shards[child.shard_id] = child
+        first.is_open = second.is_open = False
+
+
+def _get_records_to_shard_end(
+    backend: Any, stream_arn: str | None, shard_iterator: str, limit: int | None
+) -> tuple[str | None, list[Any], int]:
+    """A closed shard read to its last record answers no next iterator, which is how a
+    consumer (Lambda's mapping, the KCL) learns it may move on to the children."""
+    answer = _original_get_records(backend, stream_arn, shard_iterator, limit)
+    stream_name, shard_id, _ = kinesis_models.decompose_shard_iterator(shard_iterator)
+    shard = backend.describe_stream(stream_arn=stream_arn, stream_name=stream_name).get_shard(
+        shard_id
+    )
+    next_iterator, records, behind = answer
+    last = kinesis_models.decompose_shard_iterator(next_iterator)[2]
+    if not shard.is_open and int(last) >= _max_sequence_number(shard):
+        return None, records, behind
+    return answer
+
+
+_original_get_records = kinesis_models.KinesisBackend.get_records
+
+
+def support_resharding() -> None:
+    """SplitShard and MergeShards as Kinesis does them: records stay in the closed parents,
+    new ones go to the open children, and a drained parent reports its end."""
+    stream = kinesis_models.Stream
+    if getattr(stream, "_clickstream_resharding", False):
+        return
+    stream.get_shard_for_key = _open_shard_for_key  # type: ignore[method-assign,assignment]
+    stream.split_shard = _split_shard  # type: ignore[method-assign,assignment]
+    stream.merge_shards = _merge_shards  # type: ignore[method-assign,assignment]
+    kinesis_models.KinesisBackend.get_records = _get_records_to_shard_end  # type: ignore[method-assign,assignment]
+    stream._clickstream_resharding = True  # type: ignore[attr-defined]
 
 
 def _max_sequence_number(shard: Any) -> int:
@@ -263,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     import localdev.moto_cognito  # noqa: F401  (registers Cognito's CloudFormation types)
 
     make_kinesis_thread_safe()
+    support_resharding()
     kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
     accept_swagger2_imports()
     accept_other_accounts_layers()

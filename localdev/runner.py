@@ -210,6 +210,7 @@ class ShardPoller(threading.Thread):
         self.stats = ShardStats()
         self._buffer: list[StreamRecord] = []
         self._shard_closed = False
+        self.finished = False  # closed, and every record delivered: its children may start
 
     # --- reading -----------------------------------------------------------------------
 
@@ -256,6 +257,7 @@ class ShardPoller(threading.Thread):
                     self.deliver(batch)
                 if self._shard_closed and not self._buffer:
                     log.info("%s: shard closed and drained", self.name)
+                    self.finished = True
                     return
                 if not self._buffer:
                     self.stop_event.wait(self.settings.poll_interval_s)
@@ -453,9 +455,10 @@ class EventSourceMapping:
             if not page.get("NextToken"):
                 break
             kwargs = {"NextToken": page["NextToken"]}
+        present = {shard["ShardId"] for shard in shards}
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id in self.pollers:
+            if shard_id in self.pollers or not self._parents_finished(shard, present):
                 continue
             poller = ShardPoller(
                 function_name=self.function_name,
@@ -474,6 +477,18 @@ class EventSourceMapping:
             self.pollers[shard_id] = poller
             poller.start()
             log.info("%s: polling %s", self.function_name, shard_id)
+
+    def _parents_finished(self, shard: Mapping[str, Any], present: set[str]) -> bool:
+        """Lambda starts a child shard only after its parents (a split's one, a merge's two)
+        are read to their end, so a session's events are handled in order across a reshard.
+        A parent past the stream's retention is no longer listed and holds nothing."""
+        for key in ("ParentShardId", "AdjacentParentShardId"):
+            parent = shard.get(key)
+            if parent and parent in present:
+                poller = self.pollers.get(parent)
+                if poller is None or not poller.finished:
+                    return False
+        return True
 
     def _discover_forever(self) -> None:
         while not self.stop_event.wait(self.settings.shard_discovery_interval_s):

@@ -22,7 +22,7 @@ import requests
 from clickstream.schema import FUNNEL_STEPS
 from simulator.transport import api_key_headers
 
-PAGES_LIMIT = 1000
+PAGES_LIMIT = 100  # the most /pages/top lists
 _FINAL_STATUS = frozenset(range(400, 500)) - {429}
 ARCHIVE_PREFIX = "events/"
 
@@ -116,7 +116,7 @@ def read_pages(api: ApiReader, state: PipelineState, must_have: Iterable[str] = 
     ``must_have`` it lacks is read from ``/analytics/page-views/{page}``."""
     body = api.get("/pages/top", {"limit": PAGES_LIMIT})
     pages = {str(item["page"]): int(item["views"]) for item in body.get("pages") or []}
-    state.pages_complete = len(pages) < PAGES_LIMIT
+    state.pages_complete = bool(body.get("complete", len(pages) < PAGES_LIMIT))
     if not state.pages_complete:
         for page in must_have:
             if page not in pages:

@@ -1,3 +1,5 @@
+"""The pure aggregation of a batch: increments, sessions, client retries."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,124 +9,195 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clickstream.aggregates import (
-    MAX_TRANSACT_ITEMS,
-    ShardState,
+    DEDUPE_WINDOW,
+    MAX_SEEN_IDS,
+    SESSION_TIMEOUT,
+    Delta,
+    SessionState,
     aggregate,
-    chunk_for_transactions,
-    pack_sessions,
-    page_shard,
+    expires_at,
+    merge_sessions,
     session_hash,
-    unpack_sessions,
 )
-from tests.factories import make_event, sequenced
+from tests.factories import make_event
 
 T0 = datetime(2026, 11, 24, 10, 30, 15, tzinfo=UTC)
+ALL = ("all", "all")
+DAY = ("day", "2026-11-24")
 
 
-def test_a_batch_becomes_one_update_per_distinct_item():
-    events = [make_event(event_type="page_view", page="/home") for _ in range(500)]
-    increments, _ = aggregate(events, ShardState())
-    assert set(increments.counters) == {
-        ("total", "all"),
+def run(batches, sessions=None):
+    """Aggregate batches in order, carrying session state like the store does."""
+    states = dict(sessions or {})
+    deltas = []
+    for batch in batches:
+        delta = aggregate(batch, states)
+        states.update(delta.sessions)
+        deltas.append(delta)
+    return deltas, states
+
+
+def summed(deltas, key):
+    total: dict[str, Decimal] = {}
+    for delta in deltas:
+        for name, amount in delta.counters.get(key, {}).items():
+            total[name] = total.get(name, Decimal(0)) + amount
+    return {name: amount for name, amount in total.items() if amount}
+
+
+def test_a_batch_becomes_one_increment_per_bucket_and_one_count_per_page():
+    delta = aggregate([make_event(page="/home") for _ in range(500)], {})
+    assert set(delta.counters) == {
         ("minute", "2026-11-24T10:30"),
         ("hour", "2026-11-24T10"),
-        ("day", "2026-11-24"),
-        ("pages", page_shard("/home")),
+        DAY,
+        ALL,
     }
-    assert increments.counters[("total", "all")]["events"] == 500
-    assert increments.counters[("pages", page_shard("/home"))]["p:/home"] == 500
+    assert delta.counters[ALL]["events"] == 500
+    assert delta.dimensions[("page", "2026-11-24")] == {"/home": 500}
+
+
+def test_bucket_items_have_the_same_attributes_whatever_the_number_of_custom_types():
+    delta = aggregate([make_event(event_type=f"custom_{i}") for i in range(3000)], {})
+    assert set(delta.counters[ALL]) <= {"events", "type:custom", "sessions", "duration_s"}
+    assert delta.counters[ALL]["type:custom"] == 3000
+    assert len(delta.dimensions[("event_type", "2026-11-24")]) == 3000
 
 
 def test_revenue_counts_purchase_values_only():
-    events = [
-        make_event(event_type="purchase", value=19.99),
-        make_event(event_type="purchase", value=5.01),
-        make_event(event_type="add_to_cart", value=100.0),
-    ]
-    increments, _ = aggregate(events, ShardState())
-    assert increments.counters[("day", "2026-11-24")]["revenue"] == Decimal("25.00")
+    delta = aggregate(
+        [
+            make_event(event_type="purchase", value=19.99),
+            make_event(event_type="purchase", value=5.01),
+            make_event(event_type="add_to_cart", value=100.0),
+        ],
+        {},
+    )
+    assert delta.counters[DAY]["revenue"] == Decimal("25.00")
 
 
 def test_funnel_counts_each_session_once_per_step_across_batches():
-    first, state = aggregate(
+    (first, second), _ = run(
         [
-            make_event(session_id="a", event_type="page_view"),
-            make_event(session_id="a", event_type="page_view"),
-            make_event(session_id="b", event_type="page_view"),
-        ],
-        ShardState(),
+            [
+                make_event(session_id="a"),
+                make_event(session_id="a"),
+                make_event(session_id="b"),
+            ],
+            [make_event(session_id="a", event_type="add_to_cart"), make_event(session_id="a")],
+        ]
     )
-    second, _ = aggregate(
-        [
-            make_event(session_id="a", event_type="add_to_cart"),
-            make_event(session_id="a", event_type="page_view"),
-        ],
-        state,
-    )
-    assert first.counters[("total", "all")]["funnel:page_view"] == 2
-    assert first.counters[("total", "all")]["sessions"] == 2
-    assert "funnel:page_view" not in second.counters[("total", "all")]
-    assert "sessions" not in second.counters[("total", "all")]
-    assert second.counters[("total", "all")]["funnel:add_to_cart"] == 1
+    assert first.counters[ALL]["funnel:page_view"] == 2
+    assert first.counters[ALL]["sessions"] == 2
+    assert "funnel:page_view" not in second.counters[ALL]
+    assert "sessions" not in second.counters[ALL]
+    assert second.counters[ALL]["funnel:add_to_cart"] == 1
 
 
-def test_idle_sessions_are_forgotten_by_event_time():
-    _, state = aggregate([make_event(session_id="old", timestamp=T0)], ShardState())
-    _, state = aggregate(
-        [make_event(session_id="new", timestamp=T0 + timedelta(minutes=31))], state
-    )
-    assert set(state.sessions) == {session_hash("new")}
-
-
-def test_a_session_idle_past_the_timeout_counts_as_a_new_visit():
-    increments, _ = aggregate(
+def test_a_visit_ends_exactly_at_the_timeout_in_the_sessions_own_time():
+    at_timeout = aggregate(
         [
             make_event(session_id="s", timestamp=T0),
-            make_event(session_id="s", timestamp=T0 + timedelta(minutes=45)),
+            make_event(session_id="s", timestamp=T0 + SESSION_TIMEOUT),
         ],
-        ShardState(),
+        {},
     )
-    assert increments.counters[("total", "all")]["sessions"] == 2
-
-
-def test_session_state_packs_to_13_bytes_a_session_and_back():
-    _, state = aggregate(
-        [make_event(session_id=f"s{i}", event_type="add_to_cart") for i in range(100)], ShardState()
+    past_timeout = aggregate(
+        [
+            make_event(session_id="s", timestamp=T0),
+            make_event(session_id="s", timestamp=T0 + SESSION_TIMEOUT + timedelta(seconds=1)),
+        ],
+        {},
     )
-    blob = pack_sessions(state.sessions)
-    assert len(blob) == 1300
-    assert unpack_sessions(blob) == state.sessions
+    assert at_timeout.counters[ALL]["sessions"] == 1
+    assert past_timeout.counters[ALL]["sessions"] == 2
 
 
-def test_recent_feed_keeps_the_newest_fifty():
-    events = [make_event(timestamp=T0 + timedelta(seconds=i)) for i in range(80)]
-    _, state = aggregate(events, ShardState())
-    assert len(state.recent) == 50
-    assert state.recent[0]["timestamp"] == (T0 + timedelta(seconds=79)).isoformat().replace(
+def test_a_client_two_hours_ahead_leaves_every_other_session_alone():
+    live = [make_event(session_id=f"live-{i}", timestamp=T0) for i in range(100)]
+    ahead = make_event(session_id="skewed", timestamp=T0 + timedelta(hours=2))
+    again = [
+        make_event(session_id=f"live-{i}", timestamp=T0 + timedelta(minutes=5)) for i in range(100)
+    ]
+    deltas, _ = run([live, [ahead], again])
+    assert summed(deltas, ALL)["sessions"] == 101
+
+
+def test_the_same_event_id_again_inside_the_window_changes_nothing():
+    first = make_event(session_id="s", received_at=T0)
+    retry = first.model_copy(update={"received_at": T0 + DEDUPE_WINDOW - timedelta(seconds=1)})
+    (_, second), _ = run([[first], [retry]])
+    assert second.counters == {} and second.dimensions == {}
+    assert (second.applied, second.duplicates) == (0, 1)
+
+
+def test_an_event_id_is_forgotten_after_the_window():
+    first = make_event(session_id="s", received_at=T0)
+    late = first.model_copy(update={"received_at": T0 + DEDUPE_WINDOW + timedelta(seconds=1)})
+    (_, second), _ = run([[first], [late]])
+    assert second.applied == 1
+
+
+def test_a_session_remembers_at_most_the_newest_ids_and_counts_what_it_dropped():
+    events = [make_event(session_id="busy", received_at=T0) for _ in range(MAX_SEEN_IDS + 5)]
+    delta = aggregate(events, {})
+    assert len(delta.sessions[session_hash("busy")].seen_ids) == MAX_SEEN_IDS
+    assert delta.dedupe_ids_dropped == 5
+
+
+def test_bounces_duration_and_a_second_page_view():
+    (delta,), _ = run(
+        [
+            [
+                make_event(session_id="bounce", timestamp=T0),
+                make_event(session_id="stay", timestamp=T0),
+                make_event(session_id="stay", timestamp=T0 + timedelta(seconds=90)),
+                make_event(
+                    session_id="stay", event_type="click", timestamp=T0 + timedelta(seconds=100)
+                ),
+            ]
+        ]
+    )
+    assert delta.counters[ALL]["bounces"] == 1
+    assert delta.counters[ALL]["duration_s"] == 100
+
+
+def test_recent_feed_keeps_the_newest_fifty_by_arrival():
+    events = [make_event(received_at=T0 + timedelta(seconds=i)) for i in range(80)]
+    delta = aggregate(events, {})
+    assert len(delta.recent) == 50
+    assert delta.recent[0]["received_at"] == (T0 + timedelta(seconds=79)).isoformat().replace(
         "+00:00", "Z"
     )
 
 
-def test_minute_and_hour_buckets_expire_but_days_do_not():
-    increments, _ = aggregate([make_event()], ShardState())
-    assert ("minute", "2026-11-24T10:30") in increments.expires_at
-    assert ("hour", "2026-11-24T10") in increments.expires_at
-    assert ("day", "2026-11-24") not in increments.expires_at
+def test_minute_and_hour_buckets_expire_but_days_and_totals_do_not():
+    assert expires_at(("minute", "2026-11-24T10:30")) == int(
+        (datetime(2026, 11, 27, 10, 30, tzinfo=UTC)).timestamp()
+    )
+    assert expires_at(("hour", "2026-11-24T10")) is not None
+    assert expires_at(DAY) is None and expires_at(ALL) is None
 
 
-def test_backfill_spanning_many_minutes_is_chunked_to_fit_transactions():
-    events = [make_event(timestamp=T0 + timedelta(minutes=i)) for i in range(300)]
-    chunks = chunk_for_transactions(sequenced(events))
-    assert sum(len(chunk) for chunk in chunks) == 300
-    for chunk in chunks:
-        increments, _ = aggregate([item.event for item in chunk], ShardState())
-        assert len(increments.counters) + 1 <= MAX_TRANSACT_ITEMS
+def test_a_delta_survives_its_encoding():
+    (delta,), _ = run(
+        [[make_event(event_type=t, value=1.5) for t in ("purchase", "x_y", "page_view")]]
+    )
+    assert Delta.from_json(delta.to_json()) == delta
+
+
+def test_the_newest_session_state_wins_when_merging():
+    old, new = SessionState(version=3), SessionState(version=9)
+    a, b = Delta(sessions={1: new}), Delta(sessions={1: old})
+    assert merge_sessions([a, b])[1] == new
 
 
 event_strategy = st.builds(
-    lambda kind, minute, session, page, value: make_event(
+    lambda kind, minute, session, page, value, event_id: make_event(
+        event_id=event_id,
         event_type=kind,
         timestamp=T0 + timedelta(minutes=minute),
+        received_at=T0 + timedelta(minutes=minute),
         session_id=session,
         page=page,
         value=value if kind == "purchase" else None,
@@ -134,34 +207,29 @@ event_strategy = st.builds(
     st.sampled_from(["s1", "s2", "s3", "s4"]),
     st.sampled_from(["/", "/home", "/p/1", "/p/2"]),
     st.decimals(0, 1000, places=2).map(float),
+    st.sampled_from([f"00000000-0000-4000-8000-{i:012d}" for i in range(40)]),
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(event_strategy, max_size=120).map(lambda es: sorted(es, key=lambda e: e.timestamp)),
+    st.lists(event_strategy, max_size=120).map(lambda es: sorted(es, key=lambda e: e.received_at)),
     st.integers(1, 119),
 )
 def test_splitting_a_batch_anywhere_gives_the_same_totals(events, cut):
-    # a shard delivers in order, and event time follows arrival within a shard
-    whole, _ = aggregate(events, ShardState())
-    first, state = aggregate(events[:cut], ShardState())
-    second, _ = aggregate(events[cut:], state)
-    for key in set(whole.counters) | set(first.counters) | set(second.counters):
-        merged: dict[str, Decimal] = {}
-        for part in (first, second):
-            for name, amount in part.counters.get(key, {}).items():
-                merged[name] = merged.get(name, Decimal(0)) + amount
-        assert merged == dict(whole.counters.get(key, {}))
+    (whole,), _ = run([events])
+    parts, _ = run([events[:cut], events[cut:]])
+    for key in set(whole.counters) | {k for part in parts for k in part.counters}:
+        assert summed(parts, key) == summed([whole], key)
+    assert sum(p.applied for p in parts) == whole.applied
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(event_strategy, max_size=120))
-def test_type_counts_add_up_to_the_event_count_in_every_bucket(events):
-    increments, _ = aggregate(events, ShardState())
-    for key, counters in increments.counters.items():
-        if key[0] == "pages":
-            continue
+def test_type_counts_add_up_to_the_counted_events_in_every_bucket(events):
+    delta = aggregate(events, {})
+    for counters in delta.counters.values():
         by_type = sum(amount for name, amount in counters.items() if name.startswith("type:"))
         assert by_type == counters["events"]
-    assert increments.counters.get(("total", "all"), {}).get("events", 0) == len(events)
+    assert delta.counters.get(ALL, {}).get("events", 0) == delta.applied
+    assert delta.applied + delta.duplicates == len(events)

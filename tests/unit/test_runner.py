@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from localdev.emulator import support_resharding
 from localdev.runner import CheckpointStore, EventSourceMapping, MappingSettings, ShardPoller
 
 STREAM = "test-stream"
@@ -204,3 +205,31 @@ def test_local_mapping_settings_come_from_the_template_with_env_overrides(monkey
     assert (settings.maximum_retry_attempts, settings.maximum_record_age_s) == (5, 86400)
     monkeypatch.setenv("CLICKSTREAM_ESM_BATCH_SIZE", "7")
     assert mapping_settings("archiver").batch_size == 7
+
+
+def test_a_child_shard_is_read_only_after_its_parent_is_drained_as_lambda_does(aws):
+    # GIVEN the emulator's Kinesis resharding as Kinesis does it, records in the parent, a
+    # split, then records in the children
+    support_resharding()
+    put(aws, 15)
+    kinesis = aws["kinesis"]
+    parent = kinesis.list_shards(StreamName=STREAM)["Shards"][0]
+    kinesis.split_shard(
+        StreamName=STREAM,
+        ShardToSplit=parent["ShardId"],
+        NewStartingHashKey=str(int(parent["HashKeyRange"]["EndingHashKey"]) // 2),
+    )
+    for n in range(15, 30):
+        kinesis.put_record(
+            StreamName=STREAM, Data=json.dumps({"n": n}).encode(), PartitionKey=f"k{n}"
+        )
+    handler = RecordingHandler()
+    esm = mapping(aws, handler, shard_discovery_interval_s=0.05)
+    # WHEN the runner reads the stream
+    run_until(esm, lambda: sum(map(len, handler.batches)) == 30)
+    # THEN every parent record was handled before any child record
+    shards = [event["Records"][0]["eventID"].split(":")[0] for event in handler.events]
+    first_child = next(i for i, shard in enumerate(shards) if shard != parent["ShardId"])
+    assert set(shards[:first_child]) == {parent["ShardId"]}
+    assert parent["ShardId"] not in shards[first_child:]
+    assert sorted(n for batch in handler.batches for n in batch) == list(range(30))

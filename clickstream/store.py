@@ -1,0 +1,884 @@
+"""The aggregates table. This module alone writes and reads its layout; the consumers, the
+read API, erasure and the tests go through :class:`DynamoAggregateStore`.
+
+Writes are shard-local and need no transaction. Each batch of a shard becomes one *delta*
+item, the batch's increments (``clickstream.aggregates.Delta``) compressed, keyed by the
+shard and the delta's ordinal in the shard's chain and put only if that ordinal is free: two
+writers of one shard can never both append, and the latest delta's ``upto`` (the last
+sequence number it holds) is the shard's watermark, so a redelivered record is never counted
+twice. Every few minutes the shard's owner *folds* its pending deltas into per-key items
+(counters per time bucket, exact counts per dimension value and day, top-N summaries,
+sessions, the feed), each of them shard-local and stamped with the last delta folded into it
+(``w``). Readers merge: a per-key item plus the pending deltas of its shard newer than its
+``w``. Layout, bounds and costs: docs/aggregates.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from botocore.exceptions import ClientError
+
+from clickstream.aggregates import (
+    DIMENSIONS,
+    RECENT_EVENTS_KEPT,
+    BucketKey,
+    Delta,
+    SequencedEvent,
+    SessionState,
+    aggregate,
+    expires_at,
+    merge_sessions,
+    newest_events,
+)
+from clickstream.summaries import SpaceSaving
+
+DELTA_TTL_S = 7 * 86_400  # a pending delta is folded within minutes; 7 days is the margin
+FOLD_AFTER_DELTAS = 120
+FOLD_AFTER_S = 120.0
+FOLD_MAX_DELTAS = 400  # per fold call: a long backlog is folded in several calls
+MAX_DELTA_BYTES = 300_000  # compressed; DynamoDB's item limit is 400 KB
+MAX_CHUNK_EVENTS = 500
+SESSION_TTL_S = 86_400  # past its timeout and dedupe window, a session item expires
+SESSION_CACHE_MAX = 200_000
+MAX_KEY_BYTES = 200  # longer dimension values are keyed by their digest
+_ORDINAL = "{:012d}"
+_DIGEST_PREFIX = "#"
+
+
+class StoreConflict(Exception):
+    """Another writer appended to the shard's chain since it was read."""
+
+
+@dataclass(frozen=True)
+class Head:
+    n: int
+    upto: str | None
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    skipped_duplicates: int = 0  # records at or below the shard's watermark (redelivery)
+    duplicate_event_ids: int = 0  # a client's retry of an event already counted
+    dedupe_ids_dropped: int = 0
+    deltas_written: int = 0
+    items_written: int = 0
+    write_units: int = 0
+    folded: int = 0  # deltas folded after this batch
+
+
+@dataclass
+class WriteMeter:
+    """Write requests and the write units they are billed (1 KB each, rounded up)."""
+
+    items: int = 0
+    units: int = 0
+    units_by_kind: Counter[str] = field(default_factory=Counter)  # delta, session, c, k, top…
+
+    def add(self, item_bytes: int, kind: str = "") -> None:
+        units = max(1, math.ceil(item_bytes / 1024))
+        self.items += 1
+        self.units += units
+        self.units_by_kind[kind] += units
+
+
+@dataclass
+class ReadMeter:
+    """Read requests and the read units they are billed (4 KB each; half when eventually
+    consistent)."""
+
+    requests: int = 0
+    units: float = 0.0
+
+    def add(self, items: Iterable[Mapping[str, Any]], *, consistent: bool = True) -> None:
+        self.requests += 1
+        units = max(1, math.ceil(sum(_item_bytes(item) for item in items) / 4096))
+        self.units += units if consistent else units / 2
+
+
+@dataclass
+class PendingDelta:
+    shard: str
+    n: int
+    upto: str
+    arrived: float
+    delta: Delta
+
+
+@dataclass
+class Counters:
+    """One time bucket's counters, all shards merged."""
+
+    values: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+    def get(self, name: str) -> int | float:
+        return _plain(self.values.get(name, Decimal(0)))
+
+    def by_prefix(self, prefix: str) -> dict[str, int | float]:
+        return {
+            name.removeprefix(prefix): _plain(value)
+            for name, value in sorted(self.values.items())
+            if name.startswith(prefix) and value
+        }
+
+
+@dataclass(frozen=True)
+class Ranked:
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TopValues:
+    rows: list[Ranked]
+    total: int  # the dimension's whole weight over the range (sum of every value)
+    max_error: int  # no value outside ``rows`` has more than this many
+
+
+def _plain(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def value_key(value: str) -> str:
+    """A dimension value as a key: itself, or its digest when long."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_KEY_BYTES and not value.startswith(_DIGEST_PREFIX):
+        return value
+    return _DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def user_hash(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _encode(value: Any) -> bytes:
+    return zlib.compress(orjson.dumps(value), 6)
+
+
+def _decode(blob: bytes) -> Any:
+    return orjson.loads(zlib.decompress(blob))
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _item_bytes(item: Mapping[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (numbers counted generously)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        kind, inner = next(iter(value.items()))
+        if kind in ("S", "B"):
+            size += len(inner.encode() if isinstance(inner, str) else inner)
+        else:
+            size += 21
+    return size
+
+
+@dataclass
+class _SessionCache:
+    head: int
+    states: dict[int, SessionState]
+
+
+class DynamoAggregateStore:
+    """The aggregates table on DynamoDB (``pk``/``sk`` strings, TTL on ``expires_at``)."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        stream_name: str = "",
+        clock: Callable[[], float] = time.time,
+        fold_after_deltas: int = FOLD_AFTER_DELTAS,
+        fold_after_s: float = FOLD_AFTER_S,
+    ) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.stream_name = stream_name
+        self.clock = clock
+        self.fold_after_deltas = fold_after_deltas
+        self.fold_after_s = fold_after_s
+        self.meter = WriteMeter()
+        self.reads = ReadMeter()
+        self._heads: dict[str, Head] = {}
+        self._folded: dict[str, int] = {}
+        self._oldest_pending: dict[str, float] = {}
+        self._sessions: dict[str, _SessionCache] = {}
+        self._local = threading.local()
+
+    def shard(self, shard_id: str) -> str:
+        return f"{self.stream_name}#{shard_id}" if self.stream_name else shard_id
+
+    # --- low-level I/O -----------------------------------------------------------------------
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        kwargs = {"TableName": self.table, "ConsistentRead": True, **kwargs}
+        while True:
+            page = self.dynamodb.query(**kwargs)
+            self.reads.add(page.get("Items", []), consistent=kwargs["ConsistentRead"])
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page or "Limit" in kwargs:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _range(self, pk: str, low: str, high: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+            **kwargs,
+        )
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key=self._key(pk, sk), ConsistentRead=True
+        ).get("Item")
+        self.reads.add([item] if item else [])
+        return dict(item) if item else None
+
+    def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        """A conditional put; False when the condition failed."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
+        kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self.dynamodb.put_item(**kwargs)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        self.meter.add(_item_bytes(item), item["pk"]["S"].split("#", 1)[0])
+        return True
+
+    # --- the chain of deltas -----------------------------------------------------------------
+
+    def _delta_sk(self, shard: str, n: int) -> str:
+        return f"{shard}#{_ORDINAL.format(n)}"
+
+    def _cursor(self, shard: str) -> tuple[int, str | None]:
+        item = self._get("cursor", shard)
+        if item is None:
+            return 0, None
+        return int(item["n"]["N"]), item["upto"]["S"] if "upto" in item else None
+
+    def _load_head(self, shard: str) -> Head:
+        cursor_n, cursor_upto = self._cursor(shard)
+        if cursor_n == 0 and cursor_upto is None:
+            # Readers find a shard's pending deltas through its cursor: create it first.
+            self._put(
+                {**self._key("cursor", shard), "n": {"N": "0"}},
+                "attribute_not_exists(pk)",
+                {},
+            )
+        self._folded[shard] = cursor_n
+        latest = list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
+                ExpressionAttributeValues={":pk": {"S": "delta"}, ":shard": {"S": f"{shard}#"}},
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        )
+        if latest and int(latest[0]["n"]["N"]) > cursor_n:
+            return Head(int(latest[0]["n"]["N"]), latest[0]["upto"]["S"])
+        return Head(cursor_n, cursor_upto)
+
+    def _pending(
+        self, shard: str, after: int, limit: int | None = None, *, consistent: bool = True
+    ) -> list[PendingDelta]:
+        kwargs: dict[str, Any] = {"Limit": limit} if limit else {}
+        kwargs["ConsistentRead"] = consistent
+        items = self._range(
+            "delta", self._delta_sk(shard, after + 1), self._delta_sk(shard, 10**12 - 1), **kwargs
+        )
+        return [
+            PendingDelta(
+                shard=shard,
+                n=int(item["n"]["N"]),
+                upto=item["upto"]["S"],
+                arrived=float(item["arrived"]["N"]),
+                delta=Delta.from_json(_decode(item["body"]["B"])),
+            )
+            for item in items
+        ]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside share one read of the pending deltas: one answer, one view. That read
+        may lag (eventually consistent): a delta it misses is not yet shown, and one folded
+        meanwhile is not counted twice (its items' ``w`` says so)."""
+        self._local.pending = self._read_pending(consistent=False)
+        try:
+            yield
+        finally:
+            self._local.pending = None
+
+    def pending(self) -> dict[str, list[PendingDelta]]:
+        """Every shard's deltas not yet folded (read before any folded item: see merging)."""
+        shared: dict[str, list[PendingDelta]] | None = getattr(self._local, "pending", None)
+        return shared if shared is not None else self._read_pending()
+
+    def _read_pending(self, *, consistent: bool = True) -> dict[str, list[PendingDelta]]:
+        by_shard: dict[str, list[PendingDelta]] = {}
+        cursors = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "cursor"}},
+            ConsistentRead=consistent,
+        )
+        for cursor in list(cursors):
+            shard = cursor["sk"]["S"]
+            by_shard[shard] = self._pending(shard, int(cursor["n"]["N"]), consistent=consistent)
+        return by_shard
+
+    def _append(self, shard: str, n: int, upto: str, delta: Delta, body: bytes) -> None:
+        now = self.clock()
+        item = {
+            **self._key("delta", self._delta_sk(shard, n)),
+            "n": {"N": str(n)},
+            "upto": {"S": upto},
+            "arrived": {"N": f"{now:.3f}"},
+            "body": {"B": body},
+            "expires_at": {"N": str(int(now) + DELTA_TTL_S)},
+        }
+        if not self._put(item, "attribute_not_exists(pk)", {}):
+            raise StoreConflict(shard)
+
+    # --- applying a batch --------------------------------------------------------------------
+
+    def apply(
+        self, shard_id: str, events: Sequence[SequencedEvent], *, max_conflict_retries: int = 3
+    ) -> ApplyResult:
+        """Count each event once, whatever redelivery or a client's retry brought it again."""
+        shard = self.shard(shard_id)
+        result = ApplyResult()
+        before = (self.meter.items, self.meter.units)
+        for attempt in range(max_conflict_retries + 1):
+            head = self._heads.get(shard) or self._load_head(shard)
+            fresh = [
+                item
+                for item in events
+                if head.upto is None or int(item.sequence_number) > int(head.upto)
+            ]
+            try:
+                self._append_chunks(shard, head, fresh, result)
+                break
+            except StoreConflict:
+                self._heads.pop(shard, None)
+                self._sessions.pop(shard, None)
+                if attempt == max_conflict_retries:
+                    raise
+        result.skipped_duplicates = len(events) - result.applied - result.duplicate_event_ids
+        if self._fold_due(shard):
+            result.folded = self.fold(shard_id)
+        result.items_written = self.meter.items - before[0]
+        result.write_units = self.meter.units - before[1]
+        return result
+
+    def _append_chunks(
+        self, shard: str, head: Head, fresh: Sequence[SequencedEvent], result: ApplyResult
+    ) -> None:
+        start = 0
+        size = MAX_CHUNK_EVENTS
+        while start < len(fresh):
+            chunk = fresh[start : start + size]
+            events = [item.event for item in chunk]
+            delta = aggregate(events, self._session_states(shard, head, events))
+            body = _encode(delta.to_json())
+            if len(body) > MAX_DELTA_BYTES and len(chunk) > 1:
+                size = max(1, len(chunk) // 2)
+                continue
+            head = Head(head.n + 1, chunk[-1].sequence_number)
+            self._append(shard, head.n, chunk[-1].sequence_number, delta, body)
+            self._heads[shard] = head
+            self._oldest_pending.setdefault(shard, self.clock())
+            cache = self._sessions[shard]
+            cache.states.update(delta.sessions)
+            cache.head = head.n
+            result.applied += delta.applied
+            result.duplicate_event_ids += delta.duplicates
+            result.dedupe_ids_dropped += delta.dedupe_ids_dropped
+            result.deltas_written += 1
+            start += len(chunk)
+            size = MAX_CHUNK_EVENTS
+
+    def _session_states(
+        self, shard: str, head: Head, events: Sequence[Any]
+    ) -> dict[int, SessionState]:
+        """The current state of the sessions in ``events``: this process's own cache while it
+        is the chain's writer, else the pending deltas (any shard: a parent's, after a split)
+        over the folded session items."""
+        from clickstream.aggregates import session_hash
+
+        cache = self._sessions.get(shard)
+        if cache is None or cache.head != head.n or len(cache.states) > SESSION_CACHE_MAX:
+            pending = [p.delta for deltas in self.pending().values() for p in deltas]
+            cache = _SessionCache(head=head.n, states=merge_sessions(pending))
+            self._sessions[shard] = cache
+        wanted = {session_hash(event.session_key) for event in events}
+        missing = sorted(wanted - cache.states.keys())
+        for key, state in self._load_sessions(missing).items():
+            cache.states[key] = state
+        return {key: cache.states[key] for key in wanted if key in cache.states}
+
+    def _session_key(self, key: int) -> dict[str, Any]:
+        return self._key(f"session#{key:016x}", "state")
+
+    def _load_sessions(self, keys: Sequence[int]) -> dict[int, SessionState]:
+        found: dict[int, SessionState] = {}
+        for start in range(0, len(keys), 100):
+            request = {
+                self.table: {
+                    "Keys": [self._session_key(key) for key in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                found_items = response.get("Responses", {}).get(self.table, [])
+                for item in found_items:
+                    self.reads.add([item])
+                    key = int(item["pk"]["S"].removeprefix("session#"), 16)
+                    found[key] = SessionState.from_json(orjson.loads(item["state"]["B"]))
+                if not found_items:
+                    self.reads.add([])
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    # --- folding -----------------------------------------------------------------------------
+
+    def _fold_due(self, shard: str) -> bool:
+        head = self._heads.get(shard)
+        if head is None:
+            return False
+        pending = head.n - self._folded.get(shard, 0)
+        oldest = self._oldest_pending.get(shard)
+        too_old = oldest is not None and self.clock() - oldest >= self.fold_after_s
+        return pending >= self.fold_after_deltas or (pending > 0 and too_old)
+
+    def fold(self, shard_id: str, *, max_deltas: int = FOLD_MAX_DELTAS) -> int:
+        """Fold a shard's pending deltas into the per-key items; returns deltas folded. Safe to
+        run concurrently with the shard's writer and with another fold (every item update is
+        conditional on what it already holds)."""
+        return self._fold(self.shard(shard_id), max_deltas)
+
+    def fold_all(self) -> int:
+        """Fold every shard with pending deltas (closed shards after a reshard, idle ones)."""
+        cursors = self._query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "cursor"}}
+        )
+        return sum(self._fold(cursor["sk"]["S"], FOLD_MAX_DELTAS) for cursor in list(cursors))
+
+    def _fold(self, shard: str, max_deltas: int) -> int:
+        base, _ = self._cursor(shard)
+        deltas = self._pending(shard, base, max_deltas)
+        if not deltas:
+            self._after_fold(shard, base)
+            return 0
+        top = deltas[-1]
+        erased = self._erased()
+        self._fold_counters(shard, base, top.n, deltas)
+        self._fold_dimensions(shard, base, top.n, deltas)
+        self._fold_sessions(deltas)
+        self._fold_recent(shard, top.n, deltas, erased)
+        moved = self._put(
+            {**self._key("cursor", shard), "n": {"N": str(top.n)}, "upto": {"S": top.upto}},
+            "attribute_not_exists(n) OR n < :top",
+            {":top": {"N": str(top.n)}},
+        )
+        self._after_fold(shard, top.n if moved else self._cursor(shard)[0])
+        return len(deltas)
+
+    def _after_fold(self, shard: str, folded: int) -> None:
+        self._folded[shard] = folded
+        head = self._heads.get(shard)
+        if head is None or head.n <= folded:
+            self._oldest_pending.pop(shard, None)
+        else:
+            self._oldest_pending[shard] = self.clock()
+
+    def _add_to_item(
+        self,
+        pk: str,
+        sk: str,
+        contributions: Sequence[tuple[int, Mapping[str, Decimal | int]]],
+        base: int,
+        top: int,
+        extra: Mapping[str, dict[str, str]] | None = None,
+    ) -> None:
+        """ADD the contributions of deltas newer than what the item holds, once."""
+        condition = "attribute_not_exists(#w) OR #w <= :base"
+        held = base
+        for _ in range(4):
+            totals: dict[str, Decimal] = defaultdict(Decimal)
+            for n, amounts in contributions:
+                if n > held:
+                    for name, amount in amounts.items():
+                        totals[name] += Decimal(amount)
+            totals = {name: amount for name, amount in totals.items() if amount}
+            names = {"#w": "w"}
+            values: dict[str, Any] = {":top": {"N": str(top)}, ":base": {"N": str(held)}}
+            adds = []
+            for index, (name, amount) in enumerate(sorted(totals.items())):
+                names[f"#a{index}"] = name
+                values[f":a{index}"] = {"N": str(amount)}
+                adds.append(f"#a{index} :a{index}")
+            sets = ["#w = :top"]
+            for name, value in (extra or {}).items():
+                names[f"#{name}"] = name
+                values[f":{name}"] = value
+                sets.append(f"#{name} = if_not_exists(#{name}, :{name})")
+            expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key=self._key(pk, sk),
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+                item = self._get(pk, sk) or {}
+                held = int(item["w"]["N"]) if "w" in item else 0
+                if held >= top:
+                    return
+                condition = "#w = :base"
+                continue
+            self.meter.add(len(pk) + len(sk) + 40 * (len(totals) + 2), pk.split("#", 1)[0])
+            return
+        raise StoreConflict(f"{pk} {sk}")
+
+    def _fold_counters(
+        self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
+    ) -> None:
+        by_key: dict[BucketKey, list[tuple[int, Mapping[str, Decimal]]]] = defaultdict(list)
+        for pending in deltas:
+            for key, counters in pending.delta.counters.items():
+                by_key[key].append((pending.n, counters))
+        for (granularity, bucket), contributions in by_key.items():
+            ttl = expires_at((granularity, bucket))
+            self._add_to_item(
+                f"c#{granularity}",
+                f"{bucket}#{shard}",
+                contributions,
+                base,
+                top,
+                {"expires_at": {"N": str(ttl)}} if ttl else None,
+            )
+
+    def _fold_dimensions(
+        self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
+    ) -> None:
+        exact: dict[tuple[str, str, str], list[tuple[int, Mapping[str, int]]]] = defaultdict(list)
+        values_of: dict[tuple[str, str], str] = {}
+        for pending in deltas:
+            for (dimension, day), counts in pending.delta.dimensions.items():
+                for value, count in counts.items():
+                    key = value_key(value)
+                    values_of[(dimension, key)] = value
+                    exact[(dimension, day, key)].append((pending.n, {"count": count}))
+        for (dimension, day, key), contributions in exact.items():
+            extra = (
+                {"v": {"S": values_of[(dimension, key)]}}
+                if key != values_of[(dimension, key)]
+                else None
+            )
+            self._add_to_item(
+                f"k#{dimension}#{key}", f"{day}#{shard}", contributions, base, top, extra
+            )
+        for dimension in DIMENSIONS:
+            days = {day for p in deltas for (dim, day) in p.delta.dimensions if dim == dimension}
+            for day in sorted(days):
+                self._fold_summary(dimension, day, shard, deltas, {day})
+            if days:
+                self._fold_summary(dimension, "all", shard, deltas, days)
+
+    def _fold_summary(
+        self,
+        dimension: str,
+        period: str,
+        shard: str,
+        deltas: Sequence[PendingDelta],
+        days: set[str],
+    ) -> None:
+        pk, sk = f"top#{dimension}", f"{period}#{shard}"
+        for _ in range(4):
+            item = self._get(pk, sk)
+            held = int(item["w"]["N"]) if item else 0
+            sketch = SpaceSaving.from_json(_decode(item["summary"]["B"])) if item else SpaceSaving()
+            added = 0
+            for pending in deltas:
+                if pending.n <= held:
+                    continue
+                for day in days:
+                    for value, count in pending.delta.dimensions.get((dimension, day), {}).items():
+                        sketch.add(value_key(value), count)
+                        added += count
+            if not added:
+                return
+            new_item = {
+                **self._key(pk, sk),
+                "w": {"N": str(deltas[-1].n)},
+                "summary": {"B": _encode(sketch.to_json())},
+            }
+            condition = "w = :held" if item else "attribute_not_exists(pk)"
+            if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
+                return
+        raise StoreConflict(f"{pk} {sk}")
+
+    def _fold_sessions(self, deltas: Sequence[PendingDelta]) -> None:
+        expires = str(int(self.clock()) + SESSION_TTL_S)
+        for key, state in merge_sessions(p.delta for p in deltas).items():
+            item = {
+                **self._session_key(key),
+                "version": {"N": str(state.version)},
+                "state": {"B": orjson.dumps(state.to_json())},
+                "expires_at": {"N": expires},
+            }
+            self._put(
+                item,
+                "attribute_not_exists(version) OR version < :v",
+                {":v": {"N": str(state.version)}},
+            )
+
+    def _fold_recent(
+        self, shard: str, top: int, deltas: Sequence[PendingDelta], erased: set[str]
+    ) -> None:
+        for _ in range(4):
+            item = self._get("recent", shard)
+            held = int(item["w"]["N"]) if item else 0
+            if held >= top:
+                return
+            events = _decode(item["events"]["B"]) if item else []
+            events += [event for p in deltas if p.n > held for event in p.delta.recent]
+            kept = [
+                event
+                for event in newest_events(events)
+                if "user_id" not in event or user_hash(event["user_id"]) not in erased
+            ]
+            new_item = {
+                **self._key("recent", shard),
+                "w": {"N": str(top)},
+                "events": {"B": _encode(kept)},
+            }
+            condition = "w = :held" if item else "attribute_not_exists(pk)"
+            if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
+                return
+        raise StoreConflict(f"recent {shard}")
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _newer(pending: Mapping[str, list[PendingDelta]], shard: str, held: int) -> Iterable[Delta]:
+        return (p.delta for p in pending.get(shard, []) if p.n > held)
+
+    def counters(self, granularity: str, low: str, high: str) -> dict[str, Counters]:
+        """Counters per bucket from ``low`` to ``high`` (bucket keys, inclusive), all shards."""
+        pending = self.pending()  # first: a fold finishing meanwhile is then seen, not lost
+        merged: dict[str, Counters] = defaultdict(Counters)
+        held: dict[tuple[str, str], int] = {}
+        for item in self._range(f"c#{granularity}", f"{low}#", f"{high}#~"):
+            bucket, shard = item["sk"]["S"].split("#", 1)
+            held[(bucket, shard)] = int(item["w"]["N"])
+            for name, value in item.items():
+                if name not in ("pk", "sk", "w", "expires_at"):
+                    merged[bucket].values[name] += Decimal(value["N"])
+        for shard, deltas in pending.items():
+            for p in deltas:
+                for (g, bucket), values in p.delta.counters.items():
+                    if (
+                        g == granularity
+                        and low <= bucket <= high
+                        and p.n > held.get((bucket, shard), 0)
+                    ):
+                        for name, amount in values.items():
+                            merged[bucket].values[name] += amount
+        return dict(merged)
+
+    def total(self, granularity: str, low: str, high: str) -> Counters:
+        """The counters of a range summed (``all``/``all``: since the start)."""
+        result = Counters()
+        for counters in self.counters(granularity, low, high).values():
+            for name, value in counters.values.items():
+                result.values[name] += value
+        return result
+
+    def dimension_count(
+        self,
+        dimension: str,
+        value: str,
+        low: str,
+        high: str,
+        pending: Mapping[str, list[PendingDelta]] | None = None,
+    ) -> int:
+        """Exact count of one value over days ``low`` to ``high`` (inclusive)."""
+        pending = self.pending() if pending is None else pending
+        key = value_key(value)
+        count = 0
+        held: dict[tuple[str, str], int] = {}
+        for item in self._range(f"k#{dimension}#{key}", f"{low}#", f"{high}#~"):
+            day, shard = item["sk"]["S"].split("#", 1)
+            held[(day, shard)] = int(item["w"]["N"])
+            count += int(item.get("count", {"N": "0"})["N"])
+        for shard, deltas in pending.items():
+            for p in deltas:
+                for (dim, day), counts in p.delta.dimensions.items():
+                    if dim == dimension and low <= day <= high and p.n > held.get((day, shard), 0):
+                        count += sum(c for v, c in counts.items() if value_key(v) == key)
+        return count
+
+    def top(self, dimension: str, low: str | None, high: str | None, limit: int) -> TopValues:
+        """The ``limit`` most frequent values over days ``low``..``high`` (None: all time),
+        from the frequent-items summaries, each row's count then read exactly."""
+        pending = self.pending()
+        merged = SpaceSaving()
+        held: dict[tuple[str, str], int] = {}
+        periods = (
+            self._range(f"top#{dimension}", f"{low}#", f"{high}#~")
+            if low and high
+            else (
+                self._query(
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :all)",
+                    ExpressionAttributeValues={
+                        ":pk": {"S": f"top#{dimension}"},
+                        ":all": {"S": "all#"},
+                    },
+                )
+            )
+        )
+        for item in periods:
+            period, shard = item["sk"]["S"].split("#", 1)
+            held[(period, shard)] = int(item["w"]["N"])
+            merged.merge(SpaceSaving.from_json(_decode(item["summary"]["B"])))
+        names: dict[str, str] = {}
+        recent = SpaceSaving()
+        for shard, deltas in pending.items():
+            for p in deltas:
+                for (dim, day), counts in p.delta.dimensions.items():
+                    in_range = low is None or high is None or low <= day <= high
+                    period = day if low and high else "all"
+                    if dim == dimension and in_range and p.n > held.get((period, shard), 0):
+                        for value, count in counts.items():
+                            names[value_key(value)] = value
+                            recent.add(value_key(value), count)
+        merged.merge(recent)
+        candidates = merged.top(max(limit * 2, limit + 10))
+        low_day, high_day = low or "0000-00-00", high or "9999-99-99"
+        rows = []
+        for key, estimate, error in candidates:
+            name = self._value_name(dimension, key, names)
+            exact = (
+                estimate
+                if error == 0  # never evicted, in any summary merged: the estimate is exact
+                else self.dimension_count(dimension, name, low_day, high_day, pending)
+            )
+            rows.append(Ranked(name, exact))
+        rows.sort(key=lambda row: (-row.count, row.value))
+        return TopValues(rows[:limit], merged.total, merged.max_error())
+
+    def _value_name(self, dimension: str, key: str, names: Mapping[str, str]) -> str:
+        if not key.startswith(_DIGEST_PREFIX) or key in names:
+            return names.get(key, key)
+        for item in self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"k#{dimension}#{key}"}},
+            Limit=1,
+        ):
+            if "v" in item:
+                return str(item["v"]["S"])
+        return key
+
+    def _feed(self) -> list[dict[str, Any]]:
+        pending = self.pending()
+        events: list[dict[str, Any]] = []
+        held: dict[str, int] = {}
+        for item in self._query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "recent"}}
+        ):
+            held[item["sk"]["S"]] = int(item["w"]["N"])
+            events.extend(_decode(item["events"]["B"]))
+        for shard in pending:
+            events.extend(
+                e for d in self._newer(pending, shard, held.get(shard, 0)) for e in d.recent
+            )
+        return events
+
+    def recent(self, limit: int = RECENT_EVENTS_KEPT) -> list[dict[str, Any]]:
+        """Newest events across shards, without erased users."""
+        events = self._feed()
+        erased = self._erased() if events else set()
+        kept = [e for e in events if "user_id" not in e or user_hash(e["user_id"]) not in erased]
+        return newest_events(kept)[:limit]
+
+    # --- erasure -----------------------------------------------------------------------------
+
+    def _erased(self) -> set[str]:
+        return {
+            item["sk"]["S"]
+            for item in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": "erased"}},
+                ProjectionExpression="sk",
+            )
+        }
+
+    def erase_user(self, user_id: str, at: str) -> int:
+        """Hide a user's events from the feed, now and after every later fold; returns how
+        many the feed showed. The aggregator never writes this marker, so no concurrent batch
+        can undo it. Counters and sketches hold no ids."""
+        target = user_hash(user_id)
+        if self._get("erased", target):
+            return 0
+        shown = sum(1 for e in self._feed() if e.get("user_id") == user_id)
+        item = {**self._key("erased", target), "at": {"S": at}}
+        self._put(item, "attribute_not_exists(pk)", {})
+        return shown
+
+    # --- the first layout --------------------------------------------------------------------
+
+    def drop_first_layout(self) -> int:
+        """Delete the items the first layout wrote (one transaction per batch, shared items);
+        this layout never reads them. Returns items deleted."""
+        deleted = 0
+        for pk in ("total", "minute", "hour", "day", "pages", "shard"):
+            keys = [
+                {"pk": item["pk"], "sk": item["sk"]}
+                for item in self._query(
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": pk}},
+                    ProjectionExpression="pk, sk",
+                )
+            ]
+            for start in range(0, len(keys), 25):
+                request = {
+                    self.table: [
+                        {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
+                    ]
+                }
+                while request:
+                    request = (
+                        self.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
+                        or {}
+                    )
+                deleted += len(keys[start : start + 25])
+        return deleted

@@ -1,0 +1,160 @@
+"""The aggregates at real-site shape, end to end on a local stack of its own: thousands of
+distinct pages and custom event types, a client resending 5% of its requests, one client two
+hours ahead, and a shard split and a merge in the middle of the traffic. Every accepted event
+is counted once in /stats, the timeseries, the page views and the funnel, against what this
+test sent (its own ledger)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+
+from clickstream.schema import FUNNEL_STEPS
+from tests.conftest import LocalStackHandle, start_local_stack
+
+pytestmark = pytest.mark.integration
+
+PAGES = 3_000
+CUSTOM_TYPES = 400
+SESSIONS = 600
+RESEND_SHARE = 0.05
+SLUG = "a-product-with-a-rather-long-descriptive-slug"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
+    handle = start_local_stack(
+        tmp_path_factory.mktemp("aggregates-stack"),
+        {"CLICKSTREAM_ESM_SHARD_DISCOVERY_S": "0.5"},
+    )
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def journeys(rng: random.Random, now: datetime) -> list[list[dict]]:
+    """One list of events per session; every page and custom type is used at least once."""
+    sessions = []
+    for s in range(SESSIONS):
+        session = f"e2e-{uuid.uuid4()}"
+        skew = timedelta(hours=2) if s == 7 else timedelta(0)  # one client clock 2 h ahead
+        start = now - timedelta(minutes=rng.randint(1, 20)) + skew
+        steps = ["page_view"] * rng.randint(1, 6)
+        steps += [step for step in FUNNEL_STEPS[1:] if rng.random() < 0.4]
+        steps += [f"custom_{rng.randrange(CUSTOM_TYPES)}" for _ in range(rng.randint(0, 3))]
+        events = []
+        for i, kind in enumerate(steps):
+            page = (s * 5 + i) % PAGES
+            events.append(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": kind,
+                    "session_id": session,
+                    "user_id": f"user-{s}",
+                    "page": f"/products/{page}-{SLUG}",
+                    "timestamp": (start + timedelta(seconds=20 * i)).isoformat(),
+                    **({"value": 12.5} if kind == "purchase" else {}),
+                }
+            )
+        sessions.append(events)
+    extra = [
+        {"event_id": str(uuid.uuid4()), "event_type": f"custom_{t}", "session_id": f"e2e-t{t}"}
+        for t in range(CUSTOM_TYPES)
+    ]
+    return [*sessions, extra]
+
+
+def expected_counts(sessions: list[list[dict]]) -> dict:
+    events = [event for session in sessions for event in session]
+    steps: Counter = Counter()
+    for session in sessions[:-1]:
+        steps.update({event["event_type"] for event in session} & set(FUNNEL_STEPS))
+    return {
+        "events": len(events),
+        "types": Counter(event["event_type"] for event in events),
+        "pages": Counter(e["page"] for e in events if e["event_type"] == "page_view"),
+        "sessions": len(sessions) - 1 + len(sessions[-1]),
+        "funnel": steps,
+    }
+
+
+def reshard(stack: LocalStackHandle, how: str) -> None:
+    kinesis = stack.client("kinesis")
+    shards = [s for s in kinesis.list_shards(StreamName=stack.stream_name)["Shards"]
+              if "EndingSequenceNumber" not in s["SequenceNumberRange"]]  # fmt: skip
+    shards.sort(key=lambda shard: int(shard["HashKeyRange"]["StartingHashKey"]))
+    if how == "split":
+        low, high = (int(shards[0]["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+        kinesis.split_shard(
+            StreamName=stack.stream_name,
+            ShardToSplit=shards[0]["ShardId"],
+            NewStartingHashKey=str((low + high) // 2),
+        )
+    else:
+        kinesis.merge_shards(
+            StreamName=stack.stream_name,
+            ShardToMerge=shards[-2]["ShardId"],
+            AdjacentShardToMerge=shards[-1]["ShardId"],
+        )
+
+
+def test_every_event_counts_once_at_real_site_cardinality_with_retries_skew_and_resharding(
+    stack: LocalStackHandle,
+) -> None:
+    rng = random.Random(12)
+    now = datetime.now(UTC)
+    sessions = journeys(rng, now)
+    expected = expected_counts(sessions)
+    records = [event for session in sessions for event in session]
+    rng.shuffle(records)
+    requests = [records[i : i + 50] for i in range(0, len(records), 50)]
+    accepted: set[str] = set()
+    for number, request in enumerate(requests):
+        if number == len(requests) // 3:
+            reshard(stack, "split")
+        if number == 2 * len(requests) // 3:
+            reshard(stack, "merge")
+        body = stack.post_events(request)
+        assert body["processed"] == len(request), body
+        accepted.update(body["event_ids"])
+        if rng.random() < RESEND_SHARE:  # a client's retry after a timeout: the same records
+            stack.post_events(request)
+    assert len(accepted) == expected["events"]
+
+    stats = stack.wait_until(
+        lambda: (s := stack.get("/stats"))["total_events"] >= expected["events"] and s,
+        timeout=240,
+    )
+    assert stats["total_events"] == expected["events"]
+    assert stats["sessions"] == expected["sessions"]
+    assert stats["page_views"] == expected["types"]["page_view"]
+    assert stats["revenue"] == pytest.approx(12.5 * expected["types"]["purchase"])
+    for kind, count in stats["events_by_type"].items():
+        assert count == expected["types"][kind], kind
+    top_types = [kind for kind, _ in expected["types"].most_common(5)]
+    assert set(top_types) <= set(stats["events_by_type"])
+
+    start = (now - timedelta(hours=1)).isoformat()
+    end = (now + timedelta(hours=3)).isoformat()
+    series = stack.get("/metrics/timeseries", granularity="hour", **{"from": start, "to": end})
+    assert sum(point["events"] for point in series["points"]) == expected["events"]
+
+    funnel = stack.get("/funnel")
+    assert funnel["sessions"] == expected["sessions"]
+    for step in funnel["steps"]:
+        assert step["sessions"] == expected["funnel"][step["step"]], step
+
+    for page in rng.sample(sorted(expected["pages"]), 25):
+        views = stack.get("/analytics/page-views/" + quote(page, safe=""))
+        assert views["page_views"] == expected["pages"][page], page
+    top = stack.get("/pages/top", limit=10)
+    best = expected["pages"].most_common(1)[0][1]
+    assert top["pages"][0]["views"] == best
+    assert sum(p["views"] for p in top["pages"]) + top["other_views"] == stats["page_views"]

@@ -1,0 +1,93 @@
+"""Fixtures of the unit tier: the aggregate store on two DynamoDB engines, moto in-process
+and dynalite (an independent implementation that enforces DynamoDB's item size limit and
+bills capacity by size) on loopback, installed by ``make test`` from the npm registry."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from clickstream.store import DynamoAggregateStore
+from localdev.provision import table_arguments
+from localdev.stack import LOOPBACK, free_port, wait_for
+
+DYNALITE = Path(__file__).parents[2] / "tools" / "dynalite" / "node_modules" / "dynalite"
+
+
+def _client(endpoint: str | None = None) -> Any:
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    if not (DYNALITE / "cli.js").exists():
+        pytest.fail("dynalite is not installed: run `make test` (npm ci --prefix tools/dynalite)")
+    port = free_port()
+    server = subprocess.Popen(
+        ["node", str(DYNALITE / "cli.js"), "--host", LOOPBACK, "--port", str(port),
+         "--createTableMs", "0", "--deleteTableMs", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    endpoint = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_for(endpoint, timeout=30, what="dynalite", process=server)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(params=["moto", "dynalite"])
+def aggregates_table(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, str]]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    if request.param == "moto":
+        with mock_aws():
+            dynamodb = _client()
+            dynamodb.create_table(**table_arguments("AggregatesTable", "aggregates"))
+            yield dynamodb, "aggregates"
+        return
+    dynamodb = _client(request.getfixturevalue("dynalite_endpoint"))
+    table = f"aggregates-{uuid.uuid4().hex[:12]}"
+    dynamodb.create_table(**table_arguments("AggregatesTable", table))
+    while dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] != "ACTIVE":
+        time.sleep(0.01)
+    yield dynamodb, table
+    dynamodb.delete_table(TableName=table)
+
+
+@pytest.fixture
+def store_with(aggregates_table: tuple[Any, str]) -> Callable[..., DynamoAggregateStore]:
+    """A store on the table (each call: another process, with its own memory)."""
+    dynamodb, table = aggregates_table
+
+    def make(**options: Any) -> DynamoAggregateStore:
+        return DynamoAggregateStore(dynamodb, table, stream_name="stream", **options)
+
+    return make
+
+
+@pytest.fixture
+def new_store(store_with: Callable[..., DynamoAggregateStore]) -> Callable[[], DynamoAggregateStore]:
+    return lambda: store_with()
+
+
+@pytest.fixture
+def store(store_with: Callable[..., DynamoAggregateStore]) -> DynamoAggregateStore:
+    return store_with()

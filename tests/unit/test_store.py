@@ -1,0 +1,314 @@
+"""The aggregate store on DynamoDB (moto, in-process): every event counted once whatever the
+redelivery, retries, folds, crashes, reshards and cardinality; shard-local writes; bounded
+items. The same tests run on DynamoDB Local in tests/dynamodb_local."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from clickstream.aggregates import SESSION_TIMEOUT
+from clickstream.store import (
+    MAX_KEY_BYTES,
+    DynamoAggregateStore,
+    StoreConflict,
+)
+from localdev.provision import table_arguments
+from tests.factories import make_event, sequenced
+from tests.unit.store_support import (
+    ALL_TIME,
+    ITEM_LIMIT,
+    SKETCH_BOUND,
+    Clock,
+    counted,
+    largest_items,
+    written_keys,
+)
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+SHARD = "shardId-000000000000"
+OTHER = "shardId-000000000001"
+
+
+def test_the_same_batch_delivered_twice_counts_once(store):
+    batch = sequenced([make_event(session_id=f"s{i}") for i in range(20)])
+    first = store.apply(SHARD, batch)
+    again = store.apply(SHARD, batch)
+    assert (first.applied, again.applied, again.skipped_duplicates) == (20, 0, 20)
+    assert counted(store)["events"] == 20
+
+
+def test_a_recut_batch_overlapping_the_last_one_counts_only_the_new_records(store):
+    events = sequenced([make_event(session_id=f"s{i}") for i in range(30)])
+    store.apply(SHARD, events[:20])
+    result = store.apply(SHARD, events[10:30])
+    assert (result.applied, result.skipped_duplicates) == (10, 10)
+    assert counted(store)["events"] == 30
+
+
+def test_a_fresh_process_finds_the_watermark_in_the_table(store, new_store):
+    events = sequenced([make_event(session_id=f"s{i}") for i in range(30)])
+    store.apply(SHARD, events[:20])
+    restarted = new_store()
+    assert restarted.apply(SHARD, events).applied == 10
+    assert counted(restarted)["events"] == 30
+
+
+def test_a_clients_retry_of_an_event_counts_once_however_it_is_sequenced(store):
+    event = make_event(session_id="retrying", received_at=T0)
+    retry = event.model_copy(update={"received_at": T0 + timedelta(minutes=10)})
+    store.apply(SHARD, sequenced([event], start=1))
+    result = store.apply(SHARD, sequenced([retry], start=50))
+    assert (result.applied, result.duplicate_event_ids) == (0, 1)
+    assert counted(store)["events"] == 1
+    assert store.dimension_count("page", "/home", "0000", "9999") == 1
+
+
+def test_a_retry_after_a_fold_and_a_restart_still_counts_once(store, new_store):
+    event = make_event(session_id="retrying", received_at=T0)
+    store.apply(SHARD, sequenced([event], start=1))
+    store.fold(SHARD)
+    retry = event.model_copy(update={"received_at": T0 + timedelta(minutes=12)})
+    assert new_store().apply(SHARD, sequenced([retry], start=9)).duplicate_event_ids == 1
+    assert counted(store)["events"] == 1
+
+
+def test_folding_changes_no_number(store):
+    events = [
+        make_event(session_id=f"s{i % 7}", page=f"/p{i % 5}", timestamp=T0 + timedelta(minutes=i))
+        for i in range(200)
+    ]
+    for start in range(0, 200, 25):
+        store.apply(SHARD, sequenced(events[start : start + 25], start=start + 1))
+    before = counted(store), store.top("page", None, None, 10), store.recent(50)
+    assert store.fold(SHARD) == 8
+    assert (counted(store), store.top("page", None, None, 10), store.recent(50)) == before
+    assert store.fold(SHARD) == 0
+
+
+def test_a_fold_that_crashed_half_way_is_finished_by_the_next_without_double_counting(
+    store, monkeypatch
+):
+    events = [make_event(session_id=f"s{i % 9}", page=f"/p{i % 4}") for i in range(60)]
+    store.apply(SHARD, sequenced(events[:30], start=1))
+    store.apply(SHARD, sequenced(events[30:], start=31))
+    expected = counted(store), store.dimension_count("page", "/p1", "0000", "9999")
+
+    def crash(*_args):
+        raise RuntimeError("the fold's Lambda timed out")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(DynamoAggregateStore, "_fold_sessions", crash)
+        with pytest.raises(RuntimeError):
+            store.fold(SHARD)
+    assert (counted(store), store.dimension_count("page", "/p1", "0000", "9999")) == expected
+    store.fold(SHARD)
+    assert (counted(store), store.dimension_count("page", "/p1", "0000", "9999")) == expected
+
+
+def test_a_fold_overtaken_by_another_fold_half_way_counts_every_delta_once(
+    store, new_store, monkeypatch
+):
+    for start in range(1, 400, 20):
+        store.apply(
+            SHARD, sequenced([make_event(session_id=f"s{start}-{i}") for i in range(20)], start)
+        )
+    store.fold(SHARD, max_deltas=5)  # a cursor that is not at the start
+    store.apply(SHARD, sequenced([make_event(session_id="late")], 1000))
+    expected = counted(store), store.top("page", None, None, 3)
+    slow, fast = new_store(), new_store()
+    fold_dimensions = DynamoAggregateStore._fold_dimensions
+
+    def overtaken(self, *args):
+        if self is slow:  # between its counters and its dimensions, another fold runs whole
+            fast.fold(SHARD)
+        fold_dimensions(self, *args)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_fold_dimensions", overtaken)
+    slow.fold(SHARD)
+    assert (counted(store), store.top("page", None, None, 3)) == expected
+    assert store.fold(SHARD) == 0
+
+
+def test_two_writers_of_one_shard_cannot_both_append(store, new_store):
+    zombie = new_store()
+    batch = sequenced([make_event(session_id=f"z{i}") for i in range(10)])
+    zombie.apply(SHARD, batch[:5])  # the zombie's head is now stale for the live writer...
+    store.apply(SHARD, batch)  # ...which re-reads it after its append is refused
+    with pytest.raises(StoreConflict):
+        zombie._append(store.shard(SHARD), 2, "99", zombie_delta(), b"x")
+    assert counted(store)["events"] == 10
+
+
+def zombie_delta():
+    from clickstream.aggregates import Delta
+
+    return Delta()
+
+
+def test_every_item_a_shard_writes_is_its_own(store):
+    store.apply(SHARD, sequenced([make_event(session_id=f"a{i}") for i in range(50)], 1))
+    store.apply(OTHER, sequenced([make_event(session_id=f"b{i}") for i in range(50)], 1))
+    store.fold(SHARD)
+    store.fold(OTHER)
+    for pk, sk in written_keys(store):
+        if pk.startswith(("session#", "erased")):
+            continue  # a session lives on one shard at a time (its partition key)
+        assert sk.endswith((SHARD, OTHER)) or SHARD in sk or OTHER in sk, (pk, sk)
+    assert counted(store)["events"] == 100
+
+
+def test_sessions_continue_across_a_split_without_being_counted_again(store):
+    # The parent shard's last deltas are not folded when the child starts (Lambda starts a
+    # child only after its parent is finished, but nothing folds the parent in between).
+    store.apply(
+        SHARD, sequenced([make_event(session_id=f"s{i}", timestamp=T0) for i in range(40)], 1)
+    )
+    child = "shardId-000000000002"
+    later = [
+        make_event(
+            session_id=f"s{i}", event_type="add_to_cart", timestamp=T0 + timedelta(minutes=3)
+        )
+        for i in range(40)
+    ]
+    store.apply(child, sequenced(later, 100))
+    totals = counted(store)
+    assert (totals["sessions"], totals["funnel:add_to_cart"], totals["events"]) == (40, 40, 80)
+    store.fold_all()
+    assert counted(store) == totals
+
+
+def traffic_with(pages: int, types: int) -> list:
+    slug = "a-rather-long-product-slug-for-the-catalogue"
+    events = [
+        make_event(session_id=f"s{i % 300}", page=f"/products/{i:06d}-{slug}") for i in range(pages)
+    ]
+    return events + [
+        make_event(session_id=f"t{i % 300}", event_type=f"custom_type_{i}") for i in range(types)
+    ]
+
+
+@pytest.mark.parametrize("scale", [1, 3])
+def test_no_item_grows_with_the_number_of_pages_or_event_types(store, scale):
+    events = traffic_with(pages=300 * scale, types=150 * scale)
+    for start in range(0, len(events), 500):
+        store.apply(SHARD, sequenced(events[start : start + 500], start + 1))
+    while store.fold(SHARD):
+        pass
+    totals = counted(store)
+    assert totals["events"] == len(events)
+    assert (totals["type:page_view"], totals["type:custom"]) == (300 * scale, 150 * scale)
+    assert store.dimension_count("page", events[123].page, "0000", "9999") == 1
+    assert store.dimension_count("event_type", "custom_type_77", "0000", "9999") == 1
+    sizes = dict(largest_items(store, count=1_000_000))
+    # the largest item of each kind: the same at 3x the cardinality (sketches are capped)
+    assert max(size for pk, size in sizes.items() if pk.startswith("c#")) < 1024
+    assert max(size for pk, size in sizes.items() if pk.startswith("k#")) < 1024
+    assert max(size for pk, size in sizes.items() if pk.startswith("top#")) < SKETCH_BOUND
+    assert max(sizes.values()) < ITEM_LIMIT
+
+
+def test_a_page_longer_than_a_key_is_counted_under_its_digest(store):
+    long_page = "/search/" + "x" * (MAX_KEY_BYTES * 3)
+    store.apply(
+        SHARD, sequenced([make_event(page=long_page, session_id=f"s{i}") for i in range(3)])
+    )
+    store.fold(SHARD)
+    assert store.dimension_count("page", long_page, "0000", "9999") == 3
+    assert store.top("page", None, None, 5).rows[0].value == long_page
+
+
+def test_top_pages_find_the_heavy_hitters_among_thousands_with_exact_counts(store):
+    heavy = {f"/hot/{i}": 400 - 30 * i for i in range(10)}
+    events = [make_event(page=page, session_id="h") for page, n in heavy.items() for _ in range(n)]
+    events += [make_event(page=f"/cold/{i}", session_id=f"c{i}") for i in range(400)]
+    for start in range(0, len(events), 1000):
+        store.apply(SHARD, sequenced(events[start : start + 1000], start + 1))
+        store.fold(SHARD)
+    top = store.top("page", None, None, 10)
+    assert {row.value: row.count for row in top.rows} == heavy
+    assert top.total == len(events)
+
+
+def test_a_day_range_counts_only_its_days(store):
+    days = [make_event(timestamp=T0 + timedelta(days=d), session_id=f"d{d}") for d in range(5)]
+    store.apply(SHARD, sequenced(days))
+    store.fold(SHARD)
+    assert store.total("day", "2026-11-25", "2026-11-27").get("events") == 3
+    assert store.dimension_count("page", "/home", "2026-11-25", "2026-11-26") == 2
+
+
+def test_an_erased_user_stays_out_of_the_feed_whatever_the_aggregator_writes_next(store):
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
+    assert store.erase_user("gone", "2026-11-24T10:00:00Z") == 1
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g2")], 2))
+    assert all(e.get("user_id") != "gone" for e in store.recent())
+    store.fold(SHARD)
+    assert all(e.get("user_id") != "gone" for e in store.recent())
+    assert counted(store)["events"] == 2  # counters hold no ids and stay
+    assert store.erase_user("gone", "2026-11-24T11:00:00Z") == 0
+
+
+def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
+    clock = Clock(1_000.0)
+    store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
+    for n in range(1, 5):
+        assert store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n)).folded == 0
+    assert store.apply(SHARD, sequenced([make_event(session_id="s5")], 5)).folded == 5
+    store.apply(SHARD, sequenced([make_event(session_id="s6")], 6))
+    clock.now += 61
+    assert store.apply(SHARD, sequenced([make_event(session_id="s7")], 7)).folded == 2
+
+
+def test_sessions_time_out_in_the_table_too(store, new_store):
+    store.apply(SHARD, sequenced([make_event(session_id="s", timestamp=T0)], 1))
+    store.fold(SHARD)
+    late = make_event(session_id="s", timestamp=T0 + SESSION_TIMEOUT + timedelta(minutes=1))
+    new_store().apply(SHARD, sequenced([late], 2))
+    assert counted(store)["sessions"] == 2
+
+
+def test_all_time_counts_merge_every_shard(store):
+    store.apply(SHARD, sequenced([make_event(session_id="a")], 1))
+    store.apply(OTHER, sequenced([make_event(session_id="b")], 1))
+    store.fold(SHARD)
+    assert store.total(*ALL_TIME).get("events") == 2
+
+
+def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint):
+    # GIVEN a store on dynalite, which reports the capacity each write consumed, by size
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=dynalite_endpoint,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    dynamodb.create_table(**table_arguments("AggregatesTable", "billed-writes"))
+    billed = []
+
+    def ask_for_capacity(params, **_):
+        params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def record_capacity(parsed, **_):
+        billed.append(parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0))
+
+    for operation in ("PutItem", "UpdateItem"):
+        dynamodb.meta.events.register(
+            f"provide-client-params.dynamodb.{operation}", ask_for_capacity
+        )
+        dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", record_capacity)
+    store = DynamoAggregateStore(dynamodb, "billed-writes", stream_name="stream")
+    # WHEN ordinary traffic is applied and folded
+    events = [
+        make_event(session_id=f"s{i % 40}", page=f"/p/{i % 90}", event_type=kind)
+        for i, kind in enumerate(["page_view", "click", "add_to_cart", "purchase"] * 150)
+    ]
+    for start in range(0, len(events), 7):
+        store.apply(SHARD, sequenced(events[start : start + 7], start + 1))
+    store.fold(SHARD)
+    # THEN the store's own count of write units is what the engine billed, within 10 %
+    assert store.meter.units == pytest.approx(sum(billed), rel=0.10)
+    assert store.meter.items == len(billed)
