@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
+.PHONY: venv dynalite soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,11 @@ bench: venv
 # At least 200,000 simulated events through the local stack with faults injected, reconciled.
 soak: venv
 	$(PY) -m localdev.soak $(ARGS)
+
+# The aggregates' end-to-end test at real-shop cardinality: 100,000 pages, 10,000 custom types
+# (with retries, a skewed clock, four shards, a split and a merge), counted against its ledger.
+soak-aggregates: venv
+	CLICKSTREAM_E2E_PAGES=100000 CLICKSTREAM_E2E_TYPES=10000 $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 tests/integration/test_aggregates_e2e.py
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements-lock.txt

@@ -306,6 +306,11 @@ def funnel() -> Response:
     )
 
 
+@route("/dashboard", "GET", "read")
+def dashboard() -> Response:
+    return _read(lambda: queries.dashboard(aggregate_store(), _int_param("limit", 10)))
+
+
 @route("/pages/top", "GET", "read")
 def top_pages() -> Response:
     return _read(lambda: queries.top_pages(aggregate_store(), _int_param("limit", 10)))

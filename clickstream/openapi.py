@@ -157,6 +157,22 @@ TOP_PAGES = {
         },
         "other_views": {"type": "number", "description": "views of the pages not listed"},
         "complete": {"type": "boolean", "description": "true when no other page has views"},
+        "max_error": {"type": "number", "description": "no page left out has more views"},
+    },
+}
+SECTION_ERROR = {
+    "type": "object",
+    "required": ["error", "status"],
+    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+}
+DASHBOARD = {
+    "type": "object",
+    "required": ["stats", "timeseries", "funnel", "pages"],
+    "properties": {
+        "stats": {"anyOf": [STATS, SECTION_ERROR]},
+        "timeseries": {"anyOf": [TIMESERIES, SECTION_ERROR]},
+        "funnel": {"anyOf": [FUNNEL, SECTION_ERROR]},
+        "pages": {"anyOf": [TOP_PAGES, SECTION_ERROR]},
     },
 }
 PAGE_VIEWS = {
@@ -345,6 +361,12 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
             ],
         ),
         "/funnel": get("distinct sessions per funnel step", FUNNEL, [FROM, TO]),
+        "/dashboard": get(
+            "stats, minute timeseries, funnel and top pages in one answer (a section whose "
+            "reads failed is {error, status}; the others stand)",
+            DASHBOARD,
+            [_query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, "pages (10)")],
+        ),
         "/pages/top": get(
             "most viewed pages",
             TOP_PAGES,

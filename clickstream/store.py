@@ -325,6 +325,9 @@ class DynamoAggregateStore:
         """Reads inside share one read of the pending deltas: one answer, one view. That read
         may lag (eventually consistent): a delta it misses is not yet shown, and one folded
         meanwhile is not counted twice (its items' ``w`` says so)."""
+        if getattr(self._local, "pending", None) is not None:
+            yield  # already inside one: the outer answer's view holds
+            return
         self._local.pending = self._read_pending(consistent=False)
         try:
             yield

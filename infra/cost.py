@@ -53,7 +53,7 @@ DURATIONS_MS = {"api": 25, "aggregator": 60, "archiver": 400}
 MEMORY_MB = {"api": 128, "aggregator": 256, "archiver": 512}
 LOG_BYTES_PER_INVOCATION = 600  # one structured line plus the EMF line
 CUSTOM_METRICS = 14  # metric x dimension combinations emitted (docs/CONTRACT.md)
-DASHBOARD_READS_PER_POLL = 4  # /stats, /metrics/timeseries, /funnel, /pages/top
+DASHBOARD_READS_PER_POLL = 1  # GET /dashboard
 POLL_SAMPLE = timedelta(minutes=5)  # how often the replay measures a dashboard poll's reads
 
 
@@ -109,15 +109,11 @@ def batches(events: list[SequencedEvent], window_s: float, size: int) -> list[li
 
 
 def dashboard_poll_read_units(store: DynamoAggregateStore) -> float:
-    """Read units of one dashboard poll (its four reads), measured on the store."""
+    """Read units of one dashboard poll (its one GET /dashboard), measured on the store."""
     from clickstream import queries
 
     before = store.reads.units
-    now = datetime.fromtimestamp(store.clock(), UTC)
-    queries.stats(store, now=now)
-    queries.timeseries(store, "minute", now=now)
-    queries.funnel(store)
-    queries.top_pages(store, 10)
+    queries.dashboard(store, 10, now=datetime.fromtimestamp(store.clock(), UTC))
     return store.reads.units - before
 
 

@@ -215,6 +215,8 @@ class LocalStack:
         parameters = {"Environment": "local"}
         if self.env.get("CLICKSTREAM_READ_AUTH"):  # cognito: the stack makes a user pool
             parameters["ReadAuth"] = self.env["CLICKSTREAM_READ_AUTH"]
+        if self.env.get("CLICKSTREAM_SHARDS"):  # the stream's shards (the template's default: 2)
+            parameters["ShardCount"] = self.env["CLICKSTREAM_SHARDS"]
         self.outputs = provision(self.endpoint_url, self.config.region, parameters)
         names = {
             "CLICKSTREAM_STREAM_NAME": "StreamName",

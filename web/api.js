@@ -96,37 +96,36 @@ function formatSeconds(ms) {
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 }
 
-/** The endpoints one dashboard refresh needs, keyed by the name the renderers use. */
-export function snapshotRequests({ topPagesLimit }) {
-  return {
-    stats: "/stats",
-    timeseries: "/metrics/timeseries?granularity=minute",
-    funnel: "/funnel",
-    pages: `/pages/top?limit=${encodeURIComponent(topPagesLimit)}`,
-  };
+/** The panels' data, each a section of one `GET /dashboard` answer. */
+export const SNAPSHOT_SECTIONS = ["stats", "timeseries", "funnel", "pages"];
+
+/** The one request a dashboard refresh makes (one read of the store per poll, not four). */
+export function snapshotRequest({ topPagesLimit }) {
+  return `/dashboard?limit=${encodeURIComponent(topPagesLimit)}`;
 }
 
 /**
- * Fetches all snapshot endpoints in parallel and waits for every one to settle, so one slow
- * endpoint cannot leave another's request running into the next poll.
+ * Fetches the dashboard's snapshot. Each section succeeds or fails on its own: the API
+ * answers a section it could not read as `{error, status}`, and the other panels stay current.
  * @returns {Promise<{results: Record<string, {ok: true, data: any} | {ok: false, error: ApiError}>, elapsedMs: number}>}
  */
-export async function fetchSnapshot(baseUrl, requests, timeoutMs, credentials = "") {
+export async function fetchSnapshot(baseUrl, path, timeoutMs, credentials = "") {
   const started = performance.now();
-  const names = Object.keys(requests);
-  const settled = await Promise.allSettled(
-    names.map((name) => getJson(baseUrl, requests[name], timeoutMs, credentials)));
   const results = {};
-  settled.forEach((outcome, i) => {
-    const name = names[i];
-    if (outcome.status === "fulfilled") {
-      results[name] = { ok: true, data: outcome.value };
-    } else {
-      const err = outcome.reason instanceof ApiError
-        ? outcome.reason
-        : new ApiError("network", requests[name], String(outcome.reason?.message ?? outcome.reason));
-      results[name] = { ok: false, error: err };
+  try {
+    const body = await getJson(baseUrl, path, timeoutMs, credentials);
+    for (const name of SNAPSHOT_SECTIONS) {
+      const part = body?.[name];
+      if (part && typeof part === "object" && !("error" in part)) {
+        results[name] = { ok: true, data: part };
+      } else {
+        const status = Number(part?.status) || 502;
+        results[name] = { ok: false, error: new ApiError("http", `${path}#${name}`, `HTTP ${status}`, status) };
+      }
     }
-  });
+  } catch (err) {
+    const error = err instanceof ApiError ? err : new ApiError("network", path, String(err?.message ?? err));
+    for (const name of SNAPSHOT_SECTIONS) results[name] = { ok: false, error };
+  }
   return { results, elapsedMs: performance.now() - started };
 }

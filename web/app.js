@@ -1,6 +1,6 @@
 // Entry point: resolve settings, then refresh every panel on a non-overlapping poll.
 
-import { fetchSnapshot, snapshotRequests } from "./api.js";
+import { fetchSnapshot, snapshotRequest } from "./api.js";
 import { CognitoSession } from "./auth.js";
 import { EventTypesChart, TimeseriesChart, loadChartLibrary } from "./charts.js";
 import { startPoller } from "./poller.js";
@@ -50,7 +50,7 @@ async function main() {
   const status = new StatusView(root);
   const timeseriesChart = new TimeseriesChart(root.querySelector('[data-testid="chart-timeseries"]'));
   const typesChart = new EventTypesChart(root.querySelector('[data-testid="chart-event-types"]'));
-  const requests = snapshotRequests(settings);
+  const request = snapshotRequest(settings);
   let feedIds = null;
   let refreshes = 0;
 
@@ -78,7 +78,7 @@ async function main() {
 
   async function refresh() {
     const { results, elapsedMs } = await fetchSnapshot(
-      settings.apiBaseUrl, requests, settings.requestTimeoutMs, await credentials());
+      settings.apiBaseUrl, request, settings.requestTimeoutMs, await credentials());
     if (session && Object.values(results).some((r) => !r.ok && r.error.status === 401)) {
       session.signOut(); // refused: the next poll asks for a sign-in
     }

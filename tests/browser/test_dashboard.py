@@ -438,12 +438,17 @@ def test_slow_api_times_out_and_says_so(page, local_stack):
     assert page.js_errors == []
 
 
-def test_one_failing_endpoint_marks_only_its_panels_stale(page, local_stack):
+def without_funnel(route: Any) -> None:
+    """The real /dashboard answer, with its funnel section failed as the API reports it."""
+    response = route.fetch()
+    body = response.json()
+    body["funnel"] = {"error": "the aggregates could not be read", "status": 500}
+    route.fulfill(response=response, json=body)
+
+
+def test_one_failing_section_marks_only_its_panels_stale(page, local_stack):
     open_dashboard(page, local_stack)
-    page.route(
-        f"{local_stack.api_url}/funnel*",
-        lambda route: route.fulfill(status=500, content_type="application/json", body="{}"),
-    )
+    page.route(f"{local_stack.api_url}/dashboard*", without_funnel)
     banner = page.get_by_test_id("error-banner")
     banner.wait_for(state="visible", timeout=15_000)
     message = page.get_by_test_id("error-message").text_content()
@@ -455,7 +460,7 @@ def test_one_failing_endpoint_marks_only_its_panels_stale(page, local_stack):
     # The stale panel keeps its last numbers instead of going blank.
     assert page.get_by_test_id("funnel-count-page_view").get_attribute("data-value") != ""
 
-    page.unroute(f"{local_stack.api_url}/funnel*")
+    page.unroute(f"{local_stack.api_url}/dashboard*", without_funnel)
     wait_for_clean_refresh(page)
     assert banner.is_hidden()
     assert page.locator('section[data-source="funnel"]').get_attribute("data-stale") == "false"

@@ -312,3 +312,21 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint)
     # THEN the store's own count of write units is what the engine billed, within 10 %
     assert store.meter.units == pytest.approx(sum(billed), rel=0.10)
     assert store.meter.items == len(billed)
+
+
+def test_the_feed_and_session_items_stay_bounded_with_the_longest_multibyte_fields(store):
+    events = [
+        make_event(
+            user_id="😀" * 256,
+            session_id=f"{i:03d}" + "😀" * 253,
+            product_id="😀" * 256,
+            page="/" + "漢" * 2047,
+            received_at=T0 + timedelta(seconds=i),
+        )
+        for i in range(60)
+    ]
+    store.apply(SHARD, sequenced(events))
+    store.fold(SHARD)
+    sizes = dict(largest_items(store, count=1_000))
+    assert sizes["recent"] < 240 * 1024
+    assert max(size for pk, size in sizes.items() if pk.startswith("session#")) < 80 * 1024
