@@ -37,6 +37,7 @@ DEDUPE_WINDOW = timedelta(minutes=15)
 # counted: ``Delta.dedupe_ids_dropped``). 2,048 ids keep a session's state under ~40 KB.
 MAX_SEEN_IDS = 2048
 RECENT_EVENTS_KEPT = 50
+REVENUE_QUANTUM = Decimal("0.000001")
 FEED_PAGE_CHARS = 300  # the feed shows a page; its full path is in the archive
 GRANULARITIES = ("minute", "hour", "day", "all")
 # Dimensions counted exactly per value and day, with a top-N summary for "top" lists.
@@ -184,6 +185,12 @@ def expires_at(key: BucketKey) -> int | None:
     return None
 
 
+def revenue_of(value: float | None) -> Decimal:
+    """A purchase's value as counted: to the millionth (DynamoDB numbers hold 38 digits and
+    nothing below 1e-130, and ingest allows any value up to 1e12)."""
+    return Decimal(str(value or 0)).quantize(REVENUE_QUANTUM) if value else Decimal(0)
+
+
 def session_hash(session_key: str) -> int:
     """63-bit digest of a session key (fits JSON integers and DynamoDB numbers exactly)."""
     digest = hashlib.blake2b(session_key.encode(), digest_size=8).digest()
@@ -240,6 +247,7 @@ def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> 
     sessions the batch touches; the returned delta holds their next state."""
     delta = Delta()
     states: dict[int, SessionState] = {}
+    counted: list[Event] = []
     for event in events:
         key = session_hash(event.session_key)
         state = states.get(key) or sessions.get(key) or SessionState()
@@ -249,9 +257,10 @@ def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> 
             delta.duplicates += 1
             continue
         states[key] = _count_event(delta, event, state, id_hash, arrival)
+        counted.append(event)
         delta.applied += 1
     delta.sessions = states
-    delta.recent = newest_events([compact_event(event) for event in events])
+    delta.recent = newest_events([compact_event(event) for event in counted])
     return delta
 
 
@@ -264,8 +273,8 @@ def _count_event(
     for key in event_buckets:
         delta.add(key, "events")
         delta.add(key, event_type_counter(event.event_type))
-        if event.event_type == "purchase" and event.value:
-            delta.add(key, "revenue", Decimal(str(event.value)))
+        if event.event_type == "purchase" and (revenue := revenue_of(event.value)):
+            delta.add(key, "revenue", revenue)
     delta.count("event_type", day, event.event_type)
     page = page_path(event.page, event.page_url) if event.event_type == "page_view" else None
     if page:

@@ -77,6 +77,7 @@ class ApplyResult:
     items_written: int = 0
     write_units: int = 0
     folded: int = 0  # deltas folded after this batch
+    fold_error: str = ""  # why the fold after this batch failed (the batch itself is stored)
 
 
 @dataclass
@@ -192,6 +193,9 @@ def _item_bytes(item: Mapping[str, Any]) -> int:
 class _SessionCache:
     head: int
     states: dict[int, SessionState]
+    # Sessions whose state here is known to be the newest anywhere: compared with their
+    # folded item, or written by this process since.
+    checked: set[int] = field(default_factory=set)
 
 
 class DynamoAggregateStore:
@@ -390,7 +394,13 @@ class DynamoAggregateStore:
                     raise
         result.skipped_duplicates = len(events) - result.applied - result.duplicate_event_ids
         if self._fold_due(shard):
-            result.folded = self.fold(shard_id)
+            try:
+                result.folded = self.fold(shard_id)
+            except (ClientError, StoreConflict) as exc:
+                # The batch is stored (in its delta) and counted by every reader: a fold that
+                # fails is reported and tried again after the next batch, not the batch.
+                result.fold_error = f"{type(exc).__name__}: {exc}"
+                self._oldest_pending[shard] = self.clock() - self.fold_after_s
         result.items_written = self.meter.items - before[0]
         result.write_units = self.meter.units - before[1]
         return result
@@ -414,6 +424,7 @@ class DynamoAggregateStore:
             self._oldest_pending.setdefault(shard, self.clock())
             cache = self._sessions[shard]
             cache.states.update(delta.sessions)
+            cache.checked.update(delta.sessions)
             cache.head = head.n
             result.applied += delta.applied
             result.duplicate_event_ids += delta.duplicates
@@ -425,9 +436,9 @@ class DynamoAggregateStore:
     def _session_states(
         self, shard: str, head: Head, events: Sequence[Any]
     ) -> dict[int, SessionState]:
-        """The current state of the sessions in ``events``: this process's own cache while it
-        is the chain's writer, else the pending deltas (any shard: a parent's, after a split)
-        over the folded session items."""
+        """The current state of the sessions in ``events``: the newest version among the
+        pending deltas of every shard (a parent's, after a split) and the folded session items.
+        This process's own writes are the newest while it is the chain's writer."""
         from clickstream.aggregates import session_hash
 
         cache = self._sessions.get(shard)
@@ -436,9 +447,12 @@ class DynamoAggregateStore:
             cache = _SessionCache(head=head.n, states=merge_sessions(pending))
             self._sessions[shard] = cache
         wanted = {session_hash(event.session_key) for event in events}
-        missing = sorted(wanted - cache.states.keys())
-        for key, state in self._load_sessions(missing).items():
-            cache.states[key] = state
+        unchecked = sorted(wanted - cache.checked)
+        for key, state in self._load_sessions(unchecked).items():
+            known = cache.states.get(key)
+            if known is None or state.version > known.version:
+                cache.states[key] = state  # e.g. folded by a child, newer than a parent's delta
+        cache.checked.update(unchecked)
         return {key: cache.states[key] for key in wanted if key in cache.states}
 
     def _session_key(self, key: int) -> dict[str, Any]:
@@ -483,11 +497,21 @@ class DynamoAggregateStore:
         return self._fold(self.shard(shard_id), max_deltas)
 
     def fold_all(self) -> int:
-        """Fold every shard with pending deltas (closed shards after a reshard, idle ones)."""
+        """Fold every shard with pending deltas (closed shards after a reshard, idle ones). A
+        shard that fails does not stop the others; the failures are raised together after."""
         cursors = self._query(
             KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "cursor"}}
         )
-        return sum(self._fold(cursor["sk"]["S"], FOLD_MAX_DELTAS) for cursor in list(cursors))
+        folded = 0
+        failures: list[Exception] = []
+        for cursor in list(cursors):
+            try:
+                folded += self._fold(cursor["sk"]["S"], FOLD_MAX_DELTAS)
+            except (ClientError, StoreConflict) as exc:
+                failures.append(exc)
+        if failures:
+            raise ExceptionGroup(f"{len(failures)} shard(s) could not be folded", failures)
+        return folded
 
     def _fold(self, shard: str, max_deltas: int) -> int:
         base, _ = self._cursor(shard)
@@ -785,7 +809,11 @@ class DynamoAggregateStore:
                             names[value_key(value)] = value
                             recent.add(value_key(value), count)
         merged.merge(recent)
-        candidates = merged.top(max(limit * 2, limit + 10))
+        wanted = max(limit * 2, limit + 10)
+        candidates = merged.top(wanted)
+        # A value not among the candidates has an estimate (an upper bound of its count) no
+        # larger than the last candidate's, and one not in the summaries at most their floor.
+        passed_over = candidates[-1][1] if len(candidates) == wanted else 0
         low_day, high_day = low or "0000-00-00", high or "9999-99-99"
         rows = []
         for key, estimate, error in candidates:
@@ -797,7 +825,7 @@ class DynamoAggregateStore:
             )
             rows.append(Ranked(name, exact))
         rows.sort(key=lambda row: (-row.count, row.value))
-        return TopValues(rows[:limit], merged.total, merged.max_error())
+        return TopValues(rows[:limit], merged.total, max(merged.max_error(), passed_over))
 
     def _value_name(self, dimension: str, key: str, names: Mapping[str, str]) -> str:
         if not key.startswith(_DIGEST_PREFIX) or key in names:

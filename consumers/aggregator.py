@@ -48,6 +48,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(
             name="AggregateWriteUnits", unit=MetricUnit.Count, value=result.write_units
         )
+        if result.fold_error:
+            metrics.add_metric(name="FoldErrors", unit=MetricUnit.Count, value=1)
+            logger.error("fold failed; the batch is stored", extra={"error": result.fold_error})
         if result.dedupe_ids_dropped:
             metrics.add_metric(
                 name="DedupeIdsDropped", unit=MetricUnit.Count, value=result.dedupe_ids_dropped

@@ -330,3 +330,55 @@ def test_the_feed_and_session_items_stay_bounded_with_the_longest_multibyte_fiel
     sizes = dict(largest_items(store, count=1_000))
     assert sizes["recent"] < 240 * 1024
     assert max(size for pk, size in sizes.items() if pk.startswith("session#")) < 80 * 1024
+
+
+def test_a_new_process_continues_a_session_from_the_newest_state_after_a_split(
+    store, new_store, store_with
+):
+    # GIVEN a parent shard's delta for a session, never folded, and the child's newer state
+    # of it, folded into the session item
+    store.apply("parent", sequenced([make_event(session_id="s", timestamp=T0)], 1))
+    on_child = make_event(session_id="s", timestamp=T0 + timedelta(minutes=20), page="/b")
+    store_with(fold_after_deltas=1).apply("child", sequenced([on_child], 100))
+    # WHEN a fresh process takes the child over and gets a retry of that event, and a later one
+    retry = on_child.model_copy(update={"received_at": on_child.received_at + timedelta(minutes=1)})
+    later = make_event(session_id="s", timestamp=T0 + timedelta(minutes=45), page="/c")
+    result = new_store().apply("child", sequenced([retry, later], 200))
+    # THEN the retry is recognised and the visit goes on from the child's state
+    assert (result.applied, result.duplicate_event_ids) == (1, 1)
+    totals = counted(store)
+    assert (totals["events"], totals["sessions"], totals["bounces"]) == (3, 1, 0)
+    assert totals["duration_s"] == 45 * 60
+
+
+def test_a_purchase_too_small_for_dynamodb_counts_as_no_revenue_and_folds(store):
+    tiny = make_event(event_type="purchase", value=1e-200, session_id="tiny")
+    store.apply(SHARD, sequenced([tiny]))
+    assert store.fold(SHARD) == 1
+    assert counted(store)["revenue"] == 0
+
+
+def test_a_retried_event_shows_once_in_the_feed(store):
+    event = make_event(session_id="r", received_at=T0)
+    retry = event.model_copy(update={"received_at": T0 + timedelta(minutes=2)})
+    store.apply(SHARD, sequenced([event, retry]))
+    assert [e["event_id"] for e in store.recent()] == [event.event_id]
+
+
+def test_one_shard_failing_to_fold_does_not_stop_the_others(store, monkeypatch):
+    store.apply(SHARD, sequenced([make_event(session_id="a")]))
+    store.apply(OTHER, sequenced([make_event(session_id="b")]))
+    fold = DynamoAggregateStore._fold
+
+    def failing(self, shard, max_deltas):
+        if shard.endswith(SHARD):
+            raise StoreConflict(shard)
+        return fold(self, shard, max_deltas)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_fold", failing)
+    with pytest.raises(ExceptionGroup) as raised:
+        store.fold_all()
+    assert len(raised.value.exceptions) == 1
+    monkeypatch.undo()
+    assert store.fold(OTHER) == 0  # the other shard was folded all the same
+    assert store.fold(SHARD) == 1
