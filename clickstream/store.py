@@ -224,6 +224,8 @@ class DynamoAggregateStore:
         self._oldest_pending: dict[str, float] = {}
         self._sessions: dict[str, _SessionCache] = {}
         self._local = threading.local()
+        self._delta_cache: dict[str, list[PendingDelta]] = {}
+        self._delta_cache_lock = threading.Lock()
 
     def shard(self, shard_id: str) -> str:
         return f"{self.stream_name}#{shard_id}" if self.stream_name else shard_id
@@ -352,8 +354,23 @@ class DynamoAggregateStore:
         )
         for cursor in list(cursors):
             shard = cursor["sk"]["S"]
-            by_shard[shard] = self._pending(shard, int(cursor["n"]["N"]), consistent=consistent)
+            by_shard[shard] = self._pending_cached(shard, int(cursor["n"]["N"]), consistent)
         return by_shard
+
+    def _pending_cached(self, shard: str, folded: int, consistent: bool) -> list[PendingDelta]:
+        """A shard's pending deltas, reading only those this process has not read before: a
+        delta never changes once written, and ordinals follow each other without gaps."""
+        with self._delta_cache_lock:
+            known = [p for p in self._delta_cache.get(shard, []) if p.n > folded]
+        after = known[-1].n if known else folded
+        for delta in self._pending(shard, after, consistent=consistent):
+            if delta.n != after + 1:
+                break  # a lagging read skipped one: keep only the unbroken run
+            known.append(delta)
+            after = delta.n
+        with self._delta_cache_lock:
+            self._delta_cache[shard] = known
+        return list(known)
 
     def _append(self, shard: str, n: int, upto: str, delta: Delta, body: bytes) -> None:
         now = self.clock()
