@@ -18,19 +18,12 @@ from bench.stats import median, per_thousand
 from clickstream.aggregates import DIMENSIONS, GRANULARITIES
 from clickstream.schema import Event
 from clickstream.store import DynamoAggregateStore
+from infra.cost import EventClock
 
 BATCH_SIZES = (100, 1_000, 10_000)
 TARGET_WU_PER_1000 = 1_000.0
 RATE = 100.0  # simulated events/s of the traffic (sets how many minute buckets a batch spans)
 SHARD = "shardId-000000000000"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def naive_writes(events: list[Event]) -> int:
@@ -41,7 +34,7 @@ def naive_writes(events: list[Event]) -> int:
 def measure(events: list[Event], batch_size: int, table: str) -> dict[str, float]:
     dynamodb = awsmock.client("dynamodb")
     awsmock.create_aggregates_table(dynamodb, table)
-    clock = _Clock()
+    clock = EventClock()
     store = DynamoAggregateStore(dynamodb, table, stream_name="bench-stream", clock=clock)
     sequenced = traffic.sequenced(events)
     deltas = 0

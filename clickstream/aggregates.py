@@ -188,7 +188,7 @@ def expires_at(key: BucketKey) -> int | None:
 def revenue_of(value: float | None) -> Decimal:
     """A purchase's value as counted: to the millionth (DynamoDB numbers hold 38 digits and
     nothing below 1e-130, and ingest allows any value up to 1e12)."""
-    return Decimal(str(value or 0)).quantize(REVENUE_QUANTUM) if value else Decimal(0)
+    return Decimal(str(value)).quantize(REVENUE_QUANTUM) if value else Decimal(0)
 
 
 def session_hash(session_key: str) -> int:

@@ -41,6 +41,7 @@ from clickstream.aggregates import (
     expires_at,
     merge_sessions,
     newest_events,
+    session_hash,
 )
 from clickstream.summaries import SpaceSaving
 
@@ -456,8 +457,6 @@ class DynamoAggregateStore:
         """The current state of the sessions in ``events``: the newest version among the
         pending deltas of every shard (a parent's, after a split) and the folded session items.
         This process's own writes are the newest while it is the chain's writer."""
-        from clickstream.aggregates import session_hash
-
         cache = self._sessions.get(shard)
         if cache is None or cache.head != head.n or len(cache.states) > SESSION_CACHE_MAX:
             pending = [p.delta for deltas in self.pending().values() for p in deltas]

@@ -120,8 +120,8 @@ def dashboard_poll_read_units(store: DynamoAggregateStore) -> float:
 class EventClock:
     """The store's clock during a replay: the time of the batch being applied."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now

@@ -26,14 +26,6 @@ COUNTED = (
 )
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def counted(store: DynamoAggregateStore) -> dict[str, Any]:
     """The all-time counters, and the same summed over the minute buckets (they must agree)."""
     total = store.total(*ALL_TIME)

@@ -15,13 +15,13 @@ from clickstream.store import (
     DynamoAggregateStore,
     StoreConflict,
 )
+from infra.cost import EventClock
 from localdev.provision import table_arguments
 from tests.factories import make_event, sequenced
 from tests.unit.store_support import (
     ALL_TIME,
     ITEM_LIMIT,
     SKETCH_BOUND,
-    Clock,
     counted,
     largest_items,
     written_keys,
@@ -259,7 +259,7 @@ def test_an_erased_user_stays_out_of_the_feed_whatever_the_aggregator_writes_nex
 
 
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
-    clock = Clock(1_000.0)
+    clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
     for n in range(1, 5):
         assert store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n)).folded == 0
