@@ -22,9 +22,11 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import orjson
@@ -54,6 +56,7 @@ MAX_CHUNK_EVENTS = 500
 SESSION_TTL_S = 86_400  # past its timeout and dedupe window, a session item expires
 SESSION_CACHE_MAX = 200_000
 MAX_KEY_BYTES = 200  # longer dimension values are keyed by their digest
+FOLD_WRITERS = 16  # concurrent item writes in one fold: a fold touches hundreds of items
 _ORDINAL = "{:012d}"
 _DIGEST_PREFIX = "#"
 
@@ -89,11 +92,14 @@ class WriteMeter:
     units: int = 0
     units_by_kind: Counter[str] = field(default_factory=Counter)  # delta, session, c, k, top…
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def add(self, item_bytes: int, kind: str = "") -> None:
         units = max(1, math.ceil(item_bytes / 1024))
-        self.items += 1
-        self.units += units
-        self.units_by_kind[kind] += units
+        with self._lock:  # a fold writes from several threads
+            self.items += 1
+            self.units += units
+            self.units_by_kind[kind] += units
 
 
 @dataclass
@@ -103,11 +109,13 @@ class ReadMeter:
 
     requests: int = 0
     units: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, items: Iterable[Mapping[str, Any]], *, consistent: bool = True) -> None:
-        self.requests += 1
         units = max(1, math.ceil(sum(_item_bytes(item) for item in items) / 4096))
-        self.units += units if consistent else units / 2
+        with self._lock:
+            self.requests += 1
+            self.units += units if consistent else units / 2
 
 
 @dataclass
@@ -537,10 +545,13 @@ class DynamoAggregateStore:
             return 0
         top = deltas[-1]
         erased = self._erased()
-        self._fold_counters(shard, base, top.n, deltas)
-        self._fold_dimensions(shard, base, top.n, deltas)
-        self._fold_sessions(deltas)
-        self._fold_recent(shard, top.n, deltas, erased)
+        writes = [
+            *self._fold_counters(shard, base, top.n, deltas),
+            *self._fold_dimensions(shard, base, top.n, deltas),
+            *self._fold_sessions(deltas),
+            lambda: self._fold_recent(shard, top.n, deltas, erased),
+        ]
+        self._run_all(writes)
         moved = self._put(
             {**self._key("cursor", shard), "n": {"N": str(top.n)}, "upto": {"S": top.upto}},
             "attribute_not_exists(n) OR n < :top",
@@ -548,6 +559,18 @@ class DynamoAggregateStore:
         )
         self._after_fold(shard, top.n if moved else self._cursor(shard)[0])
         return len(deltas)
+
+    def _run_all(self, writes: Sequence[Callable[[], object]]) -> None:
+        """Run a fold's item writes side by side (each is conditional on its own item, so
+        their order does not matter); the first failure is raised after all have run."""
+        if len(writes) <= 1:
+            for write in writes:
+                write()
+            return
+        with ThreadPoolExecutor(min(FOLD_WRITERS, len(writes))) as pool:
+            futures = [pool.submit(write) for write in writes]
+        for future in futures:
+            future.result()
 
     def _after_fold(self, shard: str, folded: int) -> None:
         self._folded[shard] = folded
@@ -613,48 +636,64 @@ class DynamoAggregateStore:
 
     def _fold_counters(
         self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
-    ) -> None:
+    ) -> list[Callable[[], None]]:
         by_key: dict[BucketKey, list[tuple[int, Mapping[str, Decimal]]]] = defaultdict(list)
         for pending in deltas:
             for key, counters in pending.delta.counters.items():
                 by_key[key].append((pending.n, counters))
+        writes: list[Callable[[], None]] = []
         for (granularity, bucket), contributions in by_key.items():
             ttl = expires_at((granularity, bucket))
-            self._add_to_item(
-                f"c#{granularity}",
-                f"{bucket}#{shard}",
-                contributions,
-                base,
-                top,
-                {"expires_at": {"N": str(ttl)}} if ttl else None,
+            writes.append(
+                partial(
+                    self._add_to_item,
+                    f"c#{granularity}",
+                    f"{bucket}#{shard}",
+                    contributions,
+                    base,
+                    top,
+                    {"expires_at": {"N": str(ttl)}} if ttl else None,
+                )
             )
+        return writes
 
     def _fold_dimensions(
         self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
-    ) -> None:
+    ) -> list[Callable[[], None]]:
         exact: dict[tuple[str, str, str], list[tuple[int, Mapping[str, int]]]] = defaultdict(list)
         values_of: dict[tuple[str, str], str] = {}
         for pending in deltas:
             for (dimension, day), counts in pending.delta.dimensions.items():
                 for value, count in counts.items():
                     key = value_key(value)
-                    values_of[(dimension, key)] = value
+                    if key != value or (dimension, key) not in values_of:
+                        values_of[(dimension, key)] = value
                     exact[(dimension, day, key)].append((pending.n, {"count": count}))
+        writes: list[Callable[[], None]] = []
         for (dimension, day, key), contributions in exact.items():
             extra = (
                 {"v": {"S": values_of[(dimension, key)]}}
                 if key != values_of[(dimension, key)]
                 else None
             )
-            self._add_to_item(
-                f"k#{dimension}#{key}", f"{day}#{shard}", contributions, base, top, extra
+            writes.append(
+                partial(
+                    self._add_to_item,
+                    f"k#{dimension}#{key}",
+                    f"{day}#{shard}",
+                    contributions,
+                    base,
+                    top,
+                    extra,
+                )
             )
         for dimension in DIMENSIONS:
             days = {day for p in deltas for (dim, day) in p.delta.dimensions if dim == dimension}
             for day in sorted(days):
-                self._fold_summary(dimension, day, shard, deltas, {day})
+                writes.append(partial(self._fold_summary, dimension, day, shard, deltas, {day}))
             if days:
-                self._fold_summary(dimension, "all", shard, deltas, days)
+                writes.append(partial(self._fold_summary, dimension, "all", shard, deltas, days))
+        return writes
 
     def _fold_summary(
         self,
@@ -689,8 +728,9 @@ class DynamoAggregateStore:
                 return
         raise StoreConflict(f"{pk} {sk}")
 
-    def _fold_sessions(self, deltas: Sequence[PendingDelta]) -> None:
+    def _fold_sessions(self, deltas: Sequence[PendingDelta]) -> list[Callable[[], object]]:
         expires = str(int(self.clock()) + SESSION_TTL_S)
+        writes: list[Callable[[], object]] = []
         for key, state in merge_sessions(p.delta for p in deltas).items():
             item = {
                 **self._session_key(key),
@@ -698,11 +738,15 @@ class DynamoAggregateStore:
                 "state": {"B": orjson.dumps(state.to_json())},
                 "expires_at": {"N": expires},
             }
-            self._put(
-                item,
-                "attribute_not_exists(version) OR version < :v",
-                {":v": {"N": str(state.version)}},
+            writes.append(
+                partial(
+                    self._put,
+                    item,
+                    "attribute_not_exists(version) OR version < :v",
+                    {":v": {"N": str(state.version)}},
+                )
             )
+        return writes
 
     def _fold_recent(
         self, shard: str, top: int, deltas: Sequence[PendingDelta], erased: set[str]

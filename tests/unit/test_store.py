@@ -119,14 +119,17 @@ def test_a_fold_overtaken_by_another_fold_half_way_counts_every_delta_once(
     store.apply(SHARD, sequenced([make_event(session_id="late")], 1000))
     expected = counted(store), store.top("page", None, None, 3)
     slow, fast = new_store(), new_store()
-    fold_dimensions = DynamoAggregateStore._fold_dimensions
+    run_all = DynamoAggregateStore._run_all
 
-    def overtaken(self, *args):
-        if self is slow:  # between its counters and its dimensions, another fold runs whole
-            fast.fold(SHARD)
-        fold_dimensions(self, *args)
+    def overtaken(self, writes):
+        if self is not slow:
+            return run_all(self, writes)
+        half = len(writes) // 2  # half of its item writes done, another fold runs whole
+        run_all(self, writes[:half])
+        fast.fold(SHARD)
+        return run_all(self, writes[half:])
 
-    monkeypatch.setattr(DynamoAggregateStore, "_fold_dimensions", overtaken)
+    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
     slow.fold(SHARD)
     assert (counted(store), store.top("page", None, None, 3)) == expected
     assert store.fold(SHARD) == 0
