@@ -28,6 +28,7 @@ from clickstream.auth import (
 )
 from clickstream.aws import aggregate_store, client
 from clickstream.cors import cors_headers, preflight
+from clickstream.geo import locator
 from clickstream.ingest import (
     IngestContext,
     IngestResponse,
@@ -217,6 +218,7 @@ def _ingest_context() -> IngestContext:
         source_ip=_source_ip(_request()),
         max_attempts=settings.max_put_attempts,
         max_event_age=timedelta(days=settings.max_event_age_days),
+        locate=locator(_request().headers, settings.geoip_database),
     )
 
 
@@ -278,9 +280,33 @@ def _int_param(name: str, default: int) -> int:
         raise queries.QueryError(name, f"'{raw}' is not an integer") from None
 
 
+def _period() -> queries.Period:
+    """``period`` (all, realtime, today, 7d, 30d, custom) with ``from``/``to``."""
+    return queries.resolve_period(_param("period"), _time_param("from"), _time_param("to"))
+
+
 @route("/stats", "GET", "read")
 def stats() -> Response:
-    return _read(lambda: queries.stats(aggregate_store()))
+    return _read(lambda: queries.stats(aggregate_store(), _period()))
+
+
+@route("/breakdown", "GET", "read")
+def breakdown() -> Response:
+    return _read(
+        lambda: queries.breakdown(
+            aggregate_store(), _param("dimension") or "", _period(), _int_param("limit", 10)
+        )
+    )
+
+
+@route("/goals", "GET", "read")
+def goals() -> Response:
+    return _read(lambda: queries.goals(aggregate_store(), _period(), _int_param("limit", 10)))
+
+
+@route("/realtime", "GET", "read")
+def realtime() -> Response:
+    return _read(lambda: queries.realtime(aggregate_store()))
 
 
 @route("/metrics/timeseries", "GET", "read")
@@ -308,7 +334,7 @@ def funnel() -> Response:
 
 @route("/dashboard", "GET", "read")
 def dashboard() -> Response:
-    return _read(lambda: queries.dashboard(aggregate_store(), _int_param("limit", 10)))
+    return _read(lambda: queries.dashboard(aggregate_store(), _int_param("limit", 10), _period()))
 
 
 @route("/pages/top", "GET", "read")

@@ -26,7 +26,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from clickstream.hll import visitor_hash
 from clickstream.schema import FUNNEL_STEPS, STANDARD_EVENT_TYPES, Event, page_path
+from clickstream.traffic import channel, daily_salt, referrer_domain, source, utm, visitor_key
 
 MINUTE_TTL = timedelta(days=3)
 HOUR_TTL = timedelta(days=90)
@@ -40,8 +42,39 @@ RECENT_EVENTS_KEPT = 50
 REVENUE_QUANTUM = Decimal("0.000001")
 FEED_PAGE_CHARS = 300  # the feed shows a page; its full path is in the archive
 GRANULARITIES = ("minute", "hour", "day", "all")
-# Dimensions counted exactly per value and day, with a top-N summary for "top" lists.
-DIMENSIONS = ("page", "event_type")
+
+
+@dataclass(frozen=True)
+class DimensionSpec:
+    """How a dimension is kept: every dimension has a top-N summary per shard and day."""
+
+    exact: bool = False  # also an exact count per value and day (unbounded values)
+    all_time: bool = False  # also an all-time summary
+    net: bool = False  # counts go down as well as up (exit pages): rows are read exactly
+
+
+# What each breakdown counts: page views and events per event; the visit's own dimensions
+# (where it came from, on what, from where) once per visit, on the visit's first event;
+# exit pages per visit, moving with each page view; goals once per visit that converts.
+DIMENSIONS: dict[str, DimensionSpec] = {
+    "page": DimensionSpec(exact=True, all_time=True),
+    "event_type": DimensionSpec(exact=True, all_time=True),
+    "entry_page": DimensionSpec(exact=True),
+    "exit_page": DimensionSpec(exact=True, net=True),
+    "goal": DimensionSpec(exact=True),
+    "source": DimensionSpec(),
+    "referrer": DimensionSpec(),
+    "channel": DimensionSpec(),
+    "utm_medium": DimensionSpec(),
+    "utm_campaign": DimensionSpec(),
+    "device_type": DimensionSpec(),
+    "browser": DimensionSpec(),
+    "os": DimensionSpec(),
+    "country": DimensionSpec(),
+    "city": DimensionSpec(),
+}
+MAX_GOALS_PER_VISIT = 64  # goal hashes a visit remembers; past this a goal may count twice
+NOT_GOALS = frozenset({"page_view"})
 CUSTOM_TYPE = "custom"
 _SESSION_BIT = 1
 _STEP_BITS = {step: 1 << (index + 1) for index, step in enumerate(FUNNEL_STEPS)}
@@ -69,6 +102,8 @@ class SessionState:
     last_seen: int = 0  # event time of the visit's latest event, epoch seconds
     page_views: int = 0  # page views in this visit
     seen_ids: tuple[tuple[int, int], ...] = ()  # (event id hash, arrival epoch s)
+    last_page: str = ""  # the visit's latest page: its exit page so far
+    goals: tuple[int, ...] = ()  # goals this visit converted (32-bit hashes of their names)
 
     def to_json(self) -> list[Any]:
         return [
@@ -78,12 +113,18 @@ class SessionState:
             self.last_seen,
             self.page_views,
             _pack_seen(self.seen_ids),
+            self.last_page,
+            list(self.goals),
         ]
 
     @classmethod
     def from_json(cls, value: Sequence[Any]) -> SessionState:
-        version, steps, first_seen, last_seen, page_views, seen = value
-        return cls(version, steps, first_seen, last_seen, page_views, _unpack_seen(seen))
+        version, steps, first_seen, last_seen, page_views, seen, *visit = value
+        last_page, goals = visit if visit else ("", [])  # states written before exits/goals
+        return cls(
+            version, steps, first_seen, last_seen, page_views, _unpack_seen(seen), last_page,
+            tuple(goals),
+        )  # fmt: skip
 
 
 # A remembered id: 8 bytes of its hash and its arrival, 12 bytes (16 in base64) instead of
@@ -107,9 +148,12 @@ class Delta:
     dimensions: dict[DimensionKey, dict[str, int]] = field(default_factory=dict)
     sessions: dict[int, SessionState] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
+    # Visitor hashes per minute bucket, for the unique-visitor sketches.
+    visitors: dict[str, set[int]] = field(default_factory=dict)
     applied: int = 0
     duplicates: int = 0  # same event_id seen again inside the dedupe window
     dedupe_ids_dropped: int = 0
+    bots: int = 0  # events from crawlers and headless browsers, left out
 
     def add(self, key: BucketKey, attribute: str, amount: Decimal | int = 1) -> None:
         item = self.counters.setdefault(key, defaultdict(Decimal))
@@ -125,7 +169,8 @@ class Delta:
             "d": [[dim, day, dict(v)] for (dim, day), v in self.dimensions.items()],
             "s": [[key, state.to_json()] for key, state in self.sessions.items()],
             "r": self.recent,
-            "n": [self.applied, self.duplicates, self.dedupe_ids_dropped],
+            "v": [[minute, sorted(hashes)] for minute, hashes in self.visitors.items()],
+            "n": [self.applied, self.duplicates, self.dedupe_ids_dropped, self.bots],
         }
 
     @classmethod
@@ -137,7 +182,10 @@ class Delta:
             delta.dimensions[(dimension, day)] = dict(counts)
         for key, state in value["s"]:
             delta.sessions[int(key)] = SessionState.from_json(state)
-        delta.applied, delta.duplicates, delta.dedupe_ids_dropped = value["n"]
+        for minute, hashes in value.get("v", []):
+            delta.visitors[minute] = set(hashes)
+        delta.applied, delta.duplicates, delta.dedupe_ids_dropped, *bots = value["n"]
+        delta.bots = bots[0] if bots else 0
         return delta
 
 
@@ -242,13 +290,54 @@ def is_duplicate(state: SessionState, id_hash: int, arrival: int) -> bool:
     return any(h == id_hash and t >= horizon for h, t in state.seen_ids)
 
 
-def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> Delta:
+@dataclass(frozen=True)
+class Goal:
+    """A conversion goal: an event type, optionally only with some property values."""
+
+    name: str
+    event_type: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, event: Event) -> bool:
+        return event.event_type == self.event_type and all(
+            str(event.properties.get(name)) == str(value) for name, value in self.properties.items()
+        )
+
+
+def goals_of(event: Event, goals: Sequence[Goal]) -> list[str]:
+    """Goals an event converts: its own type (every event type but page views is a goal)
+    and the configured goals it matches."""
+    names = [] if event.event_type in NOT_GOALS else [event.event_type]
+    return names + [goal.name for goal in goals if goal.matches(event)]
+
+
+def _goal_hash(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "little")
+
+
+@lru_cache(maxsize=16)
+def _salt(secret: str, day: str) -> bytes:
+    return daily_salt(secret, day)
+
+
+def aggregate(
+    events: Sequence[Event],
+    sessions: Mapping[int, SessionState],
+    *,
+    visitor_secret: str = "",
+    goals: Sequence[Goal] = (),
+) -> Delta:
     """Pre-aggregate a batch in memory. Pure: ``sessions`` holds the state of (at least) the
-    sessions the batch touches; the returned delta holds their next state."""
+    sessions the batch touches; the returned delta holds their next state. Bots are counted
+    as such and nothing else."""
     delta = Delta()
     states: dict[int, SessionState] = {}
     counted: list[Event] = []
     for event in events:
+        if event.is_bot:
+            _add_all(delta, buckets_of(int(event.timestamp.timestamp())), "bots")
+            delta.bots += 1
+            continue
         key = session_hash(event.session_key)
         state = states.get(key) or sessions.get(key) or SessionState()
         id_hash = event_id_hash(event.event_id)
@@ -256,7 +345,8 @@ def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> 
         if is_duplicate(state, id_hash, arrival):
             delta.duplicates += 1
             continue
-        states[key] = _count_event(delta, event, state, id_hash, arrival)
+        states[key] = _count_event(delta, event, state, id_hash, arrival, goals)
+        _count_visitor(delta, event, visitor_secret)
         counted.append(event)
         delta.applied += 1
     delta.sessions = states
@@ -264,8 +354,44 @@ def aggregate(events: Sequence[Event], sessions: Mapping[int, SessionState]) -> 
     return delta
 
 
+def _count_visitor(delta: Delta, event: Event, secret: str) -> None:
+    minute, _, day = bucket_keys(event.timestamp)
+    key = visitor_key(
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        ip_truncated=event.ip_truncated,
+        user_agent=event.user_agent,
+        session_key=event.session_key,
+        salt=_salt(secret, day),
+    )
+    delta.visitors.setdefault(minute, set()).add(visitor_hash(key))
+
+
+def visit_values(event: Event) -> dict[str, str]:
+    """The values a visit is counted under, from its first event."""
+    tags = utm(event.page_url)
+    values = {
+        "source": source(event.referrer, event.page_url),
+        "referrer": referrer_domain(event.referrer, event.page_url),
+        "channel": channel(event.referrer, event.page_url),
+        "utm_medium": tags.get("utm_medium"),
+        "utm_campaign": tags.get("utm_campaign"),
+        "device_type": event.device.device_type,
+        "browser": event.device.browser,
+        "os": event.device.platform,
+        "country": event.location.country,
+        "city": event.location.city,
+    }
+    return {name: value for name, value in values.items() if value}
+
+
 def _count_event(
-    delta: Delta, event: Event, state: SessionState, id_hash: int, arrival: int
+    delta: Delta,
+    event: Event,
+    state: SessionState,
+    id_hash: int,
+    arrival: int,
+    goals: Sequence[Goal],
 ) -> SessionState:
     ts = int(event.timestamp.timestamp())
     event_buckets = buckets_of(ts)
@@ -283,9 +409,12 @@ def _count_event(
     seen_ids, dropped = _remember_id(state, id_hash, arrival)
     delta.dedupe_ids_dropped += dropped
     if state.steps and ts - state.last_seen > SESSION_TIMEOUT.total_seconds():
-        state = replace(state, steps=0, page_views=0)  # idle past the timeout: a new visit
+        # idle past the timeout: a new visit
+        state = replace(state, steps=0, page_views=0, last_page="", goals=())
     if not state.steps:
         state = replace(state, first_seen=ts, last_seen=ts)
+        for dimension, value in visit_values(event).items():
+            delta.count(dimension, day, value)
     visit_buckets = buckets_of(state.first_seen)
     new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
     for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
@@ -293,19 +422,48 @@ def _count_event(
             _add_all(delta, visit_buckets, attribute)
     if ts > state.last_seen:  # a visit's duration grows in its own clock, never back
         _add_all(delta, visit_buckets, "duration_s", ts - state.last_seen)
-    page_views = state.page_views + (1 if page else 0)
-    if page and page_views == 1:
-        _add_all(delta, visit_buckets, "bounces")  # one page view so far: a bounce
-    elif page and page_views == 2:
-        _add_all(delta, visit_buckets, "bounces", -1)  # a second one: no longer
+    if page:
+        _count_page_view(delta, state, page, visit_buckets)
+    converted = _count_goals(delta, state, goals_of(event, goals), visit_buckets[2][1])
     return SessionState(
         version=state.version + 1,
         steps=state.steps | new_bits,
         first_seen=state.first_seen,
         last_seen=max(state.last_seen, ts),
-        page_views=page_views,
+        page_views=state.page_views + (1 if page else 0),
         seen_ids=seen_ids,
+        last_page=page or state.last_page,
+        goals=converted,
     )
+
+
+def _count_goals(
+    delta: Delta, state: SessionState, reached: Sequence[str], visit_day: str
+) -> tuple[int, ...]:
+    """Each goal counts once per visit that reaches it."""
+    converted = list(state.goals)
+    for goal in reached:
+        goal_hash = _goal_hash(goal)
+        if goal_hash not in converted:
+            delta.count("goal", visit_day, goal)
+            converted.append(goal_hash)
+    return tuple(converted[-MAX_GOALS_PER_VISIT:])
+
+
+def _count_page_view(
+    delta: Delta, state: SessionState, page: str, visit_buckets: Sequence[BucketKey]
+) -> None:
+    """Bounces, entry and exit pages: what a page view changes about its visit."""
+    visit_day = visit_buckets[2][1]
+    if state.page_views == 0:
+        _add_all(delta, visit_buckets, "bounces")  # one page view so far: a bounce
+        delta.count("entry_page", visit_day, page)
+    elif state.page_views == 1:
+        _add_all(delta, visit_buckets, "bounces", -1)  # a second one: no longer
+    if page != state.last_page:  # the visit's exit page moves to this one
+        delta.count("exit_page", visit_day, page)
+        if state.last_page:
+            delta.count("exit_page", visit_day, state.last_page, -1)
 
 
 def _add_all(delta: Delta, keys: Iterable[BucketKey], attribute: str, amount: int = 1) -> None:

@@ -42,6 +42,8 @@ PARQUET_SCHEMA = pa.schema(
         pa.field("user_agent", pa.string()),
         pa.field("ip_truncated", pa.string()),
         pa.field("schema_version", pa.int32()),
+        pa.field("anonymous_id", pa.string()),
+        pa.field("is_bot", pa.bool_()),
         pa.field("shard_id", pa.string()),
         pa.field("sequence_number", pa.string()),
     ]
@@ -72,6 +74,8 @@ def to_row(item: SequencedEvent, shard_id: str) -> dict[str, Any]:
         "user_agent": event.user_agent,
         "ip_truncated": event.ip_truncated,
         "schema_version": event.schema_version,
+        "anonymous_id": event.anonymous_id,
+        "is_bot": event.is_bot,
         "shard_id": shard_id,
         "sequence_number": item.sequence_number,
     }
@@ -112,9 +116,21 @@ def write_objects(s3: Any, bucket: str, planned: dict[str, pa.Table]) -> int:
     return written
 
 
+def conform(table: pa.Table) -> pa.Table:
+    """A table in today's schema: columns added since it was written are null."""
+    columns = [
+        table[name].cast(schema_field.type)
+        if name in table.column_names
+        else pa.nulls(table.num_rows, schema_field.type)
+        for schema_field in PARQUET_SCHEMA
+        for name in (schema_field.name,)
+    ]
+    return pa.Table.from_arrays(columns, schema=PARQUET_SCHEMA)
+
+
 def read_parquet_objects(s3: Any, bucket: str, keys: Iterable[str]) -> pa.Table:
     tables = [
-        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        conform(pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())))
         for key in keys
     ]
     return pa.concat_tables(tables) if tables else PARQUET_SCHEMA.empty_table()

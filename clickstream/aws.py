@@ -46,7 +46,11 @@ def aggregate_store() -> DynamoAggregateStore:
     """The aggregates table, one per process: a warm consumer keeps its sessions cached."""
     settings = get_settings()
     return DynamoAggregateStore(
-        client("dynamodb"), settings.aggregates_table, stream_name=settings.stream_name
+        client("dynamodb"),
+        settings.aggregates_table,
+        stream_name=settings.stream_name,
+        visitor_secret=settings.visitor_salt_secret,
+        goals=settings.goals,
     )
 
 

@@ -5,6 +5,7 @@ defaults."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from ua_parser import parse as parse_user_agent
 
 from clickstream.schema import Device, Event, IncomingEvent, Location, normalize_event_id, page_path
+from clickstream.traffic import is_bot_user_agent
 
 _CANONICAL_FIELDS = frozenset(IncomingEvent.model_fields) | frozenset(
     alias
@@ -100,9 +102,14 @@ def _properties(incoming: IncomingEvent) -> dict[str, Any]:
 
 
 def to_event(
-    incoming: IncomingEvent, *, received_at: datetime, source_ip: str | None = None
+    incoming: IncomingEvent,
+    *,
+    received_at: datetime,
+    source_ip: str | None = None,
+    locate: Callable[[str | None], Location] | None = None,
 ) -> Event:
-    """The canonical event for one validated record."""
+    """The canonical event for one validated record. ``locate`` places an address (the
+    viewer-country headers, a GeoIP database) when the payload says nothing of its place."""
     properties = _properties(incoming)
     page = page_path(incoming.page or _str_or_none(properties.get("page")), incoming.page_url)
     referrer = incoming.referrer or _str_or_none(properties.get("referrer"))
@@ -111,6 +118,9 @@ def to_event(
         location = Location(
             country=location.country or incoming.country, city=location.city or incoming.city
         )
+    if not location.country and locate is not None:
+        location = locate(incoming.ip_address or source_ip)
+    device = _device(incoming)
     event_type = incoming.event_type or "click"  # only seed 000's button clicks lack one
     return Event.model_construct(
         event_id=normalize_event_id(incoming.event_id),
@@ -125,11 +135,13 @@ def to_event(
         product_id=incoming.product_id or _str_or_none(properties.get("product_id")),
         value=incoming.value,
         properties=properties,
-        device=_device(incoming),
+        device=device,
         location=location,
         user_type=incoming.user_type.lower() if incoming.user_type else None,
         user_agent=incoming.user_agent,
         ip_truncated=truncate_ip(incoming.ip_address or source_ip),
+        anonymous_id=incoming.anonymous_id,
+        is_bot=device.device_type == "bot" or is_bot_user_agent(incoming.user_agent),
         schema_version=1,
     )
 

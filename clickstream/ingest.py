@@ -21,6 +21,7 @@ from clickstream.schema import (
     MAX_PROPERTIES_BYTES,
     MAX_PROPERTIES_DEPTH,
     Event,
+    Location,
     RecordError,
     json_depth,
     parse_incoming,
@@ -178,6 +179,7 @@ def validate_records(
     received_at: datetime,
     source_ip: str | None = None,
     max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
+    locate: Callable[[str | None], Location] | None = None,
 ) -> ValidatedBatch:
     batch = ValidatedBatch()
     for index, record in enumerate(records):
@@ -185,7 +187,7 @@ def validate_records(
         if isinstance(parsed, list):
             batch.errors.extend(parsed)
             continue
-        event = to_event(parsed, received_at=received_at, source_ip=source_ip)
+        event = to_event(parsed, received_at=received_at, source_ip=source_ip, locate=locate)
         limits = record_limit_errors(
             index, record, event, received_at=received_at, max_event_age=max_event_age
         )
@@ -307,6 +309,7 @@ class IngestContext:
     source_ip: str | None = None
     max_attempts: int = 5
     max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE
+    locate: Callable[[str | None], Location] | None = None  # clickstream.geo.locator
 
 
 def ingest_records(records: Sequence[Any], context: IngestContext) -> IngestResponse:
@@ -316,6 +319,7 @@ def ingest_records(records: Sequence[Any], context: IngestContext) -> IngestResp
         received_at=context.received_at,
         source_ip=context.source_ip,
         max_event_age=context.max_event_age,
+        locate=context.locate,
     )
     outcome = (
         put_events(

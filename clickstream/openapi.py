@@ -7,10 +7,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import MAX_EXPORT_ROWS
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
-from clickstream.queries import MAX_TOP
+from clickstream.queries import MAX_TOP, PERIODS
 from clickstream.schema import IncomingEvent
 
 REF = "#/components/schemas/{model}"
@@ -175,6 +176,80 @@ DASHBOARD = {
         "pages": {"anyOf": [TOP_PAGES, SECTION_ERROR]},
     },
 }
+NUMBER = {"type": "number"}
+HEADLINE = {
+    "visitors": {"type": "integer", "description": "distinct visitors (HyperLogLog, 0.81% error)"},
+    "visits": NUMBER,
+    "bounce_rate": {"type": "number", "description": "visits with one page view / visits"},
+    "avg_visit_duration_s": NUMBER,
+    "pages_per_visit": NUMBER,
+    "bots_excluded": {"type": "number", "description": "bot events left out of every count"},
+    "visitors_now": {"type": "integer", "description": "distinct visitors, last 5 minutes"},
+}
+STATS["properties"].update(HEADLINE)  # type: ignore[attr-defined]
+BREAKDOWN = {
+    "type": "object",
+    "required": ["dimension", "metric", "rows", "other", "complete", "max_error"],
+    "properties": {
+        "dimension": {"type": "string", "enum": list(DIMENSIONS)},
+        "metric": {"type": "string", "enum": ["visits", "views", "events"]},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["value", "count"],
+                "properties": {"value": {"type": "string"}, "count": NUMBER},
+            },
+        },
+        "other": {"type": "number", "description": "the count of the values not listed"},
+        "complete": {"type": "boolean"},
+        "max_error": {"type": "number", "description": "bound on a count's overestimate"},
+        "resolution": {"type": "string", "description": "breakdowns are kept per day"},
+    },
+}
+REALTIME = {
+    "type": "object",
+    "required": ["visitors_now", "minutes"],
+    "properties": {
+        "visitors_now": {"type": "integer"},
+        "minutes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["bucket", "visitors", "events"],
+                "properties": {"bucket": {"type": "string"}, "visitors": NUMBER, "events": NUMBER},
+            },
+        },
+    },
+}
+GOALS = {
+    "type": "object",
+    "required": ["visits", "goals"],
+    "properties": {
+        "visits": NUMBER,
+        "goals": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["goal", "visits", "conversion_rate"],
+                "properties": {
+                    "goal": {"type": "string"},
+                    "visits": NUMBER,
+                    "conversion_rate": NUMBER,
+                },
+            },
+        },
+    },
+}
+DASHBOARD["properties"].update(  # type: ignore[attr-defined]
+    {
+        "breakdowns": {
+            "anyOf": [{"type": "object", "additionalProperties": BREAKDOWN}, SECTION_ERROR]
+        },
+        "goals": {"anyOf": [GOALS, SECTION_ERROR]},
+        "realtime": {"anyOf": [REALTIME, SECTION_ERROR]},
+    }
+)
 PAGE_VIEWS = {
     "type": "object",
     "required": ["page", "page_views"],
@@ -216,6 +291,12 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 TIME = {"type": "string", "format": "date-time"}
 FROM = _query("from", TIME, "start of the range (ISO 8601, UTC when no offset)")
 TO = _query("to", TIME, "end of the range (ISO 8601)")
+PERIOD = _query(
+    "period",
+    {"type": "string", "enum": list(PERIODS)},
+    "all (default), realtime (30 min), today, 7d, 30d, or custom with from/to",
+)
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, "rows (10)")
 
 
 def _ingest_responses(ok: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +427,31 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
                 "responses": _ingest_responses(TRACK_ACCEPTED),
             }
         },
-        "/stats": get("totals, event types, recent events", STATS),
+        "/stats": get(
+            "visitors, visits, bounce rate, visit duration, totals, event types, recent events",
+            STATS,
+            [PERIOD, FROM, TO],
+        ),
+        "/breakdown": get(
+            "top values of a dimension over a period, with an 'other' row",
+            BREAKDOWN,
+            [
+                {
+                    "name": "dimension",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "enum": list(DIMENSIONS)},
+                },
+                PERIOD,
+                FROM,
+                TO,
+                LIMIT,
+            ],
+        ),
+        "/goals": get(
+            "converted visits and conversion rate per goal", GOALS, [PERIOD, FROM, TO, LIMIT]
+        ),
+        "/realtime": get("visitors right now and per minute over the last 30", REALTIME),
         "/metrics/timeseries": get(
             "dense per-bucket counts",
             TIMESERIES,
@@ -362,10 +467,10 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
         ),
         "/funnel": get("distinct sessions per funnel step", FUNNEL, [FROM, TO]),
         "/dashboard": get(
-            "stats, minute timeseries, funnel and top pages in one answer (a section whose "
+            "everything the dashboard shows for a period in one answer (a section whose "
             "reads failed is {error, status}; the others stand)",
             DASHBOARD,
-            [_query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, "pages (10)")],
+            [LIMIT, PERIOD, FROM, TO],
         ),
         "/pages/top": get(
             "most viewed pages",

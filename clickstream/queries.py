@@ -3,10 +3,12 @@ never by scanning events. Parameters are checked here; the store owns the table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from clickstream.aggregates import RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
+from clickstream.aggregates import DIMENSIONS, RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
+from clickstream.hll import HyperLogLog
 from clickstream.schema import FUNNEL_STEPS, page_path
 from clickstream.store import Counters, DynamoAggregateStore
 
@@ -26,6 +28,15 @@ MAX_TOP = 100  # the top-N summaries track up to 192 values per period
 EVENT_TYPES_SHOWN = 50
 MIN_YEAR, MAX_YEAR = 1970, 2999  # bounds of a query time (far enough, no date overflow)
 _BUCKET_KEY = {"minute": minute_key, "hour": hour_key, "day": day_key}
+PERIODS = ("all", "realtime", "today", "7d", "30d", "custom")
+REALTIME_WINDOW = timedelta(minutes=30)
+VISITORS_NOW_MINUTES = 5  # "right now": the current minute and the four before it
+# What a breakdown row counts, per dimension.
+BREAKDOWN_METRIC = {"page": "views", "event_type": "events", "goal": "visits"}
+DASHBOARD_BREAKDOWNS = (
+    "channel", "source", "referrer", "utm_campaign", "device_type", "browser", "os",
+    "country", "city", "entry_page", "exit_page", "goal",
+)  # fmt: skip
 
 
 class QueryError(ValueError):
@@ -63,6 +74,195 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Period:
+    """A time range as the read routes take it: a named period or a custom ``from``/``to``,
+    with the bucket size its series and counters are read at. ``start`` None: all time."""
+
+    name: str
+    start: datetime | None
+    end: datetime
+    granularity: str
+
+    @property
+    def days(self) -> tuple[str, str]:
+        """The days it covers, for the breakdowns (kept per day)."""
+        low = day_key(self.start) if self.start else "0000-00-00"
+        return low, day_key(self.end)
+
+    @property
+    def buckets(self) -> tuple[str, str, str]:
+        """(granularity, first bucket, last bucket) of its counters and visitor sketches."""
+        if self.start is None:
+            return "day", "0000-00-00", "9999-99-99"
+        key_of = _BUCKET_KEY[self.granularity]
+        return self.granularity, key_of(self.start), key_of(self.end)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.name,
+            "from": _iso(self.start) if self.start else None,
+            "to": _iso(self.end),
+            "granularity": self.granularity,
+        }
+
+
+def _custom_granularity(start: datetime, end: datetime, now: datetime) -> str:
+    """The finest buckets that cover the range and are still kept (minutes 3 days, hours
+    90) without too many points."""
+    span, age = end - start, now - start
+    if span <= timedelta(hours=3) and age < timedelta(days=2):
+        return "minute"
+    if span <= timedelta(days=4) and age < timedelta(days=80):
+        return "hour"
+    return "day"
+
+
+def resolve_period(
+    name: str | None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    now: datetime | None = None,
+) -> Period:
+    """``period`` = all | realtime (30 min) | today | 7d | 30d | custom (``from``, ``to``).
+    ``from``/``to`` alone mean custom; a named period with them is an error."""
+    now = now or datetime.now(UTC)
+    if name is None:
+        name = "custom" if start or end else "all"
+    if name not in PERIODS:
+        raise QueryError("period", f"must be one of {', '.join(PERIODS)}")
+    if name != "custom" and (start or end):
+        raise QueryError("period", "'from' and 'to' go with period=custom only")
+    today = _floor(now, "day")
+    if name == "all":
+        return Period(name, None, now, "minute")
+    if name == "realtime":
+        return Period(
+            name, _floor(now, "minute") - REALTIME_WINDOW + timedelta(minutes=1), now, "minute"
+        )
+    if name == "today":
+        return Period(name, today, now, "hour")
+    if name in ("7d", "30d"):
+        return Period(name, today - timedelta(days=int(name[:-1]) - 1), now, "day")
+    if start is None:
+        raise QueryError("from", "period=custom needs 'from'")
+    end = end or now
+    if start > end:
+        raise QueryError("from", "'from' is after 'to'")
+    return Period(name, start, end, _custom_granularity(start, end, now))
+
+
+def _ratio(part: float, whole: float, digits: int = 4) -> float:
+    return round(part / whole, digits) if whole else 0.0
+
+
+def headline(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
+    """The numbers a site owner reads first, over the period. Unique visitors come from
+    HyperLogLog sketches (0.81% standard error); every other number is exact."""
+    granularity, low, high = period.buckets
+    with store.snapshot():
+        counters = (
+            store.total("all", "all", "all")
+            if period.start is None
+            else store.total(granularity, low, high)
+        )
+        visitors = store.unique_visitors(granularity, low, high)
+    visits = counters.get("sessions")
+    page_views = counters.get("type:page_view")
+    return {
+        "visitors": visitors,
+        "visits": visits,
+        "page_views": page_views,
+        "events": counters.get("events"),
+        "bounces": counters.get("bounces"),
+        "bounce_rate": _ratio(counters.get("bounces"), visits),
+        "avg_visit_duration_s": _ratio(counters.get("duration_s"), visits, 1),
+        "pages_per_visit": _ratio(page_views, visits, 2),
+        "revenue": counters.get("revenue"),
+        "bots_excluded": counters.get("bots"),
+    }
+
+
+def realtime(store: DynamoAggregateStore, *, now: datetime | None = None) -> dict[str, Any]:
+    """Visitors right now (the last five minute buckets) and per minute over the last 30."""
+    now = now or datetime.now(UTC)
+    last = _floor(now, "minute")
+    first = last - REALTIME_WINDOW + timedelta(minutes=1)
+    with store.snapshot():
+        sketches = store.visitor_sketches("minute", minute_key(first), minute_key(last))
+        counters = store.counters("minute", minute_key(first), minute_key(last))
+    now_union = HyperLogLog()
+    minutes = []
+    cursor = first
+    while cursor <= last:
+        bucket = minute_key(cursor)
+        sketch = sketches.get(bucket)
+        if sketch is not None and cursor > last - timedelta(minutes=VISITORS_NOW_MINUTES):
+            now_union.merge(sketch)
+        minutes.append(
+            {
+                "bucket": bucket,
+                "start": _iso(cursor),
+                "visitors": sketch.count() if sketch else 0,
+                "events": counters.get(bucket, Counters()).get("events"),
+            }
+        )
+        cursor += timedelta(minutes=1)
+    return {"visitors_now": now_union.count(), "minutes": minutes, "updated_at": _iso(now)}
+
+
+def breakdown(
+    store: DynamoAggregateStore, dimension: str, period: Period, limit: int = 10
+) -> dict[str, Any]:
+    """The top ``limit`` values of a dimension over the period's days, with an "other" row.
+    Visit dimensions count visits; pages count views; goals count converted visits."""
+    if dimension not in DIMENSIONS:
+        raise QueryError("dimension", f"must be one of {', '.join(DIMENSIONS)}")
+    if not 1 <= limit <= MAX_TOP:
+        raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
+    low, high = period.days
+    with store.snapshot():
+        all_time = period.start is None and DIMENSIONS[dimension].all_time
+        top = (
+            store.top(dimension, None, None, limit)
+            if all_time
+            else store.top(dimension, low, high, limit)
+        )
+    shown = sum(row.count for row in top.rows)
+    listed_floor = top.rows[-1].count if len(top.rows) == limit else 0
+    return {
+        "dimension": dimension,
+        "metric": BREAKDOWN_METRIC.get(dimension, "visits"),
+        **period.as_json(),
+        "resolution": "day",
+        "rows": [{"value": row.value, "count": row.count} for row in top.rows],
+        "other": max(0, top.total - shown),
+        "total": top.total,
+        "complete": shown == top.total,
+        "max_error": max(top.max_error, listed_floor),
+    }
+
+
+def goals(store: DynamoAggregateStore, period: Period, limit: int = 10) -> dict[str, Any]:
+    """Each goal's converted visits and conversion rate (of the period's visits)."""
+    found = breakdown(store, "goal", period, limit)
+    visits = headline(store, period)["visits"]
+    return {
+        **period.as_json(),
+        "visits": visits,
+        "goals": [
+            {
+                "goal": row["value"],
+                "visits": row["count"],
+                "conversion_rate": _ratio(row["count"], visits),
+            }
+            for row in found["rows"]
+        ],
+        "complete": found["complete"],
+    }
+
+
 def _counts(counters: Counters) -> dict[str, Any]:
     return {
         "events": counters.get("events"),
@@ -93,12 +293,19 @@ def timeseries(
     key_of = _BUCKET_KEY[granularity]
     with store.snapshot():
         found = store.counters(granularity, key_of(start), key_of(end))
+        visitors = store.visitor_sketches(granularity, key_of(start), key_of(end))
     points = []
     cursor = start
     while cursor <= end:
         bucket = key_of(cursor)
+        sketch = visitors.get(bucket)
         points.append(
-            {"bucket": bucket, "start": _iso(cursor), **_counts(found.get(bucket, Counters()))}
+            {
+                "bucket": bucket,
+                "start": _iso(cursor),
+                **_counts(found.get(bucket, Counters())),
+                "visitors": sketch.count() if sketch else 0,
+            }
         )
         cursor += step
     return {"granularity": granularity, "from": _iso(start), "to": _iso(end), "points": points}
@@ -124,22 +331,35 @@ def event_types(store: DynamoAggregateStore, limit: int = EVENT_TYPES_SHOWN) -> 
     return {"by_type": counts, "complete": sum(counts.values()) == top.total}
 
 
-def stats(store: DynamoAggregateStore, *, now: datetime | None = None) -> dict[str, Any]:
+def stats(
+    store: DynamoAggregateStore, period: Period | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Totals, headline measures, the newest events. All time unless a period is given."""
+    now = now or datetime.now(UTC)
+    period = period or resolve_period("all", now=now)
     with store.snapshot():
-        total = store.total("all", "all", "all")
-        types = event_types(store)
+        measures = headline(store, period)
+        types = (
+            event_types(store)
+            if period.start is None
+            else _types_over(breakdown(store, "event_type", period, EVENT_TYPES_SHOWN))
+        )
         return {
-            "total_events": total.get("events"),
+            **period.as_json(),
+            "total_events": measures["events"],
             "events_by_type": types["by_type"],
             "events_by_type_complete": types["complete"],
             "recent_events": store.recent(RECENT_EVENTS_KEPT),
-            "sessions": total.get("sessions"),
-            "page_views": total.get("type:page_view"),
-            "revenue": total.get("revenue"),
-            "bounces": total.get("bounces"),
+            "sessions": measures["visits"],
+            **measures,
+            "visitors_now": realtime(store, now=now)["visitors_now"],
             "events_last_minute": events_last_minute(store, now),
-            "updated_at": _iso(now or datetime.now(UTC)),
+            "updated_at": _iso(now),
         }
+
+
+def _types_over(found: dict[str, Any]) -> dict[str, Any]:
+    return {"by_type": {row["value"]: row["count"] for row in found["rows"]}, **found}
 
 
 def funnel(
@@ -156,6 +376,10 @@ def funnel(
             raise QueryError("from", "'from' is after 'to'")
         with store.snapshot():
             counters = store.total("day", low, high)
+    return _funnel_steps(counters)
+
+
+def _funnel_steps(counters: Counters) -> dict[str, Any]:
     sessions = counters.get("sessions")
     steps: list[dict[str, Any]] = []
     first = previous = None
@@ -206,23 +430,51 @@ def page_views(store: DynamoAggregateStore, page: str) -> dict[str, Any]:
     }
 
 
+def funnel_for(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
+    """The funnel over a period: distinct visits that reached each step."""
+    if period.start is None:
+        return {**period.as_json(), **funnel(store)}
+    granularity, low, high = period.buckets
+    with store.snapshot():
+        counters = store.total(granularity, low, high)
+    return {**period.as_json(), **_funnel_steps(counters)}
+
+
 def dashboard(
-    store: DynamoAggregateStore, pages_limit: int = 10, *, now: datetime | None = None
+    store: DynamoAggregateStore,
+    pages_limit: int = 10,
+    period: Period | None = None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything the dashboard shows, in one answer from one view of the store (one request
-    per poll instead of four). A section whose reads failed says so, and the others stand."""
+    """Everything the dashboard shows for a period, in one answer from one view of the store
+    (one request per poll). A section whose reads failed says so, and the others stand."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not 1 <= pages_limit <= MAX_TOP:
         raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
     now = now or datetime.now(UTC)
+    period = period or resolve_period("all", now=now)
+    series_start = None if period.start is None else _floor(period.start, period.granularity)
     sections = {
-        "stats": lambda: stats(store, now=now),
-        "timeseries": lambda: timeseries(store, "minute", now=now),
-        "funnel": lambda: funnel(store),
-        "pages": lambda: top_pages(store, pages_limit),
+        "stats": lambda: stats(store, period, now=now),
+        "timeseries": lambda: timeseries(
+            store, period.granularity, series_start, period.end, now=now
+        ),
+        "funnel": lambda: funnel_for(store, period),
+        "pages": lambda: (
+            top_pages(store, pages_limit)
+            if period.start is None
+            else _pages_of(breakdown(store, "page", period, pages_limit))
+        ),
+        "breakdowns": lambda: {
+            dimension: breakdown(store, dimension, period, pages_limit)
+            for dimension in DASHBOARD_BREAKDOWNS
+        },
+        "goals": lambda: goals(store, period, pages_limit),
+        "realtime": lambda: realtime(store, now=now),
     }
-    answer: dict[str, Any] = {}
+    answer: dict[str, Any] = {"period": period.as_json()}
     with store.snapshot():
         for name, read in sections.items():
             try:
@@ -231,3 +483,11 @@ def dashboard(
                 answer[name] = {"error": f"the aggregates could not be read ({exc})", "status": 503}
     return answer
 
+
+def _pages_of(found: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pages": [{"page": row["value"], "views": row["count"]} for row in found["rows"]],
+        "other_views": found["other"],
+        "complete": found["complete"],
+        "max_error": found["max_error"],
+    }

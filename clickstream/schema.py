@@ -114,6 +114,8 @@ class Event(BaseModel):
     user_type: str | None = None
     user_agent: str | None = None
     ip_truncated: str | None = None
+    anonymous_id: str | None = None  # a device's id before sign-in (Segment's anonymousId)
+    is_bot: bool = False  # a crawler or headless browser: archived, left out of aggregates
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -152,6 +154,11 @@ class IncomingEvent(BaseModel):
         default=None,
         max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("session_id", "sessionId"),
+    )
+    anonymous_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_LENGTH,
+        validation_alias=AliasChoices("anonymous_id", "anonymousId", "device_id", "deviceId"),
     )
     timestamp: datetime | None = Field(
         default=None, validation_alias=AliasChoices("timestamp", "event_time", "eventTime", "ts")
@@ -216,6 +223,7 @@ class IncomingEvent(BaseModel):
         "event_type",
         "user_id",
         "session_id",
+        "anonymous_id",
         "page",
         "page_url",
         "referrer",

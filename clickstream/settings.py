@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+
+from clickstream.aggregates import Goal
 
 
 def _env(name: str, default: str) -> str:
@@ -36,6 +39,14 @@ class Settings:
     # Event timestamps older than this are rejected: 10 years by default, because the
     # systems this replaces send history unchanged; a stage without imports can use 7.
     max_event_age_days: float = 3650.0
+    # A MaxMind-format database (GeoLite2-City.mmdb) to place visitors by address when
+    # neither the payload nor the CDN's headers say where they are; none by default.
+    geoip_database: str = ""
+    # Secret behind the daily salt of anonymous visitor hashes (IP + user agent).
+    visitor_salt_secret: str = "clickstream-local"
+    # Goals beyond the automatic ones (every event type but page views), e.g. a property
+    # filter: [{"name": "Pro signup", "event_type": "signup", "properties": {"plan": "pro"}}]
+    goals: tuple[Goal, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,7 +69,22 @@ class Settings:
                 _env("CLICKSTREAM_CORS_ORIGINS", _env("CLICKSTREAM_CORS_ORIGIN", "*"))
             ),
             max_event_age_days=float(_env("CLICKSTREAM_MAX_EVENT_AGE_DAYS", "3650")),
+            geoip_database=_env("CLICKSTREAM_GEOIP_DATABASE", ""),
+            visitor_salt_secret=_env("CLICKSTREAM_VISITOR_SALT", "clickstream-local"),
+            goals=parse_goals(_env("CLICKSTREAM_GOALS", "[]")),
         )
+
+
+def parse_goals(raw: str) -> tuple[Goal, ...]:
+    """``CLICKSTREAM_GOALS`` (a JSON list) as goals; a malformed list fails at start-up."""
+    try:
+        listed = json.loads(raw)
+        return tuple(
+            Goal(str(g["name"]), str(g["event_type"]), dict(g.get("properties") or {}))
+            for g in listed
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"CLICKSTREAM_GOALS is not a list of goals: {exc}") from exc
 
 
 def parse_origins(raw: str) -> tuple[str, ...]:

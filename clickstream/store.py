@@ -37,6 +37,7 @@ from clickstream.aggregates import (
     RECENT_EVENTS_KEPT,
     BucketKey,
     Delta,
+    Goal,
     SequencedEvent,
     SessionState,
     aggregate,
@@ -45,6 +46,7 @@ from clickstream.aggregates import (
     newest_events,
     session_hash,
 )
+from clickstream.hll import HyperLogLog
 from clickstream.summaries import SpaceSaving
 
 DELTA_TTL_S = 7 * 86_400  # a pending delta is folded within minutes; 7 days is the margin
@@ -181,6 +183,32 @@ def _decode(blob: bytes) -> Any:
     return orjson.loads(zlib.decompress(blob))
 
 
+VISITOR_GRANULARITIES = ("minute", "hour", "day")
+
+
+def _bucket_of_minute(granularity: str, minute: str) -> str:
+    return {"minute": minute, "hour": minute[:13], "day": minute[:10]}[granularity]
+
+
+def _visitor_buckets(minute: str) -> list[BucketKey]:
+    return [(g, _bucket_of_minute(g, minute)) for g in VISITOR_GRANULARITIES]
+
+
+def _visitors_in(delta: Delta, granularity: str, bucket: str) -> Iterator[set[int]]:
+    for minute, hashes in delta.visitors.items():
+        if _bucket_of_minute(granularity, minute) == bucket:
+            yield hashes
+
+
+def _summarize(sketch: SpaceSaving, value: str, count: int) -> None:
+    """A summary keeps what was added; a decrement (a net dimension) only lowers its total,
+    and its rows are read exactly."""
+    if count > 0:
+        sketch.add(value_key(value), count)
+    else:
+        sketch.total += count
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -219,8 +247,12 @@ class DynamoAggregateStore:
         clock: Callable[[], float] = time.time,
         fold_after_deltas: int = FOLD_AFTER_DELTAS,
         fold_after_s: float = FOLD_AFTER_S,
+        visitor_secret: str = "",
+        goals: Sequence[Goal] = (),
     ) -> None:
         self.dynamodb = dynamodb
+        self.visitor_secret = visitor_secret
+        self.goals = tuple(goals)
         self.table = table
         self.stream_name = stream_name
         self.clock = clock
@@ -439,7 +471,12 @@ class DynamoAggregateStore:
         while start < len(fresh):
             chunk = fresh[start : start + size]
             events = [item.event for item in chunk]
-            delta = aggregate(events, self._session_states(shard, head, events))
+            delta = aggregate(
+                events,
+                self._session_states(shard, head, events),
+                visitor_secret=self.visitor_secret,
+                goals=self.goals,
+            )
             body = _encode(delta.to_json())
             if len(body) > MAX_DELTA_BYTES and len(chunk) > 1:
                 size = max(1, len(chunk) // 2)
@@ -549,6 +586,7 @@ class DynamoAggregateStore:
             *self._fold_counters(shard, base, top.n, deltas),
             *self._fold_dimensions(shard, base, top.n, deltas),
             *self._fold_sessions(deltas),
+            *self._fold_visitors(shard, deltas),
             lambda: self._fold_recent(shard, top.n, deltas, erased),
         ]
         self._run_all(writes)
@@ -664,6 +702,8 @@ class DynamoAggregateStore:
         values_of: dict[tuple[str, str], str] = {}
         for pending in deltas:
             for (dimension, day), counts in pending.delta.dimensions.items():
+                if not DIMENSIONS[dimension].exact:
+                    continue
                 for value, count in counts.items():
                     key = value_key(value)
                     if key != value or (dimension, key) not in values_of:
@@ -687,11 +727,11 @@ class DynamoAggregateStore:
                     extra,
                 )
             )
-        for dimension in DIMENSIONS:
+        for dimension, spec in DIMENSIONS.items():
             days = {day for p in deltas for (dim, day) in p.delta.dimensions if dim == dimension}
             for day in sorted(days):
                 writes.append(partial(self._fold_summary, dimension, day, shard, deltas, {day}))
-            if days:
+            if days and spec.all_time:
                 writes.append(partial(self._fold_summary, dimension, "all", shard, deltas, days))
         return writes
 
@@ -714,14 +754,56 @@ class DynamoAggregateStore:
                     continue
                 for day in days:
                     for value, count in pending.delta.dimensions.get((dimension, day), {}).items():
-                        sketch.add(value_key(value), count)
-                        added += count
+                        _summarize(sketch, value, count)
+                        added += 1
             if not added:
                 return
             new_item = {
                 **self._key(pk, sk),
                 "w": {"N": str(deltas[-1].n)},
                 "summary": {"B": _encode(sketch.to_json())},
+            }
+            condition = "w = :held" if item else "attribute_not_exists(pk)"
+            if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
+                return
+        raise StoreConflict(f"{pk} {sk}")
+
+    def _fold_visitors(
+        self, shard: str, deltas: Sequence[PendingDelta]
+    ) -> list[Callable[[], None]]:
+        buckets: set[BucketKey] = set()
+        for pending in deltas:
+            for minute in pending.delta.visitors:
+                buckets.update(_visitor_buckets(minute))
+        return [
+            partial(self._fold_sketch, granularity, bucket, shard, deltas)
+            for granularity, bucket in sorted(buckets)
+        ]
+
+    def _fold_sketch(
+        self, granularity: str, bucket: str, shard: str, deltas: Sequence[PendingDelta]
+    ) -> None:
+        """Merge the deltas' visitors into one bucket's sketch (a register-wise max, so only
+        a lost update could undercount; the ``w`` condition rules that out)."""
+        pk, sk = f"hll#{granularity}", f"{bucket}#{shard}"
+        ttl = expires_at((granularity, bucket))
+        for _ in range(4):
+            item = self._get(pk, sk)
+            held = int(item["w"]["N"]) if item else 0
+            sketch = HyperLogLog.from_bytes(item["sketch"]["B"]) if item else HyperLogLog()
+            added = False
+            for pending in deltas:
+                if pending.n > held:
+                    for hashes in _visitors_in(pending.delta, granularity, bucket):
+                        sketch.update(hashes)
+                        added = True
+            if not added:
+                return
+            new_item = {
+                **self._key(pk, sk),
+                "w": {"N": str(deltas[-1].n)},
+                "sketch": {"B": sketch.to_bytes()},
+                **({"expires_at": {"N": str(ttl)}} if ttl else {}),
             }
             condition = "w = :held" if item else "attribute_not_exists(pk)"
             if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
@@ -802,6 +884,35 @@ class DynamoAggregateStore:
                             merged[bucket].values[name] += amount
         return dict(merged)
 
+    def visitor_sketches(self, granularity: str, low: str, high: str) -> dict[str, HyperLogLog]:
+        """Unique-visitor sketch per bucket from ``low`` to ``high`` (bucket keys, inclusive),
+        all shards merged, pending deltas included."""
+        pending = self.pending()
+        sketches: dict[str, HyperLogLog] = {}
+        held: dict[tuple[str, str], int] = {}
+        for item in self._range(f"hll#{granularity}", f"{low}#", f"{high}#~"):
+            bucket, shard = item["sk"]["S"].split("#", 1)
+            held[(bucket, shard)] = int(item["w"]["N"])
+            sketch = HyperLogLog.from_bytes(item["sketch"]["B"])
+            if bucket in sketches:
+                sketches[bucket].merge(sketch)
+            else:
+                sketches[bucket] = sketch
+        for shard, deltas in pending.items():
+            for p in deltas:
+                for minute, hashes in p.delta.visitors.items():
+                    bucket = _bucket_of_minute(granularity, minute)
+                    if low <= bucket <= high and p.n > held.get((bucket, shard), 0):
+                        sketches.setdefault(bucket, HyperLogLog()).update(hashes)
+        return sketches
+
+    def unique_visitors(self, granularity: str, low: str, high: str) -> int:
+        """Distinct visitors over the whole range (not the sum of its buckets)."""
+        union = HyperLogLog()
+        for sketch in self.visitor_sketches(granularity, low, high).values():
+            union.merge(sketch)
+        return union.count()
+
     def total(self, granularity: str, low: str, high: str) -> Counters:
         """The counters of a range summed (``all``/``all``: since the start)."""
         result = Counters()
@@ -867,7 +978,7 @@ class DynamoAggregateStore:
                     if dim == dimension and in_range and p.n > held.get((period, shard), 0):
                         for value, count in counts.items():
                             names[value_key(value)] = value
-                            recent.add(value_key(value), count)
+                            _summarize(recent, value, count)
         merged.merge(recent)
         wanted = max(limit * 2, limit + 10)
         candidates = merged.top(wanted)
@@ -875,17 +986,22 @@ class DynamoAggregateStore:
         # larger than the last candidate's, and one not in the summaries at most their floor.
         passed_over = candidates[-1][1] if len(candidates) == wanted else 0
         low_day, high_day = low or "0000-00-00", high or "9999-99-99"
+        spec = DIMENSIONS[dimension]
         rows = []
         for key, estimate, error in candidates:
             name = self._value_name(dimension, key, names)
-            exact = (
-                estimate
-                if error == 0  # never evicted, in any summary merged: the estimate is exact
-                else self.dimension_count(dimension, name, low_day, high_day, pending)
+            count = (
+                self.dimension_count(dimension, name, low_day, high_day, pending)
+                if spec.net or (error and spec.exact)
+                else estimate  # exact when never evicted in any summary merged
             )
-            rows.append(Ranked(name, exact))
+            if count > 0:
+                rows.append(Ranked(name, count))
         rows.sort(key=lambda row: (-row.count, row.value))
-        return TopValues(rows[:limit], merged.total, max(merged.max_error(), passed_over))
+        max_error = max(merged.max_error(), passed_over)
+        if not spec.exact:  # listed estimates are upper bounds, at most this far over
+            max_error = max(max_error, max((error for _, _, error in candidates), default=0))
+        return TopValues(rows[:limit], merged.total, max_error)
 
     def _value_name(self, dimension: str, key: str, names: Mapping[str, str]) -> str:
         if not key.startswith(_DIGEST_PREFIX) or key in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,12 +14,14 @@ from clickstream.aggregates import (
     MAX_SEEN_IDS,
     SESSION_TIMEOUT,
     Delta,
+    Goal,
     SessionState,
     aggregate,
     expires_at,
     merge_sessions,
     session_hash,
 )
+from clickstream.schema import Device, Location
 from tests.factories import make_event
 
 T0 = datetime(2026, 11, 24, 10, 30, 15, tzinfo=UTC)
@@ -233,3 +236,102 @@ def test_type_counts_add_up_to_the_counted_events_in_every_bucket(events):
         assert by_type == counters["events"]
     assert delta.counters.get(ALL, {}).get("events", 0) == delta.applied
     assert delta.applied + delta.duplicates == len(events)
+
+
+def dimension(deltas, name, day="2026-11-24"):
+    total: dict[str, int] = {}
+    for delta in deltas:
+        for value, count in delta.dimensions.get((name, day), {}).items():
+            total[value] = total.get(value, 0) + count
+    return {value: count for value, count in total.items() if count}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.sampled_from(["/a", "/b", "/c"])),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 5),
+)
+def test_entry_and_exit_pages_are_each_visits_first_and_last_page(views, batch_size):
+    events = [
+        make_event(session_id=session, page=page, timestamp=T0 + timedelta(seconds=i))
+        for i, (session, page) in enumerate(views)
+    ]
+    deltas, _ = run([events[i : i + batch_size] for i in range(0, len(events), batch_size)])
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for session, page in views:
+        first.setdefault(session, page)
+        last[session] = page
+    assert dimension(deltas, "entry_page") == dict(Counter(first.values()))
+    assert dimension(deltas, "exit_page") == dict(Counter(last.values()))
+    bounced = sum(1 for s in first if [v for v in views if v[0] == s].__len__() == 1)
+    assert summed(deltas, DAY).get("bounces", 0) == bounced
+
+
+def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
+    landing = "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=bf"
+    events = [
+        make_event(session_id="s1", page_url=landing, referrer="https://mail.google.com/",
+                   device=Device(device_type="mobile", browser="Safari", platform="iOS"),
+                   location=Location(country="FR", city="Lyon")),
+        make_event(session_id="s1", page="/p2", referrer=landing),
+        make_event(session_id="s2", referrer="https://www.google.com/"),
+    ]  # fmt: skip
+    deltas, _ = run([events])
+    assert dimension(deltas, "channel") == {"Email": 1, "Organic Search": 1}
+    assert dimension(deltas, "source") == {"newsletter": 1, "google.com": 1}
+    assert dimension(deltas, "utm_campaign") == {"bf": 1}
+    assert dimension(deltas, "referrer") == {"mail.google.com": 1, "google.com": 1}
+    assert dimension(deltas, "device_type") == {"mobile": 1, "desktop": 1}
+    assert dimension(deltas, "os") == {"iOS": 1}
+    assert dimension(deltas, "country") == {"FR": 1, "US": 1}
+    assert dimension(deltas, "city") == {"Lyon": 1}
+    later = make_event(session_id="s1", timestamp=T0 + SESSION_TIMEOUT + timedelta(minutes=5))
+    deltas, _ = run([events, [later]])
+    assert dimension(deltas, "channel") == {"Email": 1, "Organic Search": 1, "Direct": 1}
+
+
+def test_goals_count_visits_that_convert_once_each():
+    pro = Goal("Pro signup", "signup", {"plan": "pro"})
+    events = [
+        make_event(session_id="s1", event_type="signup", properties={"plan": "pro"}),
+        make_event(session_id="s1", event_type="signup", properties={"plan": "pro"}),
+        make_event(session_id="s2", event_type="signup", properties={"plan": "free"}),
+        make_event(session_id="s3", event_type="page_view"),
+    ]
+    delta = aggregate(events, {}, goals=[pro])
+    assert dict(delta.dimensions[("goal", "2026-11-24")]) == {"signup": 2, "Pro signup": 1}
+
+
+def test_bots_are_counted_as_bots_and_nothing_else():
+    events = [make_event(is_bot=True, session_id=f"bot{i}") for i in range(3)] + [make_event()]
+    delta = aggregate(events, {})
+    assert delta.bots == 3 and delta.applied == 1
+    assert delta.counters[ALL]["bots"] == 3 and delta.counters[ALL]["events"] == 1
+    assert sum(map(len, delta.visitors.values())) == 1 and set(delta.sessions) == {
+        session_hash("s1")
+    }
+
+
+def test_visitors_are_hashes_of_the_user_the_device_or_the_salted_address():
+    events = [
+        make_event(user_id="u1", session_id="a"),
+        make_event(user_id="u1", session_id="b"),  # one person, two visits
+        make_event(user_id=None, anonymous_id="device-9", session_id="c"),
+        make_event(user_id=None, ip_truncated="203.0.113.0", user_agent="UA", session_id="d"),
+        make_event(user_id=None, ip_truncated="203.0.113.0", user_agent="UA", session_id="e"),
+    ]
+    delta = aggregate(events, {}, visitor_secret="s")
+    (hashes,) = delta.visitors.values()
+    assert len(hashes) == 3
+    assert all(isinstance(h, int) for h in hashes)  # no id is kept, only 64-bit hashes
+    assert Delta.from_json(delta.to_json()).visitors == delta.visitors
+
+
+def test_a_session_state_written_before_exits_and_goals_still_reads():
+    old = [3, 1, 100, 200, 2, ""]
+    assert SessionState.from_json(old) == SessionState(3, 1, 100, 200, 2, (), "", ())

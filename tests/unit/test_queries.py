@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
 from clickstream import queries
+from clickstream.schema import Location
 from tests.factories import make_event, sequenced
 
 NOW = datetime(2026, 11, 24, 10, 31, tzinfo=UTC)
 
 
 def test_the_dashboard_answers_every_section_from_one_read_of_the_pending_deltas(store):
-    store.apply("shardId-000000000000", sequenced([make_event(session_id=f"s{i}") for i in range(12)]))
+    store.apply(
+        "shardId-000000000000", sequenced([make_event(session_id=f"s{i}") for i in range(12)])
+    )
     before = store.reads.requests
     answer = queries.dashboard(store, 5, now=NOW)
-    assert set(answer) == {"stats", "timeseries", "funnel", "pages"}
+    assert set(answer) == {
+        "period", "stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime"
+    }  # fmt: skip
     assert answer["stats"]["total_events"] == 12
     assert sum(point["events"] for point in answer["timeseries"]["points"]) == 12
     assert answer["funnel"]["sessions"] == 12
     assert answer["pages"]["pages"] == [{"page": "/home", "views": 12}]
-    # one query of the cursors and one of the shard's deltas, shared by the four sections
+    # one query of the cursors and one of the shard's deltas, shared by every section
     pending_reads = 2
-    per_section_reads = {"stats": 5, "timeseries": 1, "funnel": 1, "pages": 1}
+    per_section_reads = {
+        "stats": 8,  # counters, visitors, types, feed, erasures, last minute, realtime (2)
+        "timeseries": 2,  # counters, visitor sketches
+        "funnel": 1,
+        "pages": 1,
+        # one summary query each, and an exact count per listed exit page (one here)
+        "breakdowns": len(queries.DASHBOARD_BREAKDOWNS) + 1,
+        "goals": 3,
+        "realtime": 2,
+    }
     assert store.reads.requests - before <= pending_reads + sum(per_section_reads.values())
 
 
@@ -48,3 +63,96 @@ def test_the_dashboards_page_limit_is_bounded(store, limit):
     with pytest.raises(queries.QueryError) as error:
         queries.dashboard(store, limit, now=NOW)
     assert (error.value.field, error.value.message) == ("limit", "must be between 1 and 100")
+
+
+def _visit(session: str, pages: list[str], start: datetime, **fields):
+    return [
+        make_event(
+            session_id=session, page=page, timestamp=start + timedelta(seconds=20 * i), **fields
+        )
+        for i, page in enumerate(pages)
+    ]
+
+
+def test_web_analytics_over_two_shards_folded_and_pending_agree_with_what_was_sent(store):
+    """Visits on two shards, half folded, half pending: every measure equals the exact
+    answer computed from the events (visitors within the sketch's error, here exact)."""
+    start = NOW - timedelta(minutes=20)
+    shards = ["shardId-000000000000", "shardId-000000000001"]
+    sent = []
+    for i in range(40):
+        pages = ["/", "/products/1", "/cart"][: 1 + i % 3]
+        landing = "https://shop.example/?utm_source=google&utm_medium=cpc" if i % 4 == 0 else None
+        referrer = "https://news.ycombinator.com/" if i % 4 == 1 else None
+        events = _visit(f"s{i}", pages, start + timedelta(seconds=i), user_id=f"u{i % 25}",
+                        page_url=landing, referrer=referrer,
+                        location=Location(country=["FR", "US", "DE"][i % 3]))  # fmt: skip
+        sent.append(events)
+    for index, visit in enumerate(sent):
+        store.apply(shards[index % 2], sequenced(visit, start=1000 + 10 * index))
+        if index == 19:
+            for shard in shards:
+                store.fold(shard)
+    period = queries.resolve_period("today", now=NOW)
+    head = queries.headline(store, period)
+    assert head["visits"] == 40 and head["visitors"] == 25
+    assert head["bounce_rate"] == round(sum(len(v) == 1 for v in sent) / 40, 4)
+    assert head["pages_per_visit"] == round(sum(map(len, sent)) / 40, 2)
+    assert head["avg_visit_duration_s"] == round(sum(20 * (len(v) - 1) for v in sent) / 40, 1)
+    exits = queries.breakdown(store, "exit_page", period, 10)
+    assert {row["value"]: row["count"] for row in exits["rows"]} == dict(
+        Counter(v[-1].page for v in sent)
+    )
+    channels = queries.breakdown(store, "channel", period, 2)
+    assert channels["rows"] == [
+        {"value": "Direct", "count": 20},
+        {"value": "Organic Social", "count": 10},
+    ]
+    assert (channels["other"], channels["complete"]) == (10, False)
+    countries = queries.breakdown(store, "country", period, 10)
+    assert sum(row["count"] for row in countries["rows"]) == 40 and countries["max_error"] == 0
+    live = queries.realtime(store, now=NOW)
+    assert live["visitors_now"] == 0 and len(live["minutes"]) == 30  # last event 19 min ago
+    assert sum(m["events"] for m in live["minutes"]) == sum(map(len, sent))
+
+
+def test_bots_are_left_out_of_every_measure_and_their_number_is_shown(store):
+    store.apply(
+        "shardId-000000000000",
+        sequenced([make_event(is_bot=True, session_id=f"b{i}") for i in range(5)] + [make_event()]),
+    )
+    stats = queries.stats(store, queries.resolve_period("today", now=NOW), now=NOW)
+    assert (stats["total_events"], stats["visitors"], stats["bots_excluded"]) == (1, 1, 5)
+
+
+def test_goals_convert_visits_over_the_range(store):
+    events = [make_event(session_id=f"s{i}") for i in range(4)]
+    events += [make_event(session_id="s0", event_type="signup") for _ in range(2)]
+    store.apply("shardId-000000000000", sequenced(events))
+    answer = queries.goals(store, queries.resolve_period("7d", now=NOW))
+    assert answer["goals"] == [{"goal": "signup", "visits": 1, "conversion_rate": 0.25}]
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end", "field"),
+    [
+        ("yesterday", None, None, "period"),
+        ("today", NOW, None, "period"),
+        ("custom", None, None, "from"),
+        (None, NOW, NOW - timedelta(days=1), "from"),
+    ],
+)
+def test_a_bad_period_names_its_parameter(period, start, end, field):
+    with pytest.raises(queries.QueryError) as error:
+        queries.resolve_period(period, start, end, now=NOW)
+    assert error.value.field == field
+
+
+def test_a_custom_range_is_read_at_the_finest_buckets_still_kept():
+    def granularity(start, end):
+        return queries.resolve_period("custom", start, end, now=NOW).granularity
+
+    assert granularity(NOW - timedelta(hours=2), NOW) == "minute"
+    assert granularity(NOW - timedelta(days=3), NOW) == "hour"
+    assert granularity(NOW - timedelta(days=5), NOW - timedelta(days=4, hours=23)) == "hour"
+    assert granularity(NOW - timedelta(days=200), NOW - timedelta(days=199)) == "day"
