@@ -20,6 +20,7 @@ import orjson
 from clickstream.aggregates import SequencedEvent
 from clickstream.schema import Device, Event, Location
 from clickstream.store import DynamoAggregateStore
+from clickstream.traffic import is_bot_user_agent
 
 BATCH = 500
 
@@ -46,6 +47,11 @@ def event_of(row: dict[str, Any]) -> Event:
         user_type=row["user_type"],
         user_agent=row["user_agent"],
         ip_truncated=row["ip_truncated"],
+        anonymous_id=row.get("anonymous_id"),
+        # archived before bots were flagged: judged now, as ingest would have
+        is_bot=row["is_bot"]
+        if row.get("is_bot") is not None
+        else row["device_type"] == "bot" or is_bot_user_agent(row["user_agent"]),
         schema_version=row["schema_version"] or 1,
     )
 

@@ -53,6 +53,7 @@ STAGE_ENVIRONMENT = {
     "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
     "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
     "CLICKSTREAM_READ_AUTH": "ReadAuth",
+    "CLICKSTREAM_VISITOR_SALT": "VisitorSaltSecret",
 }
 
 

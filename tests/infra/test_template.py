@@ -9,35 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from clickstream.archive import PARQUET_SCHEMA
 from localdev.provision import load_template, provision, provision_stack
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
-PARQUET_COLUMNS = [
-    ("event_id", "string"),
-    ("event_type", "string"),
-    ("timestamp", "timestamp"),
-    ("received_at", "timestamp"),
-    ("user_id", "string"),
-    ("session_id", "string"),
-    ("page", "string"),
-    ("page_url", "string"),
-    ("referrer", "string"),
-    ("product_id", "string"),
-    ("value", "double"),
-    ("properties", "string"),
-    ("device_type", "string"),
-    ("platform", "string"),
-    ("browser", "string"),
-    ("country", "string"),
-    ("city", "string"),
-    ("user_type", "string"),
-    ("user_agent", "string"),
-    ("ip_truncated", "string"),
-    ("schema_version", "int"),
-    ("shard_id", "string"),
-    ("sequence_number", "string"),
-]
+GLUE_TYPES = {"string": "string", "timestamp[ms, tz=UTC]": "timestamp", "double": "double"}
+GLUE_TYPES |= {"int32": "int", "bool": "boolean"}
+# The Glue table must say what the archiver writes, column by column, in its order.
+PARQUET_COLUMNS = [(field.name, GLUE_TYPES[str(field.type)]) for field in PARQUET_SCHEMA]
 
 
 def test_cfn_lint_clean() -> None:
