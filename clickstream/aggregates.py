@@ -104,6 +104,7 @@ class SessionState:
     seen_ids: tuple[tuple[int, int], ...] = ()  # (event id hash, arrival epoch s)
     last_page: str = ""  # the visit's latest page: its exit page so far
     goals: tuple[int, ...] = ()  # goals this visit converted (32-bit hashes of their names)
+    visitor: int = 0  # the visit's visitor hash, from its first event: one visit, one visitor
 
     def to_json(self) -> list[Any]:
         return [
@@ -115,17 +116,21 @@ class SessionState:
             _pack_seen(self.seen_ids),
             self.last_page,
             list(self.goals),
+            self.visitor,
         ]
 
     @classmethod
     def from_json(cls, value: Sequence[Any]) -> SessionState:
         version, steps, first_seen, last_seen, page_views, seen, *visit = value
-        last_page, goals = visit if visit else ("", [])  # states written before exits/goals
+        # states written before exits, goals and visitors were kept
+        last_page, goals, visitor = (*visit, *_VISIT_DEFAULTS[len(visit) :])[:3]
         return cls(
             version, steps, first_seen, last_seen, page_views, _unpack_seen(seen), last_page,
-            tuple(goals),
+            tuple(goals), visitor,
         )  # fmt: skip
 
+
+_VISIT_DEFAULTS: tuple[Any, ...] = ("", [], 0)  # last_page, goals, visitor of a state written before them
 
 # A remembered id: 8 bytes of its hash and its arrival, 12 bytes (16 in base64) instead of
 # about 33 as JSON numbers; a session's state rides in every delta that touches it.
@@ -345,8 +350,7 @@ def aggregate(
         if is_duplicate(state, id_hash, arrival):
             delta.duplicates += 1
             continue
-        states[key] = _count_event(delta, event, state, id_hash, arrival, goals)
-        _count_visitor(delta, event, visitor_secret)
+        states[key] = _count_event(delta, event, state, id_hash, arrival, goals, visitor_secret)
         counted.append(event)
         delta.applied += 1
     delta.sessions = states
@@ -354,17 +358,18 @@ def aggregate(
     return delta
 
 
-def _count_visitor(delta: Delta, event: Event, secret: str) -> None:
-    minute, _, day = bucket_keys(event.timestamp)
+def visitor_of(event: Event, secret: str) -> int:
+    """The hash a visit's first event gives its visitor (later events of the visit, which
+    may lack a user agent or gain a user id, count as the same visitor)."""
     key = visitor_key(
         user_id=event.user_id,
         anonymous_id=event.anonymous_id,
         ip_truncated=event.ip_truncated,
         user_agent=event.user_agent,
         session_key=event.session_key,
-        salt=_salt(secret, day),
+        salt=_salt(secret, day_key(event.timestamp)),
     )
-    delta.visitors.setdefault(minute, set()).add(visitor_hash(key))
+    return visitor_hash(key)
 
 
 def visit_values(event: Event) -> dict[str, str]:
@@ -392,6 +397,7 @@ def _count_event(
     id_hash: int,
     arrival: int,
     goals: Sequence[Goal],
+    visitor_secret: str,
 ) -> SessionState:
     ts = int(event.timestamp.timestamp())
     event_buckets = buckets_of(ts)
@@ -410,11 +416,14 @@ def _count_event(
     delta.dedupe_ids_dropped += dropped
     if state.steps and ts - state.last_seen > SESSION_TIMEOUT.total_seconds():
         # idle past the timeout: a new visit
-        state = replace(state, steps=0, page_views=0, last_page="", goals=())
+        state = replace(state, steps=0, page_views=0, last_page="", goals=(), visitor=0)
     if not state.steps:
         state = replace(state, first_seen=ts, last_seen=ts)
         for dimension, value in visit_values(event).items():
             delta.count(dimension, day, value)
+    if not state.visitor:
+        state = replace(state, visitor=visitor_of(event, visitor_secret))
+    delta.visitors.setdefault(event_buckets[0][1], set()).add(state.visitor)
     visit_buckets = buckets_of(state.first_seen)
     new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
     for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
@@ -434,6 +443,7 @@ def _count_event(
         seen_ids=seen_ids,
         last_page=page or state.last_page,
         goals=converted,
+        visitor=state.visitor,
     )
 
 

@@ -97,11 +97,17 @@ function formatSeconds(ms) {
 }
 
 /** The panels' data, each a section of one `GET /dashboard` answer. */
-export const SNAPSHOT_SECTIONS = ["stats", "timeseries", "funnel", "pages"];
+export const SNAPSHOT_SECTIONS = [
+  "stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime",
+];
 
-/** The one request a dashboard refresh makes (one read of the store per poll, not four). */
-export function snapshotRequest({ topPagesLimit }) {
-  return `/dashboard?limit=${encodeURIComponent(topPagesLimit)}`;
+/**
+ * The one request a dashboard refresh makes (one read of the store per poll, whatever the
+ * number of panels), for the period shown (`periodQuery`: "period=today", ...).
+ */
+export function snapshotRequest({ topPagesLimit }, periodQuery = "") {
+  const limit = `limit=${encodeURIComponent(topPagesLimit)}`;
+  return `/dashboard?${limit}${periodQuery ? `&${periodQuery}` : ""}`;
 }
 
 /**

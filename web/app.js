@@ -3,12 +3,13 @@
 import { fetchSnapshot, snapshotRequest } from "./api.js";
 import { CognitoSession } from "./auth.js";
 import { EventTypesChart, TimeseriesChart, loadChartLibrary } from "./charts.js";
+import { PERIODS, periodQuery, periodSub, readPeriod, urlWithPeriod } from "./period.js";
 import { startPoller } from "./poller.js";
 import { resolveSettings } from "./settings.js";
 import { StatusView, describe } from "./status.js";
 import {
-  renderConversionCard, renderEventTypesTable, renderFeed, renderFunnel, renderStatsCards,
-  renderTimeseriesTable, renderTopPages,
+  renderBreakdown, renderConversionCard, renderEventTypesTable, renderFeed, renderFunnel,
+  renderGoals, renderRealtime, renderStatsCards, renderTimeseriesTable, renderTopPages,
 } from "./views.js";
 
 // A refresh that succeeds but takes longer than this is reported as "Slow" in the status pill.
@@ -50,7 +51,8 @@ async function main() {
   const status = new StatusView(root);
   const timeseriesChart = new TimeseriesChart(root.querySelector('[data-testid="chart-timeseries"]'));
   const typesChart = new EventTypesChart(root.querySelector('[data-testid="chart-event-types"]'));
-  const request = snapshotRequest(settings);
+  let period = readPeriod(window.location.search);
+  let request = snapshotRequest(settings, periodQuery(period));
   let feedIds = null;
   let refreshes = 0;
 
@@ -66,6 +68,9 @@ async function main() {
     timeseries(data) {
       timeseriesChart.update(data);
       renderTimeseriesTable(root, data);
+      root.querySelector('[data-testid="timeseries-unit"]').textContent = data?.granularity ?? "minute";
+      root.querySelector('[data-testid="timeseries-sub"]').textContent =
+        period.id === "all" ? `last ${data?.points?.length ?? 60} minutes` : periodSub(period);
     },
     funnel(data) {
       renderConversionCard(root, data);
@@ -73,6 +78,17 @@ async function main() {
     },
     pages(data) {
       renderTopPages(root, data);
+    },
+    breakdowns(data) {
+      for (const [dimension, breakdown] of Object.entries(data ?? {})) {
+        renderBreakdown(root, dimension, breakdown);
+      }
+    },
+    goals(data) {
+      renderGoals(root, data);
+    },
+    realtime(data) {
+      renderRealtime(root, data);
     },
   };
 
@@ -117,8 +133,81 @@ async function main() {
     maxBackoffMs: Math.max(MAX_BACKOFF_MS, settings.pollIntervalMs),
     tick: refresh,
   });
+  setUpPeriodPicker(root, period, (chosen) => {
+    period = chosen;
+    request = snapshotRequest(settings, periodQuery(period));
+    history.replaceState(null, "", urlWithPeriod(window.location.href, period));
+    showPeriod(root, period);
+    poller.pollNow();
+  });
+  showPeriod(root, period);
+  setUpTabs(root);
   root.querySelector('[data-testid="retry-now"]').addEventListener("click", () => poller.pollNow());
   setInterval(() => status.tick(), 1000);
+}
+
+/** The range buttons (and the custom range's form); `onChange` gets the chosen period. */
+function setUpPeriodPicker(root, initial, onChange) {
+  const group = root.querySelector('[data-testid="period-picker"]');
+  const form = root.querySelector('[data-testid="period-custom-form"]');
+  const from = root.querySelector('[data-testid="period-from"]');
+  const to = root.querySelector('[data-testid="period-to"]');
+  const local = (iso) => (iso ? new Date(new Date(iso).getTime() - new Date().getTimezoneOffset() * 60_000)
+    .toISOString().slice(0, 16) : "");
+  from.value = local(initial.from);
+  to.value = local(initial.to);
+  form.hidden = initial.id !== "custom";
+  group.replaceChildren(...PERIODS.map((p) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = p.label;
+    button.dataset.period = p.id;
+    button.dataset.testid = `period-${p.id}`;
+    button.setAttribute("aria-pressed", String(p.id === initial.id));
+    button.addEventListener("click", () => {
+      form.hidden = p.id !== "custom";
+      if (p.id === "custom") {
+        from.focus();
+        return; // applied with the form
+      }
+      onChange({ id: p.id, from: "", to: "" });
+    });
+    return button;
+  }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const start = new Date(from.value);
+    const end = to.value ? new Date(to.value) : null;
+    if (Number.isNaN(start.getTime())) return;
+    onChange({ id: "custom", from: start.toISOString(), to: end ? end.toISOString() : "" });
+  });
+}
+
+function showPeriod(root, period) {
+  root.querySelectorAll("[data-period]").forEach((b) => {
+    b.setAttribute("aria-pressed", String(b.dataset.period === period.id));
+  });
+  const sub = periodSub(period);
+  root.querySelector('[data-testid="period-label"]').textContent = `Showing ${sub}.`;
+  root.querySelectorAll("[data-period-sub]").forEach((s) => { s.textContent = sub; });
+  root.documentElement.dataset.period = period.id;
+}
+
+/** Tabs inside a panel: one table shown at a time. */
+function setUpTabs(root) {
+  root.querySelectorAll('[role="tablist"]').forEach((list) => {
+    const panel = list.closest("section");
+    list.querySelectorAll('[role="tab"]').forEach((tab) => {
+      tab.addEventListener("click", () => {
+        list.querySelectorAll('[role="tab"]').forEach((t) => {
+          t.setAttribute("aria-selected", String(t === tab));
+        });
+        panel.querySelectorAll("[data-tab-panel]").forEach((p) => {
+          p.hidden = p.dataset.tabPanel !== tab.dataset.tab;
+        });
+      });
+    });
+  });
 }
 
 /** Shows the sign-in form until the reader is signed in (the poll waits meanwhile). */

@@ -99,9 +99,10 @@ export class TimeseriesChart extends ChartView {
     const points = minutePoints(timeseries);
     const total = points.reduce((sum, p) => sum + p.events, 0);
     const peak = points.reduce((best, p) => (p.events > (best?.events ?? -1) ? p : best), null);
+    const unit = timeseries?.granularity ?? "minute";
     const label = points.length === 0
-      ? "Events per minute: no data yet."
-      : `Events per minute over the last ${points.length} minutes: ${formatInt(total)} in total` +
+      ? `Events per ${unit}: no data yet.`
+      : `Events per ${unit} over the last ${points.length} ${unit}s: ${formatInt(total)} in total` +
         (peak && peak.events > 0
           ? `, peak ${formatInt(peak.events)} at ${formatHourMinute(parseTime(peak.start ?? peak.bucket))}.`
           : ".");

@@ -26,18 +26,47 @@ export function formatInt(value) {
   return n === null ? "–" : integer.format(n);
 }
 
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+const COMPACT_FROM = 100_000; // below this, every digit fits a card
+
+/** A card's number: whole up to 99,999, then "461.7K", "1.2M" (the full number in a title). */
+export function formatCount(value) {
+  const n = num(value);
+  if (n === null) return "–";
+  return Math.abs(n) >= COMPACT_FROM ? compact.format(n) : integer.format(n);
+}
+
+/** Seconds as people say them: "45 s", "2 min 05 s", "1 h 04 min". */
+export function formatDuration(seconds) {
+  const n = num(seconds);
+  if (n === null) return "–";
+  const s = Math.round(n);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+export function formatDecimal(value, digits = 2) {
+  const n = num(value);
+  return n === null ? "–" : n.toLocaleString(undefined, { maximumFractionDigits: digits });
+}
+
 export function formatPercent(ratio) {
   const n = num(ratio);
   return n === null ? "–" : percent.format(n);
 }
 
-export function formatMoney(value, currency) {
+export function formatMoney(value, currency, { compactFrom = Infinity } = {}) {
   const n = num(value);
   if (n === null) return "–";
-  if (!currencyFormats.has(currency)) {
-    currencyFormats.set(currency, new Intl.NumberFormat(undefined, { style: "currency", currency }));
+  const style = Math.abs(n) >= compactFrom ? "compact" : "standard";
+  const key = `${currency}/${style}`;
+  if (!currencyFormats.has(key)) {
+    currencyFormats.set(key, new Intl.NumberFormat(undefined, {
+      style: "currency", currency, notation: style, maximumFractionDigits: style === "compact" ? 1 : 2,
+    }));
   }
-  return currencyFormats.get(currency).format(n);
+  return currencyFormats.get(key).format(n);
 }
 
 /** Parses an API timestamp; the API's minute buckets ("2026-11-24T02:51") are UTC. */

@@ -4,8 +4,8 @@
 
 import { colourFor, minutePoints, sliceColours, typeSlices } from "./charts.js";
 import {
-  formatHourMinute, formatInt, formatMoney, formatPercent, formatTime, humaniseType, num,
-  parseTime,
+  formatCount, formatDecimal, formatDuration, formatHourMinute, formatInt, formatMoney,
+  formatPercent, formatTime, humaniseType, num, parseTime,
 } from "./format.js";
 
 const STEP_LABELS = {
@@ -37,12 +37,21 @@ function byTestId(root, id) {
   return root.querySelector(`[data-testid="${id}"]`);
 }
 
-/** Sets a card's text and raw value; raw goes in data-value so tests need not parse locales. */
-function setCard(root, id, raw, text) {
+/**
+ * Sets a card's text and raw value; raw goes in data-value so tests need not parse locales,
+ * and the full number in a title when the text is shortened ("461.7K").
+ */
+function setCard(root, id, raw, text, full = null) {
   const node = byTestId(root, id);
   if (!node) return;
   node.dataset.value = raw === null || raw === undefined ? "" : String(raw);
   if (node.textContent !== text) node.textContent = text;
+  if (full && full !== text) node.title = full;
+  else node.removeAttribute("title");
+}
+
+function setCount(root, id, value) {
+  setCard(root, id, num(value), formatCount(value), formatInt(value));
 }
 
 export function renderStatsCards(root, stats, currency) {
@@ -50,14 +59,87 @@ export function renderStatsCards(root, stats, currency) {
   const pageViews = num(stats?.page_views) ?? num(byType.page_view) ?? 0;
   const addToCart = num(byType.add_to_cart) ?? 0;
   const purchases = num(byType.purchase) ?? 0;
-  setCard(root, "card-total-events", num(stats?.total_events), formatInt(stats?.total_events));
-  setCard(root, "card-events-last-minute", num(stats?.events_last_minute),
-    formatInt(stats?.events_last_minute));
-  setCard(root, "card-sessions", num(stats?.sessions), formatInt(stats?.sessions));
-  setCard(root, "card-page-views", pageViews, formatInt(pageViews));
-  setCard(root, "card-add-to-cart", addToCart, formatInt(addToCart));
-  setCard(root, "card-purchases", purchases, formatInt(purchases));
-  setCard(root, "card-revenue", num(stats?.revenue), formatMoney(stats?.revenue, currency));
+  setCount(root, "card-total-events", stats?.total_events);
+  setCount(root, "card-events-last-minute", stats?.events_last_minute);
+  setCount(root, "card-sessions", stats?.sessions);
+  setCount(root, "card-page-views", pageViews);
+  setCount(root, "card-add-to-cart", addToCart);
+  setCount(root, "card-purchases", purchases);
+  setCard(root, "card-revenue", num(stats?.revenue),
+    formatMoney(stats?.revenue, currency, { compactFrom: 100_000 }), formatMoney(stats?.revenue, currency));
+  setCount(root, "card-visitors", stats?.visitors);
+  setCount(root, "card-visitors-now", stats?.visitors_now);
+  setCard(root, "card-bounce-rate", num(stats?.bounce_rate), formatPercent(stats?.bounce_rate));
+  setCard(root, "card-visit-duration", num(stats?.avg_visit_duration_s),
+    formatDuration(stats?.avg_visit_duration_s));
+  setCard(root, "card-pages-per-visit", num(stats?.pages_per_visit),
+    formatDecimal(stats?.pages_per_visit));
+  setCount(root, "card-bots", stats?.bots_excluded);
+}
+
+const VALUE_LABELS = { "": "(none)" };
+
+/**
+ * One breakdown table (`breakdown-<dimension>`): its top rows with a bar for their share, and
+ * an "Other" row holding the rest, so the rows always add up to the total.
+ */
+export function renderBreakdown(root, dimension, data) {
+  const table = byTestId(root, `breakdown-${dimension}`);
+  if (!table) return;
+  const rows = Array.isArray(data?.rows) ? data.rows : [];
+  const total = num(data?.total) ?? rows.reduce((sum, r) => sum + (num(r.count) ?? 0), 0);
+  const other = num(data?.other) ?? 0;
+  const line = (value, count, label, isOther = false) => el("tr", {
+    dataTestid: isOther ? "breakdown-other" : "breakdown-row", dataValue: value, dataCount: count,
+  },
+    el("td", { class: "page-cell", title: label },
+      el("span", { class: "page-bar", "aria-hidden": "true",
+        style: { width: `${total > 0 ? ((count / total) * 100).toFixed(1) : 0}%` } }),
+      el("span", { class: "page-name" }, label)),
+    el("td", { class: "num" }, formatCount(count)),
+    el("td", { class: "num share" }, formatPercent(total > 0 ? count / total : null)));
+  const lines = rows.map((r) => {
+    const value = String(r.value ?? "");
+    return line(value, num(r.count) ?? 0, VALUE_LABELS[value] ?? value);
+  });
+  if (other > 0) lines.push(line("", other, "Other", true));
+  table.tBodies[0].replaceChildren(...lines);
+  table.dataset.total = String(total);
+  table.dataset.complete = String(Boolean(data?.complete));
+  const empty = byTestId(root, `breakdown-${dimension}-empty`);
+  if (empty) empty.hidden = lines.length > 0;
+}
+
+export function renderGoals(root, data) {
+  const goals = Array.isArray(data?.goals) ? data.goals : [];
+  const rows = goals.map((g) => el("tr", {
+    dataTestid: "goal-row", dataGoal: String(g.goal ?? ""), dataVisits: num(g.visits) ?? 0,
+    dataRate: num(g.conversion_rate) ?? 0,
+  },
+    el("th", { scope: "row", class: "page-name" }, humaniseType(g.goal)),
+    el("td", { class: "num" }, formatCount(g.visits)),
+    el("td", { class: "num" }, formatPercent(g.conversion_rate))));
+  byTestId(root, "goals").tBodies[0].replaceChildren(...rows);
+  byTestId(root, "goals-empty").hidden = rows.length > 0;
+}
+
+/** Visitors per minute over the last 30 minutes, as bars drawn with CSS (no chart needed). */
+export function renderRealtime(root, data) {
+  const minutes = Array.isArray(data?.minutes) ? data.minutes : [];
+  const peak = minutes.reduce((m, p) => Math.max(m, num(p.visitors) ?? 0), 0);
+  const list = byTestId(root, "realtime-minutes");
+  list.dataset.points = JSON.stringify(minutes.map((m) => ({
+    bucket: m.bucket, visitors: num(m.visitors) ?? 0, events: num(m.events) ?? 0,
+  })));
+  list.replaceChildren(...minutes.map((m) => {
+    const visitors = num(m.visitors) ?? 0;
+    const when = formatHourMinute(parseTime(m.start ?? m.bucket));
+    return el("li", { class: "spark-bar", title: `${when}: ${formatInt(visitors)} visitors` },
+      el("span", { style: { height: `${peak > 0 ? Math.max(2, (visitors / peak) * 100) : 0}%` } }));
+  }));
+  list.setAttribute("aria-label",
+    `Visitors per minute, last ${minutes.length} minutes: peak ${formatInt(peak)}.`);
+  setCount(root, "card-visitors-now", data?.visitors_now);
 }
 
 export function renderConversionCard(root, funnel) {

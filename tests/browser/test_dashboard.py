@@ -569,7 +569,7 @@ def test_charts_are_labelled_and_have_text_alternatives(page, local_stack):
     # Every section is headed, every card is labelled, and there is one h1 and one main.
     assert page.locator("h1").count() == 1
     assert page.locator("main").count() == 1
-    assert page.locator(".card dt").count() == 8
+    assert page.locator(".card dt").count() == 14
     # The per-minute table is behind a disclosure; opening it shows a labelled, scrollable region.
     table = page.get_by_role("region", name="Events per minute table")
     assert table.count() == 0

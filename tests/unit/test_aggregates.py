@@ -335,3 +335,14 @@ def test_visitors_are_hashes_of_the_user_the_device_or_the_salted_address():
 def test_a_session_state_written_before_exits_and_goals_still_reads():
     old = [3, 1, 100, 200, 2, ""]
     assert SessionState.from_json(old) == SessionState(3, 1, 100, 200, 2, (), "", ())
+
+
+def test_a_visit_is_one_visitor_even_when_later_events_lack_the_user_agent_or_sign_in():
+    first = make_event(user_id=None, session_id="v", ip_truncated="198.51.100.0", user_agent="UA")
+    later = [
+        make_event(user_id=None, session_id="v", event_type="signup"),  # server-side, no UA
+        make_event(user_id="u-new", session_id="v", timestamp=T0 + timedelta(minutes=3)),
+    ]
+    deltas, _ = run([[first], later])
+    hashes = set().union(*(h for d in deltas for h in d.visitors.values()))
+    assert len(hashes) == 1
