@@ -56,6 +56,7 @@ from typing import Any
 
 from moto.apigateway import models as apigateway_models
 from moto.awslambda import models as lambda_models
+from moto.dynamodb.models import table as dynamodb_table
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.kinesis import models as kinesis_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -192,6 +193,46 @@ def make_kinesis_thread_safe() -> None:
         shard.put_record = _serialized(shard.put_record)  # type: ignore[method-assign]
         shard.get_records = _serialized(_get_records)  # type: ignore[method-assign]
         shard._clickstream_serialized = True  # type: ignore[attr-defined]
+
+
+_query_partition = threading.local()
+
+
+def _query_one_partition(query: Callable[..., Any]) -> Callable[..., Any]:
+    def query_partition(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("index_name") or hash_key is None:
+            return query(table, hash_key, *args, **kwargs)
+        _query_partition.hash_key = hash_key
+        try:
+            return query(table, hash_key, *args, **kwargs)
+        finally:
+            _query_partition.hash_key = None
+
+    return query_partition
+
+
+def _items_of_queried_partition(
+    all_items: Callable[[Any], list[Any]],
+) -> Callable[[Any], list[Any]]:
+    def items(table: Any) -> list[Any]:
+        hash_key = getattr(_query_partition, "hash_key", None)
+        if hash_key is None or not table.range_key_attr:
+            return all_items(table)
+        return sorted(table.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+
+    return items
+
+
+def query_by_partition() -> None:
+    """moto's DynamoDB Query reads and sorts the whole table for every call (a 50,000-item
+    table answered 8 queries a second); a query on the table's own key reads only its
+    partition, as DynamoDB does. Same answers: the other items never matched."""
+    table = dynamodb_table.Table
+    if getattr(table, "_clickstream_partitioned", False):
+        return
+    table.query = _query_one_partition(table.query)  # type: ignore[method-assign]
+    table.all_items = _items_of_queried_partition(table.all_items)  # type: ignore[method-assign,assignment]
+    table._clickstream_partitioned = True  # type: ignore[attr-defined]
 
 
 def _as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
@@ -359,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
 
     make_kinesis_thread_safe()
     support_resharding()
+    query_by_partition()
     kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
     accept_swagger2_imports()
     accept_other_accounts_layers()
