@@ -130,7 +130,8 @@ class SessionState:
         )  # fmt: skip
 
 
-_VISIT_DEFAULTS: tuple[Any, ...] = ("", [], 0)  # last_page, goals, visitor of a state written before them
+# last_page, goals and visitor of a state written before they were kept
+_VISIT_DEFAULTS: tuple[Any, ...] = ("", [], 0)
 
 # A remembered id: 8 bytes of its hash and its arrival, 12 bytes (16 in base64) instead of
 # about 33 as JSON numbers; a session's state rides in every delta that touches it.

@@ -178,6 +178,7 @@ def headline(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
         "bounces": counters.get("bounces"),
         "bounce_rate": _ratio(counters.get("bounces"), visits),
         "avg_visit_duration_s": _ratio(counters.get("duration_s"), visits, 1),
+        "visit_duration_s": counters.get("duration_s"),  # all visits together
         "pages_per_visit": _ratio(page_views, visits, 2),
         "revenue": counters.get("revenue"),
         "bots_excluded": counters.get("bots"),

@@ -234,32 +234,37 @@ def build_shop(config: CatalogueConfig) -> Shop:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a visit comes from: the referrer URL (None: typed/bookmarked) and campaign tags."""
+    """Where a visit comes from: the referrer URL (None: typed/bookmarked), campaign tags on
+    the landing URL, and the channel a site owner files it under (the ledger's ground truth,
+    written here by hand, not computed by the product)."""
 
     name: str
     referrer: str | None
     utm: tuple[tuple[str, str], ...] = ()
+    channel: str = "Referral"
 
 
 SOURCES = Weighted(
     [
-        Source("direct", None),
-        Source("google", "https://www.google.com/"),
-        Source("bing", "https://www.bing.com/"),
-        Source("duckduckgo", "https://duckduckgo.com/"),
-        Source("facebook", "https://www.facebook.com/"),
-        Source("instagram", "https://l.instagram.com/"),
-        Source("x", "https://t.co/"),
-        Source("reddit", "https://www.reddit.com/"),
+        Source("direct", None, channel="Direct"),
+        Source("google", "https://www.google.com/", channel="Organic Search"),
+        Source("bing", "https://www.bing.com/", channel="Organic Search"),
+        Source("duckduckgo", "https://duckduckgo.com/", channel="Organic Search"),
+        Source("facebook", "https://www.facebook.com/", channel="Organic Social"),
+        Source("instagram", "https://l.instagram.com/", channel="Organic Social"),
+        Source("x", "https://t.co/", channel="Organic Social"),
+        Source("reddit", "https://www.reddit.com/", channel="Organic Social"),
         Source(
             "newsletter",
             "https://mail.google.com/",
             (("utm_source", "newsletter"), ("utm_medium", "email"), ("utm_campaign", "weekly")),
+            channel="Email",
         ),
         Source(
             "google_ads",
             "https://www.googleadservices.com/",
             (("utm_source", "google"), ("utm_medium", "cpc"), ("utm_campaign", "shopping")),
+            channel="Paid Search",
         ),
     ],
     [0.28, 0.33, 0.05, 0.02, 0.07, 0.05, 0.03, 0.03, 0.08, 0.06],
@@ -268,6 +273,19 @@ SOURCES = Weighted(
 DIRECT_PRODUCT_SOURCES = Weighted(
     [s for s in SOURCES.items if s.name in {"direct", "newsletter", "google_ads", "instagram"}],
     [0.30, 0.30, 0.30, 0.10],
+)
+
+
+# Crawlers and headless browsers: a share of sessions, which analytics must leave out.
+CRAWLER_AGENTS = Weighted(
+    [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/131.0.0.0 Safari/537.36",
+    ],
+    [0.45, 0.2, 0.2, 0.15],
 )
 
 

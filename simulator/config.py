@@ -97,6 +97,8 @@ class Population:
     # Of those, the share that picks a visitor whose earlier session was in this run (when
     # there is one); the rest are visitors from before the run.
     revisit_in_run: float = 0.5
+    # Sessions by crawlers and headless browsers (left out of the aggregates, counted as bots).
+    bot_share: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ class SimulatorConfig:
             raise ConfigError("buyer: min_products_viewed > max_products_viewed")
         if self.catalogue.products < 5:
             raise ConfigError("catalogue.products must be at least 5")
-        for name in ("returning_share", "revisit_in_run"):
+        for name in ("returning_share", "revisit_in_run", "bot_share"):
             if not 0.0 <= getattr(self.population, name) <= 1.0:
                 raise ConfigError(f"population.{name} is not within [0, 1]")
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 from simulator.catalogue import (
+    CRAWLER_AGENTS,
     DEVICES,
     DIRECT_PRODUCT_SOURCES,
     SEARCH_TERMS,
@@ -60,6 +62,7 @@ class Step:
     product_id: str | None = None
     value: float | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None  # the page's full URL, as a browser tracker sends it
 
 
 def think(rng: random.Random, median: float, sigma: float) -> float:
@@ -101,9 +104,13 @@ class _Session:
         """A page view; its referrer is the current page (or ``referrer_url``: a result
         opened from a list the visitor went back to)."""
         props = dict(properties or {})
+        page_url = url or self.shop.url(page)
         if not self.steps:
             referrer = self.source.referrer
             props.update(self.source.utm)
+            if self.source.utm:  # campaign links land with their tags in the URL
+                separator = "&" if "?" in page_url else "?"
+                page_url += separator + urlencode(self.source.utm)
         else:
             referrer = referrer_url or self.page_url
         if product is not None:
@@ -117,10 +124,11 @@ class _Session:
                 product.product_id if product else None,
                 None,
                 props,
+                page_url,
             )
         )
         self.page, self.page_referrer = page, referrer
-        self.page_url = url or self.shop.url(page)
+        self.page_url = page_url
 
     def act(
         self,
@@ -147,6 +155,7 @@ class _Session:
                 product.product_id if product else None,
                 value,
                 dict(properties or {}),
+                self.page_url,
             )
         )
 
@@ -516,6 +525,9 @@ class Simulation:
         return visitor, user_type
 
     def _session_events(self, slot: int, begin_ms: int) -> tuple[list[SimEvent], int]:
+        bot_share = self.config.population.bot_share
+        if bot_share and self._rng.random() < bot_share:
+            return self._crawler_events(begin_ms)
         journey = self.mix.draw(self._rng)
         visitor, user_type = self._visitor(slot)
         steps = plan_session(journey, self.config, self.shop, self._rng, self._ids)
@@ -537,6 +549,8 @@ class Simulation:
             }
             if step.referrer:
                 record["referrer"] = step.referrer
+            if step.url:
+                record["page_url"] = step.url
             if step.product_id:
                 record["product_id"] = step.product_id
             if step.value is not None:
@@ -551,6 +565,29 @@ class Simulation:
             record["user_type"] = user_type
             record["user_agent"] = device.user_agent
             events.append(SimEvent(offset_ms, journey, record, index == 0))
+        return events, round(offset)
+
+    def _crawler_events(self, begin_ms: int) -> tuple[list[SimEvent], int]:
+        """A crawler or headless browser walking the pages a browsing visit would see: page
+        views with its user agent and nothing else (no user, device or place)."""
+        steps = plan_session("browser", self.config, self.shop, self._rng, self._ids)
+        session_id = new_uuid(self._ids)
+        agent = CRAWLER_AGENTS.draw(self._rng)
+        self.sessions_started += 1
+        events: list[SimEvent] = []
+        offset = float(begin_ms)
+        for step in (step for step in steps if step.event_type == "page_view"):
+            offset += min(step.delay * self.scale, MAX_STEP_GAP_S) * 1000.0
+            record: dict[str, Any] = {
+                "event_id": new_uuid(self._ids),
+                "event_type": "page_view",
+                "session_id": session_id,
+                "timestamp": iso_z(self.start + timedelta(milliseconds=round(offset))),
+                "page": step.page,
+                "page_url": step.url,
+                "user_agent": agent,
+            }
+            events.append(SimEvent(round(offset), "crawler", record, not events))
         return events, round(offset)
 
     def __iter__(self) -> Iterator[SimEvent]:

@@ -14,19 +14,52 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from clickstream.schema import FUNNEL_STEPS
+from simulator.catalogue import CRAWLER_AGENTS, SOURCES
 
 LEDGER_VERSION = 1
 MAX_ERROR_SAMPLES = 20
 
 
+# Ground truth for channels: the channel each source was meant as, found by its referrer
+# (every source has its own), not by the product's classifier.
+CHANNEL_BY_REFERRER = {source.referrer: source.channel for source in SOURCES.items}
+BOT_AGENTS = frozenset(CRAWLER_AGENTS.items)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+VISIT_DIMENSIONS = ("channel", "device_type", "browser", "os", "country")
+
+
+@dataclass
+class Visit:
+    """What the ledger keeps of one session: its span, page views and where it came from."""
+
+    first: datetime
+    last: datetime
+    page_views: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def _visit_values(record: Mapping[str, Any]) -> dict[str, str]:
+    device = record.get("device") or {}
+    values = {
+        "channel": CHANNEL_BY_REFERRER.get(record.get("referrer"), "Referral"),
+        "device_type": device.get("device_type"),
+        "browser": device.get("browser"),
+        "os": device.get("platform"),
+        "country": (record.get("location") or {}).get("country"),
+    }
+    return {name: str(value) for name, value in values.items() if value}
+
+
 @dataclass
 class Tally:
-    """Counts over a set of event records."""
+    """Counts over a set of event records. Crawler records count as bots and nothing else,
+    as the pipeline counts them."""
 
     events: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
@@ -34,10 +67,19 @@ class Tally:
     sessions: set[str] = field(default_factory=set)
     funnel: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in FUNNEL_STEPS})
     revenue: Decimal = Decimal(0)
+    bots: int = 0
+    visitors: set[str] = field(default_factory=set)
+    visits: dict[str, Visit] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
+        if record.get("user_agent") in BOT_AGENTS:
+            self.bots += 1
+            return
         event_type = str(record["event_type"])
         session = str(record.get("session_id") or f"user:{record.get('user_id')}")
+        self._visit(session, record, event_type)
+        if record.get("user_id"):
+            self.visitors.add(str(record["user_id"]))
         self.events += 1
         self.by_type[event_type] += 1
         self.sessions.add(session)
@@ -48,11 +90,27 @@ class Tally:
         if event_type == "purchase" and record.get("value"):
             self.revenue += Decimal(str(record["value"]))
 
+    def _visit(self, session: str, record: Mapping[str, Any], event_type: str) -> None:
+        stamp = record.get("timestamp")  # the server's clock when a record has none
+        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else _EPOCH
+        visit = self.visits.get(session)
+        if visit is None:
+            visit = self.visits[session] = Visit(when, when, 0, _visit_values(record))
+        elif when < visit.first:  # sent out of order: the earliest event says where from
+            visit.first, visit.values = when, _visit_values(record)
+        visit.last = max(visit.last, when)
+        if event_type == "page_view" and record.get("page"):
+            visit.page_views += 1
+
     def add_all(self, records: Iterable[Mapping[str, Any]]) -> None:
         for record in records:
             self.add(record)
 
     def as_dict(self) -> dict[str, Any]:
+        visits_by: dict[str, Counter[str]] = {name: Counter() for name in VISIT_DIMENSIONS}
+        for visit in self.visits.values():
+            for name, value in visit.values.items():
+                visits_by[name][value] += 1
         return {
             "events": self.events,
             "events_by_type": dict(sorted(self.by_type.items())),
@@ -60,6 +118,15 @@ class Tally:
             "sessions": len(self.sessions),
             "funnel": {step: len(self.funnel[step]) for step in FUNNEL_STEPS},
             "revenue": float(round(self.revenue, 2)),
+            "bots": self.bots,
+            "visitors": len(self.visitors),
+            "bounces": sum(1 for visit in self.visits.values() if visit.page_views == 1),
+            # whole seconds of event time, as the pipeline counts them
+            "visit_duration_s": sum(
+                int(visit.last.timestamp()) - int(visit.first.timestamp())
+                for visit in self.visits.values()
+            ),
+            "visits_by": {name: dict(sorted(c.items())) for name, c in visits_by.items()},
         }
 
 
@@ -121,13 +188,13 @@ class Ledger:
 
     @property
     def not_accepted(self) -> int:
-        return self.sent.events - self.accepted.events
+        return self.sent.events + self.sent.bots - self.accepted.events - self.accepted.bots
 
     def snapshot_counts(self) -> dict[str, int]:
         with self._lock:
             return {
-                "sent": self.sent.events,
-                "accepted": self.accepted.events,
+                "sent": self.sent.events + self.sent.bots,
+                "accepted": self.accepted.events + self.accepted.bots,
                 "rejected": self.rejected,
                 "undelivered": self.undelivered,
                 "retries": self.retries,
@@ -141,7 +208,7 @@ class Ledger:
                 "sent": self.sent.as_dict(),
                 "accepted": self.accepted.as_dict(),
                 "not_accepted": {
-                    "total": self.sent.events - self.accepted.events,
+                    "total": self.not_accepted,
                     "rejected": self.rejected,
                     "undelivered": self.undelivered,
                 },

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from clickstream.schema import FUNNEL_STEPS
+from simulator.ledger import VISIT_DIMENSIONS
 from simulator.transport import api_key_headers
 
 PAGES_LIMIT = 100  # the most /pages/top lists
@@ -42,6 +43,11 @@ class PipelineState:
     pages_complete: bool = True
     funnel_sessions: int | None = None
     funnel: dict[str, int] | None = None
+    visitors: int | None = None
+    bounces: int | None = None
+    visit_duration_s: int | None = None
+    bots: int | None = None
+    visits_by: dict[str, dict[str, int]] | None = None  # breakdowns: dimension -> value -> visits
     archive_bucket: str | None = None
     archive_objects: dict[str, str] | None = None  # key -> ETag
     errors: list[str] = field(default_factory=list)
@@ -109,6 +115,24 @@ def read_stats(api: ApiReader, state: PipelineState) -> None:
     state.sessions = int(stats.get("sessions") or 0)
     state.revenue = float(stats.get("revenue") or 0.0)
     state.page_views_total = int(stats.get("page_views") or 0)
+    state.visitors = int(stats.get("visitors") or 0)
+    state.bounces = int(stats.get("bounces") or 0)
+    state.visit_duration_s = int(stats.get("visit_duration_s") or 0)
+    state.bots = int(stats.get("bots_excluded") or 0)
+
+
+def read_breakdowns(api: ApiReader, state: PipelineState, dimensions: Iterable[str]) -> None:
+    """Visits per value of each visit dimension, all time (``/breakdown``); a list that is
+    not complete (more values than it shows) is an error, not a silent shortfall."""
+    found: dict[str, dict[str, int]] = {}
+    for dimension in dimensions:
+        body = api.get("/breakdown", {"dimension": dimension, "limit": PAGES_LIMIT})
+        if not body.get("complete", False) or body.get("max_error"):
+            state.errors.append(
+                f"/breakdown {dimension}: not exact (max_error {body.get('max_error')})"
+            )
+        found[dimension] = {str(row["value"]): int(row["count"]) for row in body.get("rows") or []}
+    state.visits_by = found
 
 
 def read_pages(api: ApiReader, state: PipelineState, must_have: Iterable[str] = ()) -> None:
@@ -170,6 +194,10 @@ def read_state(
                 read_pages(api, state, pages)
             except (ApiError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 state.errors.append(f"read_pages: {exc}")
+            try:
+                read_breakdowns(api, state, VISIT_DIMENSIONS)
+            except (ApiError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                state.errors.append(f"read_breakdowns: {exc}")
         finally:
             api.close()
     if archive_bucket:

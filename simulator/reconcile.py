@@ -23,6 +23,7 @@ from clickstream.schema import FUNNEL_STEPS
 from simulator.pipeline import ArchiveSummary, PipelineState
 
 REVENUE_TOLERANCE = 0.01
+VISITORS_RELATIVE_ERROR = 0.02  # the unique-visitor sketch's stated bound
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,68 @@ def compare(
                 group="page",
             )
         )
+    metrics.extend(web_metrics(accepted, current, base))
+    archived = accepted["events"] + accepted.get("bots", 0)  # bots are archived, not counted
     if archive is not None:
-        metrics.extend(archive_metrics(accepted["events"], archive))
+        metrics.extend(archive_metrics(archived, archive))
     elif archive_expected:  # could not be read: every archive row is "n/a"
         metrics.extend(
             Metric(m.name, m.expected, None, checked=m.checked, group=m.group)
-            for m in archive_metrics(accepted["events"], ArchiveSummary(0, 0, 0, 0, 0, 0))
+            for m in archive_metrics(archived, ArchiveSummary(0, 0, 0, 0, 0, 0))
         )
+    return metrics
+
+
+def web_metrics(
+    accepted: Mapping[str, Any], current: PipelineState, base: PipelineState
+) -> list[Metric]:
+    """Visitors (within the sketch's error), bounces, visit time, bots and visits by channel,
+    device, browser, OS and country (exact)."""
+    if "visitors" not in accepted:  # a ledger written before these were kept
+        return []
+    expected_visitors = accepted["visitors"]
+    metrics = [
+        # Distinct visitors do not subtract: checked only against an empty starting point.
+        Metric(
+            "stats.visitors",
+            expected_visitors,
+            current.visitors,
+            tolerance=max(2.0, VISITORS_RELATIVE_ERROR * expected_visitors),
+            checked=not base.visitors,
+            group="visitors",
+        ),
+        Metric(
+            "stats.bounces",
+            accepted["bounces"],
+            _delta(current.bounces, base.bounces),
+            group="visitors",
+        ),
+        Metric(
+            "stats.visit_duration_s",
+            accepted["visit_duration_s"],
+            _delta(current.visit_duration_s, base.visit_duration_s),
+            group="visitors",
+        ),
+        Metric(
+            "stats.bots_excluded",
+            accepted["bots"],
+            _delta(current.bots, base.bots),
+            group="visitors",
+        ),
+    ]
+    for dimension, expected in accepted["visits_by"].items():
+        now = (current.visits_by or {}).get(dimension) if current.visits_by is not None else None
+        before = (base.visits_by or {}).get(dimension)
+        values = set(expected) | {v for v in now or {} if _map_delta(now, before, v)}
+        for value in sorted(values):
+            metrics.append(
+                Metric(
+                    f"visits.{dimension}.{value}",
+                    expected.get(value, 0),
+                    _map_delta(now, before, value),
+                    group="breakdowns",
+                )
+            )
     return metrics
 
 

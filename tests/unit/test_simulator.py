@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from clickstream.enrich import device_from_user_agent
 from clickstream.ingest import validate_records
 from clickstream.schema import FUNNEL_STEPS
-from simulator.catalogue import DEVICES, build_shop, zipf_weights
+from simulator.catalogue import CRAWLER_AGENTS, DEVICES, build_shop, zipf_weights
 from simulator.config import (
     ConfigError,
     SimulatorConfig,
@@ -36,8 +36,39 @@ def take(sim: Simulation, n: int) -> list[SimEvent]:
 
 
 @pytest.fixture(scope="module")
-def big_run() -> list[SimEvent]:
+def whole_run() -> list[SimEvent]:
     return take(Simulation(SimulatorConfig(), seed=42, start=START, users=50, rate=20), 60_000)
+
+
+@pytest.fixture(scope="module")
+def big_run(whole_run: list[SimEvent]) -> list[SimEvent]:
+    """The people's events (crawlers have their own test)."""
+    return [event for event in whole_run if event.journey != "crawler"]
+
+
+def test_a_share_of_sessions_are_crawlers_with_nothing_but_a_crawler_agent(whole_run):
+    starts = [event for event in whole_run if event.session_start]
+    crawlers = [event for event in whole_run if event.journey == "crawler"]
+    share = sum(event.journey == "crawler" for event in starts) / len(starts)
+    assert share == pytest.approx(SimulatorConfig().population.bot_share, abs=0.01)
+    assert {event.record["user_agent"] for event in crawlers} <= set(CRAWLER_AGENTS.items)
+    assert all(
+        set(event.record) == {"event_id", "event_type", "session_id", "timestamp", "page",
+                              "page_url", "user_agent"}
+        for event in crawlers
+    )  # fmt: skip
+
+
+def test_campaign_visits_land_with_their_tags_in_the_url(big_run):
+    landings = [
+        e.record
+        for e in big_run
+        if e.session_start and "utm_source=" in e.record.get("page_url", "")
+    ]
+    assert landings and all(
+        record["referrer"] in {"https://mail.google.com/", "https://www.googleadservices.com/"}
+        for record in landings
+    )
 
 
 def sessions_of(events: list[SimEvent]) -> dict[str, list[SimEvent]]:
@@ -347,7 +378,7 @@ def test_config_file_overrides_the_defaults(tmp_path):
     config = load_config(path)
     assert config.mix.buyer == 1.0 and config.catalogue.products == 30
     events = take(Simulation(config, seed=1, start=START, users=10, rate=50), 2000)
-    assert {e.journey for e in events} == {"buyer"}
+    assert {e.journey for e in events} - {"crawler"} == {"buyer"}
     assert len({e.record.get("product_id") for e in events} - {None}) <= 30
 
 

@@ -127,8 +127,9 @@ def test_ledger_equals_a_tally_of_the_accepted_subset(seed, n, accepted_mask, ba
     expected = Tally()
     expected.add_all(r for r, ok in zip(records, accepted_mask, strict=False) if ok)
     assert ledger.accepted.as_dict() == expected.as_dict()
-    assert ledger.sent.events == n
-    assert ledger.accepted.events + ledger.rejected == n
+    # crawler records are counted as bots, everything else as events
+    assert ledger.sent.events + ledger.sent.bots == n
+    assert ledger.accepted.events + ledger.accepted.bots + ledger.rejected == n
     funnel = ledger.accepted.as_dict()["funnel"]
     assert max(funnel.values()) <= ledger.accepted.as_dict()["sessions"]
 
@@ -142,7 +143,11 @@ def ledger_dict(records=RECORDS) -> dict:
     return ledger.as_dict()
 
 
-def state(total, by_type, sessions, revenue, pages, funnel_sessions, funnel) -> PipelineState:
+def state(
+    total, by_type, sessions, revenue, pages, funnel_sessions, funnel, *, bounces=11, direct=43
+) -> PipelineState:
+    """A reading; its visit numbers default to AFTER's (RECORDS add one bounce, s2, and three
+    direct visits; they have no user, device or place)."""
     return PipelineState(
         total_events=total,
         events_by_type=by_type,
@@ -152,6 +157,11 @@ def state(total, by_type, sessions, revenue, pages, funnel_sessions, funnel) -> 
         pages=pages,
         funnel_sessions=funnel_sessions,
         funnel=funnel,
+        visitors=0,
+        bounces=bounces,
+        visit_duration_s=0,
+        bots=0,
+        visits_by={"channel": {"Direct": direct}},
     )
 
 
@@ -163,6 +173,8 @@ BASELINE = state(
     {"/home": 50, "/x": 30},
     40,
     {"page_view": 40, "add_to_cart": 10, "checkout": 5, "purchase": 5},
+    bounces=10,
+    direct=40,
 )
 AFTER = state(
     110,
@@ -231,6 +243,8 @@ def test_no_baseline_means_absolute_numbers():
         {"/home": 2, "/products/sku-1001": 1},
         3,
         {"page_view": 2, "add_to_cart": 1, "checkout": 2, "purchase": 2},
+        bounces=1,
+        direct=3,
     )
     assert not differences(compare(ledger_dict(), fresh, None))
 

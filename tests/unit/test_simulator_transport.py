@@ -256,11 +256,13 @@ def test_flat_out_run_counts_everything_and_writes_the_ledger(tmp_path):
     assert result.generated == 1234 and sum(log) == 1234 and max(log) == 100
     ledger = read_ledger(tmp_path / "ledger.json")
     rejected = ledger["not_accepted"]["rejected"]
-    assert ledger["sent"]["events"] == 1234
-    assert ledger["accepted"]["events"] + rejected == 1234 and rejected > 0
-    assert len(ledger["accepted_event_ids"]) == ledger["accepted"]["events"]
+    sent, accepted = ledger["sent"], ledger["accepted"]
+    assert sent["events"] + sent["bots"] == 1234 and sent["bots"] > 0  # crawlers: bots
+    assert accepted["events"] + accepted["bots"] + rejected == 1234 and rejected > 0
+    assert len(ledger["accepted_event_ids"]) == accepted["events"] + accepted["bots"]
     assert ledger["meta"]["seed"] == 9 and ledger["meta"]["start"] == "2026-11-24T02:00:00.000Z"
-    assert sum(ledger["journeys"].values()) == ledger["sent"]["sessions"]
+    crawls = ledger["journeys"].get("crawler", 0)
+    assert sum(ledger["journeys"].values()) - crawls == sent["sessions"] and crawls > 0
     console = quiet_console()
     console.print(summary_table(result, options))
 
