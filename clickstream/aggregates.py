@@ -59,19 +59,20 @@ class DimensionSpec:
 DIMENSIONS: dict[str, DimensionSpec] = {
     "page": DimensionSpec(exact=True, all_time=True),
     "event_type": DimensionSpec(exact=True, all_time=True),
-    "entry_page": DimensionSpec(exact=True),
+    "entry_page": DimensionSpec(exact=True, all_time=True),
+    # net counts have no all-time summary: all-time exit pages are read from the days
     "exit_page": DimensionSpec(exact=True, net=True),
-    "goal": DimensionSpec(exact=True),
-    "source": DimensionSpec(),
-    "referrer": DimensionSpec(),
-    "channel": DimensionSpec(),
-    "utm_medium": DimensionSpec(),
-    "utm_campaign": DimensionSpec(),
-    "device_type": DimensionSpec(),
-    "browser": DimensionSpec(),
-    "os": DimensionSpec(),
-    "country": DimensionSpec(),
-    "city": DimensionSpec(),
+    "goal": DimensionSpec(all_time=True),
+    "source": DimensionSpec(all_time=True),
+    "referrer": DimensionSpec(all_time=True),
+    "channel": DimensionSpec(all_time=True),
+    "utm_medium": DimensionSpec(all_time=True),
+    "utm_campaign": DimensionSpec(all_time=True),
+    "device_type": DimensionSpec(all_time=True),
+    "browser": DimensionSpec(all_time=True),
+    "os": DimensionSpec(all_time=True),
+    "country": DimensionSpec(all_time=True),
+    "city": DimensionSpec(all_time=True),
 }
 MAX_GOALS_PER_VISIT = 64  # goal hashes a visit remembers; past this a goal may count twice
 NOT_GOALS = frozenset({"page_view"})

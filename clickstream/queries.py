@@ -94,7 +94,7 @@ class Period:
     def buckets(self) -> tuple[str, str, str]:
         """(granularity, first bucket, last bucket) of its counters and visitor sketches."""
         if self.start is None:
-            return "day", "0000-00-00", "9999-99-99"
+            return "all", "all", "all"
         key_of = _BUCKET_KEY[self.granularity]
         return self.granularity, key_of(self.start), key_of(self.end)
 

@@ -183,11 +183,12 @@ def _decode(blob: bytes) -> Any:
     return orjson.loads(zlib.decompress(blob))
 
 
-VISITOR_GRANULARITIES = ("minute", "hour", "day")
+# "all": one sketch per shard since the start, so an all-time count reads one item per shard
+VISITOR_GRANULARITIES = ("minute", "hour", "day", "all")
 
 
 def _bucket_of_minute(granularity: str, minute: str) -> str:
-    return {"minute": minute, "hour": minute[:13], "day": minute[:10]}[granularity]
+    return {"minute": minute, "hour": minute[:13], "day": minute[:10], "all": "all"}[granularity]
 
 
 def _visitor_buckets(minute: str) -> list[BucketKey]:
