@@ -1,4 +1,5 @@
-"""Figure 6 — read latency: ``/stats``, ``/metrics/timeseries`` and ``/funnel`` p50/p99 with
+"""Figure 6 — read latency: ``/stats``, ``/metrics/timeseries``, ``/funnel``, the web-analytics
+reads (``/breakdown``, ``/goals``, ``/realtime``, ``/dashboard`` by period) p50/p99 with
 10^4 and then 10^6 events' aggregates in the table (written directly with
 ``DynamoAggregateStore.apply`` — the same items the aggregator writes — because 10^6
 events cannot go through HTTP in the bench's time); must be flat in the number of events.
@@ -41,6 +42,14 @@ def endpoints(now: datetime) -> dict[str, str]:
         "/funnel (all time)": "/funnel",
         "/funnel (30-day range)": f"/funnel?from={start}&to={end}",
         "/pages/top": "/pages/top",
+        "/stats (today)": "/stats?period=today",
+        "/breakdown channel (7d)": "/breakdown?dimension=channel&period=7d",
+        "/breakdown page (all time)": "/breakdown?dimension=page",
+        "/breakdown exit_page (today)": "/breakdown?dimension=exit_page&period=today",
+        "/goals (30d)": "/goals?period=30d",
+        "/realtime": "/realtime",
+        "/dashboard (all time)": "/dashboard",
+        "/dashboard (today)": "/dashboard?period=today",
     }
 
 
@@ -126,7 +135,11 @@ def run(small_stack: Stack, large_stack: Stack, config: RunConfig) -> FigureResu
         return percentile(timings[(label, name)], q) * 1000
 
     health = p(large_label, "health", 50)
-    for name in ("/stats", "/metrics/timeseries (minute, last 60)", "/funnel (all time)"):
+    checked = (
+        "/stats", "/metrics/timeseries (minute, last 60)", "/funnel (all time)",
+        "/breakdown channel (7d)", "/realtime", "/dashboard (today)",
+    )  # fmt: skip
+    for name in checked:
         p50_small, p50_large = p(small_label, name, 50), p(large_label, name, 50)
         result.rows.append(
             Row(
