@@ -323,6 +323,8 @@ def timeseries() -> Response:
 
 @route("/funnel", "GET", "read")
 def funnel() -> Response:
+    if _param("period"):
+        return _read(lambda: queries.funnel_for(aggregate_store(), _period()))
     return _read(
         lambda: queries.funnel(
             aggregate_store(),

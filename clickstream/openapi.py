@@ -465,7 +465,11 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
                 TO,
             ],
         ),
-        "/funnel": get("distinct sessions per funnel step", FUNNEL, [FROM, TO]),
+        "/funnel": get(
+            "distinct sessions per funnel step (days from/to, or a period)",
+            FUNNEL,
+            [PERIOD, FROM, TO],
+        ),
         "/dashboard": get(
             "everything the dashboard shows for a period in one answer (a section whose "
             "reads failed is {error, status}; the others stand)",

@@ -120,6 +120,8 @@ def test_visitors_sources_places_and_goals_come_back_from_the_routes(api):
     assert goals["goals"] == [{"goal": "signup", "visits": 1, "conversion_rate": 0.5}]
     _, live = get(api, "/realtime")
     assert live["visitors_now"] == 2 and len(live["minutes"]) == 30
+    _, funnel = get(api, "/funnel?period=realtime")
+    assert (funnel["period"], funnel["sessions"]) == ("realtime", 2)
     _, board = get(api, "/dashboard?period=realtime&limit=5")
     assert board["breakdowns"]["country"]["rows"] == [{"value": "NZ", "count": 2}]
     assert board["stats"]["visitors"] == 2
