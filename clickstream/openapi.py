@@ -11,7 +11,7 @@ from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import MAX_EXPORT_ROWS
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
-from clickstream.queries import MAX_TOP, PERIODS
+from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
 from clickstream.schema import IncomingEvent
 
 REF = "#/components/schemas/{model}"
@@ -168,7 +168,7 @@ SECTION_ERROR = {
 }
 DASHBOARD = {
     "type": "object",
-    "required": ["stats", "timeseries", "funnel", "pages"],
+    "required": ["period"],
     "properties": {
         "stats": {"anyOf": [STATS, SECTION_ERROR]},
         "timeseries": {"anyOf": [TIMESERIES, SECTION_ERROR]},
@@ -474,7 +474,18 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
             "everything the dashboard shows for a period in one answer (a section whose "
             "reads failed is {error, status}; the others stand)",
             DASHBOARD,
-            [LIMIT, PERIOD, FROM, TO],
+            [
+                LIMIT,
+                PERIOD,
+                FROM,
+                TO,
+                _query(
+                    "sections",
+                    {"type": "string"},
+                    "comma-separated sections to answer (all by default): "
+                    + ", ".join(DASHBOARD_SECTIONS),
+                ),
+            ],
         ),
         "/pages/top": get(
             "most viewed pages",

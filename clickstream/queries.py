@@ -441,15 +441,31 @@ def funnel_for(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
     return {**period.as_json(), **_funnel_steps(counters)}
 
 
+DASHBOARD_SECTIONS = ("stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime")
+
+
+def parse_sections(raw: str | None) -> tuple[str, ...]:
+    """``sections=stats,timeseries``: the dashboard sections to answer (all when absent)."""
+    if not raw:
+        return DASHBOARD_SECTIONS
+    wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [name for name in wanted if name not in DASHBOARD_SECTIONS]
+    if unknown or not wanted:
+        raise QueryError("sections", f"must be some of {', '.join(DASHBOARD_SECTIONS)}")
+    return wanted
+
+
 def dashboard(
     store: DynamoAggregateStore,
     pages_limit: int = 10,
     period: Period | None = None,
     *,
     now: datetime | None = None,
+    sections: tuple[str, ...] = DASHBOARD_SECTIONS,
 ) -> dict[str, Any]:
     """Everything the dashboard shows for a period, in one answer from one view of the store
-    (one request per poll). A section whose reads failed says so, and the others stand."""
+    (one request per poll; the page asks for the slow-moving sections less often). A section
+    whose reads failed says so, and the others stand."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not 1 <= pages_limit <= MAX_TOP:
@@ -457,7 +473,7 @@ def dashboard(
     now = now or datetime.now(UTC)
     period = period or resolve_period("all", now=now)
     series_start = None if period.start is None else _floor(period.start, period.granularity)
-    sections = {
+    readers = {
         "stats": lambda: stats(store, period, now=now),
         "timeseries": lambda: timeseries(
             store, period.granularity, series_start, period.end, now=now
@@ -477,7 +493,8 @@ def dashboard(
     }
     answer: dict[str, Any] = {"period": period.as_json()}
     with store.snapshot():
-        for name, read in sections.items():
+        for name in sections:
+            read = readers[name]
             try:
                 answer[name] = read()
             except (BotoCoreError, ClientError) as exc:

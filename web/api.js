@@ -101,13 +101,20 @@ export const SNAPSHOT_SECTIONS = [
   "stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime",
 ];
 
+/** What changes every second: refreshed on every poll. */
+export const FAST_SECTIONS = ["stats", "timeseries", "realtime"];
+/** Every FULL_EVERY-th poll (and after a period change) asks for every section. */
+export const FULL_EVERY = 8;
+
 /**
- * The one request a dashboard refresh makes (one read of the store per poll, whatever the
- * number of panels), for the period shown (`periodQuery`: "period=today", ...).
+ * The one request a dashboard refresh makes, for the period shown (`periodQuery`:
+ * "period=today", ...): every section, or only the fast-moving ones (`sections=`), since
+ * breakdowns, goals, funnel and pages are most of a poll's reads and change slowly.
  */
-export function snapshotRequest({ topPagesLimit }, periodQuery = "") {
+export function snapshotRequest({ topPagesLimit }, periodQuery = "", sections = null) {
   const limit = `limit=${encodeURIComponent(topPagesLimit)}`;
-  return `/dashboard?${limit}${periodQuery ? `&${periodQuery}` : ""}`;
+  const only = sections ? `&sections=${sections.join(",")}` : "";
+  return `/dashboard?${limit}${periodQuery ? `&${periodQuery}` : ""}${only}`;
 }
 
 /**
@@ -115,12 +122,12 @@ export function snapshotRequest({ topPagesLimit }, periodQuery = "") {
  * answers a section it could not read as `{error, status}`, and the other panels stay current.
  * @returns {Promise<{results: Record<string, {ok: true, data: any} | {ok: false, error: ApiError}>, elapsedMs: number}>}
  */
-export async function fetchSnapshot(baseUrl, path, timeoutMs, credentials = "") {
+export async function fetchSnapshot(baseUrl, path, timeoutMs, credentials = "", sections = SNAPSHOT_SECTIONS) {
   const started = performance.now();
   const results = {};
   try {
     const body = await getJson(baseUrl, path, timeoutMs, credentials);
-    for (const name of SNAPSHOT_SECTIONS) {
+    for (const name of sections) {
       const part = body?.[name];
       if (part && typeof part === "object" && !("error" in part)) {
         results[name] = { ok: true, data: part };
@@ -131,7 +138,7 @@ export async function fetchSnapshot(baseUrl, path, timeoutMs, credentials = "") 
     }
   } catch (err) {
     const error = err instanceof ApiError ? err : new ApiError("network", path, String(err?.message ?? err));
-    for (const name of SNAPSHOT_SECTIONS) results[name] = { ok: false, error };
+    for (const name of sections) results[name] = { ok: false, error };
   }
   return { results, elapsedMs: performance.now() - started };
 }

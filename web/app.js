@@ -1,6 +1,6 @@
 // Entry point: resolve settings, then refresh every panel on a non-overlapping poll.
 
-import { fetchSnapshot, snapshotRequest } from "./api.js";
+import { FAST_SECTIONS, FULL_EVERY, SNAPSHOT_SECTIONS, fetchSnapshot, snapshotRequest } from "./api.js";
 import { CognitoSession } from "./auth.js";
 import { EventTypesChart, TimeseriesChart, loadChartLibrary } from "./charts.js";
 import { PERIODS, periodQuery, periodSub, readPeriod, urlWithPeriod } from "./period.js";
@@ -52,7 +52,7 @@ async function main() {
   const timeseriesChart = new TimeseriesChart(root.querySelector('[data-testid="chart-timeseries"]'));
   const typesChart = new EventTypesChart(root.querySelector('[data-testid="chart-event-types"]'));
   let period = readPeriod(window.location.search);
-  let request = snapshotRequest(settings, periodQuery(period));
+  let fullDue = true; // the first poll, and the one after a period change, read everything
   let feedIds = null;
   let refreshes = 0;
 
@@ -93,8 +93,12 @@ async function main() {
   };
 
   async function refresh() {
+    const full = fullDue || refreshes % FULL_EVERY === 0;
+    const sections = full ? SNAPSHOT_SECTIONS : FAST_SECTIONS;
+    const request = snapshotRequest(settings, periodQuery(period), full ? null : FAST_SECTIONS);
     const { results, elapsedMs } = await fetchSnapshot(
-      settings.apiBaseUrl, request, settings.requestTimeoutMs, await credentials());
+      settings.apiBaseUrl, request, settings.requestTimeoutMs, await credentials(), sections);
+    if (full && Object.values(results).every((r) => r.ok)) fullDue = false;
     if (session && Object.values(results).some((r) => !r.ok && r.error.status === 401)) {
       session.signOut(); // refused: the next poll asks for a sign-in
     }
@@ -135,7 +139,7 @@ async function main() {
   });
   setUpPeriodPicker(root, period, (chosen) => {
     period = chosen;
-    request = snapshotRequest(settings, periodQuery(period));
+    fullDue = true;
     history.replaceState(null, "", urlWithPeriod(window.location.href, period));
     showPeriod(root, period);
     poller.pollNow();

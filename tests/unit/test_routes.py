@@ -142,3 +142,10 @@ def test_visitors_sources_places_and_goals_come_back_from_the_routes(api):
 def test_a_bad_parameter_is_a_400_naming_it(api, path, field):
     status, body = get(api, path)
     assert (status, body["field"]) == (400, field), body
+
+
+def test_the_dashboard_answers_only_the_sections_asked_for(api):
+    status, fast = get(api, "/dashboard?sections=stats,realtime&period=today")
+    assert status == 200 and set(fast) == {"period", "stats", "realtime"}
+    status, body = get(api, "/dashboard?sections=stats,gossip")
+    assert (status, body["field"]) == (400, "sections")
