@@ -336,7 +336,14 @@ def funnel() -> Response:
 
 @route("/dashboard", "GET", "read")
 def dashboard() -> Response:
-    return _read(lambda: queries.dashboard(aggregate_store(), _int_param("limit", 10), _period()))
+    return _read(
+        lambda: queries.dashboard(
+            aggregate_store(),
+            _int_param("limit", 10),
+            _period(),
+            sections=queries.parse_sections(_param("sections")),
+        )
+    )
 
 
 @route("/pages/top", "GET", "read")
