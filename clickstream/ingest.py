@@ -269,6 +269,7 @@ def put_events(
                 "record",
                 f"not accepted: the stream refused it ({last_error.get(index, 'unknown')}) "
                 f"after {outcome.attempts} attempts; retry later",
+                retryable=True,
             )
         )
     outcome.accepted.sort(key=lambda item: item[0])

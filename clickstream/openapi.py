@@ -36,6 +36,10 @@ RECORD_ERROR = {
         },
         "field": {"type": "string", "description": "the offending field, header or limit"},
         "message": {"type": "string"},
+        "retryable": {
+            "type": "boolean",
+            "description": "the record was valid but the stream refused it: send it again",
+        },
     },
 }
 INGEST_ERROR = {

@@ -276,9 +276,13 @@ class RecordError:
     index: int
     field: str
     message: str
+    retryable: bool = False  # the record was valid; sending it again may succeed
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
+        answer: dict[str, Any] = {"index": self.index, "field": self.field, "message": self.message}
+        if self.retryable:
+            answer["retryable"] = True
+        return answer
 
 
 def json_depth(value: Any) -> int:

@@ -129,7 +129,10 @@ class HttpSender:
         self.session.close()
 
     def send(self, records: list[dict[str, Any]]) -> Delivery:
+        """Deliver a batch; records answered ``retryable`` (valid, but the stream refused
+        them) are sent again with the same backoff, as a careful SDK does."""
         delivery = Delivery()
+        total = len(records)
         ids = {str(record["event_id"]) for record in records}
         may_have_landed = False
         last_error = "no attempt made"
@@ -156,13 +159,21 @@ class HttpSender:
                 body = _json_or_none(response)
                 if status == 200 and isinstance(body, dict):
                     accepted = [str(i) for i in body.get("event_ids") or [] if str(i) in ids]
-                    delivery.accepted_ids = accepted
-                    delivery.rejected = len(records) - len(accepted)
-                    if delivery.rejected:
+                    delivery.accepted_ids += accepted
+                    again = _retryable(records, body)
+                    if again and attempt < self.policy.max_attempts:
+                        records = again
+                        ids = {str(record["event_id"]) for record in records}
+                        last_error = _error_text(body, status)[0]
+                        self.sleep(self.policy.delay(attempt, None, self.rng))
+                        continue
+                    delivery.rejected = total - len(delivery.accepted_ids) - len(again)
+                    delivery.undelivered = len(again)
+                    if delivery.rejected or again:
                         delivery.errors.extend(_error_text(body, status))
                     return delivery
                 if status not in RETRYABLE_STATUS and not 200 <= status < 300:
-                    delivery.rejected = len(records)
+                    delivery.rejected = total - len(delivery.accepted_ids)
                     delivery.errors.extend(_error_text(body, status))
                     return delivery
                 # 429/5xx, or a 2xx we cannot read: try again.
@@ -172,10 +183,21 @@ class HttpSender:
             if attempt < self.policy.max_attempts:
                 self.sleep(self.policy.delay(attempt, retry_after, self.rng))
         delivery.undelivered = len(records)
+        delivery.rejected = total - len(delivery.accepted_ids) - len(records)
         delivery.errors.append(
             f"undelivered after {self.policy.max_attempts} attempts: {last_error}"
         )
         return delivery
+
+
+def _retryable(records: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records a 200 answered ``retryable`` (by index in the request)."""
+    indexes = {
+        error.get("index")
+        for error in body.get("errors") or []
+        if isinstance(error, dict) and error.get("retryable")
+    }
+    return [record for index, record in enumerate(records) if index in indexes]
 
 
 def short_error(text: str, limit: int = 160) -> str:

@@ -337,3 +337,41 @@ def test_an_api_on_loopback_means_the_local_emulator(monkeypatch):
     assert os.environ["AWS_ACCESS_KEY_ID"] == "test"
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     assert cli.use_local_emulator("http://localhost:8000", console) is None  # explicit wins
+
+
+def test_records_the_stream_refused_are_sent_again_and_counted_once():
+    """A 200 naming some records ``retryable`` (the stream throttled them): the transport
+    resends just those; one that never gets through is undelivered, not rejected."""
+    from simulator.transport import HttpSender
+
+    answers = iter([
+        {"event_ids": ["a", "c"], "errors": [
+            {"index": 1, "field": "record", "message": "throttled", "retryable": True},
+            {"index": 3, "field": "event_type", "message": "bad"}]},
+        {"event_ids": [], "errors": [{"index": 0, "field": "record", "message": "throttled", "retryable": True}]},
+        {"event_ids": ["b"], "errors": []},
+    ])  # fmt: skip
+    sent: list[list[str]] = []
+
+    class Response:
+        status_code = 200
+        headers: dict[str, str] = {}
+
+        def __init__(self, body):
+            self.body = body
+
+        def json(self):
+            return self.body
+
+    class Session:
+        headers: dict[str, str] = {}
+
+        def post(self, url, json, timeout):
+            sent.append([r["event_id"] for r in json["records"]])
+            return Response(next(answers))
+
+    sender = HttpSender("http://127.0.0.1:1", session=Session(), sleep=lambda s: None)
+    delivery = sender.send([{"event_id": i} for i in "abcd"])
+    assert sent == [list("abcd"), ["b"], ["b"]]
+    assert sorted(delivery.accepted_ids) == ["a", "b", "c"]
+    assert (delivery.rejected, delivery.undelivered, delivery.retries) == (1, 0, 2)
