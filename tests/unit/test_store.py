@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from clickstream.aggregates import SESSION_TIMEOUT
+from clickstream.schema import Location
 from clickstream.store import (
     MAX_KEY_BYTES,
     DynamoAggregateStore,
@@ -392,3 +393,30 @@ def test_one_shard_failing_to_fold_does_not_stop_the_others(store, monkeypatch):
     monkeypatch.undo()
     assert store.fold(OTHER) == 0  # the other shard was folded all the same
     assert store.fold(SHARD) == 1
+
+
+@ON_DYNALITE
+def test_visitor_sketches_breakdowns_and_goals_stay_bounded_at_any_cardinality(store):
+    """Adversarial web traffic: every visit from its own referrer, campaign, city and
+    visitor, each visit sending 100 distinct custom types (goals)."""
+    events = []
+    for i in range(1500):
+        landing = f"https://shop.example/?utm_source=s{i}&utm_campaign={'c' * 150}{i}"
+        events.append(
+            make_event(
+                session_id=f"v{i}", user_id=f"u{i}", page_url=landing,
+                referrer=f"https://ref{i}.example.org/" + "p" * 150,
+                location=Location(country=f"C{i % 250}", city=f"city-{i}-" + "y" * 100),
+            )
+        )  # fmt: skip
+    events += [make_event(session_id="v0", event_type=f"goal_{g}") for g in range(100)]
+    for start in range(0, len(events), 400):
+        store.apply(SHARD, sequenced(events[start : start + 400], start + 1))
+    while store.fold(SHARD):
+        pass
+    sizes = largest_items(store, count=1_000_000)
+    assert max(size for pk, size in sizes if pk.startswith("top#")) < SKETCH_BOUND
+    assert max(size for pk, size in sizes if pk.startswith("hll#")) < 17 * 1024
+    assert max(size for pk, size in sizes if pk.startswith("session#")) < 85 * 1024
+    assert store.unique_visitors("all", "all", "all") == pytest.approx(1500, rel=0.02)
+    assert store.top("utm_campaign", None, None, 5).max_error > 0  # past 128: estimates
