@@ -98,7 +98,9 @@ async function main() {
     const request = snapshotRequest(settings, periodQuery(period), full ? null : FAST_SECTIONS);
     const { results, elapsedMs } = await fetchSnapshot(
       settings.apiBaseUrl, request, settings.requestTimeoutMs, await credentials(), sections);
-    if (full && Object.values(results).every((r) => r.ok)) fullDue = false;
+    // A full poll that failed anywhere is tried again next time, so no panel stays stale
+    // for eight polls after the API recovers.
+    if (full) fullDue = !Object.values(results).every((r) => r.ok);
     if (session && Object.values(results).some((r) => !r.ok && r.error.status === 401)) {
       session.signOut(); // refused: the next poll asks for a sign-in
     }

@@ -450,7 +450,8 @@ def test_one_failing_section_marks_only_its_panels_stale(page, local_stack):
     open_dashboard(page, local_stack)
     page.route(f"{local_stack.api_url}/dashboard*", without_funnel)
     banner = page.get_by_test_id("error-banner")
-    banner.wait_for(state="visible", timeout=15_000)
+    # the funnel comes with every 8th poll (web/api.js FULL_EVERY): up to 16 s at 2 s polls
+    banner.wait_for(state="visible", timeout=30_000)
     message = page.get_by_test_id("error-message").text_content()
     assert "funnel and conversion rate (HTTP 500)" in message, message
     assert "everything else is current" in message
