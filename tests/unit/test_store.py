@@ -400,7 +400,7 @@ def test_visitor_sketches_breakdowns_and_goals_stay_bounded_at_any_cardinality(s
     """Adversarial web traffic: every visit from its own referrer, campaign, city and
     visitor, each visit sending 100 distinct custom types (goals)."""
     events = []
-    for i in range(1500):
+    for i in range(600):  # past the summaries' 128 values many times over
         landing = f"https://shop.example/?utm_source=s{i}&utm_campaign={'c' * 150}{i}"
         events.append(
             make_event(
@@ -418,5 +418,5 @@ def test_visitor_sketches_breakdowns_and_goals_stay_bounded_at_any_cardinality(s
     assert max(size for pk, size in sizes if pk.startswith("top#")) < SKETCH_BOUND
     assert max(size for pk, size in sizes if pk.startswith("hll#")) < 17 * 1024
     assert max(size for pk, size in sizes if pk.startswith("session#")) < 85 * 1024
-    assert store.unique_visitors("all", "all", "all") == pytest.approx(1500, rel=0.02)
+    assert store.unique_visitors("all", "all", "all") == pytest.approx(600, rel=0.02)
     assert store.top("utm_campaign", None, None, 5).max_error > 0  # past 128: estimates
