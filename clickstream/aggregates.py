@@ -79,6 +79,7 @@ NOT_GOALS = frozenset({"page_view"})
 CUSTOM_TYPE = "custom"
 _SESSION_BIT = 1
 _STEP_BITS = {step: 1 << (index + 1) for index, step in enumerate(FUNNEL_STEPS)}
+_SOURCED_BIT = 1 << (len(FUNNEL_STEPS) + 1)  # the visit has been counted under its source
 _STANDARD = frozenset(STANDARD_EVENT_TYPES)
 
 BucketKey = tuple[str, str]  # (granularity, bucket): ("minute", "2026-11-24T02:51")
@@ -106,6 +107,7 @@ class SessionState:
     last_page: str = ""  # the visit's latest page: its exit page so far
     goals: tuple[int, ...] = ()  # goals this visit converted (32-bit hashes of their names)
     visitor: int = 0  # the visit's visitor hash, from its first event: one visit, one visitor
+    earliest: int = 0  # event time of the visit's earliest event (0: first_seen), epoch s
 
     def to_json(self) -> list[Any]:
         return [
@@ -118,21 +120,22 @@ class SessionState:
             self.last_page,
             list(self.goals),
             self.visitor,
+            self.earliest,
         ]
 
     @classmethod
     def from_json(cls, value: Sequence[Any]) -> SessionState:
         version, steps, first_seen, last_seen, page_views, seen, *visit = value
         # states written before exits, goals and visitors were kept
-        last_page, goals, visitor = (*visit, *_VISIT_DEFAULTS[len(visit) :])[:3]
+        last_page, goals, visitor, earliest = (*visit, *_VISIT_DEFAULTS[len(visit) :])[:4]
         return cls(
             version, steps, first_seen, last_seen, page_views, _unpack_seen(seen), last_page,
-            tuple(goals), visitor,
+            tuple(goals), visitor, earliest,
         )  # fmt: skip
 
 
-# last_page, goals and visitor of a state written before they were kept
-_VISIT_DEFAULTS: tuple[Any, ...] = ("", [], 0)
+# last_page, goals, visitor and earliest of a state written before they were kept
+_VISIT_DEFAULTS: tuple[Any, ...] = ("", [], 0, 0)
 
 # A remembered id: 8 bytes of its hash and its arrival, 12 bytes (16 in base64) instead of
 # about 33 as JSON numbers; a session's state rides in every delta that touches it.
@@ -374,8 +377,27 @@ def visitor_of(event: Event, secret: str) -> int:
     return visitor_hash(key)
 
 
-def visit_values(event: Event) -> dict[str, str]:
-    """The values a visit is counted under, from its first event."""
+def client_values(event: Event) -> dict[str, str]:
+    """What a visit is counted under for the client it came from: any of its events says."""
+    values = {
+        "device_type": event.device.device_type,
+        "browser": event.device.browser,
+        "os": event.device.platform,
+        "country": event.location.country,
+        "city": event.location.city,
+    }
+    return {name: value for name, value in values.items() if value}
+
+
+def is_landing(event: Event) -> bool:
+    """An event that can say where its visit came from: not a navigation inside the site
+    (whose referrer is the site itself). Batches may bring a visit's events out of order;
+    its source waits for such an event instead of taking the first one processed."""
+    return not event.referrer or referrer_domain(event.referrer, event.page_url) is not None
+
+
+def source_values(event: Event) -> dict[str, str]:
+    """What a visit is counted under for where it came from, from its landing event."""
     tags = utm(event.page_url)
     values = {
         "source": source(event.referrer, event.page_url),
@@ -383,11 +405,6 @@ def visit_values(event: Event) -> dict[str, str]:
         "channel": channel(event.referrer, event.page_url),
         "utm_medium": tags.get("utm_medium"),
         "utm_campaign": tags.get("utm_campaign"),
-        "device_type": event.device.device_type,
-        "browser": event.device.browser,
-        "os": event.device.platform,
-        "country": event.location.country,
-        "city": event.location.city,
     }
     return {name: value for name, value in values.items() if value}
 
@@ -416,23 +433,14 @@ def _count_event(
 
     seen_ids, dropped = _remember_id(state, id_hash, arrival)
     delta.dedupe_ids_dropped += dropped
-    if state.steps and ts - state.last_seen > SESSION_TIMEOUT.total_seconds():
-        # idle past the timeout: a new visit
-        state = replace(state, steps=0, page_views=0, last_page="", goals=(), visitor=0)
-    if not state.steps:
-        state = replace(state, first_seen=ts, last_seen=ts)
-        for dimension, value in visit_values(event).items():
-            delta.count(dimension, day, value)
-    if not state.visitor:
-        state = replace(state, visitor=visitor_of(event, visitor_secret))
+    state, sourced = _visit(delta, event, state, ts, visitor_secret)
     delta.visitors.setdefault(event_buckets[0][1], set()).add(state.visitor)
     visit_buckets = buckets_of(state.first_seen)
-    new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0)
+    new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0) | sourced
     for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
         if new_bits & bit and not state.steps & bit:
             _add_all(delta, visit_buckets, attribute)
-    if ts > state.last_seen:  # a visit's duration grows in its own clock, never back
-        _add_all(delta, visit_buckets, "duration_s", ts - state.last_seen)
+    earliest = _count_duration(delta, state, ts, visit_buckets)
     if page:
         _count_page_view(delta, state, page, visit_buckets)
     converted = _count_goals(delta, state, goals_of(event, goals), visit_buckets[2][1])
@@ -446,7 +454,45 @@ def _count_event(
         last_page=page or state.last_page,
         goals=converted,
         visitor=state.visitor,
+        earliest=earliest,
     )
+
+
+def _visit(
+    delta: Delta, event: Event, state: SessionState, ts: int, visitor_secret: str
+) -> tuple[SessionState, int]:
+    """The visit an event belongs to (a new one after the timeout), counted under its
+    client when it starts and under its source at its landing event; returns the state and
+    the source bit when this event gave the source."""
+    if state.steps and ts - state.last_seen > SESSION_TIMEOUT.total_seconds():
+        # idle past the timeout: a new visit
+        state = replace(state, steps=0, page_views=0, last_page="", goals=(), visitor=0)
+    if not state.steps:
+        state = replace(state, first_seen=ts, last_seen=ts, earliest=ts)
+        for dimension, value in client_values(event).items():
+            delta.count(dimension, day_key(event.timestamp), value)
+    if not state.visitor:
+        state = replace(state, visitor=visitor_of(event, visitor_secret))
+    if state.steps & _SOURCED_BIT or not is_landing(event):
+        return state, 0
+    visit_day = buckets_of(state.first_seen)[2][1]
+    for dimension, value in source_values(event).items():
+        delta.count(dimension, visit_day, value)
+    return state, _SOURCED_BIT
+
+
+def _count_duration(
+    delta: Delta, state: SessionState, ts: int, visit_buckets: Sequence[BucketKey]
+) -> int:
+    """A visit's duration is its latest minus its earliest event time, whatever order its
+    events are processed in; returns the visit's earliest time."""
+    earliest = state.earliest or state.first_seen
+    if ts > state.last_seen:
+        _add_all(delta, visit_buckets, "duration_s", ts - state.last_seen)
+    elif ts < earliest and earliest - ts <= SESSION_TIMEOUT.total_seconds():
+        _add_all(delta, visit_buckets, "duration_s", earliest - ts)  # an earlier event, late
+        return ts
+    return earliest
 
 
 def _count_goals(

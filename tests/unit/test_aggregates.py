@@ -346,3 +346,23 @@ def test_a_visit_is_one_visitor_even_when_later_events_lack_the_user_agent_or_si
     deltas, _ = run([[first], later])
     hashes = set().union(*(h for d in deltas for h in d.visitors.values()))
     assert len(hashes) == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.permutations(range(6)), st.integers(1, 6))
+def test_a_visit_in_any_order_has_the_same_source_duration_and_client(order, batch_size):
+    """Retries and parallel batches bring a visit's events out of order: its source still
+    comes from its landing event and its duration is latest minus earliest."""
+    site = "https://shop.example"
+    visit = [
+        make_event(session_id="v", page=f"/p{i}", page_url=f"{site}/p{i}",
+                   referrer="https://www.google.com/" if i == 0 else f"{site}/p{i - 1}",
+                   timestamp=T0 + timedelta(seconds=17 * i))
+        for i in range(6)
+    ]  # fmt: skip
+    shuffled = [visit[i] for i in order]
+    deltas, _ = run([shuffled[i : i + batch_size] for i in range(0, 6, batch_size)])
+    assert dimension(deltas, "channel") == {"Organic Search": 1}
+    assert dimension(deltas, "source") == {"google.com": 1}
+    assert dimension(deltas, "device_type") == {"desktop": 1}
+    assert summed(deltas, DAY)["duration_s"] == 17 * 5
