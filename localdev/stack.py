@@ -37,6 +37,7 @@ LOCALSTACK_URL = "http://localhost:4566"
 LOOPBACK = "127.0.0.1"
 CONSUMERS = ("aggregator", "archiver")
 log = logging.getLogger("localdev")
+LOCAL_SHARDS = 2
 
 
 @dataclass
@@ -215,8 +216,9 @@ class LocalStack:
         parameters = {"Environment": "local"}
         if self.env.get("CLICKSTREAM_READ_AUTH"):  # cognito: the stack makes a user pool
             parameters["ReadAuth"] = self.env["CLICKSTREAM_READ_AUTH"]
-        if self.env.get("CLICKSTREAM_SHARDS"):  # the stream's shards (the template's default: 2)
-            parameters["ShardCount"] = self.env["CLICKSTREAM_SHARDS"]
+        # Two shards locally unless told otherwise (the template's default is one): every read
+        # then merges shards, as a busier stage's do.
+        parameters["ShardCount"] = self.env.get("CLICKSTREAM_SHARDS") or str(LOCAL_SHARDS)
         self.outputs = provision(self.endpoint_url, self.config.region, parameters)
         names = {
             "CLICKSTREAM_STREAM_NAME": "StreamName",

@@ -73,7 +73,7 @@ def test_stream(deployed: dict[str, str], aws: Any) -> None:
         "StreamDescriptionSummary"
     ]
     assert summary["StreamStatus"] == "ACTIVE"
-    assert summary["OpenShardCount"] == 2
+    assert summary["OpenShardCount"] == 1  # the template's default
     assert summary["StreamModeDetails"]["StreamMode"] == "PROVISIONED"
 
 
