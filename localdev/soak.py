@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             reconciled = reconcile(stack, ledger, args.wait)
             drain_s = time.monotonic() - started
             archive = archive_after_compaction(stack, timedelta(days=2))
-            accepted = json.loads(ledger.read_text())["accepted"]["events"]
+            tally = json.loads(ledger.read_text())["accepted"]
+            counted, bots = tally["events"], tally.get("bots", 0)  # bots: archived, not counted
+            accepted = counted + bots
             stats: dict[str, Any] = stack.get("/stats")
             restarts = "".join(stack.output).count("restarting it")
             dlq = dead_letters(stack)
@@ -109,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     figures = Table(title="soak")
     for column in ("figure", "value"):
         figures.add_column(column)
-    exact = archive["rows"] == archive["distinct"] == accepted == stats["total_events"]
+    exact = archive["rows"] == archive["distinct"] == accepted
+    exact = exact and stats["total_events"] == counted and stats.get("bots_excluded") == bots
     rows = [
         ("events accepted by the API", f"{accepted:,}"),
+        ("of them from bots (left out of the aggregates)", f"{bots:,}"),
         ("events aggregated (/stats total)", f"{stats['total_events']:,}"),
+        ("bot events left out (/stats bots_excluded)", f"{stats.get('bots_excluded', 0):,}"),
         ("archive rows after compaction", f"{archive['rows']:,}"),
         ("distinct event ids in the archive", f"{archive['distinct']:,}"),
         ("duplicates removed by compaction", f"{archive['duplicates_removed']:,}"),
