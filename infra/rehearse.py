@@ -79,6 +79,7 @@ HANDLERS = {
     "compactor": "app.compactor",
 }
 NEEDS_PYARROW = ("api", "archiver", "compactor")
+LOG_SETTLE_S = 5.0  # for a function's last output lines to be read
 
 
 @dataclass
@@ -524,7 +525,18 @@ class Rehearsal:
     def metrics(self, functions: dict[str, DeployedFunction]) -> str:
         """Every alarm on a custom metric must watch a namespace and dimension set the package
         really emits (else it never sees data), and the no-events alarm's metric must be
-        among what a successful ingest emitted."""
+        among what a successful ingest emitted. A function's output is read by a thread: its
+        last lines may still be on their way, so the check is given a few seconds."""
+        deadline = time.monotonic() + LOG_SETTLE_S
+        while True:
+            try:
+                return self._metrics_match(functions)
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _metrics_match(self, functions: dict[str, DeployedFunction]) -> str:
         emitted: dict[tuple[str, frozenset[tuple[str, str]]], set[str]] = {}
         for function in functions.values():
             for line in function.logs:

@@ -154,6 +154,9 @@ class DeployedFunction:
                 "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
                 "TZ": ":UTC",
                 "PYTHONDONTWRITEBYTECODE": "1",
+                # Lambda's runtime sends each line to the log as it is written; a pipe would
+                # hold the last invocation's metrics line until the next one.
+                "PYTHONUNBUFFERED": "1",
                 # where Lambda would reach AWS, the emulator
                 "AWS_ENDPOINT_URL": endpoint_url,
                 "CLICKSTREAM_SANDBOX_FUNCTION_ARN": str(configuration["FunctionArn"]),

@@ -52,6 +52,7 @@ def answers() -> list[list[dict]]:
 
 
 def test_a_partition_query_answers_what_a_table_scan_answers(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # mock_aws, not a stack's emulator
     with mock_aws():
         expected = answers()
     from moto.dynamodb.models import table

@@ -22,6 +22,7 @@ TABLES = {"aggregates": ("pk", "sk"), "keys": ("pk",)}
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # mock_aws, not a stack's emulator
     for name, value in {
         "CLICKSTREAM_AGGREGATES_TABLE": "aggregates",
         "CLICKSTREAM_KEYS_TABLE": "keys",
