@@ -157,16 +157,20 @@ def _ratio(part: float, whole: float, digits: int = 4) -> float:
     return round(part / whole, digits) if whole else 0.0
 
 
+def period_counters(store: DynamoAggregateStore, period: Period) -> Counters:
+    """The period's counters summed: the all-time bucket, or its buckets at its granularity."""
+    if period.start is None:
+        return store.total("all", "all", "all")
+    granularity, low, high = period.buckets
+    return store.total(granularity, low, high)
+
+
 def headline(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
     """The numbers a site owner reads first, over the period. Unique visitors come from
     HyperLogLog sketches (0.81% standard error); every other number is exact."""
     granularity, low, high = period.buckets
     with store.snapshot():
-        counters = (
-            store.total("all", "all", "all")
-            if period.start is None
-            else store.total(granularity, low, high)
-        )
+        counters = period_counters(store, period)
         visitors = store.unique_visitors(granularity, low, high)
     visits = counters.get("sessions")
     page_views = counters.get("type:page_view")
@@ -248,7 +252,8 @@ def breakdown(
 def goals(store: DynamoAggregateStore, period: Period, limit: int = 10) -> dict[str, Any]:
     """Each goal's converted visits and conversion rate (of the period's visits)."""
     found = breakdown(store, "goal", period, limit)
-    visits = headline(store, period)["visits"]
+    with store.snapshot():
+        visits = period_counters(store, period).get("sessions")  # no visitor sketches needed
     return {
         **period.as_json(),
         "visits": visits,
@@ -433,11 +438,8 @@ def page_views(store: DynamoAggregateStore, page: str) -> dict[str, Any]:
 
 def funnel_for(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
     """The funnel over a period: distinct visits that reached each step."""
-    if period.start is None:
-        return {**period.as_json(), **funnel(store)}
-    granularity, low, high = period.buckets
     with store.snapshot():
-        counters = store.total(granularity, low, high)
+        counters = period_counters(store, period)
     return {**period.as_json(), **_funnel_steps(counters)}
 
 

@@ -192,25 +192,15 @@ def web_metrics(
             checked=not base.visitors,
             group="visitors",
         ),
-        Metric(
-            "stats.bounces",
-            accepted["bounces"],
-            _delta(current.bounces, base.bounces),
-            group="visitors",
-        ),
-        Metric(
-            "stats.visit_duration_s",
-            accepted["visit_duration_s"],
-            _delta(current.visit_duration_s, base.visit_duration_s),
-            group="visitors",
-        ),
-        Metric(
-            "stats.bots_excluded",
-            accepted["bots"],
-            _delta(current.bots, base.bots),
-            group="visitors",
-        ),
     ]
+    # (metric, ledger key, reading): exact counts, so the baseline subtracts
+    for name, key, field in (
+        ("stats.bounces", "bounces", "bounces"),
+        ("stats.visit_duration_s", "visit_duration_s", "visit_duration_s"),
+        ("stats.bots_excluded", "bots", "bots"),
+    ):
+        found = _delta(getattr(current, field), getattr(base, field))
+        metrics.append(Metric(name, accepted[key], found, group="visitors"))
     for dimension, expected in accepted["visits_by"].items():
         now = (current.visits_by or {}).get(dimension) if current.visits_by is not None else None
         before = (base.visits_by or {}).get(dimension)
