@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
+.PHONY: venv dynalite sdks soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ $(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
 
 dynalite: $(DYNALITE)
 
+# The browser SDKs the tests drive unmodified (posthog-js, Snowplow's and Segment's), lz-string
+# and terser: npm packages as files, pinned by tools/sdks/package-lock.json.
+SDKS := tools/sdks/node_modules/.package-lock.json
+$(SDKS): tools/sdks/package.json tools/sdks/package-lock.json
+	npm ci --prefix tools/sdks --no-audit --no-fund --loglevel=error
+	touch $@
+
+sdks: $(SDKS)
+
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser download).
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -46,7 +55,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench infra) api/app.py
 
-unit: venv dynalite
+unit: venv dynalite sdks
 	$(PY) -m pytest -q tests/unit
 
 # Known vulnerabilities in the pinned dependencies fail the build (PyPI's advisory data; a
@@ -55,7 +64,7 @@ unit: venv dynalite
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
-test: venv dynalite chromium lint audit
+test: venv dynalite sdks chromium lint audit
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose

@@ -36,10 +36,21 @@ from clickstream.ingest import (
     handle_track_request,
 )
 from clickstream.keys import KeyCache, get_key
+from clickstream.protocols import Protocol, SdkRequest, handle_sdk_request
+from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.settings import get_settings
 
 app = Chalice(app_name="clickstream")
-app.api.binary_types = []  # everything here is JSON
+# Request bodies of these types reach the function base64-encoded, so API Gateway passes
+# gzip (posthog-js sends it as text/plain) unchanged; the pixel is the one binary answer.
+app.api.binary_types = [
+    "text/plain",
+    "application/octet-stream",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-www-form-urlencoded",
+    "image/gif",
+]
 logger = Logger(service="clickstream-api")
 metrics = Metrics(service="clickstream-api")
 # Patches botocore, so each PutRecords / DynamoDB / S3 call is an X-Ray subsegment of the
@@ -90,9 +101,9 @@ def route(path: str, method: str, access: Access, **kwargs: Any) -> Callable[[An
 
 def answer_preflight(**_: Any) -> Response:
     request = _request()
-    answer = preflight(
-        request.headers, get_settings().cors_origins, ROUTE_METHODS.get(request.path, ())
-    )
+    methods = ROUTE_METHODS.get(request.path, ())
+    sdk = any(ACCESS.get((request.path, method)) == "sdk" for method in methods)
+    answer = preflight(request.headers, get_settings().cors_origins, methods, credentials=sdk)
     body = {"error": answer.error, "field": "Origin"} if answer.error else None
     return Response(
         body=orjson.dumps(body).decode() if body else "",
@@ -133,7 +144,7 @@ def _lookup_key(key: str) -> Any:
 
 
 def _authorize(request: Request, access: Access) -> Principal | None:
-    if access == "public":
+    if access in ("public", "sdk"):  # an SDK route checks the key its body carries
         return None
     if access != "write" and READ_AUTH == "cognito":
         claims = ((request.context or {}).get("authorizer") or {}).get("claims")
@@ -174,7 +185,9 @@ def guard(event: Request, get_response: Any) -> Any:
             PRINCIPAL.reset(token)
             LOG_FIELDS.reset(fields_token)
     if event.method != "OPTIONS":
-        response.headers.update(cors_headers(event.headers, get_settings().cors_origins))
+        response.headers.update(
+            cors_headers(event.headers, get_settings().cors_origins, credentials=access == "sdk")
+        )
     logger.info(
         "request",
         extra={
@@ -250,6 +263,71 @@ def post_events() -> Response:
 @route("/track", "POST", "write", content_types=ANY_BODY)
 def track() -> Response:
     return _answer_ingest(handle_track_request(_raw_body(), _ingest_context(), _content_type()))
+
+
+# The SDKs' own endpoints (clickstream.protocols): same ingest path, their request and answer.
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+def _sdk(protocol: Protocol, call: str = "batch") -> Response:
+    request = _request()
+    sdk_request = SdkRequest(
+        body=_raw_body(),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        query=dict(request.query_params or {}),
+        path=request.path,
+    )
+    result = handle_sdk_request(
+        protocol,
+        sdk_request,
+        _ingest_context(),
+        lambda key, field: authorize_key("write", key, field, _lookup_key),
+        call=call,
+        method=request.method,
+    )
+    if result.status == 200 and request.method == "GET" and protocol == "snowplow":
+        _answer_ingest(result)  # metrics and the log line; the pixel is the body
+        return Response(body=PIXEL_GIF, status_code=200, headers={"Content-Type": "image/gif"})
+    return _answer_ingest(result)
+
+
+@route("/v1/{call}", "POST", "sdk", content_types=ANY_BODY)
+def segment_call(call: str) -> Response:
+    if call not in SEGMENT_CALLS:
+        return _json(404, {"error": f"/v1/{call[:40]} is not a Segment call", "field": "path"})
+    return _sdk("segment", SEGMENT_CALLS[call])
+
+
+@route("/capture", "POST", "sdk", content_types=ANY_BODY)
+def posthog_capture() -> Response:
+    return _sdk("posthog")
+
+
+@route("/batch", "POST", "sdk", content_types=ANY_BODY)
+def posthog_batch() -> Response:
+    return _sdk("posthog")
+
+
+@route("/e", "POST", "sdk", content_types=ANY_BODY)
+def posthog_e() -> Response:
+    return _sdk("posthog")
+
+
+@route("/i/v0/e", "POST", "sdk", content_types=ANY_BODY)
+def posthog_i_v0_e() -> Response:
+    return _sdk("posthog")
+
+
+@route("/i", "GET", "sdk")
+def snowplow_pixel() -> Response:
+    return _sdk("snowplow")
+
+
+@route("/com.snowplowanalytics.snowplow/tp2", "POST", "sdk", content_types=ANY_BODY)
+def snowplow_tp2() -> Response:
+    return _sdk("snowplow")
 
 
 def _read(answer: Any) -> Response:

@@ -32,7 +32,9 @@ from typing import Any, Literal
 
 from clickstream.keys import KeyRecord, well_formed
 
-Access = Literal["public", "write", "read", "admin"]
+# "sdk": a write route whose key travels the SDK's way (in the body, Basic auth, the app id);
+# the route checks it once the body is decoded.
+Access = Literal["public", "write", "read", "admin", "sdk"]
 WRITE_KEY_HEADER = "X-Write-Key"
 API_KEY_HEADER = "X-Api-Key"
 WRITE_KEY_PARAM = "key"

@@ -3,8 +3,10 @@
 Chalice's ``CORSConfig`` (and the API Gateway mock integration it generates for preflights)
 can name only one origin, so the app answers CORS itself: every response carries the
 *request's* origin when it is on the list (plus ``Vary: Origin``), and each route has an
-``OPTIONS`` view that answers the preflight. ``*`` on the list allows any origin; no
-credentials (cookies) are ever involved, keys travel in headers.
+``OPTIONS`` view that answers the preflight. ``*`` on the list allows any origin. Keys
+travel in headers or bodies, never cookies; but the SDK endpoints answer requests sent with
+credentials (Snowplow's browser tracker sends them by default) by naming the origin and
+allowing credentials, as its collector does: they set and read no cookie.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-ALLOWED_HEADERS = ("Content-Type", "X-Write-Key", "X-Api-Key", "Authorization")
+ALLOWED_HEADERS = ("Content-Type", "X-Write-Key", "X-Api-Key", "Authorization", "SP-Anonymous")
 EXPOSED_HEADERS = ("Retry-After",)
 MAX_AGE_S = 600
 
@@ -22,24 +24,35 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value if value is not None else headers.get(name)
 
 
-def matching_origin(origin: str | None, allowed: Iterable[str]) -> str | None:
-    """The value for ``Access-Control-Allow-Origin``, or None when the origin is not allowed."""
+def matching_origin(
+    origin: str | None, allowed: Iterable[str], credentials: bool = False
+) -> str | None:
+    """The value for ``Access-Control-Allow-Origin``, or None when the origin is not allowed.
+    With ``credentials`` a browser accepts only the origin itself, never ``*``."""
     allowed = tuple(allowed)
     if "*" in allowed:
-        return "*"
+        return origin if credentials and origin else "*"
     if origin and origin.rstrip("/") in allowed:
         return origin
     return None
 
 
-def cors_headers(headers: Mapping[str, str], allowed: Iterable[str]) -> dict[str, str]:
+def _vary(allowed: tuple[str, ...], credentials: bool) -> dict[str, str]:
+    return {} if "*" in allowed and not credentials else {"Vary": "Origin"}
+
+
+def cors_headers(
+    headers: Mapping[str, str], allowed: Iterable[str], credentials: bool = False
+) -> dict[str, str]:
     """Headers every (non-preflight) response gets."""
     allowed = tuple(allowed)
-    result = {} if "*" in allowed else {"Vary": "Origin"}
-    origin = matching_origin(_header(headers, "Origin"), allowed)
+    result = _vary(allowed, credentials)
+    origin = matching_origin(_header(headers, "Origin"), allowed, credentials)
     if origin is not None:
         result["Access-Control-Allow-Origin"] = origin
         result["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
+        if credentials and origin != "*":
+            result["Access-Control-Allow-Credentials"] = "true"
     return result
 
 
@@ -51,14 +64,17 @@ class Preflight:
 
 
 def preflight(
-    headers: Mapping[str, str], allowed: Iterable[str], methods: Iterable[str]
+    headers: Mapping[str, str],
+    allowed: Iterable[str],
+    methods: Iterable[str],
+    credentials: bool = False,
 ) -> Preflight:
     """Answer an ``OPTIONS`` preflight for a route serving ``methods``."""
     allowed = tuple(allowed)
     methods = sorted({method.upper() for method in methods} | {"OPTIONS"})
-    base = {} if "*" in allowed else {"Vary": "Origin"}
+    base = _vary(allowed, credentials)
     origin = _header(headers, "Origin")
-    match = matching_origin(origin, allowed)
+    match = matching_origin(origin, allowed, credentials)
     if match is None:
         return Preflight(403, base, f"origin {origin or '(none)'} is not allowed")
     requested = (_header(headers, "Access-Control-Request-Method") or "").upper()
@@ -72,5 +88,8 @@ def preflight(
             "Access-Control-Allow-Methods": ",".join(methods),
             "Access-Control-Allow-Headers": ",".join(ALLOWED_HEADERS),
             "Access-Control-Max-Age": str(MAX_AGE_S),
+            **(
+                {"Access-Control-Allow-Credentials": "true"} if credentials and match != "*" else {}
+            ),
         },
     )

@@ -183,6 +183,9 @@ def validate_records(
 ) -> ValidatedBatch:
     batch = ValidatedBatch()
     for index, record in enumerate(records):
+        if isinstance(record, RecordError):  # an SDK message that maps onto no event
+            batch.errors.append(record)
+            continue
         parsed = parse_incoming(index, record)
         if isinstance(parsed, list):
             batch.errors.extend(parsed)

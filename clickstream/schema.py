@@ -121,13 +121,16 @@ class Event(BaseModel):
     @property
     def partition_key(self) -> str:
         """Kinesis partition key: a session's events stay on one shard, in order."""
-        return self.session_id or self.user_id or self.event_id
+        return self.session_id or self.anonymous_id or self.user_id or self.event_id
 
     @property
     def session_key(self) -> str:
-        """What the funnel and session counts treat as one visit."""
+        """Whose visits an event belongs to (split into visits by the idle timeout): the
+        session, else the device (SDKs such as Segment's send no session), else the user."""
         if self.session_id:
             return self.session_id
+        if self.anonymous_id:
+            return f"device:{self.anonymous_id}"
         return f"user:{self.user_id}" if self.user_id else f"event:{self.event_id}"
 
 

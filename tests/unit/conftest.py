@@ -84,7 +84,9 @@ def store_with(aggregates_table: tuple[Any, str]) -> Callable[..., DynamoAggrega
 
 
 @pytest.fixture
-def new_store(store_with: Callable[..., DynamoAggregateStore]) -> Callable[[], DynamoAggregateStore]:
+def new_store(
+    store_with: Callable[..., DynamoAggregateStore],
+) -> Callable[[], DynamoAggregateStore]:
     return lambda: store_with()
 
 

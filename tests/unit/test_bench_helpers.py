@@ -125,4 +125,8 @@ def test_report_rows_and_markdown_tables():
     assert row.holds_text() == "NO"
     assert row.baseline_text() == "100 (floor)"
     assert Row("n", 1.0, "s").ratio_text() == "-"
-    assert md_table(("a", "b"), [(1.5, "x|y")]) == ["| a | b |", "| --- | --- |", "| 1.50 | x\\|y |"]
+    assert md_table(("a", "b"), [(1.5, "x|y")]) == [
+        "| a | b |",
+        "| --- | --- |",
+        "| 1.50 | x\\|y |",
+    ]

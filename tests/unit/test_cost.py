@@ -8,7 +8,9 @@ from tests.factories import make_event, sequenced
 
 
 def test_batches_close_on_the_window_or_the_size():
-    events = [make_event(timestamp=make_event().timestamp + timedelta(seconds=i * 0.4)) for i in range(10)]
+    events = [
+        make_event(timestamp=make_event().timestamp + timedelta(seconds=i * 0.4)) for i in range(10)
+    ]
     cut = batches(sequenced(events), window_s=1.0, size=100)
     assert [len(batch) for batch in cut] == [3, 3, 3, 1]
     assert [len(batch) for batch in batches(sequenced(events), window_s=60, size=4)] == [4, 4, 2]

@@ -1,0 +1,140 @@
+"""Drop-in endpoints for the SDKs sites already run: Segment, PostHog and Snowplow.
+
+Each protocol decodes its request and maps its messages onto incoming records; from there
+they take the one ingest path (validate, enrich, ``PutRecords``) that ``POST /events`` takes.
+The answer is shaped the way the SDK reads it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import orjson
+
+from clickstream.auth import AuthError
+from clickstream.ingest import (
+    RETRY_AFTER_S,
+    IngestContext,
+    IngestError,
+    IngestResponse,
+    ingest_records,
+)
+from clickstream.protocols import posthog, segment, snowplow
+from clickstream.protocols.common import Decoded, SdkRequest, check_sdk_content_type
+from clickstream.schema import CLIENT_ID_NAMESPACE, RecordError
+
+Protocol = Literal["segment", "posthog", "snowplow"]
+# Checks a presented write key (and where it came from); raises AuthError.
+Authorize = Callable[[str | None, str], Any]
+
+__all__ = ["Protocol", "SdkRequest", "handle_sdk_request", "posthog", "segment", "snowplow"]
+
+
+def handle_sdk_request(
+    protocol: Protocol,
+    request: SdkRequest,
+    context: IngestContext,
+    authorize: Authorize,
+    *,
+    call: str = "batch",
+    method: str = "POST",
+) -> IngestResponse:
+    """Decode, authorize, map, ingest; answered as ``protocol``'s SDKs expect."""
+    try:
+        if method == "POST":
+            check_sdk_content_type(request.header("content-type"))
+        decoded = _decode(protocol, request, call, method)
+        authorize(decoded.key, decoded.key_field)
+    except IngestError as error:
+        return _error(protocol, error.status, error.message, error.field)
+    except AuthError as error:
+        answer = _error(protocol, error.status, error.message, error.field)
+        answer.headers.update(error.headers)
+        return answer
+    records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
+    return _shaped(protocol, ingest_records(records, context))
+
+
+def _decode(protocol: Protocol, request: SdkRequest, call: str, method: str) -> Decoded:
+    if protocol == "segment":
+        return segment.decode(request, call)
+    if protocol == "posthog":
+        return posthog.decode(request)
+    return snowplow.decode(request, method)
+
+
+def _map(
+    protocol: Protocol, decoded: Decoded, call: str, request: SdkRequest, context: IngestContext
+) -> list[dict[str, Any] | RecordError]:
+    if protocol == "segment":
+        return segment.map_messages(decoded, call, context.received_at)
+    if protocol == "posthog":
+        return posthog.map_messages(decoded, context.received_at)
+    return snowplow.map_messages(decoded, context.received_at, request.header("user-agent"))
+
+
+def _with_stable_ids(
+    decoded: Decoded, records: list[dict[str, Any] | RecordError]
+) -> list[dict[str, Any] | RecordError]:
+    """A message sent without an id gets one made from its content, so the SDK's resend of a
+    batch (after a 503) is recognised as the same events."""
+    for message, record in zip(decoded.messages, records, strict=True):
+        if isinstance(record, dict) and not record.get("event_id"):
+            content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+            record["event_id"] = str(uuid.uuid5(CLIENT_ID_NAMESPACE, content.decode()))
+    return records
+
+
+def _error(protocol: Protocol, status: int, message: str, field: str) -> IngestResponse:
+    body: dict[str, Any] = {
+        "status": "rejected",
+        "error": message,
+        "errors": [{"index": None, "field": field, "message": message}],
+    }
+    if protocol == "segment":
+        body.update(success=False, message=message)
+    elif protocol == "posthog":
+        kind = "authentication_error" if status in (401, 403) else "validation_error"
+        code = "invalid_api_key" if kind == "authentication_error" else "invalid_payload"
+        body.update(type=kind, code=code, detail=message, attr=field)
+    return IngestResponse(status, body)
+
+
+def _shaped(protocol: Protocol, response: IngestResponse) -> IngestResponse:
+    """One status for the whole request, because an SDK resends (or drops) whole requests:
+    200 when every event was taken; 503 with ``Retry-After`` when the stream refused some
+    (the resend is safe, each event keeps its id); else 400 naming each bad event, with the
+    valid ones kept."""
+    body = response.body
+    errors = body.get("errors", [])
+    if any(error.get("retryable") for error in errors):
+        response.status = 503
+        body["status"] = "unavailable"
+        response.headers["Retry-After"] = RETRY_AFTER_S
+    elif errors:
+        response.status = 400
+        body["status"] = "partial" if response.accepted else "rejected"
+    if protocol == "segment":
+        body["success"] = response.status == 200
+        if errors:
+            body["message"] = _first_error(errors)
+    elif protocol == "posthog":
+        if response.status == 200:
+            body["status"] = 1
+        elif response.status == 400:
+            first = errors[0]
+            body.update(
+                type="validation_error",
+                code="invalid_payload",
+                detail=_first_error(errors),
+                attr=first.get("field"),
+            )
+    return response
+
+
+def _first_error(errors: list[dict[str, Any]]) -> str:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"event {first.get('index')}: {first.get('field')} {first.get('message')}{more}"

@@ -1,0 +1,211 @@
+"""What the SDK protocols share: the request as a protocol sees it, body decoding with a
+bounded inflate, event names made into event types, and clock-skew correction."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from clickstream.ingest import MAX_BODY_BYTES, IngestError, check_content_type
+from clickstream.schema import CUSTOM_EVENT_TYPE, STANDARD_EVENT_TYPES, RecordError
+
+GZIP_MAGIC = b"\x1f\x8b"
+# Bodies some SDKs send (gzip, base64, form-encoded); JSON is read from each of them.
+SDK_CONTENT_TYPES = (
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "application/gzip",
+    "application/x-gzip",
+)
+
+
+@dataclass(frozen=True)
+class SdkRequest:
+    """One HTTP request to an SDK endpoint; header names lower-case."""
+
+    body: bytes | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Decoded:
+    """A request's messages (JSON values, one per event), and the write key it carried."""
+
+    messages: list[Any]
+    key: str | None
+    key_field: str
+    batch: Mapping[str, Any] = field(default_factory=dict)  # fields shared by every message
+
+
+def check_sdk_content_type(content_type: str | None) -> None:
+    if content_type is None or not content_type.strip():
+        return
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type not in SDK_CONTENT_TYPES:
+        raise IngestError(
+            415,
+            f"Content-Type {media_type[:100]!r} is not accepted; send JSON "
+            "(application/json or text/plain), gzipped or not",
+            "Content-Type",
+        )
+    if media_type in ("application/json", "text/plain"):
+        check_content_type(content_type)  # the charset rule
+
+
+def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
+    """gzip (or zlib) data, refused past ``limit`` bytes inflated, so a small bomb cannot
+    take the function's memory."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto-detected
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise IngestError(400, f"the body is not valid gzip: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise IngestError(413, f"the body inflates past {limit} bytes; the limit is {limit}")
+    if not inflater.eof:
+        raise IngestError(400, "the body is not valid gzip: the data is truncated")
+    return data
+
+
+def unwrap_body(request: SdkRequest, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body with ``Content-Encoding: gzip`` (or bare gzip bytes) undone."""
+    raw = request.body or b""
+    if len(raw) > limit:
+        raise IngestError(413, f"request body is {len(raw)} bytes; the limit is {limit}")
+    encoding = (request.header("content-encoding") or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate") or raw[:2] == GZIP_MAGIC:
+        return inflate(raw, limit)
+    if encoding and encoding != "identity":
+        raise IngestError(415, f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip")
+    return raw
+
+
+def parse_json(data: bytes | str, what: str = "body") -> Any:
+    if not data or not data.strip():
+        raise IngestError(400, f"the {what} is empty; send JSON", what)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, f"the {what} is not valid JSON: {exc}", what) from None
+
+
+def b64decode_loose(text: str, what: str) -> bytes:
+    """Base64 as trackers send it: standard or URL-safe alphabet, padding optional."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/").replace(" ", "+")
+    try:
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise IngestError(400, f"{what} is not valid base64", what) from None
+
+
+# Segment's e-commerce spec names and PostHog's/Snowplow's built-ins, as our standard types.
+STANDARD_NAMES = {
+    "products searched": "search",
+    "product added": "add_to_cart",
+    "product removed": "remove_from_cart",
+    "checkout started": "checkout",
+    "order completed": "purchase",
+}
+_NOT_IN_TYPE = re.compile(r"[^a-z0-9_.:-]+")
+
+
+def event_type_for(name: str) -> str:
+    """An SDK's free-text event name ("Signed Up", "$rageclick") as one of our event types:
+    a standard type where the name is a known synonym, else a slug ("signed_up")."""
+    lowered = name.strip().lower()
+    if lowered in STANDARD_NAMES:
+        return STANDARD_NAMES[lowered]
+    if lowered in STANDARD_EVENT_TYPES:
+        return lowered
+    slug = _NOT_IN_TYPE.sub("_", lowered.lstrip("$")).strip("_")[:64]
+    if not slug:  # nothing of a-z0-9 in it, e.g. a name in another script
+        return "event_" + hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    if not slug[0].isalpha() or not slug.isascii():
+        slug = ("e_" + slug)[:64]
+    return slug if CUSTOM_EVENT_TYPE.match(slug) else "event_" + slug.encode().hex()[:16]
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An ISO-8601 string or epoch milliseconds as UTC; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        text = value.strip()
+        if text.isdigit():
+            return parse_instant(int(text))
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None
+
+
+def skew_corrected(
+    created: datetime | None, sent: datetime | None, received_at: datetime
+) -> datetime | None:
+    """When the device's clock is wrong by the same amount at creation and sending, the
+    event happened ``sent - created`` before it reached us (Segment's and Snowplow's rule)."""
+    if created is None:
+        return None
+    if sent is None:
+        return created
+    age = sent - created
+    if age < timedelta(0):
+        age = timedelta(0)
+    return received_at - age
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def mapping_error(index: int, field_name: str, message: str) -> RecordError:
+    return RecordError(index, field_name, message)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_text(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def non_negative(value: Any) -> float | None:
+    """A revenue-like number we can count as ``value`` (refunds stay in the properties)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and 0 <= value <= 1e12:
+        return float(value)
+    return None

@@ -1,0 +1,196 @@
+"""PostHog's capture API (posthog-js, posthog-python and the other PostHog SDKs) onto the
+canonical event.
+
+Paths ``/capture``, ``/batch``, ``/e``, ``/i/v0/e`` (with or without the trailing slash). The
+project key (``api_key`` or ``token``, in the body or the event's properties) is the write
+key. Bodies come plain, gzipped, base64, lz-string'd (``compression=lz64``) or form-encoded
+(``data=...``), as the SDKs' versions have sent them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from clickstream.ingest import IngestError
+from clickstream.protocols.common import (
+    Decoded,
+    SdkRequest,
+    as_dict,
+    as_text,
+    b64decode_loose,
+    event_type_for,
+    inflate,
+    iso,
+    non_negative,
+    parse_instant,
+    parse_json,
+    skew_corrected,
+    unwrap_body,
+)
+from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
+from clickstream.schema import RecordError
+
+MAPPED_EVENTS = {
+    "$pageview": "page_view",
+    "$screen": "screen_view",
+    "$pageleave": "page_leave",
+    "$identify": "identify",
+    "$groupidentify": "group",
+    "$create_alias": "alias",
+}
+# PostHog's own properties worth keeping beside the custom ones; the rest ($elements, the
+# feature-flag and person-processing flags, ...) are PostHog's internals.
+KEPT_PROPERTIES = {
+    "$title": "title",
+    "title": "title",
+    "$browser_language": "locale",
+    "$timezone": "timezone",
+    "$screen_width": "screen_width",
+    "$screen_height": "screen_height",
+    "$lib": "library",
+    "$lib_version": "library_version",
+    "$event_type": "dom_event",
+    "$el_text": "element_text",
+    "$external_click_url": "outbound_url",
+    "$prev_pageview_pathname": "previous_path",
+    "$group_key": "group_key",
+    "$group_type": "group_type",
+    "$anon_distinct_id": "previous_id",
+}
+# PostHog's internals, and the project key (a write key is never stored).
+_DROPPED_PREFIXES = ("$", "token", "api_key", "distinct_id")
+
+
+def _payload(request: SdkRequest) -> bytes | str:
+    """The JSON text of the request, whatever wrapping its SDK version chose."""
+    compression = (request.query.get("compression") or "").lower()
+    raw = unwrap_body(request) if compression != "gzip-js" else request.body or b""
+    if compression == "gzip-js":
+        return inflate(raw)
+    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+    text: bytes | str = raw
+    if content_type == "application/x-www-form-urlencoded" or raw[:5] == b"data=":
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        if "data" not in form:
+            raise IngestError(400, "a form-encoded body needs its events in data=", "data")
+        text = form["data"][0]
+        compression = compression or ("lz64" if form.get("compression") == ["lz64"] else "")
+    elif not raw.strip() and request.query.get("data"):
+        text = request.query["data"]  # GET /e/?data=... from the oldest SDKs
+    if compression == "lz64":
+        try:
+            return decompress_from_base64(text.decode() if isinstance(text, bytes) else text)
+        except (LZStringError, UnicodeDecodeError) as exc:
+            raise IngestError(400, f"the body is not valid lz64: {exc}", "body") from None
+    stripped = text.strip()
+    if compression == "base64" or (stripped and stripped[:1] not in (b"{", b"[", "{", "[")):
+        as_str = stripped.decode("ascii", "replace") if isinstance(stripped, bytes) else stripped
+        return b64decode_loose(as_str, "body")
+    return text
+
+
+def decode(request: SdkRequest) -> Decoded:
+    body = parse_json(_payload(request))
+    shared: dict[str, Any] = {}
+    if isinstance(body, list):
+        messages = body
+    elif isinstance(body, dict) and isinstance(body.get("batch"), list):
+        messages = body["batch"]
+        shared = {name: body[name] for name in ("sent_at", "historical_migration") if name in body}
+    elif isinstance(body, dict):
+        messages = [body]
+        if "sent_at" in body:
+            shared["sent_at"] = body["sent_at"]
+    else:
+        raise IngestError(400, "the body must be an event object, an array or {batch: []}")
+    if not messages:
+        raise IngestError(400, "the batch is empty", "batch")
+    key = body.get("api_key") or body.get("token") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key:
+        first = messages[0] if isinstance(messages[0], dict) else {}
+        properties = as_dict(first.get("properties"))
+        key = first.get("api_key") or properties.get("token") or first.get("token")
+    if not isinstance(key, str) or not key:
+        key = request.header("x-write-key") or request.query.get("key")
+    return Decoded(messages=messages, key=key or None, key_field="api_key", batch=shared)
+
+
+def map_messages(decoded: Decoded, received_at: datetime) -> list[dict[str, Any] | RecordError]:
+    return [
+        map_message(index, message, decoded.batch, received_at)
+        for index, message in enumerate(decoded.messages)
+    ]
+
+
+def map_message(
+    index: int, message: Any, shared: dict[str, Any] | Any, received_at: datetime
+) -> dict[str, Any] | RecordError:
+    if not isinstance(message, dict):
+        return RecordError(index, "record", "each event must be a JSON object")
+    name = message.get("event")
+    if not isinstance(name, str) or not name.strip():
+        return RecordError(index, "event", "every event needs its name in event")
+    properties = as_dict(message.get("properties"))
+    distinct_id = as_text(message.get("distinct_id")) or as_text(properties.get("distinct_id"))
+    if not distinct_id:
+        return RecordError(index, "distinct_id", "every event needs a distinct_id")
+    device_id = as_text(properties.get("$device_id"))
+    if device_id and device_id != distinct_id:
+        user_id, anonymous_id = distinct_id, device_id  # identified in a browser
+    elif device_id:
+        user_id, anonymous_id = None, distinct_id  # anonymous in a browser
+    else:
+        user_id, anonymous_id = distinct_id, None  # a server-side capture names the person
+    event_type = MAPPED_EVENTS.get(name) or _autocapture_type(name, properties)
+    kept = {
+        key: value for key, value in properties.items() if not key.startswith(_DROPPED_PREFIXES)
+    }
+    for source, target in KEPT_PROPERTIES.items():
+        if properties.get(source) is not None:
+            kept.setdefault(target, properties[source])
+    if event_type != name:
+        kept.setdefault("event_name", name)
+    for extra in ("$set", "$set_once"):
+        if isinstance(message.get(extra), dict):
+            kept.setdefault("traits", message[extra])
+    referrer = as_text(properties.get("$referrer"))
+    record: dict[str, Any] = {
+        "event_id": as_text(message.get("uuid")),
+        "event_type": event_type,
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "session_id": as_text(properties.get("$session_id")),
+        "timestamp": iso(_timestamp(message, shared, received_at)),
+        "page": as_text(properties.get("$pathname")),
+        "page_url": as_text(properties.get("$current_url")),
+        "referrer": None if referrer == "$direct" else referrer,
+        "product_id": as_text(properties.get("product_id")),
+        "value": non_negative(properties.get("revenue", properties.get("value"))),
+        "properties": kept,
+        "user_agent": as_text(properties.get("$raw_user_agent")),
+        "ip_address": as_text(properties.get("$ip")),
+        "country": as_text(properties.get("$geoip_country_code")),
+        "device_type": as_text(properties.get("$device_type")),
+    }
+    if event_type == "screen_view":
+        record["page"] = as_text(properties.get("$screen_name"))
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def _autocapture_type(name: str, properties: dict[str, Any]) -> str:
+    if name == "$autocapture":
+        return "click" if properties.get("$event_type") in (None, "click") else "autocapture"
+    return event_type_for(name)
+
+
+def _timestamp(message: dict[str, Any], shared: dict[str, Any], received_at: datetime) -> Any:
+    """PostHog's rules: ``offset`` (ms before sending) wins; else the timestamp corrected by
+    ``sent_at`` when both are there."""
+    offset = message.get("offset")
+    if isinstance(offset, int | float) and not isinstance(offset, bool) and offset >= 0:
+        return received_at - timedelta(milliseconds=offset)
+    created = parse_instant(message.get("timestamp"))
+    sent = parse_instant(message.get("sent_at") or shared.get("sent_at"))
+    return skew_corrected(created, sent, received_at)

@@ -1,0 +1,231 @@
+"""The Snowplow tracker protocol onto the canonical event: ``GET /i`` (the pixel, one event
+in the query string) and ``POST /com.snowplowanalytics.snowplow/tp2`` (``payload_data``).
+
+The write key: the trackers' unmodified configuration carries it as the app id (``appId`` in
+the JavaScript trackers, ``app_id`` in the others, sent as ``aid``). ``X-Write-Key`` or
+``?key=`` also work where a client can set them. Every event of one request must carry the
+same ``aid`` then, so one key cannot vouch for another's events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from clickstream.ingest import IngestError
+from clickstream.protocols.common import (
+    Decoded,
+    SdkRequest,
+    as_dict,
+    as_text,
+    b64decode_loose,
+    event_type_for,
+    iso,
+    non_negative,
+    parse_instant,
+    parse_json,
+    skew_corrected,
+    unwrap_body,
+)
+from clickstream.schema import RecordError
+
+KEY_PARAMETER = "aid"
+EVENT_TYPES = {"pv": "page_view", "pp": "page_ping", "tr": "purchase", "ti": "transaction_item"}
+# Self-describing events whose schema names one of our standard types.
+SCHEMA_TYPES = {"link_click": "click", "screen_view": "screen_view"}
+ECOMMERCE_ACTIONS = {
+    "add_to_cart": "add_to_cart",
+    "remove_from_cart": "remove_from_cart",
+    "checkout_step": "checkout",
+    "transaction": "purchase",
+    "product_view": "product_view",
+}
+# Tracker parameters kept as properties, under readable names.
+KEPT_PARAMETERS = {
+    "page": "title",
+    "p": "platform",
+    "tv": "tracker",
+    "tna": "namespace",
+    "lang": "locale",
+    "tz": "timezone",
+    "res": "screen",
+    "vp": "viewport",
+    "vid": "session_index",
+    "se_ca": "category",
+    "se_ac": "action",
+    "se_la": "label",
+    "se_pr": "property",
+    "tr_id": "order_id",
+    "tr_af": "affiliation",
+    "tr_tx": "tax",
+    "tr_sh": "shipping",
+    "tr_cu": "currency",
+    "ti_id": "order_id",
+    "ti_nm": "product_name",
+    "ti_ca": "product_category",
+    "ti_pr": "price",
+    "ti_qu": "quantity",
+    "ti_cu": "currency",
+    "pp_mix": "scroll_x_min",
+    "pp_max": "scroll_x_max",
+    "pp_miy": "scroll_y_min",
+    "pp_may": "scroll_y_max",
+}
+
+
+def decode(request: SdkRequest, method: str) -> Decoded:
+    if method == "GET":
+        if not request.query.get("e"):
+            raise IngestError(400, "the pixel needs the event's parameters (e=pv, ...)", "e")
+        messages: list[Any] = [dict(request.query)]
+    else:
+        body = parse_json(unwrap_body(request))
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise IngestError(400, 'the body must be payload_data: {"schema": ..., "data": []}')
+        if not data:
+            raise IngestError(400, '"data" is empty', "data")
+        messages = data
+    header_key = request.header("x-write-key")
+    if header_key or request.query.get("key"):
+        key, field = header_key or request.query.get("key"), "X-Write-Key" if header_key else "key"
+    else:
+        first = messages[0] if isinstance(messages[0], dict) else {}
+        key, field = as_text(first.get(KEY_PARAMETER)), KEY_PARAMETER
+    return Decoded(messages=messages, key=key, key_field=field)
+
+
+def map_messages(
+    decoded: Decoded, received_at: datetime, user_agent: str | None
+) -> list[dict[str, Any] | RecordError]:
+    key_in_app_id = decoded.key_field == KEY_PARAMETER
+    answer: list[dict[str, Any] | RecordError] = []
+    for index, message in enumerate(decoded.messages):
+        if key_in_app_id and isinstance(message, dict) and message.get("aid") != decoded.key:
+            answer.append(
+                RecordError(index, "aid", "every event of a request must carry the same write key")
+            )
+        else:
+            answer.append(map_event(index, message, received_at, user_agent, key_in_app_id))
+    return answer
+
+
+def _json_parameter(
+    event: dict[str, Any], plain: str, encoded: str, index: int
+) -> tuple[Any, RecordError | None]:
+    """``ue_pr``/``co`` as JSON, or ``ue_px``/``cx`` as base64 JSON."""
+    try:
+        if isinstance(event.get(plain), str):
+            return parse_json(event[plain], plain), None
+        if isinstance(event.get(encoded), str):
+            return parse_json(b64decode_loose(event[encoded], encoded), encoded), None
+    except IngestError as error:
+        return None, RecordError(index, error.field, error.message)
+    return None, None
+
+
+def _schema_name(schema: Any) -> str:
+    """``iglu:com.acme/button_click/jsonschema/1-0-0`` -> ``button_click``."""
+    parts = schema.split("/") if isinstance(schema, str) else []
+    return parts[1] if len(parts) >= 2 else ""
+
+
+def map_event(
+    index: int,
+    event: Any,
+    received_at: datetime,
+    user_agent: str | None,
+    key_in_app_id: bool = True,
+) -> dict[str, Any] | RecordError:
+    if not isinstance(event, dict):
+        return RecordError(index, "record", "each event must be a JSON object of parameters")
+    kind = as_text(event.get("e"))
+    if not kind:
+        return RecordError(index, "e", "every event needs its type (e=pv, pp, se, ue, tr, ti)")
+    properties: dict[str, Any] = {
+        name: event[target]
+        for target, name in KEPT_PARAMETERS.items()
+        if event.get(target) not in (None, "")
+    }
+    if not key_in_app_id and event.get("aid"):
+        properties["app_id"] = event["aid"]
+    contexts, error = _json_parameter(event, "co", "cx", index)
+    if error:
+        return error
+    context_data = {
+        _schema_name(item.get("schema")): as_dict(item.get("data"))
+        for item in as_list(as_dict(contexts).get("data"))
+        if isinstance(item, dict)
+    }
+    if context_data:
+        properties["contexts"] = sorted(name for name in context_data if name)
+    session = context_data.get("client_session", {})
+    value = non_negative(event.get("se_va"))
+    page: str | None = None
+    if kind in EVENT_TYPES:
+        event_type = EVENT_TYPES[kind]
+        if kind == "tr":
+            value = non_negative(event.get("tr_tt"))
+    elif kind == "se":
+        action = as_text(event.get("se_ac"))
+        if not action:
+            return RecordError(index, "se_ac", "a structured event needs its action")
+        event_type = event_type_for(action)
+    elif kind == "ue":
+        described = _self_describing(index, event, context_data, properties)
+        if isinstance(described, RecordError):
+            return described
+        event_type, page, described_value = described
+        value = described_value if described_value is not None else value
+    else:
+        return RecordError(index, "e", f"{kind[:20]!r} is not an event type this collector reads")
+    timestamp = parse_instant(event.get("ttm")) or skew_corrected(
+        parse_instant(event.get("dtm")), parse_instant(event.get("stm")), received_at
+    )
+    platform = event.get("p") or "web"
+    record: dict[str, Any] = {
+        "event_id": as_text(event.get("eid")),
+        "event_type": event_type,
+        "user_id": as_text(event.get("uid")) or as_text(session.get("userId")),
+        "anonymous_id": as_text(event.get("duid"))
+        or as_text(event.get("tnuid"))
+        or as_text(event.get("nuid")),
+        "session_id": as_text(event.get("sid")) or as_text(session.get("sessionId")),
+        "timestamp": iso(timestamp),
+        "page": page,
+        "page_url": as_text(event.get("url")),
+        "referrer": as_text(event.get("refr")),
+        "product_id": as_text(event.get("ti_sk")),
+        "value": value,
+        "properties": properties,
+        "user_agent": as_text(event.get("ua")) or (user_agent if platform == "web" else None),
+        "ip_address": as_text(event.get("ip")),
+    }
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def _self_describing(
+    index: int, event: dict[str, Any], contexts: dict[str, Any], properties: dict[str, Any]
+) -> tuple[str, str | None, float | None] | RecordError:
+    """An ``e=ue`` event's type, page and value, its data added to ``properties``."""
+    outer, error = _json_parameter(event, "ue_pr", "ue_px", index)
+    if error:
+        return error
+    inner = as_dict(as_dict(outer).get("data"))
+    name = _schema_name(inner.get("schema"))
+    if not name:
+        return RecordError(index, "ue_px", "a self-describing event needs data.schema")
+    data = as_dict(inner.get("data"))
+    event_type = SCHEMA_TYPES.get(name) or event_type_for(name)
+    value = None
+    if name == "snowplow_ecommerce_action":
+        event_type = ECOMMERCE_ACTIONS.get(str(data.get("type")), event_type)
+        value = non_negative(as_dict(contexts.get("transaction")).get("revenue"))
+    properties["schema"] = inner.get("schema")
+    properties.update({key: item for key, item in data.items() if key not in properties})
+    page = as_text(data.get("name")) if name == "screen_view" else None
+    return event_type, page, value
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,97 @@
+"""The API in process: chalice's test client over moto's mock of AWS (a stream, the
+aggregates and keys tables), and the aggregator run over what the stream holds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from clickstream.aggregates import SequencedEvent
+from clickstream.aws import aggregate_store, reset_clients
+from clickstream.keys import create_key
+from clickstream.schema import Event
+
+TABLES = {"aggregates": ("pk", "sk"), "keys": ("pk",)}
+
+
+def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # mock_aws, not a stack's emulator
+    for name, value in {
+        "CLICKSTREAM_AGGREGATES_TABLE": "aggregates",
+        "CLICKSTREAM_KEYS_TABLE": "keys",
+        "CLICKSTREAM_STREAM_NAME": "events",
+        "CLICKSTREAM_READ_AUTH": "apikey",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClickstreamTest",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        reset_clients()
+        dynamodb = boto3.client("dynamodb")
+        for table, keys in TABLES.items():
+            dynamodb.create_table(
+                TableName=table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+                KeySchema=[
+                    {"AttributeName": k, "KeyType": t}
+                    for k, t in zip(keys, ("HASH", "RANGE"), strict=False)
+                ],
+            )
+        boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
+        read, _ = create_key(dynamodb, "keys", role="read", site="test")
+        write, _ = create_key(dynamodb, "keys", role="write", site="test")
+        from chalice.test import Client
+
+        from api.app import app
+
+        with Client(app) as client:
+            yield {"client": client, "read": read, "write": write}
+        reset_clients()
+
+
+def get(api: dict[str, Any], path: str) -> tuple[int, Any]:
+    response = api["client"].http.get(path, headers={"X-Api-Key": api["read"]})
+    return response.status_code, json.loads(response.body)
+
+
+def post(api: dict[str, Any], records: list[dict[str, Any]], **headers: str) -> Any:
+    response = api["client"].http.post(
+        "/events",
+        body=json.dumps({"records": records}),
+        headers={"Content-Type": "application/json", "X-Write-Key": api["write"], **headers},
+    )
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)
+
+
+def aggregate_what_was_sent() -> None:
+    """What the aggregator's event source would hand it: the stream's records, in order."""
+    kinesis = boto3.client("kinesis")
+    shard = kinesis.list_shards(StreamName="events")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="events", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    events = [
+        SequencedEvent(r["SequenceNumber"], Event.model_validate_json(r["Data"])) for r in records
+    ]
+    aggregate_store().apply(shard, events)
+
+
+def stream_events() -> list[Event]:
+    """Every event the stream holds, in order."""
+    kinesis = boto3.client("kinesis")
+    shard = kinesis.list_shards(StreamName="events")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="events", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    return [Event.model_validate_json(r["Data"]) for r in records]

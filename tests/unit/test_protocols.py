@@ -1,0 +1,466 @@
+"""The SDK protocols as pure functions: decoding, mapping onto the canonical record, clock
+correction, and that no body, however malformed, escapes as anything but a 4xx."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clickstream.auth import AuthError
+from clickstream.ingest import IngestContext, IngestError
+from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
+from clickstream.protocols.common import (
+    SdkRequest,
+    event_type_for,
+    inflate,
+    skew_corrected,
+)
+from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
+from clickstream.schema import CUSTOM_EVENT_TYPE, RecordError, parse_incoming
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SDKS = Path(__file__).parents[2] / "tools" / "sdks" / "node_modules"
+
+
+class AcceptingStream:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.records.extend(Records)
+        return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
+
+
+def context(stream: AcceptingStream | None = None) -> IngestContext:
+    return IngestContext(kinesis=stream or AcceptingStream(), stream_name="s", received_at=NOW)
+
+
+def allow(key: str | None, field: str) -> None:
+    if key != "wk":
+        raise AuthError(401 if not key else 403, f"{field} is not a known key", field)
+
+
+def request(body: Any = None, raw: bytes | None = None, **headers: str) -> SdkRequest:
+    data = raw if raw is not None else json.dumps(body).encode()
+    return SdkRequest(
+        body=data, headers={k.lower().replace("_", "-"): v for k, v in headers.items()}
+    )
+
+
+def valid(record: dict[str, Any] | RecordError) -> dict[str, Any]:
+    assert isinstance(record, dict), record
+    parsed = parse_incoming(0, record)
+    assert not isinstance(parsed, list), parsed
+    return record
+
+
+# --- shared pieces -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Order Completed", "purchase"),
+        ("Product Added", "add_to_cart"),
+        ("$pageview", "pageview"),
+        ("Signed Up", "signed_up"),
+        ("2fa enabled", "e_2fa_enabled"),
+        ("click", "click"),
+    ],
+)
+def test_event_names_become_event_types(name, expected):
+    assert event_type_for(name) == expected
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_any_event_name_becomes_a_valid_event_type(name):
+    assert CUSTOM_EVENT_TYPE.match(event_type_for(name)) or event_type_for(name) in (
+        "search",
+        "add_to_cart",
+        "remove_from_cart",
+        "checkout",
+        "purchase",
+        "click",
+        "page_view",
+    )
+
+
+def test_a_skewed_device_clock_is_corrected_by_the_time_in_flight():
+    # The device's clock is an hour fast: it created the event 5 s before sending it.
+    created, sent = NOW + timedelta(hours=1), NOW + timedelta(hours=1, seconds=5)
+    assert skew_corrected(created, sent, NOW) == NOW - timedelta(seconds=5)
+    assert skew_corrected(created, None, NOW) == created
+    assert skew_corrected(sent, created, NOW) == NOW  # sent "before" created: no negative age
+
+
+def test_inflate_refuses_a_bomb_and_garbage():
+    bomb = gzip.compress(b"0" * 5_000_000)
+    with pytest.raises(IngestError) as too_big:
+        inflate(bomb, limit=1_000_000)
+    assert too_big.value.status == 413
+    with pytest.raises(IngestError) as truncated:
+        inflate(gzip.compress(b'{"a": 1}')[:-6])
+    assert truncated.value.status == 400
+
+
+def test_lz_string_decodes_what_the_npm_package_encodes():
+    samples = ["", "a", "hello hello hello", '[{"event":"$pageview","x":"é😀"}]', "x" * 3000]
+    script = (
+        "const L=require('lz-string');"
+        f"console.log(JSON.stringify({json.dumps(samples)}.map(s=>L.compressToBase64(s))))"
+    )
+    encoded = json.loads(
+        subprocess.run(
+            ["node", "-e", script], cwd=SDKS.parent, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [decompress_from_base64(text) for text in encoded] == samples
+    with pytest.raises(LZStringError):
+        decompress_from_base64("!!!")
+
+
+# --- Segment -------------------------------------------------------------------------------
+
+
+def test_segment_track_maps_ids_context_and_corrected_time():
+    sent = NOW + timedelta(hours=2)  # the device's clock is two hours fast
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "messageId": "m-1",
+                "anonymousId": "anon-1",
+                "userId": "u-1",
+                "properties": {"revenue": 42.5, "product_id": "sku-9", "coupon": "X"},
+                "timestamp": (sent - timedelta(seconds=3)).isoformat(),
+                "context": {"page": {"url": "https://shop.example/cart?utm_source=news"}},
+            }
+        ],
+        "sentAt": sent.isoformat(),
+        "context": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0", "ip": "9.9.9.9"},
+    }
+    decoded = segment.decode(request(body), "batch")
+    (record,) = segment.map_messages(decoded, "batch", NOW)
+    record = valid(record)
+    assert record["event_type"] == "purchase"
+    assert record["timestamp"] == (NOW - timedelta(seconds=3)).isoformat()
+    assert (record["user_id"], record["anonymous_id"], record["event_id"]) == (
+        "u-1",
+        "anon-1",
+        "m-1",
+    )
+    assert record["value"] == 42.5 and record["product_id"] == "sku-9"
+    assert record["page_url"].startswith("https://shop.example/cart")
+    assert record["user_agent"].startswith("Mozilla") and record["ip_address"] == "9.9.9.9"
+    assert record["properties"]["event_name"] == "Order Completed"
+    assert record["properties"]["coupon"] == "X"
+
+
+def test_segment_write_key_from_basic_auth_or_body():
+    basic = base64.b64encode(b"wk:").decode()
+    assert (
+        segment.decode(request({"event": "x"}, Authorization=f"Basic {basic}"), "track").key == "wk"
+    )
+    decoded = segment.decode(request({"writeKey": "wk2", "event": "x"}), "track")
+    assert (decoded.key, decoded.key_field) == ("wk2", "writeKey")
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ({"type": "track", "anonymousId": "a"}, "event"),
+        ({"type": "bogus", "anonymousId": "a"}, "type"),
+        ({"type": "track", "event": "x"}, "userId"),
+        ("not an object", "record"),
+    ],
+)
+def test_segment_messages_that_cannot_be_events_name_their_field(message, field):
+    decoded = segment.decode(request({"batch": [message]}), "batch")
+    (error,) = segment.map_messages(decoded, "batch", NOW)
+    assert isinstance(error, RecordError) and error.field == field
+
+
+def test_segment_page_screen_identify_and_alias():
+    calls = {
+        "page": {"name": "Home", "properties": {"path": "/home", "referrer": "https://x.io/"}},
+        "screen": {"name": "Settings"},
+        "identify": {"traits": {"plan": "pro"}},
+        "group": {"groupId": "g1"},
+        "alias": {"previousId": "old"},
+    }
+    mapped = {}
+    for call, extra in calls.items():
+        decoded = segment.decode(request({"userId": "u", **extra}), call)
+        mapped[call] = valid(segment.map_messages(decoded, call, NOW)[0])
+    assert (mapped["page"]["event_type"], mapped["page"]["page"]) == ("page_view", "/home")
+    assert mapped["page"]["referrer"] == "https://x.io/"
+    assert (mapped["screen"]["event_type"], mapped["screen"]["page"]) == ("screen_view", "Settings")
+    assert mapped["identify"]["properties"]["traits"] == {"plan": "pro"}
+    assert mapped["group"]["properties"]["group_id"] == "g1"
+    assert mapped["alias"]["properties"]["previous_id"] == "old"
+
+
+def test_segment_batch_over_500_kb_is_a_413():
+    big = {"batch": [{"type": "track", "event": "x", "userId": "u", "p": "y" * 600_000}]}
+    answer = handle_sdk_request("segment", request(big), context(), allow)
+    assert answer.status == 413 and answer.body["success"] is False
+
+
+# --- PostHog -------------------------------------------------------------------------------
+
+
+def _posthog_event(**properties: Any) -> dict[str, Any]:
+    return {
+        "event": "$pageview",
+        "uuid": "0190c7d4-5b3a-7cc1-9d51-2f4b8a1d6e10",
+        "properties": {
+            "distinct_id": "dev-1",
+            "$device_id": "dev-1",
+            "$session_id": "sess-1",
+            "$current_url": "https://shop.example/p?utm_source=x",
+            "$pathname": "/p",
+            "$referrer": "$direct",
+            "token": "wk",
+            "$elements": [{"tag_name": "a"}],
+            **properties,
+        },
+        "timestamp": NOW.isoformat(),
+    }
+
+
+@pytest.mark.parametrize(
+    "encoding", ["plain", "gzip-js", "base64-form", "lz64-form", "gzip-header"]
+)
+def test_posthog_bodies_in_every_encoding_the_sdks_use(encoding):
+    text = json.dumps([_posthog_event()])
+    query: dict[str, str] = {}
+    headers = {"content-type": "text/plain"}
+    if encoding == "plain":
+        raw = text.encode()
+    elif encoding == "gzip-js":
+        raw, query = gzip.compress(text.encode()), {"compression": "gzip-js"}
+    elif encoding == "gzip-header":
+        raw, headers = gzip.compress(text.encode()), {"content-encoding": "gzip"}
+    elif encoding == "base64-form":
+        raw = b"data=" + base64.b64encode(text.encode()).replace(b"+", b"%2B")
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+    else:
+        lz = subprocess.run(
+            [
+                "node",
+                "-e",
+                f"console.log(require('lz-string').compressToBase64({json.dumps(text)}))",
+            ],
+            cwd=SDKS.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        raw = b"data=" + lz.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D").encode()
+        headers, query = (
+            {"content-type": "application/x-www-form-urlencoded"},
+            {"compression": "lz64"},
+        )
+    decoded = posthog.decode(SdkRequest(body=raw, headers=headers, query=query))
+    assert decoded.key == "wk"
+    (record,) = posthog.map_messages(decoded, NOW)
+    record = valid(record)
+    assert record["event_type"] == "page_view" and record["page"] == "/p"
+    assert (record["anonymous_id"], record["session_id"]) == ("dev-1", "sess-1")
+    assert "referrer" not in record and "user_id" not in record
+    assert "token" not in record["properties"] and "$elements" not in record["properties"]
+
+
+def test_posthog_identified_browser_and_server_side_ids():
+    identified = _posthog_event(distinct_id="user-7")
+    identified["distinct_id"] = "user-7"
+    record = valid(posthog.map_message(0, identified, {}, NOW))
+    assert (record["user_id"], record["anonymous_id"]) == ("user-7", "dev-1")
+    server = {"event": "Signed Up", "distinct_id": "user-8", "properties": {"plan": "pro"}}
+    record = valid(posthog.map_message(0, server, {}, NOW))
+    assert (record["user_id"], record["event_type"]) == ("user-8", "signed_up")
+    assert record["properties"] == {"plan": "pro", "event_name": "Signed Up"}
+
+
+def test_posthog_autocapture_and_pageleave():
+    click = valid(posthog.map_message(0, {**_posthog_event(), "event": "$autocapture"}, {}, NOW))
+    assert click["event_type"] == "click"
+    leave = valid(posthog.map_message(0, {**_posthog_event(), "event": "$pageleave"}, {}, NOW))
+    assert leave["event_type"] == "page_leave"
+
+
+def test_posthog_offset_sets_the_time():
+    event = {**_posthog_event(), "offset": 1500}
+    del event["timestamp"]
+    record = valid(posthog.map_message(0, event, {}, NOW))
+    assert record["timestamp"] == (NOW - timedelta(milliseconds=1500)).isoformat()
+
+
+def test_posthog_answers_status_1_and_its_error_shapes():
+    ok = handle_sdk_request("posthog", request([_posthog_event()]), context(), allow)
+    assert (ok.status, ok.body["status"]) == (200, 1)
+    bad_key = _posthog_event(token="nope")
+    denied = handle_sdk_request("posthog", request([bad_key]), context(), allow)
+    assert denied.status == 403 and denied.body["type"] == "authentication_error"
+    stream = AcceptingStream()
+    partial = handle_sdk_request(
+        "posthog",
+        request([_posthog_event(), {"event": "x", "properties": {}}]),
+        context(stream),
+        allow,
+    )
+    assert partial.status == 400 and partial.body["attr"] == "distinct_id"
+    assert len(stream.records) == 1  # the valid event is kept
+
+
+# --- Snowplow ------------------------------------------------------------------------------
+
+
+def _b64(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def test_snowplow_page_view_with_session_context():
+    contexts = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0",
+        "data": [
+            {
+                "schema": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-2",
+                "data": {"sessionId": "sess-9", "userId": "duid-1", "sessionIndex": 2},
+            }
+        ],
+    }
+    event = {
+        "e": "pv",
+        "eid": "5d9a4e2b-3f57-4d7f-9f43-1d2c9c8e1a10",
+        "aid": "wk",
+        "p": "web",
+        "url": "https://shop.example/",
+        "refr": "https://www.google.com/",
+        "page": "Shop",
+        "duid": "duid-1",
+        "dtm": str(int((NOW + timedelta(hours=3)).timestamp() * 1000)),
+        "stm": str(int((NOW + timedelta(hours=3, seconds=2)).timestamp() * 1000)),
+        "cx": _b64(contexts),
+    }
+    decoded = snowplow.decode(request({"schema": "payload_data", "data": [event]}), "POST")
+    (record,) = snowplow.map_messages(decoded, NOW, "Mozilla/5.0 (Windows NT 10.0) Chrome/120")
+    record = valid(record)
+    assert (record["event_type"], record["session_id"], record["anonymous_id"]) == (
+        "page_view",
+        "sess-9",
+        "duid-1",
+    )
+    assert record["timestamp"] == (NOW - timedelta(seconds=2)).isoformat()
+    assert record["properties"]["title"] == "Shop" and "app_id" not in record["properties"]
+    assert record["user_agent"].startswith("Mozilla")  # a browser's own header
+
+
+@pytest.mark.parametrize(
+    ("event", "event_type", "value"),
+    [
+        (
+            {"e": "se", "se_ca": "shop", "se_ac": "Add To Wishlist", "se_va": "3"},
+            "add_to_wishlist",
+            3,
+        ),
+        ({"e": "tr", "tr_id": "o1", "tr_tt": "99.5"}, "purchase", 99.5),
+        (
+            {
+                "e": "ue",
+                "ue_px": _b64(
+                    {
+                        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                        "data": {
+                            "schema": "iglu:com.snowplowanalytics.snowplow/link_click/jsonschema/1-0-1",
+                            "data": {"targetUrl": "https://out.example/"},
+                        },
+                    }
+                ),
+            },
+            "click",
+            None,
+        ),
+    ],
+)
+def test_snowplow_structured_transactions_and_self_describing(event, event_type, value):
+    record = valid(snowplow.map_event(0, {"duid": "d", **event}, NOW, None))
+    assert record["event_type"] == event_type and record.get("value") == value
+
+
+def test_snowplow_one_key_cannot_vouch_for_another_apps_events():
+    decoded = snowplow.decode(
+        request({"data": [{"e": "pv", "aid": "wk"}, {"e": "pv", "aid": "other"}]}), "POST"
+    )
+    first, second = snowplow.map_messages(decoded, NOW, None)
+    assert isinstance(first, dict) and isinstance(second, RecordError) and second.field == "aid"
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [({"e": "zz"}, "e"), ({"e": "se"}, "se_ac"), ({"e": "ue", "ue_px": "%%%"}, "ue_px"), ({}, "e")],
+)
+def test_snowplow_bad_events_name_their_parameter(event, field):
+    error = snowplow.map_event(0, event, NOW, None)
+    assert isinstance(error, RecordError) and error.field == field
+
+
+# --- any body ------------------------------------------------------------------------------
+
+BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "batch",
+                        "data",
+                        "event",
+                        "type",
+                        "e",
+                        "properties",
+                        "distinct_id",
+                        "userId",
+                        "token",
+                        "aid",
+                        "x",
+                    ]
+                ),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    protocol=st.sampled_from(["segment", "posthog", "snowplow"]),
+    body=BODIES,
+    compression=st.sampled_from([None, "gzip-js", "lz64", "base64"]),
+)
+def test_no_body_gets_anything_but_an_answer_below_500(protocol, body, compression):
+    sdk_request = SdkRequest(
+        body=body,
+        headers={"content-type": "text/plain"},
+        query={"compression": compression} if compression else {},
+    )
+    answer = handle_sdk_request(protocol, sdk_request, context(), lambda key, field: None)
+    assert 200 <= answer.status < 500
+    if answer.status >= 400:
+        assert answer.body["errors"] and all(e["message"] for e in answer.body["errors"])

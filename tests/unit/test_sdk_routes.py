@@ -1,0 +1,161 @@
+"""The SDK endpoints in process (chalice's test client over moto): each protocol's request as
+its SDK sends it, the answer it expects, and the canonical event on the stream."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.unit.route_support import in_process_api, stream_events
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    yield from in_process_api(monkeypatch)
+
+
+def basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def test_segment_batch_with_basic_auth_and_gzip(api):
+    body = {
+        "batch": [
+            {"type": "page", "messageId": "m1", "anonymousId": "a1", "properties": {"path": "/"}},
+            {"type": "track", "messageId": "m2", "anonymousId": "a1", "event": "Signed Up"},
+        ],
+        "sentAt": "2026-11-30T12:00:00Z",
+    }
+    response = api["client"].http.post(
+        "/v1/batch",
+        body=gzip.compress(json.dumps(body).encode()),
+        headers={
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Authorization": basic(api["write"]),
+        },
+    )
+    assert response.status_code == 200, response.body
+    assert json.loads(response.body)["success"] is True
+    events = stream_events()
+    assert [(e.event_type, e.anonymous_id, e.page) for e in events] == [
+        ("page_view", "a1", "/"),
+        ("signed_up", "a1", None),
+    ]
+    assert events[0].session_key == events[1].session_key  # one device, one visit
+
+
+def test_segment_short_paths_and_text_plain_with_the_key_in_the_body(api):
+    response = api["client"].http.post(
+        "/v1/t",
+        body=json.dumps({"writeKey": api["write"], "event": "Clicked", "anonymousId": "a"}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 200, response.body
+    assert stream_events()[0].event_type == "clicked"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "field"),
+    [
+        (
+            "/v1/batch",
+            {},
+            {"batch": [{"type": "track", "event": "x", "userId": "u"}]},
+            401,
+            "writeKey",
+        ),
+        (
+            "/v1/track",
+            {"Authorization": basic("cs_w_nope")},
+            {"event": "x", "userId": "u"},
+            403,
+            "Authorization",
+        ),
+        ("/v1/nope", {}, {}, 404, "path"),
+    ],
+)
+def test_segment_refusals_say_what_is_wrong(api, path, headers, body, status, field):
+    response = api["client"].http.post(
+        path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
+    answer = json.loads(response.body)
+    assert response.status_code == status
+    assert answer.get("field") == field or answer["errors"][0]["field"] == field
+
+
+def test_posthog_gzip_js_batch_and_status_1(api):
+    events = [
+        {
+            "event": "$pageview",
+            "uuid": "0190c7d4-5b3a-7cc1-9d51-2f4b8a1d6e11",
+            "properties": {
+                "token": api["write"],
+                "distinct_id": "d1",
+                "$device_id": "d1",
+                "$session_id": "s1",
+                "$current_url": "https://shop.example/a",
+            },
+        }
+    ]
+    response = api["client"].http.post(
+        "/e/?compression=gzip-js&ver=1.449.2",
+        body=gzip.compress(json.dumps(events).encode()),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 200, response.body
+    assert json.loads(response.body)["status"] == 1
+    (event,) = stream_events()
+    assert (event.event_type, event.session_id, event.page) == ("page_view", "s1", "/a")
+
+
+def test_posthog_python_style_batch_with_api_key(api):
+    body = {
+        "api_key": api["write"],
+        "batch": [{"event": "x", "distinct_id": "u1", "properties": {}}],
+    }
+    for path in ("/batch/", "/capture", "/i/v0/e/"):
+        response = api["client"].http.post(
+            path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200, (path, response.body)
+    assert len({e.event_id for e in stream_events()}) == 1  # the same content: one id
+
+
+def test_snowplow_pixel_answers_a_gif_and_tp2_takes_payload_data(api):
+    query = urlencode(
+        {"e": "pv", "aid": api["write"], "url": "https://shop.example/x", "duid": "d", "p": "web"}
+    )
+    pixel = api["client"].http.get(f"/i?{query}", headers={"Accept": "image/*,*/*"})
+    assert pixel.status_code == 200 and pixel.headers["Content-Type"] == "image/gif"
+    assert pixel.body.startswith(b"GIF89a")
+    tp2 = api["client"].http.post(
+        "/com.snowplowanalytics.snowplow/tp2",
+        body=json.dumps(
+            {
+                "schema": "iglu:payload_data",
+                "data": [{"e": "se", "se_ac": "play", "aid": api["write"]}],
+            }
+        ),
+        headers={
+            "Content-Type": "application/json; charset=UTF-8",
+            "Origin": "https://shop.example",
+        },
+    )
+    assert tp2.status_code == 200, tp2.body
+    # The browser tracker sends credentials: the origin is named, never "*".
+    assert tp2.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert tp2.headers["Access-Control-Allow-Credentials"] == "true"
+    assert [e.event_type for e in stream_events()] == ["page_view", "play"]
+
+
+def test_snowplow_without_a_key_is_a_401_naming_aid(api):
+    response = api["client"].http.get("/i?e=pv", headers={"Accept": "*/*"})
+    assert response.status_code == 401
+    assert json.loads(response.body)["errors"][0]["field"] == "aid"
