@@ -255,6 +255,17 @@ def session_hash(session_key: str) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
+def visit_state_key(event: Event, secret: str) -> int:
+    """Which session state holds an event's visit. An event naming no session, device or
+    user (the tracker's cookieless mode) is placed by the same daily salted hash of address
+    and user agent its unique visitor is counted by, not made a visit of its own."""
+    if event.session_id or event.anonymous_id or event.user_id:
+        return session_hash(event.session_key)
+    if not (event.ip_truncated or event.user_agent):
+        return session_hash(event.session_key)
+    return session_hash(visitor_key_of(event, secret))
+
+
 def event_id_hash(event_id: str) -> int:
     digest = hashlib.blake2b(event_id.encode(), digest_size=8, person=b"event-id").digest()
     return int.from_bytes(digest, "little") >> 1
@@ -348,7 +359,7 @@ def aggregate(
             _add_all(delta, buckets_of(int(event.timestamp.timestamp())), "bots")
             delta.bots += 1
             continue
-        key = session_hash(event.session_key)
+        key = visit_state_key(event, visitor_secret)
         state = states.get(key) or sessions.get(key) or SessionState()
         id_hash = event_id_hash(event.event_id)
         arrival = int(event.received_at.timestamp())
@@ -363,10 +374,8 @@ def aggregate(
     return delta
 
 
-def visitor_of(event: Event, secret: str) -> int:
-    """The hash a visit's first event gives its visitor (later events of the visit, which
-    may lack a user agent or gain a user id, count as the same visitor)."""
-    key = visitor_key(
+def visitor_key_of(event: Event, secret: str) -> str:
+    return visitor_key(
         user_id=event.user_id,
         anonymous_id=event.anonymous_id,
         ip_truncated=event.ip_truncated,
@@ -374,7 +383,12 @@ def visitor_of(event: Event, secret: str) -> int:
         session_key=event.session_key,
         salt=_salt(secret, day_key(event.timestamp)),
     )
-    return visitor_hash(key)
+
+
+def visitor_of(event: Event, secret: str) -> int:
+    """The hash a visit's first event gives its visitor (later events of the visit, which
+    may lack a user agent or gain a user id, count as the same visitor)."""
+    return visitor_hash(visitor_key_of(event, secret))
 
 
 def client_values(event: Event) -> dict[str, str]:

@@ -44,7 +44,7 @@ from clickstream.aggregates import (
     expires_at,
     merge_sessions,
     newest_events,
-    session_hash,
+    visit_state_key,
 )
 from clickstream.hll import HyperLogLog
 from clickstream.summaries import SpaceSaving
@@ -508,7 +508,7 @@ class DynamoAggregateStore:
             pending = [p.delta for deltas in self.pending().values() for p in deltas]
             cache = _SessionCache(head=head.n, states=merge_sessions(pending))
             self._sessions[shard] = cache
-        wanted = {session_hash(event.session_key) for event in events}
+        wanted = {visit_state_key(event, self.visitor_secret) for event in events}
         unchecked = sorted(wanted - cache.checked)
         for key, state in self._load_sessions(unchecked).items():
             known = cache.states.get(key)

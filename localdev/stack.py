@@ -136,15 +136,43 @@ class QuietStaticHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("web: " + format, *args)
 
+    # The tracker at /cs.js, and the demo shop (a single-page app: every /demo/ path is its
+    # page) with this stack's API and write key in its snippet.
+    demo_values: dict[str, str] | None = None
+
+    def _generated(self) -> tuple[bytes, str] | None:
+        path = self.path.split("?", 1)[0]
+        if self.config_js is not None and path == "/config.js":
+            return self.config_js, "text/javascript; charset=utf-8"
+        if path == "/cs.js":
+            return (ROOT / "tracker" / "cs.js").read_bytes(), "text/javascript; charset=utf-8"
+        if self.demo_values is not None and (path == "/demo" or path.startswith("/demo/")):
+            page = (ROOT / "tracker" / "demo" / "index.html").read_text()
+            for name, value in self.demo_values.items():
+                page = page.replace("{{" + name + "}}", value)
+            return page.encode(), "text/html; charset=utf-8"
+        return None
+
+    def _send_generated(self, body: bool) -> bool:
+        generated = self._generated()
+        if generated is None:
+            return False
+        content, content_type = generated
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if body:
+            self.wfile.write(content)
+        return True
+
     def do_GET(self) -> None:
-        if self.config_js is not None and self.path.split("?", 1)[0] == "/config.js":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/javascript; charset=utf-8")
-            self.send_header("Content-Length", str(len(self.config_js)))
-            self.end_headers()
-            self.wfile.write(self.config_js)
-            return
-        super().do_GET()
+        if not self._send_generated(body=True):
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if not self._send_generated(body=False):
+            super().do_HEAD()
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -318,7 +346,8 @@ class LocalStack:
             {
                 "config_js": None
                 if cognito is None
-                else dashboard_config(self.api_url, cognito).encode()
+                else dashboard_config(self.api_url, cognito).encode(),
+                "demo_values": {"API_URL": self.api_url, "WRITE_KEY": self.keys.get("write", "")},
             },
         )
         handler = functools.partial(handler_class, directory=str(ROOT / "web"))
@@ -413,6 +442,8 @@ class LocalStack:
                 if self.config.serve_web
                 else None
             ),
+            "demo_url": f"{web_url}/demo/" if self.config.serve_web else None,
+            "tracker_url": f"{web_url}/cs.js" if self.config.serve_web else None,
             # This stack's own keys (it is on loopback and dies with the emulator).
             "keys": dict(self.keys),
             "endpoint_url": self.endpoint_url,
@@ -451,6 +482,7 @@ def print_banner(info: dict[str, Any]) -> None:
         "clickstream local stack is up",
         f"  API        {info['api_url']}",
         f"  dashboard  {info['dashboard_url']}",
+        f"  demo shop  {info['demo_url']}   (instrumented with the tracker, /cs.js)",
         f"  emulator   {info['endpoint_url']} ({info['emulator']})",
         f"  logs       {info['logs']}/",
         f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",

@@ -17,10 +17,26 @@ const SLOW_REFRESH_MS = 2000;
 // Upper bound on the wait between attempts while the API is down.
 const MAX_BACKOFF_MS = 10_000;
 
+// `make local` serves a demo shop instrumented with the tracker; link it when it is there,
+// carrying this dashboard's address so the shop can link back.
+async function showDemoLink(root) {
+  const link = root.querySelector("[data-testid=demo-link]");
+  if (!link) return;
+  try {
+    const answer = await fetch(link.getAttribute("href"), { method: "HEAD", cache: "no-store" });
+    if (!answer.ok) return;
+  } catch {
+    return;
+  }
+  link.href = `demo/?dashboard=${encodeURIComponent(location.href)}`;
+  link.hidden = false;
+}
+
 async function main() {
   const root = document;
   const settings = await resolveSettings();
   showSettings(root, settings);
+  showDemoLink(root);
 
   const chartsAvailable = await loadChartLibrary();
   if (!chartsAvailable) {

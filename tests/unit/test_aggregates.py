@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -366,3 +367,28 @@ def test_a_visit_in_any_order_has_the_same_source_duration_and_client(order, bat
     assert dimension(deltas, "source") == {"google.com": 1}
     assert dimension(deltas, "device_type") == {"desktop": 1}
     assert summed(deltas, DAY)["duration_s"] == 17 * 5
+
+
+def test_cookieless_events_are_visits_of_their_address_and_browser_not_one_visit_each():
+    def anonymous(minutes: float, user_agent: str = "Firefox/120", page: str = "/") -> Any:
+        return make_event(
+            session_id=None,
+            user_id=None,
+            ip_truncated="203.0.113.0",
+            user_agent=user_agent,
+            page=page,
+            timestamp=T0 + timedelta(minutes=minutes),
+        )
+
+    (delta,), _ = run(
+        [
+            [
+                anonymous(0),
+                anonymous(1, page="/pricing"),
+                anonymous(2, user_agent="Safari/17"),
+                anonymous(45),  # idle past the timeout: a second visit of the first browser
+            ]
+        ]
+    )
+    assert delta.counters[ALL]["sessions"] == 3
+    assert delta.counters[ALL]["bounces"] == 2

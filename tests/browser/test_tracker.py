@@ -1,0 +1,234 @@
+"""The tracker (``tracker/cs.js``) in real Chromium against the local stack: navigations,
+clicks, single-page-app routes, events sent as the page unloads, offline then online. Each
+event must end in the aggregates (``/stats``) and in the archive exactly once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from localdev.stack import LOOPBACK
+from tests.delivery import counted_once, delivered
+
+PAGE = """<!doctype html><html><head><title>{title}</title>
+<script defer src="{web}/cs.js" data-api="{api}" data-key="{key}" {options}></script></head>
+<body>
+<a id="internal" href="{site}/tracker-test/b">next page</a>
+<a id="outbound" href="https://elsewhere.example/offer">elsewhere</a>
+<button id="signup" data-cs-event="signup" data-cs-plan="pro">Sign up</button>
+<button id="spa" onclick="history.pushState({{}}, '', '/tracker-test/spa/1')">SPA route</button>
+</body></html>"""
+
+
+OPTIONS = {
+    "": "",
+    "slow": 'data-flush-ms="60000"',
+    "fast": 'data-flush-ms="100"',
+    "cookieless": "data-cookieless",
+    "dnt": "data-respect-dnt",
+}
+
+
+@pytest.fixture(scope="module")
+def site(local_stack) -> Iterator[str]:
+    """A site of its own on loopback (its own origin, as a customer's site is), whose pages
+    carry the snippet; ``?o=`` picks the snippet's options."""
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            option = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("o", "")
+            body = PAGE.format(
+                title=f"page {path}",
+                web=local_stack.web_url,
+                api=local_stack.api_url,
+                key=local_stack.write_key,
+                options=OPTIONS[option],
+                site=f"http://{LOOPBACK}:{self.server.server_port}",
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def shop(site, page):
+    page.route("https://elsewhere.example/**", lambda route: route.fulfill(body="away"))
+    page.site = site
+    return page
+
+
+def start(shop, local_stack, path="a?utm_source=newsletter&utm_medium=email", options=""):
+    separator = "&" if "?" in path else "?"
+    shop.goto(f"{shop.site}/tracker-test/{path}{separator}o={options}")
+    shop.wait_for_function("window.cs && cs.stats")
+    return datetime.now(UTC)
+
+
+def anonymous_id(shop) -> str:
+    return shop.evaluate("localStorage.getItem('_cs_id')")
+
+
+def check_once(local_stack, rows, expected_types):
+    ids = [row["event_id"] for row in rows]
+    assert len(ids) == len(set(ids)), "an event was archived twice"
+    assert Counter(row["event_type"] for row in rows) == Counter(expected_types)
+    assert set(counted_once(local_stack, ids).values()) == {1}
+
+
+def test_page_views_clicks_and_spa_routes_arrive_once(shop, local_stack):
+    since = start(shop, local_stack)
+    device = anonymous_id(shop)
+    shop.click("#signup")
+    shop.click("#spa")
+    shop.wait_for_url("**/spa/1")
+    shop.go_back()  # popstate
+    shop.wait_for_function("location.pathname.endsWith('/a')")
+    shop.click("#internal")  # a click, then the page unloads and the next one loads
+    shop.wait_for_url("**/tracker-test/b")
+    shop.wait_for_function("window.cs")
+    shop.click("#outbound")
+    shop.wait_for_url("https://elsewhere.example/offer")
+
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=8)
+    check_once(
+        local_stack,
+        rows,
+        ["page_view"] * 4 + ["signup", "click", "click", "outbound_click"],
+    )
+    by_type = {row["event_type"]: row for row in rows}
+    assert by_type["signup"]["properties"] and '"plan":"pro"' in by_type["signup"]["properties"]
+    landing = min((r for r in rows if r["event_type"] == "page_view"), key=lambda r: r["timestamp"])
+    assert "utm_source=newsletter" in landing["page_url"]
+    assert {r["page"] for r in rows if r["event_type"] == "page_view"} == {
+        "/tracker-test/a",
+        "/tracker-test/spa/1",
+        "/tracker-test/b",
+    }
+    assert len({r["session_id"] for r in rows}) == 1
+    assert '"timezone":"UTC"' in landing["properties"]
+
+
+def test_events_tracked_as_the_page_unloads_are_sent_by_beacon(shop, local_stack):
+    since = start(shop, local_stack, options="slow")
+    device = anonymous_id(shop)
+    shop.evaluate("for (let i = 0; i < 3; i++) cs.track('leaving', {n: i})")
+    shop.goto("about:blank")  # another origin: only the beacon can deliver them
+
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=4)
+    check_once(local_stack, rows, ["page_view", "leaving", "leaving", "leaving"])
+
+
+def test_offline_events_wait_and_survive_a_page_load(shop, local_stack):
+    since = start(shop, local_stack)
+    device = anonymous_id(shop)
+    shop.wait_for_function("JSON.parse(localStorage.getItem('_cs_q') || '[]').length === 0")
+    shop.context.set_offline(True)
+    shop.evaluate("cs.track('offline_one'); cs.track('offline_two'); cs.flush()")
+    shop.wait_for_timeout(500)
+    assert shop.evaluate("JSON.parse(localStorage.getItem('_cs_q')).length") == 2
+    shop.goto("about:blank")  # offline: nothing can leave, the queue stays stored
+    shop.context.set_offline(False)
+    shop.goto(f"{shop.site}/tracker-test/c")  # the next page sends what was left
+
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=4)
+    check_once(local_stack, rows, ["page_view", "offline_one", "offline_two", "page_view"])
+
+
+def test_cookieless_mode_stores_nothing_and_visits_are_still_grouped(shop, local_stack):
+    tag = f"cookieless_{uuid.uuid4().hex[:8]}"
+    since = start(shop, local_stack, options="cookieless")
+    shop.evaluate(f"cs.track('{tag}'); cs.flush()")
+    assert shop.evaluate("document.cookie") == ""
+    assert shop.evaluate("localStorage.length") == 0
+    rows = delivered(local_stack, since, lambda r: r["event_type"] == tag, expected=1)
+    assert len(rows) == 1
+    assert rows[0]["anonymous_id"] is None and rows[0]["session_id"] is None
+
+
+def test_global_privacy_control_is_honoured_when_configured(shop, local_stack):
+    shop.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {value: true})")
+    sent: list[str] = []
+    shop.on("request", lambda r: sent.append(r.url) if "/events" in r.url else None)
+    start(shop, local_stack, options="dnt")
+    shop.evaluate("cs.track('should_not_leave'); cs.flush()")
+    shop.wait_for_timeout(500)
+    assert shop.evaluate("cs.disabled") is True and sent == []
+
+
+def test_refusals_are_not_retried_and_429_waits_for_retry_after(shop, local_stack):
+    calls: list[tuple[float, int]] = []
+    statuses = iter([429, 400])
+
+    def answer(route):
+        status = next(statuses, None)
+        calls.append((datetime.now(UTC).timestamp(), status or 200))
+        if status == 429:
+            route.fulfill(
+                status=429,
+                headers={
+                    "Retry-After": "2",
+                    "Access-Control-Allow-Origin": "*",
+                    "Access-Control-Expose-Headers": "Retry-After",  # as the API does
+                },
+                body="{}",
+            )
+        elif status == 400:
+            body = (
+                '{"status":"rejected","errors":[{"index":0,"field":"event_type","message":"bad"}]}'
+            )
+            route.fulfill(status=400, headers={"Access-Control-Allow-Origin": "*"}, body=body)
+        else:
+            route.continue_()
+
+    shop.route(f"{local_stack.api_url}/events**", answer)
+    start(shop, local_stack, options="fast")
+    shop.wait_for_function("cs.stats.dropped === 1", timeout=15_000)
+    shop.wait_for_timeout(1000)
+    assert [status for _, status in calls] == [429, 400]  # the 400 was never sent again
+    assert calls[1][0] - calls[0][0] >= 2.0
+
+
+def test_the_dashboard_links_the_demo_shop_whose_clicks_show_up_in_seconds(page, local_stack):
+    page.goto(f"{local_stack.web_url}/?api={local_stack.api_url}&key={local_stack.read_key}")
+    link = page.get_by_test_id("demo-link")
+    link.wait_for(state="visible")
+    dashboard = page.url
+    link.click()
+    page.wait_for_url("**/demo/**")
+    page.wait_for_function("window.cs && cs.stats")
+    session = page.evaluate("localStorage.getItem('_cs_s').split('.')[0]")
+    page.get_by_role("link", name="Rain jacket").click()
+    page.wait_for_url("**/demo/product/sku-2*")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_url(dashboard)
+    # The live feed shows the shop's add_to_cart within seconds of the click.
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=feed-item][data-event-type=add_to_cart]')]"
+        ".some(li => li.textContent.includes('/demo/product/sku-2'))",
+        timeout=20_000,
+    )
+    feed = local_stack.get("/stats")["recent_events"]
+    mine = [e["event_type"] for e in feed if e.get("session_id") == session]
+    assert sorted(mine) == ["add_to_cart", "click", "click", "page_view", "page_view"]
+    assert page.js_errors == []

@@ -1,0 +1,73 @@
+"""Where an event sent through the local stack ends up: the Parquet archive (read straight
+from the emulator's S3, only objects written since a moment) and the aggregates' recent
+feed in ``/stats``. Used by the tracker's and the SDKs' end-to-end tests."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from localdev.harness import LocalStackHandle
+
+Row = dict[str, Any]
+
+
+def archived_since(
+    stack: LocalStackHandle, since: datetime, match: Callable[[Row], bool]
+) -> list[Row]:
+    """Archive rows in objects written after ``since`` (less a margin) that ``match``."""
+    s3 = stack.client("s3")
+    rows: list[Row] = []
+    cutoff = since - timedelta(seconds=5)
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.archive_bucket, Prefix="events/"
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] < cutoff or not obj["Key"].endswith(".parquet"):
+                continue
+            body = s3.get_object(Bucket=stack.archive_bucket, Key=obj["Key"])["Body"].read()
+            rows.extend(row for row in pq.read_table(io.BytesIO(body)).to_pylist() if match(row))
+    return rows
+
+
+def delivered(
+    stack: LocalStackHandle,
+    since: datetime,
+    match: Callable[[Row], bool],
+    expected: int,
+    timeout: float = 60,
+) -> list[Row]:
+    """The archive rows once ``expected`` of them arrived, and a little longer, so a late
+    duplicate would be seen too."""
+    deadline = time.monotonic() + timeout
+    rows: list[Row] = []
+    while time.monotonic() < deadline:
+        rows = archived_since(stack, since, match)
+        if len(rows) >= expected:
+            time.sleep(1.5)
+            return archived_since(stack, since, match)
+        time.sleep(0.5)
+    return rows
+
+
+def counted_once(
+    stack: LocalStackHandle, event_ids: list[str], timeout: float = 60
+) -> Counter[str]:
+    """How often each id shows in the aggregates' recent feed, once every id is there."""
+    wanted = set(event_ids)
+
+    def seen() -> Counter[str] | None:
+        feed = stack.get("/stats")["recent_events"]
+        counts = Counter(e["event_id"] for e in feed if e["event_id"] in wanted)
+        return counts if set(counts) == wanted else None
+
+    found = stack.wait_until(seen, timeout=timeout)
+    assert found, f"not all of {len(wanted)} events reached the aggregates"
+    return found
