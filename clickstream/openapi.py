@@ -11,6 +11,7 @@ from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import MAX_EXPORT_ROWS
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
+from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
 from clickstream.schema import IncomingEvent
 
@@ -326,6 +327,78 @@ def _read_responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
+SDK_ANSWER = {"type": "object", "additionalProperties": True}
+SDK_BODY_TYPES = ("application/json", "text/plain")
+
+
+def _sdk_operation(
+    summary: str, security: list[Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An SDK's endpoint: its own body (documented by that SDK), its own answer's shape."""
+    error = _ref("IngestError")
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": security,
+        "requestBody": {
+            "required": True,
+            "content": {kind: {"schema": {}} for kind in SDK_BODY_TYPES},
+        },
+        "responses": {
+            "200": _json(SDK_ANSWER, "every event taken (in the shape the SDK expects)"),
+            "400": _json(error, "a malformed body, or events that map onto no event (named)"),
+            "401": _json(error, "no write key where the SDK carries it"),
+            "403": _json(error, "an unknown, revoked or wrong-role write key"),
+            "413": _json(error, "the body is over the protocol's size limit"),
+            "415": _json(error, "not a JSON body (gzip and the SDK's encodings are accepted)"),
+            "503": _json(error, "the stream refused some events; send the request again"),
+        },
+    }
+    operation.update(extra or {})
+    return operation
+
+
+def _sdk_paths(write: list[Any]) -> dict[str, Any]:
+    """Segment's, PostHog's and Snowplow's endpoints (clickstream.protocols)."""
+    segment = _sdk_operation(
+        "Segment HTTP Tracking API: batch, track, page, screen, identify, group, alias (and "
+        "analytics.js's b, t, p, s, i, g, a); write key as Basic-auth user or writeKey",
+        [*write, {"segmentBasic": []}, {}],
+        {
+            "parameters": [
+                {
+                    "name": "call",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": list(SEGMENT_CALLS)},
+                }
+            ]
+        },
+    )
+    segment["responses"]["404"] = _json(_ref("ReadError"), "not a Segment call")
+    posthog = _sdk_operation(
+        "PostHog capture (posthog-js, posthog-python, ...): project key in api_key or token",
+        [*write, {}],
+    )
+    snowplow_post = _sdk_operation(
+        "Snowplow tracker protocol, payload_data; the write key as the app id (aid)", [*write, {}]
+    )
+    pixel = {
+        "summary": "Snowplow pixel: one event in the query string (e=pv, ...; aid = write key)",
+        "security": [*write, {}],
+        "parameters": [_query("e", {"type": "string"}, "event type: pv, pp, se, ue, tr, ti")],
+        "responses": {
+            **{k: v for k, v in snowplow_post["responses"].items() if k not in ("413", "415")},
+            "200": {"description": "a 1x1 GIF", "content": {"image/gif": {"schema": {}}}},
+        },
+    }
+    return {
+        "/v1/{call}": {"post": segment},
+        **{path: {"post": posthog} for path in ("/capture", "/batch", "/e", "/i/v0/e")},
+        "/com.snowplowanalytics.snowplow/tp2": {"post": snowplow_post},
+        "/i": {"get": pixel},
+    }
+
+
 def _security(read_auth: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
     schemes: dict[str, Any] = {
         "writeKey": {"type": "apiKey", "in": "header", "name": WRITE_KEY_HEADER},
@@ -551,6 +624,12 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
                 "responses": _read_responses(ERASURE, "erased; an audit item was written"),
             }
         },
+    }
+    paths.update(_sdk_paths(write))
+    schemes["segmentBasic"] = {
+        "type": "http",
+        "scheme": "basic",
+        "description": "Segment's SDKs: the write key as the user name, no password",
     }
     return {
         "openapi": "3.1.0",
