@@ -36,7 +36,7 @@ from clickstream.ingest import (
     handle_track_request,
 )
 from clickstream.keys import KeyCache, get_key
-from clickstream.protocols import Protocol, SdkRequest, handle_sdk_request
+from clickstream.protocols import Protocol, SdkRequest, handle_sdk_request, posthog
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.settings import get_settings
 
@@ -318,6 +318,30 @@ def posthog_e() -> Response:
 @route("/i/v0/e", "POST", "sdk", content_types=ANY_BODY)
 def posthog_i_v0_e() -> Response:
     return _sdk("posthog")
+
+
+@route("/flags", "POST", "public", content_types=ANY_BODY)
+def posthog_flags() -> Response:
+    return _json(200, posthog.flags_answer())
+
+
+@route("/decide", "POST", "public", content_types=ANY_BODY)
+def posthog_decide() -> Response:
+    return _json(200, posthog.flags_answer())
+
+
+@route("/array/{token}/config", "GET", "public")
+def posthog_remote_config(token: str) -> Response:
+    return _json(200, posthog.remote_config(token[:256]))
+
+
+@route("/array/{token}/config.js", "GET", "public")
+def posthog_remote_config_script(token: str) -> Response:
+    return Response(
+        body=posthog.remote_config_script(token[:256]),
+        status_code=200,
+        headers={"Content-Type": "text/javascript; charset=utf-8"},
+    )
 
 
 @route("/i", "GET", "sdk")

@@ -391,7 +391,47 @@ def _sdk_paths(write: list[Any]) -> dict[str, Any]:
             "200": {"description": "a 1x1 GIF", "content": {"image/gif": {"schema": {}}}},
         },
     }
+    public_answer = {"200": _json(SDK_ANSWER, "posthog-js's start-up answer")}
     return {
+        "/flags": {
+            "post": {
+                "summary": "PostHog feature flags: none",
+                "security": [],
+                "responses": public_answer,
+            }
+        },
+        "/decide": {
+            "post": {
+                "summary": "PostHog flags (older SDKs): none",
+                "security": [],
+                "responses": public_answer,
+            }
+        },
+        "/array/{token}/config": {
+            "get": {
+                "summary": "posthog-js's remote config: capture only",
+                "security": [],
+                "parameters": [
+                    {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": public_answer,
+            }
+        },
+        "/array/{token}/config.js": {
+            "get": {
+                "summary": "posthog-js's remote config as the script it loads",
+                "security": [],
+                "parameters": [
+                    {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "JavaScript",
+                        "content": {"text/javascript": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/v1/{call}": {"post": segment},
         **{path: {"post": posthog} for path in ("/capture", "/batch", "/e", "/i/v0/e")},
         "/com.snowplowanalytics.snowplow/tp2": {"post": snowplow_post},

@@ -96,6 +96,7 @@
       event_type: type,
       timestamp: new Date().toISOString(),
       page_url: location.href,
+      user_agent: nav.userAgent,
       properties: p
     };
     var sid = session(), uid = read("_cs_uid");

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
+
 from clickstream.ingest import IngestError
 from clickstream.protocols.common import (
     Decoded,
@@ -194,3 +196,46 @@ def _timestamp(message: dict[str, Any], shared: dict[str, Any], received_at: dat
     created = parse_instant(message.get("timestamp"))
     sent = parse_instant(message.get("sent_at") or shared.get("sent_at"))
     return skew_corrected(created, sent, received_at)
+
+
+def flags_answer() -> dict[str, Any]:
+    """What posthog-js asks ``/flags`` (``/decide`` before it) on start: there are no feature
+    flags here, and nothing else to switch on."""
+    return {
+        "featureFlags": {},
+        "featureFlagPayloads": {},
+        "flags": {},
+        "errorsWhileComputingFlags": False,
+        "quotaLimited": [],
+        "sessionRecording": False,
+        "supportedCompression": ["gzip", "gzip-js"],
+    }
+
+
+def remote_config(token: str) -> dict[str, Any]:
+    """posthog-js's remote configuration (``/array/<token>/config``): capture only; session
+    recording, surveys, heatmaps and site apps are PostHog's and stay off."""
+    return {
+        "token": token,
+        "supportedCompression": ["gzip", "gzip-js"],
+        "hasFeatureFlags": False,
+        "sessionRecording": False,
+        "heatmaps": False,
+        "surveys": False,
+        "siteApps": [],
+        "capturePerformance": False,
+        "autocaptureExceptions": False,
+        "autocapture_opt_out": False,
+        "defaultIdentifiedOnly": True,
+        "elementsChainAsString": True,
+    }
+
+
+def remote_config_script(token: str) -> str:
+    """The same configuration as the script posthog-js loads first (``config.js``)."""
+    config = orjson.dumps({"config": remote_config(token), "siteApps": []}).decode()
+    key = orjson.dumps(token).decode()
+    return (
+        "window._POSTHOG_REMOTE_CONFIG = window._POSTHOG_REMOTE_CONFIG || {};\n"
+        f"window._POSTHOG_REMOTE_CONFIG[{key}] = {config};\n"
+    )

@@ -56,6 +56,27 @@ def page(browser) -> Iterator:
         context.close()
 
 
+@pytest.fixture
+def visitor(browser) -> Iterator:
+    """A page as a site's visitor has it: a desktop Chrome's user agent, not the headless
+    one, which the API (rightly) counts as a bot and leaves out of the aggregates."""
+    user_agent = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{browser.version} Safari/537.36"
+    )
+    context = browser.new_context(
+        viewport=LAPTOP, locale="en-US", timezone_id="UTC", user_agent=user_agent
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

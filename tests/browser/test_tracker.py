@@ -4,16 +4,14 @@ event must end in the aggregates (``/stats``) and in the archive exactly once.""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from localdev.stack import LOOPBACK
+from tests.browser.site import customer_site
 from tests.delivery import counted_once, delivered
 
 PAGE = """<!doctype html><html><head><title>{title}</title>
@@ -37,41 +35,26 @@ OPTIONS = {
 
 @pytest.fixture(scope="module")
 def site(local_stack) -> Iterator[str]:
-    """A site of its own on loopback (its own origin, as a customer's site is), whose pages
-    carry the snippet; ``?o=`` picks the snippet's options."""
+    """The customer's pages, each carrying the snippet; ``?o=`` picks its options."""
 
-    class Pages(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path, _, query = self.path.partition("?")
-            option = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("o", "")
-            body = PAGE.format(
-                title=f"page {path}",
-                web=local_stack.web_url,
-                api=local_stack.api_url,
-                key=local_stack.write_key,
-                options=OPTIONS[option],
-                site=f"http://{LOOPBACK}:{self.server.server_port}",
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def render(path: str, query: dict[str, str], base: str) -> tuple[bytes, str]:
+        page = PAGE.format(
+            title=f"page {path}",
+            web=local_stack.web_url,
+            api=local_stack.api_url,
+            key=local_stack.write_key,
+            options=OPTIONS[query.get("o", "")],
+            site=base,
+        )
+        return page.encode(), "text/html"
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((LOOPBACK, 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with customer_site(render) as base:
+        yield base
 
 
 @pytest.fixture
-def shop(site, page):
+def shop(site, visitor):
+    page = visitor
     page.route("https://elsewhere.example/**", lambda route: route.fulfill(body="away"))
     page.site = site
     return page
@@ -208,7 +191,8 @@ def test_refusals_are_not_retried_and_429_waits_for_retry_after(shop, local_stac
     assert calls[1][0] - calls[0][0] >= 2.0
 
 
-def test_the_dashboard_links_the_demo_shop_whose_clicks_show_up_in_seconds(page, local_stack):
+def test_the_dashboard_links_the_demo_shop_whose_clicks_show_up_in_seconds(visitor, local_stack):
+    page = visitor
     page.goto(f"{local_stack.web_url}/?api={local_stack.api_url}&key={local_stack.read_key}")
     link = page.get_by_test_id("demo-link")
     link.wait_for(state="visible")

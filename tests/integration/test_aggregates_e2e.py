@@ -95,7 +95,9 @@ def reshard(stack: LocalStackHandle, how: str) -> None:
               if "EndingSequenceNumber" not in s["SequenceNumberRange"]]  # fmt: skip
     shards.sort(key=lambda shard: int(shard["HashKeyRange"]["StartingHashKey"]))
     if how == "split":
-        low, high = (int(shards[0]["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+        low, high = (
+            int(shards[0]["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey")
+        )
         kinesis.split_shard(
             StreamName=stack.stream_name,
             ShardToSplit=shards[0]["ShardId"],

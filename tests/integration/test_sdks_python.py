@@ -121,11 +121,14 @@ def test_posthog_python(local_stack):
         person,
         "https://news.ycombinator.com/",
     )
-    assert _properties(found["signed_up"]).items() >= {
-        "plan": "pro",
-        "event_name": "Signed Up",
-        "library": "posthog-python",
-    }.items()
+    assert (
+        _properties(found["signed_up"]).items()
+        >= {
+            "plan": "pro",
+            "event_name": "Signed Up",
+            "library": "posthog-python",
+        }.items()
+    )
     assert set(counted_once(local_stack, [row["event_id"] for row in rows]).values()) == {1}
 
 

@@ -98,19 +98,33 @@ CASES: dict[str, Case] = {
         WHOLE, 413, "body", lambda t: body(ok(t), bad(t, note="x" * 1_100_000)), says="1048576"
     ),
     "NaN literal": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": NaN}]}'
+        WHOLE,
+        400,
+        "body",
+        lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": NaN}]}',
     ),
     "number beyond double range (1e400)": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": 1e400}]}'
+        WHOLE,
+        400,
+        "body",
+        lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": 1e400}]}',
     ),
     "invalid UTF-8": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\xff\xfe"}]}'
+        WHOLE,
+        400,
+        "body",
+        lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\xff\xfe"}]}',
     ),
     "lone UTF-16 surrogate escape": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\\ud800"}]}'
+        WHOLE,
+        400,
+        "body",
+        lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\\ud800"}]}',
     ),
     "byte-order mark": Case(WHOLE, 400, "body", lambda t: b"\xef\xbb\xbf" + body(ok(t))),
-    "/track with an array": Case(WHOLE, 400, "body", lambda t: json.dumps([ok(t)]).encode(), path="/track"),
+    "/track with an array": Case(
+        WHOLE, 400, "body", lambda t: json.dumps([ok(t)]).encode(), path="/track"
+    ),
     # --- one bad record next to a good one: the good one is accepted --------------------------
     "record is a string": Case(MIXED, 200, "record", lambda t: body(ok(t), "click"), says="object"),
     "record is null": Case(MIXED, 200, "record", lambda t: body(ok(t), None)),
@@ -124,11 +138,14 @@ CASES: dict[str, Case] = {
         WHOLE,
         400,
         "body",
-        lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "properties": {"a": '
-        + b"[" * 10_000
-        + b"1"
-        + b"]" * 10_000
-        + b"}}]}",
+        lambda t: (
+            body(ok(t))[:-2]
+            + b', {"event_type": "click", "properties": {"a": '
+            + b"[" * 10_000
+            + b"1"
+            + b"]" * 10_000
+            + b"}}]}"
+        ),
         says="1024",
     ),
     "properties over 8 KB": mixed("properties", says="8192", properties={"blob": "x" * 9000}),
@@ -188,8 +205,10 @@ CASES: dict[str, Case] = {
         VERBATIM,
         200,
         "",
-        lambda t: body(ok(t))[:-2]
-        + f', {{"event_type": "click", "event_type": "search", "session_id": "{t}-bad"}}]}}'.encode(),
+        lambda t: (
+            body(ok(t))[:-2]
+            + f', {{"event_type": "click", "event_type": "search", "session_id": "{t}-bad"}}]}}'.encode()
+        ),
         stored={"event_type": "search"},
     ),
     # --- keys: nothing is written -----------------------------------------------------------

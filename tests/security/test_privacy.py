@@ -53,8 +53,10 @@ def test_erasing_a_user_removes_their_events_and_keeps_everyone_elses(secure_sta
     assert sent["processed"] == 5
     ours = set(sent["event_ids"])
     secure_stack.wait_until(
-        lambda: archived_user_ids(secure_stack).count(erased) == 3
-        and archived_user_ids(secure_stack).count(kept) == 2,
+        lambda: (
+            archived_user_ids(secure_stack).count(erased) == 3
+            and archived_user_ids(secure_stack).count(kept) == 2
+        ),
         timeout=90,
     )
     secure_stack.wait_until(lambda: ours <= {e["event_id"] for e in feed(secure_stack)}, 60)
@@ -132,7 +134,9 @@ def test_no_raw_ip_address_or_key_is_stored_or_logged(secure_stack):
     for raw in (CLIENT_IP, IPV6, FORWARDED_IP):
         assert raw not in stored
     # nothing the stack logged holds them, nor any key (chalice local's access log included)
-    logs = {path.name: path.read_text() for path in Path(secure_stack.state_dir, "logs").glob("*.log")}
+    logs = {
+        path.name: path.read_text() for path in Path(secure_stack.state_dir, "logs").glob("*.log")
+    }
     assert "api.log" in logs
     for name, text in logs.items():
         for secret in (CLIENT_IP, IPV6, FORWARDED_IP, *secure_stack.keys.values()):

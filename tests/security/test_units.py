@@ -138,7 +138,9 @@ def jwks(key) -> dict:
 
 def test_a_valid_cognito_token_is_accepted(signing_key):
     value = token(signing_key, issued=NOW - timedelta(minutes=5), lifetime=timedelta(hours=1))
-    claims = verify_cognito_jwt(value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW)
+    claims = verify_cognito_jwt(
+        value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW
+    )
     assert claims["sub"] == "user-1"
     assert authorize_claims("read", claims, NOW).role == "read"
 
@@ -216,11 +218,16 @@ def test_a_cognito_stage_puts_the_user_pool_authorizer_on_every_read_route():
 def test_cors_echoes_only_listed_origins():
     allowed = parse_origins("https://a.example/, http://b.example:8080")
     assert allowed == ("https://a.example", "http://b.example:8080")
-    assert cors_headers({"origin": "https://a.example"}, allowed)[
-        "Access-Control-Allow-Origin"
-    ] == "https://a.example"
-    assert "Access-Control-Allow-Origin" not in cors_headers({"origin": "https://c.example"}, allowed)
-    assert cors_headers({"origin": "https://c.example"}, ("*",))["Access-Control-Allow-Origin"] == "*"
+    assert (
+        cors_headers({"origin": "https://a.example"}, allowed)["Access-Control-Allow-Origin"]
+        == "https://a.example"
+    )
+    assert "Access-Control-Allow-Origin" not in cors_headers(
+        {"origin": "https://c.example"}, allowed
+    )
+    assert (
+        cors_headers({"origin": "https://c.example"}, ("*",))["Access-Control-Allow-Origin"] == "*"
+    )
     assert preflight({"origin": "https://c.example"}, allowed, ["GET"]).status == 403
     answer = preflight(
         {"origin": "http://b.example:8080", "access-control-request-method": "POST"},
