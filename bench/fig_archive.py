@@ -98,7 +98,7 @@ def run(config: RunConfig) -> FigureResult:
         start = datetime.now(UTC) - timedelta(seconds=count / rate)
         records = traffic.records(count, seed=config.seed + repeat, start=start, rate=rate)
         events = traffic.sequenced(traffic.to_events(records))
-        lines = [encode_event(item.event) for item in events]
+        lines = [encode_event(item.event.model_dump(exclude_none=True)) for item in events]
         raw_sizes.append(sum(len(line) + 1 for line in lines) / count)
         samples.setdefault("firehose", []).append(
             gzip_ndjson_bytes(lines, FIREHOSE_BUFFER_EVENTS) / count

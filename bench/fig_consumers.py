@@ -84,8 +84,7 @@ def _events(count: int, seed: int) -> list[dict[str, Any]]:
     """Lambda-shaped Kinesis records: the API's own PutRecords entries for simulator traffic."""
     start = datetime.now(UTC) - timedelta(seconds=count / 100)
     records = traffic.records(count, seed=seed, start=start, rate=100.0)
-    events = traffic.to_events(records)
-    entries = put_records_entries(list(enumerate(events)))
+    entries = put_records_entries(list(enumerate(traffic.to_canonical(records))))
     now = time.time()
     return [
         {

@@ -61,15 +61,22 @@ def _simulator_records(
 # --- canonical events --------------------------------------------------------------------
 
 
-def to_events(batch: Sequence[dict[str, Any]], received_at: datetime | None = None) -> list[Event]:
+def to_canonical(
+    batch: Sequence[dict[str, Any]], received_at: datetime | None = None
+) -> list[dict[str, Any]]:
     """The canonical events the API would put on the stream for these records (the real
-    validation and enrichment path)."""
+    validation and enrichment path), as the JSON objects it encodes."""
     validated = validate_records(
         batch, received_at=received_at or datetime.now(UTC), source_ip=SOURCE_IP
     )
     if validated.errors:
         raise ValueError(f"generated records failed validation: {validated.errors[:3]}")
-    return [event for _, event in validated.events]
+    return [event for _, event in validated.records]
+
+
+def to_events(batch: Sequence[dict[str, Any]], received_at: datetime | None = None) -> list[Event]:
+    """``to_canonical`` as the model the consumers read."""
+    return [Event.model_validate(event) for event in to_canonical(batch, received_at)]
 
 
 def sequence_number(index: int) -> str:

@@ -12,7 +12,17 @@ from typing import Any
 
 from ua_parser import parse as parse_user_agent
 
-from clickstream.schema import Device, Event, IncomingEvent, Location, normalize_event_id, page_path
+from clickstream.schema import (
+    SCHEMA_VERSION,
+    Device,
+    Event,
+    IncomingEvent,
+    Location,
+    event_type_name,
+    normalize_event_id,
+    page_path,
+    utc,
+)
 from clickstream.traffic import is_bot_user_agent
 
 _CANONICAL_FIELDS = frozenset(IncomingEvent.model_fields) | frozenset(
@@ -66,15 +76,9 @@ def device_from_user_agent(user_agent: str) -> Device:
     )
 
 
-def _device(incoming: IncomingEvent) -> Device:
-    given = incoming.device or Device()
-    if (
-        given.platform
-        and given.browser
-        and given.device_type
-        and given.device_type == given.device_type.lower()
-    ):
-        return given  # complete as sent: nothing to derive or normalize
+def _device(incoming: IncomingEvent) -> dict[str, str]:
+    """The device as the canonical event's JSON has it (only the fields known)."""
+    given = incoming.device or _NO_DEVICE
     device_type = given.device_type or incoming.device_type
     platform = given.platform or incoming.platform
     browser = given.browser or incoming.browser
@@ -83,11 +87,17 @@ def _device(incoming: IncomingEvent) -> Device:
         device_type = device_type or derived.device_type
         platform = platform or derived.platform
         browser = browser or derived.browser
-    return Device(
-        device_type=device_type.lower() if device_type else None,
-        platform=platform,
-        browser=browser,
-    )
+    device = {}
+    if device_type:
+        device["device_type"] = device_type.lower()
+    if platform:
+        device["platform"] = platform
+    if browser:
+        device["browser"] = browser
+    return device
+
+
+_NO_DEVICE = Device()
 
 
 def _properties(incoming: IncomingEvent) -> dict[str, Any]:
@@ -101,6 +111,82 @@ def _properties(incoming: IncomingEvent) -> dict[str, Any]:
     return properties
 
 
+def _location(
+    incoming: IncomingEvent,
+    source_ip: str | None,
+    locate: Callable[[str | None], Location] | None,
+) -> dict[str, str]:
+    given = incoming.location
+    if isinstance(given, str):  # seed 004: "location": "<region or country>"
+        given = Location(country=given)
+    country = (given.country if given else None) or incoming.country
+    city = (given.city if given else None) or incoming.city
+    if not country and locate is not None:
+        placed = locate(incoming.ip_address or source_ip)
+        country, city = placed.country, city or placed.city
+    location = {}
+    if country:
+        location["country"] = country
+    if city:
+        location["city"] = city
+    return location
+
+
+def canonical_event(
+    incoming: IncomingEvent,
+    *,
+    received_at: datetime,
+    source_ip: str | None = None,
+    locate: Callable[[str | None], Location] | None = None,
+) -> dict[str, Any]:
+    """The canonical event for one validated record, as the JSON object the stream carries
+    (``Event``'s fields, None left out): built as a dict, not a model, because ingest only
+    encodes it. ``locate`` places an address (the viewer-country headers, a GeoIP database)
+    when the payload says nothing of its place."""
+    properties = _properties(incoming)
+    device = _device(incoming)
+    event: dict[str, Any] = {
+        "event_id": normalize_event_id(incoming.event_id),
+        # Only seed 000's button clicks come without a type.
+        "event_type": event_type_name(incoming.event_type) if incoming.event_type else "click",
+        "timestamp": utc(incoming.timestamp) if incoming.timestamp else received_at,
+        "received_at": received_at,
+        "properties": properties,
+        "device": device,
+        "location": _location(incoming, source_ip, locate),
+        "is_bot": device.get("device_type") == "bot" or is_bot_user_agent(incoming.user_agent),
+        "schema_version": SCHEMA_VERSION,
+    }
+    # The optional fields only when known (one test each: this runs for every event).
+    if incoming.user_id is not None:
+        event["user_id"] = incoming.user_id
+    if incoming.session_id is not None:
+        event["session_id"] = incoming.session_id
+    if incoming.anonymous_id is not None:
+        event["anonymous_id"] = incoming.anonymous_id
+    page = page_path(incoming.page or _str_or_none(properties.get("page")), incoming.page_url)
+    if page is not None:
+        event["page"] = page
+    if incoming.page_url is not None:
+        event["page_url"] = incoming.page_url
+    referrer = incoming.referrer or _str_or_none(properties.get("referrer"))
+    if referrer is not None:
+        event["referrer"] = referrer
+    product_id = incoming.product_id or _str_or_none(properties.get("product_id"))
+    if product_id is not None:
+        event["product_id"] = product_id
+    if incoming.value is not None:
+        event["value"] = incoming.value
+    if incoming.user_type:
+        event["user_type"] = incoming.user_type.lower()
+    if incoming.user_agent is not None:
+        event["user_agent"] = incoming.user_agent
+    ip_truncated = truncate_ip(incoming.ip_address or source_ip)
+    if ip_truncated is not None:
+        event["ip_truncated"] = ip_truncated
+    return event
+
+
 def to_event(
     incoming: IncomingEvent,
     *,
@@ -108,41 +194,9 @@ def to_event(
     source_ip: str | None = None,
     locate: Callable[[str | None], Location] | None = None,
 ) -> Event:
-    """The canonical event for one validated record. ``locate`` places an address (the
-    viewer-country headers, a GeoIP database) when the payload says nothing of its place."""
-    properties = _properties(incoming)
-    page = page_path(incoming.page or _str_or_none(properties.get("page")), incoming.page_url)
-    referrer = incoming.referrer or _str_or_none(properties.get("referrer"))
-    location = incoming.location or Location()
-    if incoming.country or incoming.city:
-        location = Location(
-            country=location.country or incoming.country, city=location.city or incoming.city
-        )
-    if not location.country and locate is not None:
-        location = locate(incoming.ip_address or source_ip)
-    device = _device(incoming)
-    event_type = incoming.event_type or "click"  # only seed 000's button clicks lack one
-    return Event.model_construct(
-        event_id=normalize_event_id(incoming.event_id),
-        event_type=event_type,
-        timestamp=incoming.timestamp or received_at,
-        received_at=received_at,
-        user_id=incoming.user_id,
-        session_id=incoming.session_id,
-        page=page,
-        page_url=incoming.page_url,
-        referrer=referrer,
-        product_id=incoming.product_id or _str_or_none(properties.get("product_id")),
-        value=incoming.value,
-        properties=properties,
-        device=device,
-        location=location,
-        user_type=incoming.user_type.lower() if incoming.user_type else None,
-        user_agent=incoming.user_agent,
-        ip_truncated=truncate_ip(incoming.ip_address or source_ip),
-        anonymous_id=incoming.anonymous_id,
-        is_bot=device.device_type == "bot" or is_bot_user_agent(incoming.user_agent),
-        schema_version=1,
+    """``canonical_event`` as the model consumers read."""
+    return Event.model_validate(
+        canonical_event(incoming, received_at=received_at, source_ip=source_ip, locate=locate)
     )
 
 

@@ -13,10 +13,9 @@ from clickstream.exports import MAX_EXPORT_ROWS
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
-from clickstream.schema import IncomingEvent
+from clickstream.schema import EVENT_TYPE_PATTERN, IncomingEvent
 
 REF = "#/components/schemas/{model}"
-EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$"
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -19,9 +20,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
+    TypeAdapter,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 
 STANDARD_EVENT_TYPES = (
@@ -46,50 +47,45 @@ EVENT_TYPE_ALIASES = {
 }
 FUNNEL_STEPS = ("page_view", "add_to_cart", "checkout", "purchase")
 CUSTOM_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+# What a record may send: a custom type in any case, or a standard type or alias; stored
+# lower-cased (event_type_name).
+EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$"
+EVENT_TYPE_MESSAGE = (
+    "custom event types start with a letter and use only a-z, 0-9, '_', '.', ':', "
+    "'-' (at most 64 characters)"
+)
 MAX_FUTURE_SKEW = timedelta(hours=24)
 MAX_ID_LENGTH = 256
 MAX_URL_LENGTH = 2048
 MAX_PROPERTIES_BYTES = 8192  # properties (with unmapped top-level fields) as compact JSON
 MAX_PROPERTIES_DEPTH = 5  # nested objects/arrays, the properties object itself included
-# C0 controls and DEL: never part of an id, a name, a URL or a user agent.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Event ids that are not UUIDs (seed 000 sends "id": "unique-uuid") are mapped to a stable
 # UUID in this namespace, so a client's retry of the same id stays the same event.
 CLIENT_ID_NAMESPACE = uuid.UUID("6f1b1d1e-5c0a-4f59-9d5e-2d8f3c1a7b10")
 SCHEMA_VERSION = 1
 
-ShortText = Field(default=None, max_length=MAX_ID_LENGTH)
-
-
-def _no_control_characters(value: Any) -> Any:
-    if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
-        raise ValueError("must not contain control characters (U+0000-U+001F, U+007F)")
-    return value
+# C0 controls and DEL are refused by pydantic-core's own (Rust) pattern check, not a Python
+# validator per field: ingest's hot path runs it on every string of every record.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+CONTROL_MESSAGE = "must not contain control characters (U+0000-U+001F, U+007F)"
+Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_PATTERN)]
 
 
 class Device(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    _plain_text = field_validator("device_type", "platform", "browser", mode="before")(
-        classmethod(lambda cls, value: _no_control_characters(value))
-    )
-
-    device_type: str | None = Field(
+    device_type: Text | None = Field(
         default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
     )
-    platform: str | None = Field(default=None, max_length=64)
-    browser: str | None = Field(default=None, max_length=64)
+    platform: Text | None = Field(default=None, max_length=64)
+    browser: Text | None = Field(default=None, max_length=64)
 
 
 class Location(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    country: str | None = Field(default=None, max_length=64)
-    city: str | None = Field(default=None, max_length=128)
-
-    _plain_text = field_validator("country", "city", mode="before")(
-        classmethod(lambda cls, value: _no_control_characters(value))
-    )
+    country: Text | None = Field(default=None, max_length=64)
+    city: Text | None = Field(default=None, max_length=128)
 
 
 class Event(BaseModel):
@@ -120,8 +116,7 @@ class Event(BaseModel):
 
     @property
     def partition_key(self) -> str:
-        """Kinesis partition key: a session's events stay on one shard, in order."""
-        return self.session_id or self.anonymous_id or self.user_id or self.event_id
+        return partition_key(self.model_dump(include=_KEY_FIELDS))
 
     @property
     def session_key(self) -> str:
@@ -134,31 +129,46 @@ class Event(BaseModel):
         return f"user:{self.user_id}" if self.user_id else f"event:{self.event_id}"
 
 
+_KEY_FIELDS = {"session_id", "anonymous_id", "user_id", "event_id"}
+
+
+def partition_key(event: dict[str, Any]) -> str:
+    """Kinesis partition key of a canonical event: a session's (else a device's, else a
+    user's) events stay on one shard, in order."""
+    return str(
+        event.get("session_id")
+        or event.get("anonymous_id")
+        or event.get("user_id")
+        or event["event_id"]
+    )
+
+
 class IncomingEvent(BaseModel):
     """One record as clients send it. Known aliases from other trackers are accepted; fields
     nobody maps are kept under ``properties`` rather than dropped."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
-    event_id: str | None = Field(
+    event_id: Text | None = Field(
         default=None,
         max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("event_id", "eventId", "id"),
     )
-    event_type: str | None = Field(
+    event_type: Text | None = Field(
         default=None,
         max_length=64,
+        pattern=EVENT_TYPE_PATTERN,
         validation_alias=AliasChoices("event_type", "eventType", "type", "event"),
     )
-    user_id: str | None = Field(
+    user_id: Text | None = Field(
         default=None, max_length=MAX_ID_LENGTH, validation_alias=AliasChoices("user_id", "userId")
     )
-    session_id: str | None = Field(
+    session_id: Text | None = Field(
         default=None,
         max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("session_id", "sessionId"),
     )
-    anonymous_id: str | None = Field(
+    anonymous_id: Text | None = Field(
         default=None,
         max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("anonymous_id", "anonymousId", "device_id", "deviceId"),
@@ -166,18 +176,18 @@ class IncomingEvent(BaseModel):
     timestamp: datetime | None = Field(
         default=None, validation_alias=AliasChoices("timestamp", "event_time", "eventTime", "ts")
     )
-    page: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
-    page_url: str | None = Field(
+    page: Text | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    page_url: Text | None = Field(
         default=None,
         max_length=MAX_URL_LENGTH,
         validation_alias=AliasChoices("page_url", "pageUrl", "url"),
     )
-    referrer: str | None = Field(
+    referrer: Text | None = Field(
         default=None,
         max_length=MAX_URL_LENGTH,
         validation_alias=AliasChoices("referrer", "referrer_url", "referrerUrl", "referer"),
     )
-    product_id: str | None = Field(
+    product_id: Text | None = Field(
         default=None,
         max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("product_id", "productId"),
@@ -191,87 +201,27 @@ class IncomingEvent(BaseModel):
     )
     properties: dict[str, Any] = Field(default_factory=dict)
     device: Device | None = None
-    device_type: str | None = Field(
+    device_type: Text | None = Field(
         default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
     )
-    platform: str | None = Field(default=None, max_length=64)
-    browser: str | None = Field(default=None, max_length=64)
-    location: Location | None = None
-    country: str | None = Field(default=None, max_length=64)
-    city: str | None = Field(default=None, max_length=128)
-    user_type: str | None = Field(
+    platform: Text | None = Field(default=None, max_length=64)
+    browser: Text | None = Field(default=None, max_length=64)
+    location: Location | Text | None = None  # seed 004 sends a region or country name
+    country: Text | None = Field(default=None, max_length=64)
+    city: Text | None = Field(default=None, max_length=128)
+    user_type: Text | None = Field(
         default=None, max_length=32, validation_alias=AliasChoices("user_type", "userType")
     )
-    user_agent: str | None = Field(
+    user_agent: Text | None = Field(
         default=None,
         max_length=1024,
         validation_alias=AliasChoices("user_agent", "userAgent"),
     )
-    ip_address: str | None = Field(
+    ip_address: Text | None = Field(
         default=None, max_length=64, validation_alias=AliasChoices("ip_address", "ipAddress", "ip")
     )
     # Seed 000's click payload names the clicked element and has no event type.
-    button: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _location_may_be_a_string(cls, data: Any) -> Any:
-        # Seed 004 sends "location": "<region or country>".
-        if isinstance(data, dict) and isinstance(data.get("location"), str):
-            data = {**data, "location": {"country": data["location"]}}
-        return data
-
-    @field_validator(
-        "event_id",
-        "event_type",
-        "user_id",
-        "session_id",
-        "anonymous_id",
-        "page",
-        "page_url",
-        "referrer",
-        "product_id",
-        "device_type",
-        "platform",
-        "browser",
-        "country",
-        "city",
-        "user_type",
-        "user_agent",
-        "ip_address",
-        "button",
-        mode="before",
-    )
-    @classmethod
-    def _plain_text(cls, value: Any) -> Any:
-        return _no_control_characters(value)
-
-    @field_validator("event_type")
-    @classmethod
-    def _known_or_well_formed(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        name = value.strip().lower()
-        name = EVENT_TYPE_ALIASES.get(name, name)
-        if name not in STANDARD_EVENT_TYPES and not CUSTOM_EVENT_TYPE.match(name):
-            raise ValueError(
-                "custom event types start with a letter and use only a-z, 0-9, '_', '.', ':', "
-                "'-' (at most 64 characters)"
-            )
-        return name
-
-    @field_validator("timestamp")
-    @classmethod
-    def _utc_and_not_in_future(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is outside the range of valid times") from None
-        if value - datetime.now(UTC) > MAX_FUTURE_SKEW:
-            raise ValueError("is more than 24 hours in the future")
-        return value
+    button: Text | None = Field(default=None, max_length=MAX_ID_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -293,6 +243,8 @@ def json_depth(value: Any) -> int:
     hostile 100,000-level document cannot exhaust the stack."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
+    if type(value) is dict and not any(type(child) in _CONTAINERS for child in value.values()):
+        return 1  # flat, as most properties are
     while stack:
         current, depth = stack.pop()
         if isinstance(current, dict):
@@ -304,8 +256,13 @@ def json_depth(value: Any) -> int:
         deepest = max(deepest, depth)
         if deepest > 10 * MAX_PROPERTIES_DEPTH:
             return deepest  # far past any limit: no need to walk the rest
-        stack.extend((child, depth + 1) for child in children)
+        stack.extend(
+            (child, depth + 1) for child in children if type(child) in _CONTAINERS
+        )  # (scalars, most values, are not pushed: ingest runs this on every record)
     return deepest
+
+
+_CONTAINERS = (dict, list)
 
 
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -350,12 +307,62 @@ def parse_incoming(index: int, record: Any) -> IncomingEvent | list[RecordError]
         incoming = IncomingEvent.model_validate(record)
     except ValidationError as exc:
         return [
-            RecordError(index, _pydantic_field(err), err["msg"])
+            RecordError(index, _pydantic_field(err), _message(err))
             for err in exc.errors(include_url=False)
         ]
+    return typed_incoming(index, incoming)
+
+
+def typed_incoming(index: int, incoming: IncomingEvent) -> IncomingEvent | list[RecordError]:
     if incoming.event_type is None and incoming.button is None:
         return [RecordError(index, "event_type", "Field required")]
     return incoming
+
+
+_RECORDS = TypeAdapter(list[IncomingEvent])
+
+
+def parse_incoming_all(records: Sequence[Any]) -> list[IncomingEvent | list[RecordError]]:
+    """``parse_incoming`` of each record. A batch of valid objects is validated in one call
+    (pydantic-core loops in Rust: a third less time per record); one that is not, record by
+    record, so each error names its record."""
+    if all(type(record) is dict for record in records):
+        try:
+            valid = _RECORDS.validate_python(records)
+        except ValidationError:
+            pass
+        else:
+            return [typed_incoming(index, incoming) for index, incoming in enumerate(valid)]
+    return [parse_incoming(index, record) for index, record in enumerate(records)]
+
+
+def _message(error: Any) -> str:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if pattern == NO_CONTROL_PATTERN:
+        return CONTROL_MESSAGE
+    if pattern == EVENT_TYPE_PATTERN:
+        return EVENT_TYPE_MESSAGE
+    return str(error["msg"])
+
+
+def event_type_name(sent: str) -> str:
+    """A valid sent type as stored: lower case, other trackers' names for ours mapped."""
+    name = sent.lower()
+    return EVENT_TYPE_ALIASES.get(name, name)
+
+
+def utc(timestamp: datetime) -> datetime:
+    """A sent time in UTC (a time without a zone is taken as UTC). A time so near the ends of
+    the calendar that it cannot be moved stays as sent; the age limits refuse it."""
+    if timestamp.tzinfo is UTC:
+        return timestamp
+    if timestamp.tzinfo is None or not timestamp.utcoffset():
+        # (pydantic-core's own UTC zone becomes datetime.UTC, which orjson encodes natively)
+        return timestamp.replace(tzinfo=UTC)
+    try:
+        return timestamp.astimezone(UTC)
+    except OverflowError:
+        return timestamp
 
 
 def _json_type(value: Any) -> str:

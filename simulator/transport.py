@@ -248,16 +248,16 @@ class KinesisSender:
             outcome = put_events(
                 aws.client("kinesis"),
                 self.stream_name,
-                batch.events,
+                batch.records,
                 max_attempts=self.max_attempts,
             )
         except Exception as exc:  # anything the SDK raises past put_events' own handling
-            delivery.undelivered = len(batch.events)
+            delivery.undelivered = len(batch.records)
             delivery.rejected = len(rejected_indexes)
             delivery.errors.append(f"PutRecords failed: {type(exc).__name__}: {exc}")
             return delivery
         delivery.retries = max(0, outcome.attempts - 1)
-        delivery.accepted_ids = [event.event_id for _, event in outcome.accepted]
+        delivery.accepted_ids = [event["event_id"] for _, event in outcome.accepted]
         delivery.rejected = len(rejected_indexes)
         delivery.undelivered = len(outcome.rejected)
         delivery.errors.extend(error.message for error in outcome.rejected)

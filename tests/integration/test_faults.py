@@ -153,14 +153,16 @@ def test_poison_in_the_middle_of_a_batch_goes_to_the_dlq_and_the_rest_is_counted
 
     from clickstream.ingest import encode_event, validate_records
 
-    events = validate_records(good, received_at=datetime.now(UTC)).events
+    events = validate_records(good, received_at=datetime.now(UTC)).records
     entries = [{"Data": encode_event(event), "PartitionKey": "one-shard"} for _, event in events]
     entries.insert(10, {"Data": b'{"event_type": 42}', "PartitionKey": "one-shard"})
     response = faulty_stack.client("kinesis").put_records(
         StreamName=faulty_stack.stream_name, Records=entries
     )
     assert response.get("FailedRecordCount", 0) == 0
-    figures = reconcile(faulty_stack, [event.event_id for _, event in events], tmp_path / "archive")
+    figures = reconcile(
+        faulty_stack, [event["event_id"] for _, event in events], tmp_path / "archive"
+    )
     assert figures["aggregated"] == 20
     sqs = faulty_stack.client("sqs")
     body = json.loads(

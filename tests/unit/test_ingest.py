@@ -31,7 +31,7 @@ def kinesis():
 
 def events(count: int):
     records = [{"event_type": "click", "session_id": f"s{i}"} for i in range(count)]
-    return validate_records(records, received_at=NOW).events
+    return validate_records(records, received_at=NOW).records
 
 
 def ok(n: int) -> dict:
@@ -104,7 +104,7 @@ def test_partition_key_is_session_then_user_then_event_id(kinesis):
             {"event_type": "click", "event_id": "8a4b5c0e-6a43-4a4e-9d3c-4d2b4bdb7c11"},
         ],
         received_at=NOW,
-    ).events
+    ).records
     stubber.add_response(
         "put_records",
         ok(3),
