@@ -90,6 +90,7 @@ bench: venv
 # At least 200,000 simulated events through the local stack with faults injected, reconciled.
 soak: venv
 	$(PY) -m localdev.soak $(ARGS)
+	CLICKSTREAM_SCHEMATHESIS_EXAMPLES=50 $(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests/security/test_schemathesis.py
 
 # The aggregates' end-to-end test at real-shop cardinality: 100,000 pages, 10,000 custom types
 # (with retries, a skewed clock, four shards, a split and a merge), counted against its ledger.
@@ -104,8 +105,8 @@ clean:
 
 # AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH)
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)"
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)

@@ -18,6 +18,7 @@ from chalice import CognitoUserPoolAuthorizer, Rate, Response
 from chalice.app import Chalice, Request
 
 from clickstream import queries
+from clickstream.addresses import client_address
 from clickstream.auth import (
     Access,
     AuthError,
@@ -132,11 +133,13 @@ def _raw_body() -> bytes | None:
 
 
 def _source_ip(request: Request) -> str | None:
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",", 1)[0].strip()
+    """API Gateway's address for the connection; X-Forwarded-For only through trusted proxies."""
     identity = (request.context or {}).get("identity") or {}
-    return identity.get("sourceIp")
+    return client_address(
+        identity.get("sourceIp"),
+        request.headers.get("x-forwarded-for"),
+        get_settings().trusted_proxies,
+    )
 
 
 def _lookup_key(key: str) -> Any:

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from clickstream.addresses import Network, parse_networks
 from clickstream.aggregates import Goal
 
 
@@ -47,6 +48,9 @@ class Settings:
     # Goals beyond the automatic ones (every event type but page views), e.g. a property
     # filter: [{"name": "Pro signup", "event_type": "signup", "properties": {"plan": "pro"}}]
     goals: tuple[Goal, ...] = ()
+    # Proxies whose X-Forwarded-For entries are believed (e.g. CloudFront's ranges, when a
+    # distribution is in front of the API); none by default: the connection's address counts.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,6 +76,7 @@ class Settings:
             geoip_database=_env("CLICKSTREAM_GEOIP_DATABASE", ""),
             visitor_salt_secret=_env("CLICKSTREAM_VISITOR_SALT", "clickstream-local"),
             goals=parse_goals(_env("CLICKSTREAM_GOALS", "[]")),
+            trusted_proxies=parse_networks(_env("CLICKSTREAM_TRUSTED_PROXIES", "")),
         )
 
 

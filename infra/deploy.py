@@ -35,6 +35,7 @@ from typing import Any
 
 import boto3
 
+from clickstream.addresses import parse_networks
 from localdev.provision import provision_stack, stack_outputs, teardown_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +214,7 @@ def stage_config(
     region: str,
     cors_origins: list[str] | None = None,
     pyarrow_layer: str | None = None,
+    trusted_proxies: str = "",
 ) -> dict[str, Any]:
     """The chalice config with ``stage`` pointing at the stack's outputs."""
     stages = config.setdefault("stages", {})
@@ -231,6 +233,9 @@ def stage_config(
     )
     if outputs.get("UserPoolArn"):
         environment["CLICKSTREAM_COGNITO_USER_POOL_ARN"] = outputs["UserPoolArn"]
+    if trusted_proxies:
+        parse_networks(trusted_proxies)  # a typo fails here, not in the deployed function
+        environment["CLICKSTREAM_TRUSTED_PROXIES"] = trusted_proxies
     origins = [origin for origin in (cors_origins or []) if origin]
     if outputs.get("DashboardUrl"):
         origins.insert(0, outputs["DashboardUrl"])
@@ -349,6 +354,7 @@ def up(args: argparse.Namespace) -> None:
         region,
         cors_origins=[o.strip() for o in (args.cors_origins or "").split(",") if o.strip()],
         pyarrow_layer=args.pyarrow_layer or None,
+        trusted_proxies=args.trusted_proxies,
     )
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
@@ -441,6 +447,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--cors-origins", default="", help="comma-separated browser origins allowed (CORS)"
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        default="",
+        help="comma-separated CIDRs whose X-Forwarded-For entries are believed "
+        "(e.g. CloudFront's ranges when a distribution is in front of the API)",
     )
     args = parser.parse_args(argv)
     if args.command == "up":

@@ -230,6 +230,11 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.config.region,
             "PYTHONUNBUFFERED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "Clickstream"),
+            # chalice local gives every request the source address 127.0.0.1: it stands where
+            # API Gateway does, so the X-Forwarded-For entry a client's proxy adds is believed.
+            "CLICKSTREAM_TRUSTED_PROXIES": env.get(
+                "CLICKSTREAM_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"
+            ),
         }
         # X-Ray segments only when a daemon is there to receive them.
         if not env.get("AWS_XRAY_DAEMON_ADDRESS"):

@@ -107,7 +107,8 @@ def test_no_raw_ip_address_or_key_is_stored_or_logged(secure_stack):
     posted = requests.post(
         f"{secure_stack.api_url}/events",
         json={"records": records},
-        headers={"X-Forwarded-For": f"{FORWARDED_IP}, 10.0.0.1", **secure_stack.write_headers},
+        # A client's own entry first (spoofed), then the one its (trusted) proxy appended.
+        headers={"X-Forwarded-For": f"10.0.0.1, {FORWARDED_IP}", **secure_stack.write_headers},
         timeout=30,
     ).json()
     beacon = requests.post(  # a beacon: the write key in the query string

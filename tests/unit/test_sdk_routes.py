@@ -159,3 +159,65 @@ def test_snowplow_without_a_key_is_a_401_naming_aid(api):
     response = api["client"].http.get("/i?e=pv", headers={"Accept": "*/*"})
     assert response.status_code == 401
     assert json.loads(response.body)["errors"][0]["field"] == "aid"
+
+
+def _mixed(api: dict[str, Any], protocol: str) -> tuple[str, bytes, dict[str, str]]:
+    """One valid event and one that maps onto no event, in the protocol's own request."""
+    key = api["write"]
+    if protocol == "segment":
+        body: Any = {
+            "writeKey": key,
+            "batch": [
+                {"type": "track", "event": "Good", "anonymousId": "a", "messageId": "good-1"},
+                {"type": "track", "anonymousId": "a"},  # no event name
+            ],
+        }
+        return "/v1/batch", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    if protocol == "posthog":
+        body = [
+            {"event": "good", "distinct_id": "d", "properties": {"token": key}},
+            {"event": "bad", "properties": {}},  # no distinct_id
+        ]
+        return "/batch", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    body = {"data": [{"e": "se", "se_ac": "good", "aid": key}, {"e": "se", "aid": key}]}
+    return "/com.snowplowanalytics.snowplow/tp2", json.dumps(body).encode(), {}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "field"), [("segment", "event"), ("posthog", "distinct_id"), ("snowplow", "se_ac")]
+)
+def test_a_bad_event_is_a_400_naming_it_and_the_good_one_is_kept(api, protocol, field):
+    path, body, headers = _mixed(api, protocol)
+    response = api["client"].http.post(path, body=body, headers=headers)
+    answer = json.loads(response.body)
+    assert response.status_code == 400, answer
+    assert [(e["index"], e["field"]) for e in answer["errors"]] == [(1, field)]
+    assert answer["processed"] == 1 and len(answer["event_ids"]) == 1
+    assert [e.event_id for e in stream_events()] == answer["event_ids"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [("", "127.0.0.0"), ("127.0.0.1/32", "198.51.100.0")],
+)
+def test_a_spoofed_forwarded_for_is_not_believed(api, monkeypatch, trusted, expected):
+    """chalice's gateway gives every request the source 127.0.0.1; trusted, it is a proxy
+    whose appended entry is the client, and the client's own first entry still is not."""
+    from clickstream.settings import get_settings
+
+    monkeypatch.setenv("CLICKSTREAM_TRUSTED_PROXIES", trusted)
+    get_settings.cache_clear()
+    try:
+        response = api["client"].http.post(
+            "/track",
+            body=json.dumps({"event_type": "click", "session_id": "s"}),
+            headers={
+                "Content-Type": "application/json",
+                "X-Write-Key": api["write"],
+                "X-Forwarded-For": "6.6.6.6, 198.51.100.23",
+            },
+        )
+    finally:
+        get_settings.cache_clear()
+    assert response.status_code == 200, response.body
+    assert stream_events()[0].ip_truncated == expected
