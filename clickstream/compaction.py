@@ -2,7 +2,12 @@
 
 Before compaction, duplicates in the archive can only come from re-cut (bisected) batches,
 which write a second object for records already archived; they are bounded by the number of
-retried batches. Compaction reads every object of the partition, keeps the first copy of
+retried batches. The scheduled job compacts every closed hour that holds any object besides
+its ``compacted.parquet``, whatever its age: late events (an offline device, a back-fill, an
+import) land in old hours, and those are compacted too. A listing of the archive finds them
+(after compaction one object per hour: a year is 8,760 keys, nine LIST calls).
+
+Compaction reads every object of the partition, keeps the first copy of
 each ``event_id`` (lowest shard/sequence position), writes ``compacted.parquet`` and then
 deletes exactly the objects it read. A crash between the two steps leaves duplicates that the
 next run removes; objects written meanwhile are left for the next run.
@@ -23,10 +28,16 @@ from clickstream.archive import (
     read_parquet_objects,
     to_parquet_bytes,
 )
-from clickstream.layout import compacted_key, hour_prefixes
+from clickstream.layout import (
+    ARCHIVE_PREFIX,
+    compacted_key,
+    hour_prefixes,
+    is_compacted,
+    partition_of,
+    partition_prefix,
+)
 
-CLOSED_AFTER = timedelta(minutes=10)  # an hour is compacted once late batches have landed
-LOOKBACK = timedelta(hours=6)
+CLOSED_AFTER = timedelta(minutes=10)  # an hour is compacted once its own batches have landed
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,20 @@ def compact_hours(s3: Any, bucket: str, start: datetime, end: datetime) -> list[
     return [result for result in results if result is not None]
 
 
+def touched_partitions(keys: list[str], now: datetime) -> list[str]:
+    """The closed hours that received objects since their last compaction, oldest first."""
+    last_closed = partition_prefix(now - CLOSED_AFTER - timedelta(hours=1))
+    touched = {
+        prefix
+        for key in keys
+        if not is_compacted(key) and (prefix := partition_of(key)) is not None
+    }
+    # Zero-padded year/month/day/hour: the prefixes sort as the hours do.
+    return sorted(prefix for prefix in touched if prefix <= last_closed)
+
+
 def compact_closed_hours(s3: Any, bucket: str, now: datetime) -> list[CompactionResult]:
-    """The scheduled job: every hour of the look-back window that has closed."""
-    last_closed = now - CLOSED_AFTER - timedelta(hours=1)
-    return compact_hours(s3, bucket, now - LOOKBACK, last_closed)
+    """The scheduled job: every closed hour touched since its last compaction, any age."""
+    keys = list_archive_keys(s3, bucket, ARCHIVE_PREFIX)
+    results = [compact_partition(s3, bucket, prefix) for prefix in touched_partitions(keys, now)]
+    return [result for result in results if result is not None]

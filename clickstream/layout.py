@@ -37,5 +37,16 @@ def compacted_key(prefix: str) -> str:
     return f"{prefix}compacted.parquet"
 
 
+def partition_of(key: str) -> str | None:
+    """The hour partition an archive object is in (its prefix), or None for any other key."""
+    if not key.startswith(ARCHIVE_PREFIX) or "/hour=" not in key:
+        return None
+    return key.rsplit("/", 1)[0] + "/"
+
+
+def is_compacted(key: str) -> bool:
+    return key.endswith("/compacted.parquet")
+
+
 def bad_record_key(shard_id: str, sequence_number: str) -> str:
     return f"{BAD_PREFIX}shard={shard_id}/{sequence_number}.bin"

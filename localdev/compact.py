@@ -1,5 +1,6 @@
-"""Compact archive hour partitions on demand: ``python -m localdev.compact --hours 24``
-(the deployed stack runs the same function every hour on a schedule)."""
+"""Compact archive hour partitions on demand: ``python -m localdev.compact`` runs what the
+deployed stack's hourly schedule runs (every closed hour touched since its last compaction);
+``--hours 24`` or ``--since`` compacts a range instead, the open hour included."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 from clickstream.aws import client
-from clickstream.compaction import compact_hours
+from clickstream.compaction import compact_closed_hours, compact_hours
 from clickstream.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--hours", type=int, default=24, help="hours back from now, inclusive")
+    parser.add_argument("--hours", type=int, help="hours back from now, inclusive")
     parser.add_argument("--since", help="ISO time to start from instead of --hours")
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
-    start = datetime.fromisoformat(args.since) if args.since else now - timedelta(hours=args.hours)
-    results = compact_hours(client("s3"), get_settings().archive_bucket, start, now)
+    s3, bucket = client("s3"), get_settings().archive_bucket
+    if args.since or args.hours:
+        start = (
+            datetime.fromisoformat(args.since) if args.since else now - timedelta(hours=args.hours)
+        )
+        results = compact_hours(s3, bucket, start, now)
+    else:
+        results = compact_closed_hours(s3, bucket, now)
     for result in results:
         print(
             f"{result.prefix}: {result.objects_read} objects, {result.rows_read} rows -> "

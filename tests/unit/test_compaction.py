@@ -1,0 +1,111 @@
+"""The hourly compaction job over moto's S3 in process: every closed hour touched since its
+last compaction is compacted, whatever its age; the open hour never is; each event ends
+once, in one file per hour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from clickstream.archive import (
+    list_archive_keys,
+    plan_objects,
+    read_parquet_objects,
+    to_parquet_bytes,
+)
+from clickstream.compaction import compact_closed_hours, compact_partition, touched_partitions
+from clickstream.layout import compacted_key, partition_prefix
+from tests.factories import make_event, sequenced
+
+NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
+BUCKET = "archive"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def archive(s3: Any, events: list[Any], start: int, shard: str = "shardId-000") -> None:
+    """What the archiver writes for one batch: one object per hour it touches."""
+    for key, table in plan_objects(sequenced(events, start=start), shard).items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=to_parquet_bytes(table))
+
+
+def test_a_back_fill_three_days_old_with_redeliveries_ends_once_in_one_file_per_hour(s3):
+    day = NOW - timedelta(days=3)
+    midnight = day.replace(hour=0, minute=0)
+    backfill = [make_event(timestamp=midnight + timedelta(minutes=15 * i)) for i in range(96)]
+    archive(s3, backfill, start=1000)
+    archive(s3, backfill[10:40], start=5000)  # a redelivered, re-cut part of it
+    archive(s3, backfill[:5], start=1000)  # the same batch again: same keys, overwritten
+    today = [make_event(timestamp=NOW - timedelta(minutes=5))]  # the open hour
+    archive(s3, today, start=9000)
+
+    results = compact_closed_hours(s3, BUCKET, NOW)
+
+    assert len(results) == 24
+    assert sum(r.rows_written for r in results) == 96
+    assert sum(r.duplicates_removed for r in results) >= 30  # the re-cut copies at least
+    for hour in range(24):
+        prefix = partition_prefix(midnight + timedelta(hours=hour))
+        assert list_archive_keys(s3, BUCKET, prefix) == [compacted_key(prefix)]
+    rows = read_parquet_objects(s3, BUCKET, list_archive_keys(s3, BUCKET, "events/"))
+    ids = rows["event_id"].to_pylist()
+    assert sorted(ids) == sorted(e.event_id for e in backfill + today)
+    open_hour = partition_prefix(NOW)
+    assert compacted_key(open_hour) not in list_archive_keys(s3, BUCKET, open_hour)
+    # A second run finds nothing touched: compacting twice loses and changes nothing.
+    assert compact_closed_hours(s3, BUCKET, NOW) == []
+    again = read_parquet_objects(s3, BUCKET, list_archive_keys(s3, BUCKET, "events/"))
+    assert sorted(again["event_id"].to_pylist()) == sorted(ids)
+
+
+def test_a_late_event_in_a_compacted_hour_is_merged_into_it(s3):
+    hour = (NOW - timedelta(days=40)).replace(minute=0)
+    first = [make_event(timestamp=hour + timedelta(minutes=i)) for i in range(3)]
+    archive(s3, first, start=100)
+    compact_partition(s3, BUCKET, partition_prefix(hour))
+    late = make_event(timestamp=hour + timedelta(minutes=30))
+    archive(s3, [late], start=700)
+
+    (result,) = compact_closed_hours(s3, BUCKET, NOW)
+
+    prefix = partition_prefix(hour)
+    assert result.prefix == prefix and result.rows_written == 4
+    assert list_archive_keys(s3, BUCKET, prefix) == [compacted_key(prefix)]
+
+
+@pytest.mark.parametrize(
+    ("hour", "now", "closed"),
+    [
+        ("12:00", "12:30", False),  # the open hour
+        ("11:00", "12:09", False),  # ended 9 minutes ago: its own batches may still land
+        ("11:00", "12:10", True),
+        ("11:00", "12:30", True),
+    ],
+)
+def test_an_hour_is_closed_ten_minutes_after_its_end(hour, now, closed):
+    def at(clock: str) -> datetime:
+        hours, minutes = map(int, clock.split(":"))
+        return NOW.replace(hour=hours, minute=minutes)
+
+    prefix = partition_prefix(at(hour))
+    assert (touched_partitions([f"{prefix}s-1-2.parquet"], at(now)) == [prefix]) is closed
+
+
+def test_only_hours_with_new_objects_are_touched():
+    old, new = partition_prefix(NOW - timedelta(days=2)), partition_prefix(NOW - timedelta(days=1))
+    keys = [compacted_key(old), compacted_key(new), f"{new}s-5-9.parquet", "bad/shard=s/1.bin"]
+    assert touched_partitions(keys, NOW) == [new]
