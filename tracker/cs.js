@@ -177,10 +177,11 @@
 
   // On page hide the page may never run again: hand what is queued to the browser.
   function sendNow() {
-    if (nav.onLine === false) return;
-    // A keepalive request outlives the page: what it carries is not stored to send again.
+    // A keepalive request outlives the page: what it carries is not stored to send again
+    // (offline too: the browser may hold the request and send it when back online).
     queue = queue.filter(function (r) { return inFlight[r.event_id] !== 2; });
     save();
+    if (nav.onLine === false) return;
     var waiting = queue.filter(function (r) { return !inFlight[r.event_id]; });
     var batch = [], size = 20;
     while (waiting.length && size < BEACON_MAX) {
