@@ -64,8 +64,15 @@ unit: venv dynalite sdks
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
+# The fast tier (tests/unit: CPU, no stack) runs beside the tiers that wait on a local
+# stack, browser or emulator (mostly idle CPU): two cores, two pytest processes. Each prints
+# its own summary; either failing fails the target.
 test: venv dynalite sdks chromium lint audit
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
+	@mkdir -p test-output
+	@$(PY) -m pytest -q -p no:cacheprovider --timeout=600 tests/unit > test-output/unit.log 2>&1 & unit=$$!; \
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --ignore=tests/unit; stack=$$?; \
+	wait $$unit; fast=$$?; echo "--- tests/unit (beside the above) ---"; cat test-output/unit.log; \
+	exit $$(( stack || fast ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose
 # settings come from infra/template.yaml) in out/chalice/.
