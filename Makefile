@@ -53,6 +53,7 @@ local: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench infra) api/app.py
 
 unit: venv dynalite sdks

@@ -80,12 +80,6 @@ PRINCIPAL: ContextVar[Principal | None] = ContextVar("principal", default=None)
 # What a route adds to its request's log line (e.g. the ids of the events it accepted).
 LOG_FIELDS: ContextVar[dict[str, Any]] = ContextVar("log_fields")
 
-if os.environ.get("AWS_CHALICE_CLI_MODE"):  # `chalice local`; never set on Lambda
-    from clickstream.localserver import harden_chalice_local
-
-    harden_chalice_local()
-
-
 def route(path: str, method: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
     """``app.route`` that records who may call the route and gives its path a CORS preflight
     view (chalice's own CORSConfig allows only one origin)."""

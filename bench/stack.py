@@ -22,10 +22,8 @@ STACK_ENV = {"CLICKSTREAM_ESM_BATCHING_WINDOW_S": ""}
 
 
 def _start(state_dir: Path, extra_env: dict[str, str]) -> Any:
-    try:
-        from localdev.harness import start_local_stack
-    except ImportError:  # older trees kept it in the tests' conftest
-        from tests.conftest import start_local_stack
+    from localdev.harness import start_local_stack
+
     return start_local_stack(state_dir, extra_env)
 
 

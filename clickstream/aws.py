@@ -4,7 +4,7 @@ AWS, LocalStack or moto's server."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -22,23 +22,19 @@ _CONFIG = Config(
 )
 
 
+# Called with (service, client) for each client made: empty in the deployed code; the local
+# stack's launcher adds its fault injection here (localdev.faults), botocore event hooks.
+CLIENT_HOOKS: list[Callable[[str, Any], None]] = []
+
+
 @cache
 def client(service: str) -> Any:
     """One shared client per service (boto3 clients are thread-safe)."""
     session: Any = boto3.session.Session()  # a service name chosen at run time
     made = session.client(service, region_name=get_settings().region, config=_CONFIG)
-    if service == "kinesis" and os.environ.get("CLICKSTREAM_FAULTS"):
-        _inject_local_faults(made)
+    for hook in CLIENT_HOOKS:
+        hook(service, made)
     return made
-
-
-def _inject_local_faults(kinesis: Any) -> None:
-    """Fault injection of the local stack's tests (``localdev/faults.py``); never set on AWS."""
-    from localdev.faults import Faults, install_put_throttling
-
-    faults = Faults.from_env()
-    if faults.throttle_put:
-        install_put_throttling(kinesis, faults.throttle_put)
 
 
 @cache

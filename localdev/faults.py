@@ -86,6 +86,20 @@ def faulty_handler(handler: Handler, faults: Faults) -> Handler:
     return invoke
 
 
+def install_client_faults() -> None:
+    """The API process's faults (``throttle_put``), hooked onto the clients it makes."""
+    faults = Faults.from_env()
+    if not faults.throttle_put:
+        return
+    from clickstream import aws
+
+    def throttle(service: str, made: Any) -> None:
+        if service == "kinesis":
+            install_put_throttling(made, faults.throttle_put)
+
+    aws.CLIENT_HOOKS.append(throttle)
+
+
 def install_put_throttling(kinesis: Any, fraction: float, seed: int | None = None) -> None:
     """Make ``fraction`` of each ``PutRecords`` call's entries come back throttled. The other
     entries really go to the stream (through a second, hook-free client) and the answer is

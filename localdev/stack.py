@@ -18,7 +18,6 @@ import functools
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -310,10 +309,11 @@ class LocalStack:
         return process
 
     def api_command(self) -> list[str]:
-        chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"
+        """``chalice local`` through the local launcher (localdev.api_server)."""
         return [
-            chalice,
-            "local",
+            sys.executable,
+            "-m",
+            "localdev.api_server",
             "--stage",
             "local",
             "--host",

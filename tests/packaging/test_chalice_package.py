@@ -4,6 +4,7 @@ of infra/template.yaml; the SAM template is cfn-lint clean."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -90,3 +91,69 @@ def test_packaged_template_is_cfn_lint_clean(package):
         [str(lint), str(package / "sam.json")], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+LOCAL_ONLY = ("localdev", "moto", "tests", "simulator", "bench", "infra")
+
+
+def _imported_roots(source: str) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_deployed_module_imports_local_tooling(package):
+    archive = zipfile.ZipFile(package / "deployment.zip")
+    ours = [
+        name
+        for name in archive.namelist()
+        if name == "app.py" or name.startswith(("clickstream/", "consumers/"))
+    ]
+    assert "clickstream/protocols/segment.py" in ours
+    for name in ours:
+        if name.endswith(".py"):
+            found = _imported_roots(archive.read(name).decode()) & set(LOCAL_ONLY)
+            assert not found, f"{name} imports {found}"
+
+
+PROBE = """
+import importlib, pkgutil, sys
+sys.path.insert(0, sys.argv[1])
+import chalice.app, chalice.local
+watched = [chalice.local.ChaliceRequestHandler, chalice.local.LocalGatewayAuthorizer,
+           chalice.app.Chalice, chalice.app.CognitoUserPoolAuthorizer]
+before = [dict(vars(cls)) for cls in watched]
+import clickstream, consumers
+for package in (clickstream, consumers):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+import app
+changed = [cls.__name__ for cls, was in zip(watched, before) if dict(vars(cls)) != was]
+print(",".join(changed))
+"""
+
+
+def test_importing_the_deployed_code_as_lambda_does_patches_no_library(tmp_path):
+    """Lambda's environment (no chalice CLI, no faults switch): every deployed module
+    imported, chalice's classes unchanged."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_CHALICE", "CLICKSTREAM_FAULTS"))
+    }
+    env |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "clickstream-dev"}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT / "api")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "", f"patched: {result.stdout.strip()}"
