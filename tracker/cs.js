@@ -236,7 +236,10 @@
       : null;
     if (!t) return;
     var named = t.getAttribute("data-cs-event");
-    if (named) return enqueue(named, attributes(t));
+    if (named) {
+      var p = attributes(t);
+      return enqueue(typeOf(named, p), p);
+    }
     var p = { element: t.tagName.toLowerCase(), text: (t.innerText || t.value || "").trim().slice(0, 100) };
     if (t.id) p.element_id = t.id;
     var type = "click";
@@ -247,8 +250,21 @@
     enqueue(type, p);
   }
 
+  // "Signed Up" as the API's event types are written (signed_up); the name kept as sent.
+  function typeOf(name, props) {
+    var type = String(name).toLowerCase().replace(/[^a-z0-9_.:-]+/g, "_").replace(/^_+|_+$/g, "");
+    if (!/^[a-z]/.test(type)) type = ("e_" + type).replace(/_+$/, "");
+    type = type.slice(0, 64);
+    if (type !== name) props.event_name = String(name);
+    return type;
+  }
+
   w.cs = {
-    track: function (name, props) { enqueue(String(name), props); },
+    track: function (name, props) {
+      var p = {};
+      for (var k in props || {}) p[k] = props[k];
+      enqueue(typeOf(name, p), p);
+    },
     identify: function (userId, traits) {
       if (userId != null) write("_cs_uid", String(userId), 365);
       enqueue("identify", { traits: traits || {} });

@@ -152,13 +152,13 @@ def parse_instant(value: Any) -> datetime | None:
             return None
     if isinstance(value, str) and value:
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # ("²".isdigit() is true, int("²") fails)
             return parse_instant(int(text))
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a time, or one no zone can move (year 1)
             return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 
 
@@ -174,7 +174,10 @@ def skew_corrected(
     age = sent - created
     if age < timedelta(0):
         age = timedelta(0)
-    return received_at - age
+    try:
+        return received_at - age
+    except OverflowError:  # created in year 1, sent in 9999: not a clock to correct by
+        return created
 
 
 def iso(value: datetime | None) -> str | None:

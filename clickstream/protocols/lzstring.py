@@ -37,9 +37,10 @@ class _BitReader:
         return number
 
 
-def decompress_from_base64(text: str) -> str:
+def decompress_from_base64(text: str, limit: int = 1_048_576) -> str:
     """The string ``LZString.compressToBase64`` was given; ``LZStringError`` if ``text`` is
-    not such output."""
+    not such output, or decodes past ``limit`` characters (the output can grow with the
+    square of the input: a 46 KB body could decode to 200 million characters)."""
     if not text:
         return ""
     reader = _BitReader(text.rstrip("\n"))
@@ -55,6 +56,7 @@ def decompress_from_base64(text: str) -> str:
     previous = chr(reader.read(8 if first == 0 else 16))
     dictionary.append(previous)
     parts = [previous]
+    size = 1
     width = 3
     grow_in = 4  # entries to add before codes need one more bit
     while True:
@@ -74,6 +76,9 @@ def decompress_from_base64(text: str) -> str:
         else:
             raise LZStringError(f"code {code} refers to no dictionary entry")
         parts.append(entry)
+        size += len(entry)
+        if size > limit:
+            raise LZStringError(f"the data decodes past {limit} characters")
         dictionary.append(previous + entry[0])
         grow_in -= 1
         previous = entry

@@ -62,7 +62,8 @@ KEPT_PROPERTIES = {
     "$anon_distinct_id": "previous_id",
 }
 # PostHog's internals, and the project key (a write key is never stored).
-_DROPPED_PREFIXES = ("$", "token", "api_key", "distinct_id")
+_DROPPED_PREFIXES = ("$",)
+_DROPPED_NAMES = frozenset({"token", "api_key", "distinct_id"})
 
 
 def _payload(request: SdkRequest) -> bytes | str:
@@ -109,7 +110,7 @@ def decode(request: SdkRequest) -> Decoded:
         raise IngestError(400, "the body must be an event object, an array or {batch: []}")
     if not messages:
         raise IngestError(400, "the batch is empty", "batch")
-    key = body.get("api_key") or body.get("token") if isinstance(body, dict) else None
+    key = (body.get("api_key") or body.get("token")) if isinstance(body, dict) else None
     if not isinstance(key, str) or not key:
         first = messages[0] if isinstance(messages[0], dict) else {}
         properties = as_dict(first.get("properties"))
@@ -147,7 +148,9 @@ def map_message(
         user_id, anonymous_id = distinct_id, None  # a server-side capture names the person
     event_type = MAPPED_EVENTS.get(name) or _autocapture_type(name, properties)
     kept = {
-        key: value for key, value in properties.items() if not key.startswith(_DROPPED_PREFIXES)
+        key: value
+        for key, value in properties.items()
+        if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED_NAMES
     }
     for source, target in KEPT_PROPERTIES.items():
         if properties.get(source) is not None:
@@ -191,8 +194,8 @@ def _timestamp(message: dict[str, Any], shared: dict[str, Any], received_at: dat
     """PostHog's rules: ``offset`` (ms before sending) wins; else the timestamp corrected by
     ``sent_at`` when both are there."""
     offset = message.get("offset")
-    if isinstance(offset, int | float) and not isinstance(offset, bool) and offset >= 0:
-        return received_at - timedelta(milliseconds=offset)
+    if isinstance(offset, int | float) and not isinstance(offset, bool) and 0 <= offset < 1e11:
+        return received_at - timedelta(milliseconds=offset)  # (1e11 ms: three years)
     created = parse_instant(message.get("timestamp"))
     sent = parse_instant(message.get("sent_at") or shared.get("sent_at"))
     return skew_corrected(created, sent, received_at)

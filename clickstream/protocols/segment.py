@@ -48,6 +48,8 @@ FIXED_TYPES = {
     "group": "group",
     "alias": "alias",
 }
+# Segment's mobile libraries name the platform as the device type.
+MOBILE_DEVICE_TYPES = {"ios": "mobile", "android": "mobile", "ipados": "tablet"}
 _CONTEXT_KEPT = ("locale", "timezone", "screen", "library", "campaign", "app", "os", "network")
 
 
@@ -60,7 +62,7 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # (non-ASCII credentials are a ValueError)
         raise IngestError(401, "Authorization is not valid Basic auth", "Authorization") from None
     return decoded.partition(":")[0]
 
@@ -94,7 +96,8 @@ def _body_write_key(body: dict[str, Any], messages: list[Any]) -> str | None:
     if isinstance(key, str):
         return key
     first = messages[0] if messages else None
-    return first.get("writeKey") if isinstance(first, dict) else None
+    key = first.get("writeKey") if isinstance(first, dict) else None
+    return key if isinstance(key, str) else None
 
 
 def map_messages(
@@ -160,7 +163,8 @@ def map_message(
         "ip_address": as_text(context.get("ip")),
         "country": as_text(location.get("country")),
         "city": as_text(location.get("city")),
-        "device_type": as_text(device.get("type")),
+        "device_type": MOBILE_DEVICE_TYPES.get(str(device.get("type")).lower())
+        or as_text(device.get("type")),
     }
     if call == "page" and not record["page"] and not record["page_url"]:
         record["page"] = as_text(page.get("path")) or as_text(message.get("name"))

@@ -114,11 +114,15 @@ def test_page_views_clicks_and_spa_routes_arrive_once(shop, local_stack):
 def test_events_tracked_as_the_page_unloads_are_sent_by_beacon(shop, local_stack):
     since = start(shop, local_stack, options="slow")
     device = anonymous_id(shop)
-    shop.evaluate("for (let i = 0; i < 3; i++) cs.track('leaving', {n: i})")
+    shop.evaluate("for (let i = 0; i < 3; i++) cs.track('Leaving', {n: i})")
     shop.goto("about:blank")  # another origin: only the beacon can deliver them
 
     rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=4)
     check_once(local_stack, rows, ["page_view", "leaving", "leaving", "leaving"])
+    # A name as people write them is sent as an event type, the name kept.
+    assert all(
+        '"event_name":"Leaving"' in r["properties"] for r in rows if r["event_type"] == "leaving"
+    )
 
 
 def test_offline_events_wait_and_survive_a_page_load(shop, local_stack):

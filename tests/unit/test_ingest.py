@@ -125,3 +125,21 @@ def test_backoff_is_jittered_and_capped(attempt):
     delays = [backoff_delay(attempt) for _ in range(50)]
     assert all(0 <= delay <= 1.0 for delay in delays)
     assert len(set(delays)) > 1
+
+
+class _Taking:
+    def put_records(self, StreamName: str, Records: list[dict]) -> dict:
+        return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(b"123456789012345678901234567890", 200), (b"NaN", 400), (b"Infinity", 400), (b"1e400", 400)],
+)
+def test_a_body_pydantic_and_orjson_read_differently_is_answered_as_orjson_reads_it(value, status):
+    """pydantic-core's JSON parser takes NaN, Infinity and 30-digit integers; the
+    record-by-record path (orjson) does not, or reads them as floats: both paths answer
+    such a body alike, never with an exception."""
+    body = b'{"records": [{"event_type": "click", "properties": {"n": ' + value + b"}}]}"
+    context = IngestContext(kinesis=_Taking(), stream_name="s", received_at=NOW)
+    assert handle_events_request(body, context).status == status

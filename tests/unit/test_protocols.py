@@ -464,3 +464,80 @@ def test_no_body_gets_anything_but_an_answer_below_500(protocol, body, compressi
     assert 200 <= answer.status < 500
     if answer.status >= 400:
         assert answer.body["errors"] and all(e["message"] for e in answer.body["errors"])
+
+
+# --- inputs the review found raising (each must be a 4xx or taken, never an exception) ----
+
+
+@pytest.mark.parametrize(
+    ("protocol", "body", "headers", "query"),
+    [
+        ("segment", {"event": "x", "userId": "u", "timestamp": "²"}, {}, {}),
+        (
+            "segment",
+            {"event": "x", "userId": "u", "timestamp": "0001-01-01T00:00:00+01:00"},
+            {},
+            {},
+        ),
+        (
+            "segment",
+            {
+                "event": "x",
+                "userId": "u",
+                "originalTimestamp": "0001-01-01T00:00:00Z",
+                "sentAt": "9999-12-31T00:00:00Z",
+            },
+            {},
+            {},
+        ),
+        (
+            "segment",
+            {"batch": [{"type": "track", "event": "x", "userId": "u", "writeKey": 123}]},
+            {},
+            {},
+        ),
+        ("segment", {"event": "x", "userId": "u"}, {"authorization": "Basic é"}, {}),
+        ("posthog", {"event": "x", "distinct_id": "d", "offset": 1e14, "api_key": "wk"}, {}, {}),
+        ("posthog", {"event": "x", "distinct_id": "d", "offset": 1e300, "api_key": "wk"}, {}, {}),
+        ("snowplow", {"data": [{"e": "pv", "aid": "wk", "ttm": "¹²"}]}, {}, {}),
+        (
+            "snowplow",
+            {"data": [{"e": "pv", "aid": "wk", "dtm": "1", "stm": "253402214400000"}]},
+            {},
+            {},
+        ),
+    ],
+)
+def test_odd_values_are_answered_not_raised(protocol, body, headers, query):
+    sdk_request = SdkRequest(
+        body=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+        query=query,
+    )
+    answer = handle_sdk_request(protocol, sdk_request, context(), allow, call="track")
+    assert answer.status < 500
+
+
+def test_an_lz64_body_that_decodes_past_the_limit_is_a_400_before_any_key_check():
+    # Each code adds an entry one character longer than the last: quadratic output.
+    with pytest.raises(LZStringError):
+        decompress_from_base64("A" * 40, limit=10)
+    answer = handle_sdk_request(
+        "posthog",
+        SdkRequest(body=b"data=" + b"A" * 20_000, query={"compression": "lz64"}),
+        context(),
+        allow,
+    )
+    assert answer.status == 400
+
+
+def test_posthog_keeps_properties_that_only_start_like_the_key():
+    record = valid(
+        posthog.map_message(
+            0,
+            {"event": "x", "distinct_id": "d", "properties": {"tokens_used": 3, "token": "wk"}},
+            {},
+            NOW,
+        )
+    )
+    assert record["properties"]["tokens_used"] == 3 and "token" not in record["properties"]
