@@ -65,15 +65,18 @@ unit: venv dynalite sdks
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
-# The fast tier (tests/unit: CPU, no stack) runs beside the tiers that wait on a local
-# stack, browser or emulator (mostly idle CPU): two cores, two pytest processes. Each prints
-# its own summary; either failing fails the target.
+# The fast tier (tests/unit: CPU, no stack) runs beside the packaging and security tiers
+# (HTTP answers, no clocks); the tiers whose checks depend on timing (browser, infra,
+# integration) run first, alone. Two pytest processes on two cores at the end; each prints
+# its summary; any failing fails the target.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600
 test: venv dynalite sdks chromium lint audit
 	@mkdir -p test-output
-	@$(PY) -m pytest -q -p no:cacheprovider --timeout=600 tests/unit > test-output/unit.log 2>&1 & unit=$$!; \
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --ignore=tests/unit; stack=$$?; \
-	wait $$unit; fast=$$?; echo "--- tests/unit (beside the above) ---"; cat test-output/unit.log; \
-	exit $$(( stack || fast ))
+	@$(PYTEST) tests/browser tests/infra tests/integration; timed=$$?; \
+	$(PYTEST) tests/unit > test-output/unit.log 2>&1 & unit=$$!; \
+	$(PYTEST) tests/packaging tests/security; answers=$$?; \
+	wait $$unit; fast=$$?; echo "--- tests/unit (beside packaging and security) ---"; \
+	cat test-output/unit.log; exit $$(( timed || answers || fast ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose
 # settings come from infra/template.yaml) in out/chalice/.
