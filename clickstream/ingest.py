@@ -411,10 +411,11 @@ def stream_batch(batch: ValidatedBatch, sent: int, context: IngestContext) -> In
 
 
 # What pydantic-core's JSON parser takes but orjson (the record-by-record path) reads
-# otherwise: NaN and Infinity, integers past 64 bits, exponents past a float's. A body with
-# any of them (or those letters in a string) takes the record-by-record path, so both paths
-# answer a body alike.
-_NOT_PLAIN_JSON = re.compile(rb"NaN|Infinity|[0-9]{20}|[eE][+-]?[0-9]{3}")
+# otherwise: NaN and Infinity, integers past 64 bits, exponents past a float's, each where a
+# value starts (after ':', ',' or '['; inside a string such text only costs the slow path,
+# while hex ids like "3e130b96" do not match). A body with any takes the record-by-record
+# path, so both paths answer a body alike.
+_NOT_PLAIN_JSON = re.compile(rb"[:,\[]\s*-?(?:NaN|Infinity|[0-9]{20}|[0-9.]+[eE][+-]?[0-9]{3})")
 
 
 class _EventsBody(BaseModel):

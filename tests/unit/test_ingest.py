@@ -143,3 +143,10 @@ def test_a_body_pydantic_and_orjson_read_differently_is_answered_as_orjson_reads
     body = b'{"records": [{"event_type": "click", "properties": {"n": ' + value + b"}}]}"
     context = IngestContext(kinesis=_Taking(), stream_name="s", received_at=NOW)
     assert handle_events_request(body, context).status == status
+
+
+def test_bodies_with_hex_ids_take_the_fast_path():
+    from clickstream.ingest import valid_events_body
+
+    body = b'{"records": [{"event_type": "click", "event_id": "3e130b96-184b-453e-a9b7-8521aafde44e", "properties": {"n": 1e5, "m": [1, 2.5e10]}}]}'
+    assert valid_events_body(body) is not None
