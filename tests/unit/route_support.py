@@ -72,14 +72,19 @@ def post(api: dict[str, Any], records: list[dict[str, Any]], **headers: str) -> 
     return json.loads(response.body)
 
 
-def aggregate_what_was_sent() -> None:
-    """What the aggregator's event source would hand it: the stream's records, in order."""
+def _stream_records() -> tuple[str, list[dict[str, Any]]]:
+    """The stream's one shard and every record it holds, in order."""
     kinesis = boto3.client("kinesis")
     shard = kinesis.list_shards(StreamName="events")["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(
         StreamName="events", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    return shard, kinesis.get_records(ShardIterator=iterator)["Records"]
+
+
+def aggregate_what_was_sent() -> None:
+    """What the aggregator's event source would hand it: the stream's records, in order."""
+    shard, records = _stream_records()
     events = [
         SequencedEvent(r["SequenceNumber"], Event.model_validate_json(r["Data"])) for r in records
     ]
@@ -88,10 +93,4 @@ def aggregate_what_was_sent() -> None:
 
 def stream_events() -> list[Event]:
     """Every event the stream holds, in order."""
-    kinesis = boto3.client("kinesis")
-    shard = kinesis.list_shards(StreamName="events")["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(
-        StreamName="events", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    return [Event.model_validate_json(r["Data"]) for r in records]
+    return [Event.model_validate_json(r["Data"]) for r in _stream_records()[1]]
