@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite sdks soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
+.PHONY: venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ $(SDKS): tools/sdks/package.json tools/sdks/package-lock.json
 
 sdks: $(SDKS)
 
+# GraphiQL and React (UMD builds), which `make local` serves at /graphiql/; pinned by
+# tools/graphiql/package-lock.json.
+GRAPHIQL := tools/graphiql/node_modules/.package-lock.json
+$(GRAPHIQL): tools/graphiql/package.json tools/graphiql/package-lock.json
+	npm ci --prefix tools/graphiql --no-audit --no-fund --loglevel=error
+	touch $@
+
+graphiql: $(GRAPHIQL)
+
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser download).
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -48,7 +57,7 @@ chromium:
 	fi
 	@test -x $(CHROMIUM)
 
-local: venv
+local: venv graphiql
 	$(PY) -m localdev
 
 lint: venv
@@ -70,7 +79,7 @@ audit: venv
 # integration) run first, alone. Two pytest processes on two cores at the end; each prints
 # its summary; any failing fails the target.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600
-test: venv dynalite sdks chromium lint audit
+test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
 	@$(PYTEST) tests/browser tests/infra tests/integration; timed=$$?; \
 	$(PYTEST) tests/unit > test-output/unit.log 2>&1 & unit=$$!; \
@@ -116,8 +125,8 @@ clean:
 
 # AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)"
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false)
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)

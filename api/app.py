@@ -80,6 +80,7 @@ PRINCIPAL: ContextVar[Principal | None] = ContextVar("principal", default=None)
 # What a route adds to its request's log line (e.g. the ids of the events it accepted).
 LOG_FIELDS: ContextVar[dict[str, Any]] = ContextVar("log_fields")
 
+
 def route(path: str, method: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
     """``app.route`` that records who may call the route and gives its path a CORS preflight
     view (chalice's own CORSConfig allows only one origin)."""
@@ -453,6 +454,35 @@ def top_pages() -> Response:
 @route("/analytics/page-views/{page}", "GET", "read")
 def page_views(page: str) -> Response:
     return _read(lambda: queries.page_views(aggregate_store(), unquote(page)))
+
+
+@route("/graphql", "GET", "read")
+def graphql_get() -> Response:
+    return _graphql()
+
+
+@route("/graphql", "POST", "read", content_types=ANY_BODY)
+def graphql_post() -> Response:
+    return _graphql()
+
+
+def _graphql() -> Response:
+    """GraphQL over the read routes' queries; the parsing, limits and errors live in
+    ``clickstream.graphql`` (imported here: only this route loads ariadne)."""
+    from clickstream import graphql
+
+    request = _request()
+    parsed = graphql.parse_request(
+        request.method, dict(request.query_params or {}), _raw_body(), _content_type()
+    )
+    answer = (
+        parsed
+        if isinstance(parsed, graphql.GraphQLAnswer)
+        else graphql.execute(
+            aggregate_store(), parsed, introspection=get_settings().graphql_introspection
+        )
+    )
+    return _json(answer.status, answer.body, answer.headers)
 
 
 @route("/export", "GET", "read")

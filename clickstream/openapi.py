@@ -10,6 +10,8 @@ from typing import Any
 from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import MAX_EXPORT_ROWS
+from clickstream.graphql import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
+from clickstream.graphql import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
@@ -324,6 +326,75 @@ def _read_responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
         "401": _json(error, "no credentials"),
         "403": _json(error, "credentials not valid for this route"),
     }
+
+
+GRAPHQL_ANSWER = {
+    "type": "object",
+    "properties": {
+        "data": {"type": ["object", "null"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"message": {"type": "string"}, "extensions": {"type": "object"}},
+            },
+        },
+    },
+}
+GRAPHQL_QUERY = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES}
+
+
+def _graphql_operation(method: str, security: list[Any]) -> dict[str, Any]:
+    """``/graphql``: the schema's queries (introspect it, or see GraphiQL on `make local`)."""
+    answer = GRAPHQL_ANSWER
+    operation: dict[str, Any] = {
+        "summary": "GraphQL over the read routes' numbers (stats, timeseries, funnel, pages, "
+        "breakdown, goals, realtime, pageViews)",
+        "security": security,
+        "responses": {
+            "200": _json(answer, "data, and any field's error (a bad argument names it)"),
+            "400": _json(answer, "refused before running: syntax, unknown field, limits"),
+            "401": _json(_ref("ReadError"), "no credentials"),
+            "403": _json(_ref("ReadError"), "credentials not valid for this route"),
+            "503": _json(answer, "the aggregates could not be read; retry"),
+        },
+    }
+    if method == "get":
+        operation["parameters"] = [
+            {
+                "name": "query",
+                "in": "query",
+                "required": True,
+                "schema": {**GRAPHQL_QUERY, "maxLength": MAX_GET_QUERY_BYTES},
+                "description": "a simple query (POST a longer one)",
+            },
+            _query("variables", {"type": "string"}, "a JSON object"),
+            _query("operationName", {"type": "string"}, "the operation to run"),
+        ]
+    else:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["query"],
+                        "properties": {
+                            "query": GRAPHQL_QUERY,
+                            "variables": {"type": ["object", "null"]},
+                            "operationName": {"type": ["string", "null"]},
+                        },
+                    }
+                },
+                "application/graphql": {"schema": GRAPHQL_QUERY},
+            },
+        }
+        operation["responses"]["413"] = _json(
+            answer, f"the body is over {MAX_GRAPHQL_BODY_BYTES} bytes"
+        )
+        operation["responses"]["415"] = _json(answer, "not JSON or application/graphql")
+    return operation
 
 
 SDK_ANSWER = {"type": "object", "additionalProperties": True}
@@ -646,6 +717,10 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
                     },
                 },
             }
+        },
+        "/graphql": {
+            "get": _graphql_operation("get", read),
+            "post": _graphql_operation("post", read),
         },
         "/users/{user_id}": {
             "delete": {

@@ -51,6 +51,9 @@ class Settings:
     # Proxies whose X-Forwarded-For entries are believed (e.g. CloudFront's ranges, when a
     # distribution is in front of the API); none by default: the connection's address counts.
     trusted_proxies: tuple[Network, ...] = ()
+    # GraphQL introspection (GraphiQL's schema explorer): on by default, off on AWS stages
+    # unless `make deploy GRAPHQL_INTROSPECTION=true`.
+    graphql_introspection: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +80,10 @@ class Settings:
             visitor_salt_secret=_env("CLICKSTREAM_VISITOR_SALT", "clickstream-local"),
             goals=parse_goals(_env("CLICKSTREAM_GOALS", "[]")),
             trusted_proxies=parse_networks(_env("CLICKSTREAM_TRUSTED_PROXIES", "")),
+            graphql_introspection=parse_flag(
+                "CLICKSTREAM_GRAPHQL_INTROSPECTION",
+                _env("CLICKSTREAM_GRAPHQL_INTROSPECTION", "true"),
+            ),
         )
 
 
@@ -90,6 +97,16 @@ def parse_goals(raw: str) -> tuple[Goal, ...]:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"CLICKSTREAM_GOALS is not a list of goals: {exc}") from exc
+
+
+def parse_flag(name: str, raw: str) -> bool:
+    """``true``/``false`` (also 1/0, on/off); anything else fails at start-up, naming ``name``."""
+    value = raw.strip().lower()
+    if value in ("true", "1", "on", "yes"):
+        return True
+    if value in ("false", "0", "off", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
 def parse_origins(raw: str) -> tuple[str, ...]:

@@ -215,6 +215,7 @@ def stage_config(
     cors_origins: list[str] | None = None,
     pyarrow_layer: str | None = None,
     trusted_proxies: str = "",
+    graphql_introspection: bool = False,
 ) -> dict[str, Any]:
     """The chalice config with ``stage`` pointing at the stack's outputs."""
     stages = config.setdefault("stages", {})
@@ -233,6 +234,8 @@ def stage_config(
     )
     if outputs.get("UserPoolArn"):
         environment["CLICKSTREAM_COGNITO_USER_POOL_ARN"] = outputs["UserPoolArn"]
+    # Off on AWS unless asked for: the schema is public knowledge to any reader otherwise.
+    environment["CLICKSTREAM_GRAPHQL_INTROSPECTION"] = str(graphql_introspection).lower()
     if trusted_proxies:
         parse_networks(trusted_proxies)  # a typo fails here, not in the deployed function
         environment["CLICKSTREAM_TRUSTED_PROXIES"] = trusted_proxies
@@ -355,6 +358,7 @@ def up(args: argparse.Namespace) -> None:
         cors_origins=[o.strip() for o in (args.cors_origins or "").split(",") if o.strip()],
         pyarrow_layer=args.pyarrow_layer or None,
         trusted_proxies=args.trusted_proxies,
+        graphql_introspection=args.graphql_introspection == "true",
     )
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
@@ -453,6 +457,12 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="comma-separated CIDRs whose X-Forwarded-For entries are believed "
         "(e.g. CloudFront's ranges when a distribution is in front of the API)",
+    )
+    parser.add_argument(
+        "--graphql-introspection",
+        choices=("true", "false"),
+        default="false",
+        help="answer GraphQL introspection (schema) queries on this stage",
     )
     args = parser.parse_args(argv)
     if args.command == "up":

@@ -127,6 +127,16 @@ def _emf_forwarder() -> Any:
     return forward_emf_line
 
 
+# GraphiQL at /graphiql/: its page, and the pinned UMD builds it loads (`make graphiql`).
+GRAPHIQL_MODULES = ROOT / "tools" / "graphiql" / "node_modules"
+GRAPHIQL_FILES = {
+    "graphiql.min.js": "graphiql/graphiql.min.js",
+    "graphiql.min.css": "graphiql/graphiql.min.css",
+    "react.production.min.js": "react/umd/react.production.min.js",
+    "react-dom.production.min.js": "react-dom/umd/react-dom.production.min.js",
+}
+
+
 class QuietStaticHandler(SimpleHTTPRequestHandler):
     # Served as /config.js when set: the deploy-time file's shape, for a stack whose reads
     # are on Cognito (the page then signs readers in to the emulator's user pool).
@@ -145,6 +155,15 @@ class QuietStaticHandler(SimpleHTTPRequestHandler):
             return self.config_js, "text/javascript; charset=utf-8"
         if path == "/cs.js":
             return (ROOT / "tracker" / "cs.js").read_bytes(), "text/javascript; charset=utf-8"
+        if self.demo_values is not None and path in ("/graphiql", "/graphiql/"):
+            page = (ROOT / "tools" / "graphiql" / "index.html").read_text()
+            for name, value in self.demo_values.items():
+                page = page.replace("{{" + name + "}}", value)
+            return page.encode(), "text/html; charset=utf-8"
+        if path.startswith("/graphiql/") and path[len("/graphiql/") :] in GRAPHIQL_FILES:
+            file = GRAPHIQL_MODULES / GRAPHIQL_FILES[path[len("/graphiql/") :]]
+            kind = "text/css" if file.suffix == ".css" else "text/javascript"
+            return file.read_bytes(), f"{kind}; charset=utf-8"
         if self.demo_values is not None and (path == "/demo" or path.startswith("/demo/")):
             page = (ROOT / "tracker" / "demo" / "index.html").read_text()
             for name, value in self.demo_values.items():
@@ -352,7 +371,11 @@ class LocalStack:
                 "config_js": None
                 if cognito is None
                 else dashboard_config(self.api_url, cognito).encode(),
-                "demo_values": {"API_URL": self.api_url, "WRITE_KEY": self.keys.get("write", "")},
+                "demo_values": {
+                    "API_URL": self.api_url,
+                    "WRITE_KEY": self.keys.get("write", ""),
+                    "READ_KEY": "" if cognito else self.keys.get("read", ""),
+                },
             },
         )
         handler = functools.partial(handler_class, directory=str(ROOT / "web"))
@@ -448,6 +471,7 @@ class LocalStack:
                 else None
             ),
             "demo_url": f"{web_url}/demo/" if self.config.serve_web else None,
+            "graphiql_url": f"{web_url}/graphiql/" if self.config.serve_web else None,
             "tracker_url": f"{web_url}/cs.js" if self.config.serve_web else None,
             # This stack's own keys (it is on loopback and dies with the emulator).
             "keys": dict(self.keys),
@@ -488,6 +512,7 @@ def print_banner(info: dict[str, Any]) -> None:
         f"  API        {info['api_url']}",
         f"  dashboard  {info['dashboard_url']}",
         f"  demo shop  {info['demo_url']}   (instrumented with the tracker, /cs.js)",
+        f"  graphiql   {info['graphiql_url']}   (POST {info['api_url']}/graphql)",
         f"  emulator   {info['endpoint_url']} ({info['emulator']})",
         f"  logs       {info['logs']}/",
         f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",
@@ -498,6 +523,9 @@ def print_banner(info: dict[str, Any]) -> None:
         f"         -H 'X-Write-Key: {keys.get('write', '')}' \\",
         '         -d \'{"event_type":"page_view","user_id":"u1","page_url":"/home"}\'',
         f"       curl -s -H 'X-Api-Key: {keys.get('read', '')}' {info['api_url']}/stats",
+        f"       curl -s -X POST {info['api_url']}/graphql -H 'Content-Type: application/json' \\",
+        f"         -H 'X-Api-Key: {keys.get('read', '')}' \\",
+        '         -d \'{ "query": "{ pageViews(pageURL: \\"/home\\") }" }\'',
         "",
         "Ctrl-C stops everything.",
     ]

@@ -117,6 +117,13 @@ def test_stage_config_points_the_functions_at_the_stack_and_turns_tracing_on():
     assert environment["CLICKSTREAM_COGNITO_USER_POOL_ARN"] == OUTPUTS["UserPoolArn"]
     # the API function reads Parquet for /export and user erasure
     assert stage["lambda_functions"]["api_handler"]["layers"]
+    # GraphQL introspection is off on AWS unless asked for, and then on
+    assert environment["CLICKSTREAM_GRAPHQL_INTROSPECTION"] == "false"
+    asked = stage_config({}, "prod", OUTPUTS, "eu-west-1", graphql_introspection=True)
+    assert (
+        asked["stages"]["prod"]["environment_variables"]["CLICKSTREAM_GRAPHQL_INTROSPECTION"]
+        == "true"
+    )
 
 
 def test_a_given_pyarrow_layer_replaces_the_managed_one_everywhere():
