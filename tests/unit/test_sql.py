@@ -474,17 +474,31 @@ def test_compacted_hours_late_objects_and_copies_show_each_event_once_as_compact
     assert sorted(viewed["event_id"].to_pylist()) == sorted(e.event_id for e in events)
 
 
-def test_the_lowest_stream_position_wins_among_copies_at_any_sequence_length():
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["shardId-000", "shardId-001"]), st.integers(1, 10**60)),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    )
+)
+def test_the_view_and_compaction_keep_the_lowest_stream_position_at_any_sequence_length(
+    copies,
+):
     stamp = datetime(2026, 11, 24, 3, 5, tzinfo=UTC)
-    copies = [("s1", str(10**60)), ("s0", "100"), ("s0", "99"), ("s0", str(10**40))]
     rows = [
         {"event_id": "e", "event_type": "click", "timestamp": stamp, "shard_id": shard,
-         "sequence_number": sequence, "year": 2026, "month": 11, "day": 24, "hour": 3}
+         "sequence_number": str(sequence), "year": 2026, "month": 11, "day": 24, "hour": 3}
         for shard, sequence in copies
     ]  # fmt: skip
-    con = connect(ds.dataset(pa.Table.from_pylist(rows, schema=ARCHIVE_SCHEMA)))
-    kept = query(con, "SELECT shard_id, sequence_number FROM events").read_all().to_pylist()
-    assert kept == [{"shard_id": "s0", "sequence_number": "99"}]
+    table = pa.Table.from_pylist(rows, schema=ARCHIVE_SCHEMA)
+    shard, sequence = min(copies)
+    lowest = [{"shard_id": shard, "sequence_number": str(sequence)}]
+    con = connect(ds.dataset(table))
+    viewed = query(con, "SELECT shard_id, sequence_number FROM events").read_all()
+    assert viewed.to_pylist() == lowest
+    assert deduplicate(table).select(["shard_id", "sequence_number"]).to_pylist() == lowest
 
 
 # --- the command line -----------------------------------------------------------------------
