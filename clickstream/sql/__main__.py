@@ -116,10 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reader = query(con, sql)
         if reader is not None:
             write(reader, args.format, args.max_rows)
-    except SqlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (duckdb.Error, pa.ArrowException, OSError) as exc:  # raised while rows stream
+    # SqlError, or what the scan raises while the rows stream out
+    except (SqlError, duckdb.Error, pa.ArrowException, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

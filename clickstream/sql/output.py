@@ -94,8 +94,9 @@ def print_table(
             )
         count += 1
     shown = min(count, max_rows)
+    rows = "row" if count == 1 else "rows"
     table.caption = (
-        f"{count} rows"
+        f"{count} {rows}"
         if count == shown
         else f"first {shown} of {count} rows (--format csv for all)"
     )

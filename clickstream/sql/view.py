@@ -54,11 +54,6 @@ class ArchiveLocation:
     endpoint_url: str | None = None
     emulator_credentials: bool = False
 
-    @property
-    def root(self) -> str:
-        """The dataset's root, as pyarrow's filesystems name paths (bucket/prefix)."""
-        return f"{self.bucket}/{ARCHIVE_PREFIX.rstrip('/')}"
-
 
 def s3_endpoint(explicit: str | None = None) -> str | None:
     """The S3 endpoint the SDKs would use: an explicit one, else their own variables."""
@@ -84,22 +79,22 @@ def s3_filesystem(location: ArchiveLocation) -> pafs.FileSystem:
     return pafs.S3FileSystem(**options)
 
 
-def archive_dataset(filesystem: pafs.FileSystem, root: str) -> ds.Dataset:
-    """Every archived object under ``root`` (listed once, recursively), partitioned by the
+def archive_dataset(filesystem: pafs.FileSystem, bucket: str) -> ds.Dataset:
+    """Every archived object in ``bucket`` (listed once, recursively), partitioned by the
     layout's hive columns; an empty archive is an empty dataset."""
-    bucket = root.split("/", 1)[0]
-    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+    root = f"{bucket}/{ARCHIVE_PREFIX.rstrip('/')}"
     try:
         if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
             raise SqlError(f"there is no bucket {bucket!r} (--bucket, CLICKSTREAM_ARCHIVE_BUCKET)")
-        listed = filesystem.get_file_info(selector)
+        listed = filesystem.get_file_info(
+            pafs.FileSelector(root, recursive=True, allow_not_found=True)
+        )
     except (OSError, pa.ArrowException) as exc:
         raise SqlError(f"cannot list the archive at {root}: {exc}") from exc
-    prefix = root.rsplit("/", 1)[0] + "/" if "/" in root else ""
     paths = sorted(
         info.path
         for info in listed
-        if info.is_file and is_archived_object(info.path.removeprefix(prefix))
+        if info.is_file and is_archived_object(info.path.removeprefix(f"{bucket}/"))
     )
     return ds.dataset(
         paths,
@@ -161,7 +156,7 @@ def open_archive(
 ) -> duckdb.DuckDBPyConnection:
     """DuckDB over the archive at ``location`` (``filesystem`` replaces S3, e.g. in tests)."""
     fs = filesystem if filesystem is not None else s3_filesystem(location)
-    return connect(archive_dataset(fs, location.root), database, table)
+    return connect(archive_dataset(fs, location.bucket), database, table)
 
 
 def query(
