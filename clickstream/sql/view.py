@@ -10,6 +10,7 @@ into the dataset scan.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,13 +21,21 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from clickstream.archive import PARQUET_SCHEMA
-from clickstream.layout import ARCHIVE_PREFIX, PARTITION_COLUMNS, is_archived_object
+from clickstream.layout import (
+    ARCHIVE_PREFIX,
+    PARTITION_COLUMNS,
+    is_archived_object,
+    is_compacted,
+    partition_of,
+)
 
 # The Glue catalog's names (infra/template.yaml GlueDatabaseName / GlueTableName defaults).
 DEFAULT_DATABASE = "clickstream"
 DEFAULT_TABLE = "events"
 EMULATOR_CREDENTIALS = "test"  # moto and LocalStack take any key; the SDK needs one
-SCAN_NAME = "archive_objects"
+COMPACTED_SCAN = "compacted_hours"
+UNCOMPACTED_SCAN = "uncompacted_objects"
+RAW_VIEW = "archive_objects"  # every archived row, copies too
 
 PARTITIONING = ds.partitioning(
     pa.schema([pa.field(name, pa.int32()) for name in PARTITION_COLUMNS]), flavor="hive"
@@ -79,9 +88,33 @@ def s3_filesystem(location: ArchiveLocation) -> pafs.FileSystem:
     return pafs.S3FileSystem(**options)
 
 
-def archive_dataset(filesystem: pafs.FileSystem, bucket: str) -> ds.Dataset:
+@dataclass(frozen=True)
+class ArchiveObjects:
+    """The archive's objects as two scans: the hours that hold only their
+    ``compacted.parquet`` (every event once already), and every other object."""
+
+    compacted: ds.Dataset
+    uncompacted: ds.Dataset
+
+    @classmethod
+    def uncompacted_only(cls, dataset: ds.Dataset) -> ArchiveObjects:
+        return cls(ds.dataset(ARCHIVE_SCHEMA.empty_table()), dataset)
+
+
+def _dataset(filesystem: pafs.FileSystem, bucket: str, keys: list[str]) -> ds.Dataset:
+    return ds.dataset(
+        [f"{bucket}/{key}" for key in keys],
+        schema=ARCHIVE_SCHEMA,
+        format="parquet",
+        filesystem=filesystem,
+        partitioning=PARTITIONING,
+        partition_base_dir=f"{bucket}/{ARCHIVE_PREFIX.rstrip('/')}",
+    )
+
+
+def archive_objects(filesystem: pafs.FileSystem, bucket: str) -> ArchiveObjects:
     """Every archived object in ``bucket`` (listed once, recursively), partitioned by the
-    layout's hive columns; an empty archive is an empty dataset."""
+    layout's hive columns; an empty archive is two empty scans."""
     root = f"{bucket}/{ARCHIVE_PREFIX.rstrip('/')}"
     try:
         if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
@@ -91,18 +124,20 @@ def archive_dataset(filesystem: pafs.FileSystem, bucket: str) -> ds.Dataset:
         )
     except (OSError, pa.ArrowException) as exc:
         raise SqlError(f"cannot list the archive at {root}: {exc}") from exc
-    paths = sorted(
-        info.path
+    keys = sorted(
+        key
         for info in listed
-        if info.is_file and is_archived_object(info.path.removeprefix(f"{bucket}/"))
+        if info.is_file and is_archived_object(key := info.path.removeprefix(f"{bucket}/"))
     )
-    return ds.dataset(
-        paths,
-        schema=ARCHIVE_SCHEMA,
-        format="parquet",
-        filesystem=filesystem,
-        partitioning=PARTITIONING,
-        partition_base_dir=root,
+    by_hour: dict[str | None, list[str]] = defaultdict(list)
+    for key in keys:
+        by_hour[partition_of(key)].append(key)
+    settled = {hour for hour, held in by_hour.items() if len(held) == 1 and is_compacted(held[0])}
+    return ArchiveObjects(
+        compacted=_dataset(filesystem, bucket, [k for k in keys if partition_of(k) in settled]),
+        uncompacted=_dataset(
+            filesystem, bucket, [k for k in keys if partition_of(k) not in settled]
+        ),
     )
 
 
@@ -111,32 +146,41 @@ def _identifier(name: str) -> str:
 
 
 def view_sql(database: str, table: str) -> str:
-    """The view over the scan: each event once, the copy compaction keeps
-    (``clickstream.compaction.deduplicate``: the lowest shard, then sequence number), and
-    times as UTC ``TIMESTAMP``, Glue's column type. Copies of an event are in one hour
-    partition (its event time places it), so the window is partitioned by hour too and
-    DuckDB pushes filters on the partition columns through it into the scan. Sequence
-    numbers (Kinesis's have 56 digits, past DECIMAL(38)) compare by length, then text."""
+    """The view: each event once, and times as UTC ``TIMESTAMP``, Glue's column type.
+
+    Compacted hours are read as they are. Other objects may hold copies (re-cut batches,
+    late objects beside a compacted one): of those the view keeps the copy compaction keeps
+    (``clickstream.compaction.deduplicate``: the lowest shard, then sequence number; Kinesis's
+    have 56 digits, past DECIMAL(38), so they compare by length, then text). Copies of an
+    event are in one hour (its event time places it), so the window is partitioned by hour
+    too, and DuckDB pushes filters on the partition columns through it into the scans."""
     hours = ", ".join(PARTITION_COLUMNS)
     return (
         f"CREATE VIEW {_identifier(database)}.{_identifier(table)} AS "
         'SELECT * REPLACE (CAST("timestamp" AS TIMESTAMP) AS "timestamp", '
-        "CAST(received_at AS TIMESTAMP) AS received_at) "
-        f"FROM {SCAN_NAME} "
+        "CAST(received_at AS TIMESTAMP) AS received_at) FROM ("
+        f"SELECT * FROM {COMPACTED_SCAN} UNION ALL ("
+        f"SELECT * FROM {UNCOMPACTED_SCAN} "
         f"QUALIFY row_number() OVER (PARTITION BY {hours}, event_id "
-        "ORDER BY shard_id, length(sequence_number), sequence_number) = 1"
+        "ORDER BY shard_id, length(sequence_number), sequence_number) = 1))"
     )
 
 
 def connect(
-    dataset: ds.Dataset, database: str = DEFAULT_DATABASE, table: str = DEFAULT_TABLE
+    objects: ArchiveObjects, database: str = DEFAULT_DATABASE, table: str = DEFAULT_TABLE
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the archive as ``<database>.<table>``, and as ``<table>``
-    for queries written for Athena with the Glue database as the default one."""
+    for queries written for Athena with the Glue database as the default one; every
+    archived row, copies too, as ``archive_objects``."""
     con = duckdb.connect(config=_DUCKDB_CONFIG)
     con.execute("SET TimeZone = 'UTC'")  # dates and hours of event time, as partitioned
     con.execute("SET enable_progress_bar = false")  # drawn on stdout, into the CSV or JSON
-    con.register(SCAN_NAME, dataset)
+    con.register(COMPACTED_SCAN, objects.compacted)
+    con.register(UNCOMPACTED_SCAN, objects.uncompacted)
+    con.execute(
+        f"CREATE VIEW {RAW_VIEW} AS "
+        f"SELECT * FROM {COMPACTED_SCAN} UNION ALL SELECT * FROM {UNCOMPACTED_SCAN}"
+    )
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(database)}")
     con.execute(view_sql(database, table))
     if database != "main":
@@ -156,7 +200,7 @@ def open_archive(
 ) -> duckdb.DuckDBPyConnection:
     """DuckDB over the archive at ``location`` (``filesystem`` replaces S3, e.g. in tests)."""
     fs = filesystem if filesystem is not None else s3_filesystem(location)
-    return connect(archive_dataset(fs, location.bucket), database, table)
+    return connect(archive_objects(fs, location.bucket), database, table)
 
 
 def query(
