@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile bench soak deploy destroy rehearse lock clean
+.PHONY: venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +102,14 @@ simulate: venv
 
 reconcile: venv
 	$(PY) -m simulator reconcile --ledger $(LEDGER) $(ARGS)
+
+# SQL over the archive with DuckDB: make sql Q="SELECT count(*) FROM events" [ARGS="--format csv"],
+# or ARGS="--sample funnel_by_day". Without BUCKET it reads the local stack's emulator (make
+# local); with BUCKET, that bucket on AWS with the SDK's credentials. Q is read from the
+# environment, so its quotes stay as typed; the command is not echoed, so the output is the rows.
+sql: venv
+	@test -n "$$Q$(ARGS)" || (echo 'usage: make sql Q="SELECT ..." [BUCKET=<archive bucket>] [ARGS="--format csv|json"]'; exit 2)
+	@$(PY) -m clickstream.sql $(if $(BUCKET),--bucket $(BUCKET),--local) $(ARGS) $${Q:+-- "$$Q"}
 
 # Speed, cost and freshness figures against baselines measured in the same run -> bench/results.md
 bench: venv

@@ -53,18 +53,25 @@ class CompactionResult:
 
 
 def deduplicate(table: pa.Table) -> pa.Table:
-    """One row per ``event_id``: the earliest stream position wins, rows sorted by time."""
+    """One row per ``event_id``: the earliest stream position wins, rows sorted by time.
+    Sequence numbers compare by length, then text: Kinesis's have 56 digits, more than a
+    DECIMAL(38) holds (a cast wrapped them and kept a later copy about half the time)."""
     if table.num_rows == 0:
         return table
-    position = pc.cast(table["sequence_number"], pa.decimal128(38, 0), safe=False)
-    ordered = table.append_column("_position", position).sort_by(
-        [("event_id", "ascending"), ("shard_id", "ascending"), ("_position", "ascending")]
+    digits = pc.utf8_length(table["sequence_number"])
+    ordered = table.append_column("_digits", digits).sort_by(
+        [
+            ("event_id", "ascending"),
+            ("shard_id", "ascending"),
+            ("_digits", "ascending"),
+            ("sequence_number", "ascending"),
+        ]
     )
     event_ids = ordered["event_id"].to_pylist()
     keep = [
         index == 0 or event_ids[index] != event_ids[index - 1] for index in range(len(event_ids))
     ]
-    unique = ordered.filter(pa.array(keep)).drop_columns(["_position"])
+    unique = ordered.filter(pa.array(keep)).drop_columns(["_digits"])
     return unique.sort_by([("timestamp", "ascending"), ("event_id", "ascending")])
 
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 ARCHIVE_PREFIX = "events/"
 BAD_PREFIX = "bad/"
+# The Hive partition columns of ``partition_prefix``, outermost first: integers, as the Glue
+# table's PartitionKeys declare them.
+PARTITION_COLUMNS = ("year", "month", "day", "hour")
 
 
 def partition_prefix(ts: datetime) -> str:
@@ -42,6 +45,11 @@ def partition_of(key: str) -> str | None:
     if not key.startswith(ARCHIVE_PREFIX) or "/hour=" not in key:
         return None
     return key.rsplit("/", 1)[0] + "/"
+
+
+def is_archived_object(key: str) -> bool:
+    """An archived Parquet object: a batch's, or an hour's ``compacted.parquet``."""
+    return partition_of(key) is not None and key.endswith(".parquet")
 
 
 def is_compacted(key: str) -> bool:

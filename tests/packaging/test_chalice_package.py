@@ -120,9 +120,53 @@ def test_no_deployed_module_imports_local_tooling(package):
             assert not found, f"{name} imports {found}"
 
 
+# The SQL tool (clickstream/sql, `python -m clickstream.sql`) is shipped in the package but
+# never imported by it: its libraries are not in the Lambda package (api/requirements.txt).
+SQL_TOOL = "clickstream.sql"
+SQL_TOOL_LIBRARIES = ("duckdb", "rich", "sqlglot")
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Every module a source imports, by full name (``from a import b``: ``a`` and ``a.b``)."""
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def test_no_deployed_module_imports_the_sql_tool_or_its_libraries(package):
+    archive = zipfile.ZipFile(package / "deployment.zip")
+    names = archive.namelist()
+    assert "clickstream/sql/view.py" in names  # shipped with the package, imported by nothing
+    assert not any(name.split("/")[0] in SQL_TOOL_LIBRARIES for name in names)
+    deployed = [
+        name
+        for name in names
+        if name.endswith(".py")
+        and (name == "app.py" or name.startswith(("clickstream/", "consumers/")))
+        and not name.startswith("clickstream/sql/")
+    ]
+    for name in deployed:
+        modules = _imported_modules(archive.read(name).decode())
+        found = {
+            module
+            for module in modules
+            if module == SQL_TOOL
+            or module.startswith(SQL_TOOL + ".")
+            or module.split(".")[0] in SQL_TOOL_LIBRARIES
+        }
+        assert not found, f"{name} imports {found}, which the Lambda package does not carry"
+
+
 PROBE = """
 import importlib, pkgutil, sys
 sys.path.insert(0, sys.argv[1])
+for library in sys.argv[2].split(","):  # not in the Lambda package: importing one fails
+    sys.modules[library] = None
 import chalice.app, chalice.local
 watched = [chalice.local.ChaliceRequestHandler, chalice.local.LocalGatewayAuthorizer,
            chalice.app.Chalice, chalice.app.CognitoUserPoolAuthorizer]
@@ -130,7 +174,8 @@ before = [dict(vars(cls)) for cls in watched]
 import clickstream, consumers
 for package in (clickstream, consumers):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        importlib.import_module(info.name)
+        if not info.name.startswith("clickstream.sql"):  # the SQL tool: not deployed code
+            importlib.import_module(info.name)
 import app
 changed = [cls.__name__ for cls, was in zip(watched, before) if dict(vars(cls)) != was]
 print(",".join(changed))
@@ -138,8 +183,8 @@ print(",".join(changed))
 
 
 def test_importing_the_deployed_code_as_lambda_does_patches_no_library(tmp_path):
-    """Lambda's environment (no chalice CLI, no faults switch): every deployed module
-    imported, chalice's classes unchanged."""
+    """Lambda's environment (no chalice CLI, no faults switch, no SQL tool libraries): every
+    deployed module imported, chalice's classes unchanged."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -147,7 +192,7 @@ def test_importing_the_deployed_code_as_lambda_does_patches_no_library(tmp_path)
     }
     env |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "clickstream-dev"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "api")],
+        [sys.executable, "-c", PROBE, str(ROOT / "api"), ",".join(SQL_TOOL_LIBRARIES)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
