@@ -209,11 +209,21 @@ def _answer_ingest(result: IngestResponse) -> Response:
         rejected=result.rejected,
         event_ids=[event_id for event_id in accepted_ids if event_id],
     )
+    # The route and the reasons are properties of the EMF line, not dimensions: CloudWatch
+    # keeps one series per metric (what the alarms watch, one custom metric each), Logs
+    # Insights can still split by them, and the local Prometheus metrics label by them.
+    metrics.add_metadata(key="route", value=_request().path)
+    if result.rejected_by_reason:
+        metrics.add_metadata(key="rejected_by_reason", value=result.rejected_by_reason)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=result.rejected)
     if result.throttled:
         metrics.add_metric(
             name="PutRecordsThrottled", unit=MetricUnit.Count, value=result.throttled
+        )
+    if result.put_retries:
+        metrics.add_metric(
+            name="PutRecordsRetries", unit=MetricUnit.Count, value=result.put_retries
         )
     if result.status == 503:
         metrics.add_metric(name="PutRecordsFailed", unit=MetricUnit.Count, value=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -334,6 +335,27 @@ class IngestResponse:
     accepted: int = 0
     rejected: int = 0
     throttled: int = 0
+    put_retries: int = 0  # PutRecords calls after the first
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)  # sums to ``rejected``
+
+
+STREAM_REFUSED = "stream_refused"
+MAX_REASON_CHARS = 40
+
+
+def rejection_reason(error: RecordError) -> str:
+    """Why a record was not accepted, as a metric dimension with few values: the stream
+    refused it (it may be sent again), or the top-level field that failed (a field of the
+    schema or of an SDK's message, so the set is bounded by the code; ``record`` when the
+    record as a whole is wrong)."""
+    if error.retryable:
+        return STREAM_REFUSED
+    top_level = error.field.split(".", 1)[0].split("[", 1)[0]
+    return "invalid_" + (top_level[:MAX_REASON_CHARS] or "record")
+
+
+def count_reasons(errors: Sequence[RecordError]) -> dict[str, int]:
+    return dict(Counter(rejection_reason(error) for error in errors))
 
 
 RETRY_AFTER_S = "1"
@@ -397,7 +419,13 @@ def stream_batch(batch: ValidatedBatch, sent: int, context: IngestContext) -> In
         "event_ids": [event["event_id"] for _, event in outcome.accepted],
     }
     response = IngestResponse(
-        200, body, accepted=len(outcome.accepted), rejected=len(errors), throttled=outcome.throttled
+        200,
+        body,
+        accepted=len(outcome.accepted),
+        rejected=len(errors),
+        throttled=outcome.throttled,
+        put_retries=max(0, outcome.attempts - 1),
+        rejected_by_reason=count_reasons(errors),
     )
     if not outcome.accepted:
         if batch.records:  # valid records, but the stream took none of them

@@ -11,6 +11,7 @@ from clickstream.aws import aggregate_store
 from consumers.common import (
     applicable_prefix,
     make_record_handler,
+    measured_batch,
     new_processor,
     shard_id_of_batch,
 )
@@ -27,6 +28,11 @@ decode = make_record_handler("aggregator", logger, metrics)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with measured_batch(metrics, event):
+        return _handle(event)
+
+
+def _handle(event: dict[str, Any]) -> dict[str, Any]:
     shard_id = shard_id_of_batch(event)
     with processor(records=event["Records"], handler=decode):
         outcomes = processor.process()

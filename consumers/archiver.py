@@ -13,6 +13,7 @@ from clickstream.settings import get_settings
 from consumers.common import (
     applicable_prefix,
     make_record_handler,
+    measured_batch,
     new_processor,
     shard_id_of_batch,
 )
@@ -29,6 +30,11 @@ decode = make_record_handler("archiver", logger, metrics)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with measured_batch(metrics, event):
+        return _handle(event)
+
+
+def _handle(event: dict[str, Any]) -> dict[str, Any]:
     shard_id = shard_id_of_batch(event)
     with processor(records=event["Records"], handler=decode):
         outcomes = processor.process()

@@ -3,7 +3,9 @@ and the run of successfully decoded records that may be applied."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -86,3 +88,21 @@ def shard_id_of_batch(event: dict[str, Any]) -> str | None:
 
 def new_processor() -> BatchProcessor:
     return BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@contextmanager
+def measured_batch(metrics: Metrics, event: dict[str, Any]) -> Iterator[None]:
+    """BatchSize (records delivered) and BatchDuration of one invocation, also when it raises
+    (the log_metrics decorator flushes them either way)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.add_metric(
+            name="BatchSize", unit=MetricUnit.Count, value=len(event.get("Records") or [])
+        )
+        metrics.add_metric(
+            name="BatchDuration",
+            unit=MetricUnit.Milliseconds,
+            value=(time.perf_counter() - started) * 1000,
+        )

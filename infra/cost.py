@@ -52,7 +52,7 @@ PRICES = {
 DURATIONS_MS = {"api": 25, "aggregator": 60, "archiver": 400}
 MEMORY_MB = {"api": 128, "aggregator": 256, "archiver": 512}
 LOG_BYTES_PER_INVOCATION = 600  # one structured line plus the EMF line
-CUSTOM_METRICS = 14  # metric x dimension combinations emitted (docs/CONTRACT.md)
+CUSTOM_METRICS = 19  # metric x dimension combinations emitted (docs/CONTRACT.md)
 DASHBOARD_READS_PER_POLL = 1  # GET /dashboard
 POLL_SAMPLE = timedelta(minutes=5)  # how often the replay measures a dashboard poll's reads
 
@@ -272,7 +272,8 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
         ("S3 storage (30 days kept)", f"{counts.parquet_bytes * scale / 1e6:,.1f} MB/day",
          counts.parquet_bytes * scale * 30 / 1e9 * p["s3_storage_gb_month"] / 30),
         ("CloudWatch logs", f"{log_gb:.2f} GB", log_gb * p["cloudwatch_logs_ingest_gb"]),
-        ("CloudWatch alarms and custom metrics", "13 alarms, 14 metrics", monitoring / 30),
+        ("CloudWatch alarms and custom metrics", f"13 alarms, {CUSTOM_METRICS} metrics",
+         monitoring / 30),
     ]  # fmt: skip
     return rows
 

@@ -80,3 +80,29 @@ def verify_cognito_locally() -> None:
         return authorize(self, raw_path, lambda_event, lambda_context)
 
     LocalGatewayAuthorizer.authorize = verified  # type: ignore[method-assign]
+
+
+METRICS_PATH = "/metrics"
+
+
+def serve_prometheus_metrics(registry: Any) -> None:
+    """``GET /metrics`` on chalice local's port answers the registry in Prometheus' text
+    format, before any route is looked up: the deployed app has no such route (its
+    ``/metrics/timeseries`` is a route of its own and is untouched)."""
+    from chalice.local import ChaliceRequestHandler
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    handle_get = ChaliceRequestHandler.do_GET
+
+    def do_get(self: Any) -> None:
+        if self.path.split("?", 1)[0] != METRICS_PATH:
+            handle_get(self)
+            return
+        body = generate_latest(registry)
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    ChaliceRequestHandler.do_GET = do_get

@@ -106,6 +106,11 @@ class LocalStackHandle:
         }
 
     @property
+    def metrics_urls(self) -> dict[str, str]:
+        """The Prometheus endpoints: ``api`` and ``consumers``."""
+        return dict(self.info["metrics_urls"])
+
+    @property
     def keys(self) -> dict[str, str]:
         return dict(self.info.get("keys") or {})
 
@@ -270,6 +275,7 @@ def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) 
         "CLICKSTREAM_API_PORT": str(free_port()),
         "CLICKSTREAM_WEB_PORT": str(free_port()),
         "CLICKSTREAM_EMULATOR_PORT": str(free_port()),
+        "CLICKSTREAM_METRICS_PORT": str(free_port()),
         "CLICKSTREAM_STATE_DIR": str(state_dir),
         "CLICKSTREAM_USE_LOCALSTACK": "false",  # tests always run on the embedded emulator
         "CLICKSTREAM_ESM_BATCHING_WINDOW_S": "0.2",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ import orjson
 from botocore.exceptions import ClientError
 
 log = logging.getLogger("localdev.runner")
+LAG_REPORT_INTERVAL_S = 1.0
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -210,6 +212,8 @@ class ShardPoller(threading.Thread):
         self.stats = ShardStats()
         self._buffer: list[StreamRecord] = []
         self._shard_closed = False
+        self._reported_lag: int | None = None
+        self._lag_reported_at = 0.0
         self.finished = False  # closed, and every record delivered: its children may start
 
     # --- reading -----------------------------------------------------------------------
@@ -234,6 +238,7 @@ class ShardPoller(threading.Thread):
                 ShardIterator=iterator, Limit=min(10_000, self.settings.batch_size * 10)
             )
             self.stats.millis_behind_latest = int(response.get("MillisBehindLatest", 0))
+            self._report_lag(self.stats.millis_behind_latest)
             self._buffer += [stream_record(record) for record in response.get("Records", [])]
             iterator = response.get("NextShardIterator")
             if iterator is None:
@@ -270,6 +275,21 @@ class ShardPoller(threading.Thread):
                 log.exception("%s: poller error; re-reading from the checkpoint", self.name)
                 iterator, self._buffer = None, []
                 self.stop_event.wait(1.0)
+
+    def _report_lag(self, millis: int) -> None:
+        """Print the shard's lag as Lambda's IteratorAge in an EMF line (the stack forwards it
+        to CloudWatch and to Prometheus, the shard as a property): when it changed, at most
+        once a second; the polls that follow carry a later change."""
+        now = time.monotonic()
+        if millis == self._reported_lag or now - self._lag_reported_at < LAG_REPORT_INTERVAL_S:
+            return
+        self._reported_lag, self._lag_reported_at = millis, now
+        line = orjson.dumps(
+            iterator_age_emf(self.function_name, self.shard_id, millis, time.time())
+        ).decode()
+        with self.handler_lock:  # not inside a line the handler is printing
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     # --- delivery ----------------------------------------------------------------------
 
@@ -370,6 +390,28 @@ class ShardPoller(threading.Thread):
                 ).decode(),
             )
         self._checkpoint(records[-1])
+
+
+def iterator_age_emf(
+    function_name: str, shard_id: str, millis: int, now_s: float
+) -> dict[str, Any]:
+    """An EMF document with Lambda's IteratorAge metric (namespace AWS/Lambda, dimension
+    FunctionName) for one shard; ``ShardId`` is a property, not a dimension, as on AWS."""
+    return {
+        "_aws": {
+            "Timestamp": int(now_s * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "AWS/Lambda",
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": [{"Name": "IteratorAge", "Unit": "Milliseconds"}],
+                }
+            ],
+        },
+        "FunctionName": function_name,
+        "ShardId": shard_id,
+        "IteratorAge": millis,
+    }
 
 
 def on_failure_message(

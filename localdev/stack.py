@@ -5,10 +5,13 @@
 2. the resources of ``infra/template.yaml``;
 3. the consumers, each a process running the Lambda handler behind the event-source runner;
 4. the API with ``chalice local``;
-5. a static server for the dashboard in ``web/``.
+5. a static server for the dashboard in ``web/``;
+6. Prometheus metrics: the API's at ``/metrics`` on its port, the consumers' (and the
+   dead-letter queue's depth) at ``/metrics`` on the metrics port (``localdev/prometheus.py``).
 
 Every child's output passes through the EMF forwarder (metrics to the emulator's CloudWatch,
-as CloudWatch Logs does on AWS) into ``.local/logs/``. Ctrl-C stops everything it started.
+as CloudWatch Logs does on AWS) into ``.local/logs/``; the consumers' EMF lines also feed the
+metrics port. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +48,7 @@ class StackConfig:
     api_port: int = 8000
     web_port: int = 8080
     emulator_port: int = 4567
+    metrics_port: int = 9464  # the consumers' Prometheus metrics
     region: str = "us-east-1"
     state_dir: Path = ROOT / ".local"
     use_localstack: bool = True
@@ -57,6 +62,7 @@ class StackConfig:
             api_port=int(env.get("CLICKSTREAM_API_PORT", "8000")),
             web_port=int(env.get("CLICKSTREAM_WEB_PORT", "8080")),
             emulator_port=int(env.get("CLICKSTREAM_EMULATOR_PORT", "4567")),
+            metrics_port=int(env.get("CLICKSTREAM_METRICS_PORT", "9464")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             state_dir=Path(env.get("CLICKSTREAM_STATE_DIR", str(ROOT / ".local"))),
             use_localstack=env.get("CLICKSTREAM_USE_LOCALSTACK", "auto") != "false",
@@ -100,13 +106,22 @@ def wait_for(
 
 
 class OutputPump(threading.Thread):
-    """Copies a child's output to its log file, forwarding EMF metric lines to CloudWatch."""
+    """Copies a child's output to its log file, forwarding EMF metric lines to CloudWatch and,
+    given ``observe``, handing them to it too (the consumers' Prometheus metrics)."""
 
-    def __init__(self, name: str, stream: IO[str], log_path: Path, cloudwatch: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        stream: IO[str],
+        log_path: Path,
+        cloudwatch: Any,
+        observe: Callable[[str], Any] | None = None,
+    ) -> None:
         super().__init__(name=f"pump:{name}", daemon=True)
         self.stream = stream
         self.log_path = log_path
         self.cloudwatch = cloudwatch
+        self.observe = observe
 
     def run(self) -> None:
         forward = _emf_forwarder()
@@ -117,6 +132,9 @@ class OutputPump(threading.Thread):
                 if forward is not None and line.lstrip().startswith("{"):
                     with contextlib.suppress(Exception):
                         forward(line, self.cloudwatch)
+                    if self.observe is not None:
+                        with contextlib.suppress(Exception):
+                            self.observe(line)
 
 
 def _emf_forwarder() -> Any:
@@ -214,6 +232,8 @@ class LocalStack:
         self.restarts: dict[str, int] = {}
         self.keys: dict[str, str] = {}
         self._cloudwatch: Any = None
+        self.consumer_metrics: Any = None  # localdev.prometheus.PrometheusMetrics
+        self.metrics_server: Any = None
 
     # --- emulator ------------------------------------------------------------------------
 
@@ -306,7 +326,13 @@ class LocalStack:
     # --- processes -----------------------------------------------------------------------
 
     def _spawn(
-        self, name: str, command: list[str], *, env: dict[str, str], cwd: Path = ROOT
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path = ROOT,
+        observe: Callable[[str], Any] | None = None,
     ) -> subprocess.Popen[str]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(
@@ -322,7 +348,9 @@ class LocalStack:
         )
         self.processes[name] = process
         assert process.stdout is not None
-        pump = OutputPump(name, process.stdout, self.log_dir / f"{name}.log", self._cloudwatch)
+        pump = OutputPump(
+            name, process.stdout, self.log_dir / f"{name}.log", self._cloudwatch, observe
+        )
         pump.start()
         self.pumps.append(pump)
         return process
@@ -348,7 +376,30 @@ class LocalStack:
         return process
 
     def _spawn_consumer(self, function: str) -> None:
-        self._spawn(function, [sys.executable, "-m", "localdev.consumer", function], env=self.env)
+        observe = None if self.consumer_metrics is None else self.consumer_metrics.record_line
+        self._spawn(
+            function,
+            [sys.executable, "-m", "localdev.consumer", function],
+            env=self.env,
+            observe=observe,
+        )
+
+    def _start_metrics(self) -> None:
+        """The consumers' metrics (fed by their output) and the dead-letter queue's depth, on
+        the metrics port; kept across a consumer's restart, as its counters should be."""
+        from prometheus_client import start_http_server
+
+        from localdev.prometheus import DeadLetterQueueDepth, PrometheusMetrics
+
+        self.consumer_metrics = PrometheusMetrics()
+        queue_url = self.outputs.get("DeadLetterQueueUrl")
+        if queue_url:
+            self.consumer_metrics.registry.register(
+                DeadLetterQueueDepth(self._client("sqs"), str(queue_url))
+            )
+        self.metrics_server, _ = start_http_server(
+            self.config.metrics_port, addr=LOOPBACK, registry=self.consumer_metrics.registry
+        )
 
     def _start_consumers(self) -> None:
         for function in CONSUMERS:
@@ -417,7 +468,11 @@ class LocalStack:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> dict[str, Any]:
-        for port, what in ((self.config.api_port, "API"), (self.config.web_port, "web")):
+        for port, what in (
+            (self.config.api_port, "API"),
+            (self.config.web_port, "web"),
+            (self.config.metrics_port, "metrics"),
+        ):
             if port_in_use(port):
                 raise RuntimeError(f"the {what} port {port} is taken; choose another")
         self._start_emulator()
@@ -426,6 +481,7 @@ class LocalStack:
         self._cloudwatch = self._client("cloudwatch")
         self._provision()
         self._create_keys()
+        self._start_metrics()
         self._start_consumers()
         self.start_api()
         if self.config.serve_web:
@@ -472,6 +528,11 @@ class LocalStack:
             ),
             "demo_url": f"{web_url}/demo/" if self.config.serve_web else None,
             "graphiql_url": f"{web_url}/graphiql/" if self.config.serve_web else None,
+            # Prometheus scrape targets (see the README's scrape config)
+            "metrics_urls": {
+                "api": f"{api_url}/metrics",
+                "consumers": f"http://{LOOPBACK}:{self.config.metrics_port}/metrics",
+            },
             "tracker_url": f"{web_url}/cs.js" if self.config.serve_web else None,
             # This stack's own keys (it is on loopback and dies with the emulator).
             "keys": dict(self.keys),
@@ -492,6 +553,9 @@ class LocalStack:
         if self.web_server is not None:
             self.web_server.shutdown()
             self.web_server.server_close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for name in ("api", *CONSUMERS, "emulator"):
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
@@ -514,6 +578,8 @@ def print_banner(info: dict[str, Any]) -> None:
         f"  demo shop  {info['demo_url']}   (instrumented with the tracker, /cs.js)",
         f"  graphiql   {info['graphiql_url']}   (POST {info['api_url']}/graphql)",
         f"  emulator   {info['endpoint_url']} ({info['emulator']})",
+        f"  metrics    {info['metrics_urls']['api']}   (Prometheus: the API)",
+        f"             {info['metrics_urls']['consumers']}   (the consumers, the DLQ)",
         f"  logs       {info['logs']}/",
         f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",
         f"  read key   {keys.get('read', '')}   (X-Api-Key)",
