@@ -1,21 +1,22 @@
 -- Sessions per source: the referrer's host on a session's first event ('(direct)' when it
--- had none), and how many of those sessions purchased. Bots left out.
+-- had none), and how many of those sessions purchased. Bots left out. A session is its
+-- session_id, else the device's anonymous_id, else the user (as the API counts).
 WITH ranked AS (
     SELECT
-        session_id,
+        coalesce(session_id, anonymous_id, user_id) AS session_key,
         referrer,
         event_type,
-        row_number() OVER (PARTITION BY session_id ORDER BY "timestamp", event_id) AS step
+        row_number() OVER (PARTITION BY coalesce(session_id, anonymous_id, user_id) ORDER BY "timestamp", event_id) AS step
     FROM events
-    WHERE session_id IS NOT NULL AND NOT coalesce(is_bot, false)
+    WHERE coalesce(session_id, anonymous_id, user_id) IS NOT NULL AND NOT coalesce(is_bot, false)
 ),
 sessions AS (
     SELECT
-        session_id,
+        session_key,
         max(CASE WHEN step = 1 THEN referrer END) AS landing_referrer,
         count(CASE WHEN event_type = 'purchase' THEN 1 END) AS purchases
     FROM ranked
-    GROUP BY session_id
+    GROUP BY session_key
 )
 SELECT
     -- regexp_extract answers '' (DuckDB) or NULL (Athena) when nothing matches
