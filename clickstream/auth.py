@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from clickstream.headers import header
 from clickstream.keys import KeyRecord, well_formed
 
 # "sdk": a write route whose key travels the SDK's way (in the body, Basic auth, the app id);
@@ -86,13 +87,6 @@ class Principal:
         return fields
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name.lower())
-    if value is None:
-        value = headers.get(name)
-    return value
-
-
 def presented_key(
     access: Access, headers: Mapping[str, str], params: Mapping[str, str]
 ) -> tuple[str | None, str]:
@@ -100,13 +94,13 @@ def presented_key(
     Write keys may come in the query string because ``navigator.sendBeacon`` cannot set
     headers; read and admin keys only in their header (query strings end up in logs)."""
     if access == "write":
-        header = _header(headers, WRITE_KEY_HEADER)
-        if header is not None:
-            return header.strip(), WRITE_KEY_HEADER
+        presented = header(headers, WRITE_KEY_HEADER)
+        if presented is not None:
+            return presented.strip(), WRITE_KEY_HEADER
         if params.get(WRITE_KEY_PARAM) is not None:
             return params[WRITE_KEY_PARAM].strip(), f"?{WRITE_KEY_PARAM}="
         return None, WRITE_KEY_HEADER
-    value = _header(headers, API_KEY_HEADER)
+    value = header(headers, API_KEY_HEADER)
     return (value.strip() if value is not None else None), API_KEY_HEADER
 
 

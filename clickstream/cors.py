@@ -14,14 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from clickstream.headers import header
+
 ALLOWED_HEADERS = ("Content-Type", "X-Write-Key", "X-Api-Key", "Authorization", "SP-Anonymous")
 EXPOSED_HEADERS = ("Retry-After",)
 MAX_AGE_S = 600
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name.lower())
-    return value if value is not None else headers.get(name)
 
 
 def matching_origin(
@@ -47,7 +44,7 @@ def cors_headers(
     """Headers every (non-preflight) response gets."""
     allowed = tuple(allowed)
     result = _vary(allowed, credentials)
-    origin = matching_origin(_header(headers, "Origin"), allowed, credentials)
+    origin = matching_origin(header(headers, "Origin"), allowed, credentials)
     if origin is not None:
         result["Access-Control-Allow-Origin"] = origin
         result["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
@@ -73,11 +70,11 @@ def preflight(
     allowed = tuple(allowed)
     methods = sorted({method.upper() for method in methods} | {"OPTIONS"})
     base = _vary(allowed, credentials)
-    origin = _header(headers, "Origin")
+    origin = header(headers, "Origin")
     match = matching_origin(origin, allowed, credentials)
     if match is None:
         return Preflight(403, base, f"origin {origin or '(none)'} is not allowed")
-    requested = (_header(headers, "Access-Control-Request-Method") or "").upper()
+    requested = (header(headers, "Access-Control-Request-Method") or "").upper()
     if requested and requested not in methods:
         return Preflight(403, base, f"method {requested} is not allowed here")
     return Preflight(

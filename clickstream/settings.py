@@ -20,12 +20,8 @@ class Settings:
     region: str
     stream_name: str
     aggregates_table: str
-    checkpoints_table: str
     archive_bucket: str
     dead_letter_queue: str
-    alarm_topic: str
-    metrics_namespace: str
-    recent_events_kept: int
     max_put_attempts: int
     keys_table: str = "clickstream-keys"
     # How long a key lookup (found or not) is trusted by a warm Lambda before DynamoDB is
@@ -61,12 +57,8 @@ class Settings:
             region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")),
             stream_name=_env("CLICKSTREAM_STREAM_NAME", "clickstream-events"),
             aggregates_table=_env("CLICKSTREAM_AGGREGATES_TABLE", "clickstream-aggregates"),
-            checkpoints_table=_env("CLICKSTREAM_CHECKPOINTS_TABLE", "clickstream-checkpoints"),
             archive_bucket=_env("CLICKSTREAM_ARCHIVE_BUCKET", "clickstream-archive"),
             dead_letter_queue=_env("CLICKSTREAM_DLQ_NAME", "clickstream-dlq"),
-            alarm_topic=_env("CLICKSTREAM_ALARM_TOPIC", "clickstream-alarms"),
-            metrics_namespace=_env("POWERTOOLS_METRICS_NAMESPACE", "Clickstream"),
-            recent_events_kept=int(_env("CLICKSTREAM_RECENT_EVENTS", "50")),
             max_put_attempts=int(_env("CLICKSTREAM_PUT_ATTEMPTS", "5")),
             keys_table=_env("CLICKSTREAM_KEYS_TABLE", "clickstream-keys"),
             key_cache_seconds=float(_env("CLICKSTREAM_KEY_CACHE_S", "60")),

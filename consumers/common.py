@@ -17,7 +17,13 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 
 from clickstream.aggregates import SequencedEvent
 from clickstream.aws import client
-from clickstream.records import PoisonRecord, RecordRef, decode_sequenced, quarantine
+from clickstream.records import (
+    PoisonRecord,
+    RecordRef,
+    decode_sequenced,
+    quarantine,
+    shard_id_from_event_id,
+)
 from clickstream.settings import get_settings
 
 
@@ -83,7 +89,7 @@ def applicable_prefix(outcomes: Sequence[tuple[str, Any, Any]]) -> list[Sequence
 
 def shard_id_of_batch(event: dict[str, Any]) -> str | None:
     records = event.get("Records") or []
-    return str(records[0]["eventID"]).split(":", 1)[0] if records else None
+    return shard_id_from_event_id(str(records[0]["eventID"])) if records else None
 
 
 def new_processor() -> BatchProcessor:

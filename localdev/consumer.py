@@ -85,7 +85,10 @@ def run(function: str, handler: Handler | None = None) -> dict[str, Any]:
         dynamodb=client("dynamodb"),
         sqs=client("sqs"),
         stream_name=settings.stream_name,
-        checkpoints_table=settings.checkpoints_table,
+        # The runner's own table (Lambda keeps its checkpoints itself): a local-only setting.
+        checkpoints_table=os.environ.get(
+            "CLICKSTREAM_CHECKPOINTS_TABLE", "clickstream-checkpoints"
+        ),
         region=settings.region,
         settings=mapping_settings(function),
     )

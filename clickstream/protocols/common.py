@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from clickstream.headers import header
 from clickstream.ingest import MAX_BODY_BYTES, IngestError, check_content_type
 from clickstream.schema import CUSTOM_EVENT_TYPE, STANDARD_EVENT_TYPES, RecordError
 
@@ -40,7 +41,7 @@ class SdkRequest:
     path: str = ""
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+        return header(self.headers, name)
 
 
 @dataclass
