@@ -30,7 +30,7 @@ from clickstream.aggregates import SequencedEvent
 from clickstream.archive import plan_objects, to_parquet_bytes
 from clickstream.ingest import validate_records
 from clickstream.store import FOLD_AFTER_S, DynamoAggregateStore
-from localdev.provision import load_template, table_arguments
+from infra.template import load_template, table_arguments
 
 # Public on-demand prices, us-east-1, USD (AWS price pages, 2025).
 PRICES = {

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localdev.provision import load_template
+from infra.template import load_template
 
 # template.yaml's mapping -> the function's logical id in chalice's SAM template
 MAPPINGS = {

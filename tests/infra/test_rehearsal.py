@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.rehearse import Check, rehearse
+from localdev.rehearse import Check, rehearse
 
 EXPECTED = [
     ("deploy", "make deploy runs its five steps"),
@@ -60,4 +60,4 @@ def test_the_rehearsal_reports_what_it_saw(checks: dict[tuple[str, str], Check])
         in details["POST /events through the gateway"]
     )
     assert "kinesis.PutRecords" in details["X-Ray segments around Kinesis, DynamoDB, S3"]
-    assert "11 routes behind the user pool" in details["reads need a Cognito token, writes a key"]
+    assert "13 routes behind the user pool" in details["reads need a Cognito token, writes a key"]
