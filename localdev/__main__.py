@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from localdev.stack import LoopbackStack, StackConfig, log
+from localdev.state import clear_state, write_state
 
 
-def print_banner(info: dict[str, Any]) -> None:
+def print_banner(info: dict[str, Any], state: Path) -> None:
     keys = info.get("keys") or {}
     lines = [
         "",
@@ -25,6 +26,7 @@ def print_banner(info: dict[str, Any]) -> None:
         f"  metrics    {info['metrics_urls']['api']}   (Prometheus: the API)",
         f"             {info['metrics_urls']['consumers']}   (the consumers, the DLQ)",
         f"  logs       {info['logs']}/",
+        f"  state      {state}   (JSON: URLs, keys, pids, resources, environment)",
         f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",
         f"  read key   {keys.get('read', '')}   (X-Api-Key)",
         f"  admin key  {keys.get('admin', '')}   (X-Api-Key; DELETE /users/{{user_id}})",
@@ -51,24 +53,28 @@ def print_banner(info: dict[str, Any]) -> None:
             "",
         ]
     print("\n".join(lines), flush=True)
-    print("READY " + json.dumps(info), flush=True)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stack = LoopbackStack(StackConfig.from_env())
+    config = StackConfig.from_env()
+    stack = LoopbackStack(config)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
+    clear_state(config.state_dir)  # a file left by a stack that died is not this one's
     try:
-        print_banner(stack.start())
+        info = stack.start()
+        print_banner(info, write_state(config.state_dir, info))
         while not stopped.wait(0.5):
             if not stack.supervise():
                 stopped.set()
     except Exception as exc:
         log.error("local stack failed: %s", exc)
+        clear_state(config.state_dir)
         stack.stop()
         sys.exit(1)
+    clear_state(config.state_dir)
     stack.stop()
     log.info("local stack stopped")
 

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from clickstream.store import DynamoAggregateStore
 from infra.template import table_arguments
-from localdev.stack import LOOPBACK, free_port, wait_for
+from localdev.processes import LOOPBACK, free_port, wait_for
 
 DYNALITE = Path(__file__).parents[2] / "tools" / "dynalite" / "node_modules" / "dynalite"
 
