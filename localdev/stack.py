@@ -1,18 +1,6 @@
-"""``make local``: the whole stack on this machine, on loopback only.
-
-1. an AWS emulator: LocalStack when one answers on localhost:4566, else moto's server
-   started here (``localdev/emulator.py``, on 127.0.0.1), or ``AWS_ENDPOINT_URL``;
-2. the resources of ``infra/template.yaml``;
-3. the consumers, each a process running the Lambda handler behind the event-source runner;
-4. the API with ``chalice local``;
-5. a static server for the dashboard in ``web/``;
-6. Prometheus metrics: the API's at ``/metrics`` on its port, the consumers' (and the
-   dead-letter queue's depth) at ``/metrics`` on the metrics port (``localdev/prometheus.py``).
-
-Every child's output passes through the EMF forwarder (metrics to the emulator's CloudWatch,
-as CloudWatch Logs does on AWS) into ``.local/logs/``; the consumers' EMF lines also feed the
-metrics port. Ctrl-C stops everything it started.
-"""
+"""``make local``'s supervisor: the emulator, the template's resources, the consumers, the API
+and the web server on loopback; a consumer that dies is restarted; all stopped in order
+(docs/local-stack.md)."""
 
 from __future__ import annotations
 
