@@ -22,6 +22,9 @@ FAILED_STATUSES = {
 }
 # A first create that failed leaves a stack that can only be deleted (by CloudFormation).
 RECREATABLE_STATUSES = {"ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED"}
+# A stack made by a CREATE change set that never ran: it has no resources, and the next
+# change set creates it.
+REVIEW = "REVIEW_IN_PROGRESS"
 # What CloudFormation answers for a change set that would change nothing.
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
@@ -171,7 +174,8 @@ def deploy_with_change_set(
     """Create or update the stack through one change set, run only when ``confirm`` accepts
     its changes. Returns the settled stack (unchanged when the change set is empty)."""
     existing = describe_stack(cfn, stack_name)
-    if existing is not None and str(existing["StackStatus"]).endswith("_IN_PROGRESS"):
+    status = "" if existing is None else str(existing["StackStatus"])
+    if status.endswith("_IN_PROGRESS") and status != REVIEW:
         existing = wait_for_stack(cfn, stack_name, timeout)
     if existing is not None and existing["StackStatus"] in RECREATABLE_STATUSES:
         if not confirm(f"stack {stack_name} is {existing['StackStatus']}; delete it", []):
@@ -179,7 +183,7 @@ def deploy_with_change_set(
         cfn.delete_stack(StackName=stack_name)
         wait_gone(cfn, stack_name, timeout)
         existing = None
-    creating = existing is None or existing["StackStatus"] == "REVIEW_IN_PROGRESS"
+    creating = existing is None or existing["StackStatus"] == REVIEW
     name = f"{stack_name}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
     created = cfn.create_change_set(
         StackName=stack_name,

@@ -231,6 +231,17 @@ def test_an_unconfirmed_change_set_is_deleted_not_run(project: Path) -> None:
     assert operations == ["CreateChangeSet", "DeleteChangeSet"]
 
 
+def test_a_stack_left_in_review_is_created_by_the_next_change_set(project: Path) -> None:
+    # GIVEN a stack whose first change set was never run (REVIEW_IN_PROGRESS, no resources)
+    account = FakeAccount(owned_buckets=("acme-clickstream",))
+    account.stack_status = "REVIEW_IN_PROGRESS"
+    # WHEN make deploy runs again
+    run_deploy([*UP, "--yes"], account)
+    # THEN it does not wait for the review to end: its first change set creates the stack
+    types = [p["ChangeSetType"] for _, op, p in account.calls if op == "CreateChangeSet"]
+    assert types == ["CREATE", "UPDATE"]
+
+
 def test_destroy_deletes_only_what_the_stack_and_chalice_own(project: Path) -> None:
     # GIVEN a stack that owns the archive bucket but not the site bucket its outputs name
     account = FakeAccount(owned_buckets=("acme-clickstream",))
