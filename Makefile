@@ -11,7 +11,7 @@ STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
+.PHONY: readme venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
 
 $(INSTALLED): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -111,6 +111,10 @@ sql: venv
 	@test -n "$$Q$(ARGS)" || (echo 'usage: make sql Q="SELECT ..." [BUCKET=<archive bucket>] [ARGS="--format csv|json"]'; exit 2)
 	@$(PY) -m clickstream.sql $(if $(BUCKET),--bucket $(BUCKET),--local) $(ARGS) $${Q:+-- "$$Q"}
 
+# The README's cost and benchmark tables, from infra.cost (run again) and bench/results.md.
+readme: venv
+	$(PY) -m infra.readme --measure-cost
+
 # Speed, cost and freshness figures against baselines measured in the same run -> bench/results.md
 bench: venv
 	$(PY) -m bench $(ARGS)
@@ -131,15 +135,20 @@ lock:
 clean:
 	rm -rf $(VENV) .local out test-output .pytest_cache .mypy_cache .ruff_cache
 
-# AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
+# AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev. Every change to the
+# stack is a CloudFormation change set, shown and confirmed (YES=1 runs them without asking).
+# With ENDPOINT_URL (or AWS_ENDPOINT_URL) the same steps go to that emulator (localdev.deploy).
+ENDPOINT_URL ?= $(AWS_ENDPOINT_URL)
+DEPLOY := $(PY) -m $(if $(ENDPOINT_URL),localdev.deploy --endpoint-url $(ENDPOINT_URL),infra.deploy) $(if $(YES),--yes)
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false)
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [YES=1] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true] [ENDPOINT_URL=<emulator>]"; exit 2)
+	$(DEPLOY) up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false)
 
+# Deletes chalice's deployed record (chalice delete) and the stack (its own buckets emptied first).
 destroy: venv
-	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)
+	$(DEPLOY) down --stage $(STAGE) --stack $(STACK)
 
 # No AWS account needed: make deploy + make destroy against the embedded emulator (https on
 # loopback), the deployment inspected and the deployed package run; a table of checks.
 rehearse: venv
-	$(PY) -m infra.rehearse $(ARGS)
+	$(PY) -m localdev.rehearse $(ARGS)

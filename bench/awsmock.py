@@ -14,8 +14,8 @@ import boto3
 from moto import mock_aws
 
 from clickstream.aws import reset_clients
+from infra.template import table_arguments
 from localdev.harness import patched_env
-from localdev.provision import table_arguments
 
 REGION = "us-east-1"
 ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's maximum item size

@@ -1,15 +1,5 @@
-"""What the deployed product costs per day, from the requests the code really makes.
-
-``python -m infra.cost --events-per-day 1000000`` generates an hour of the simulator's
-traffic at that rate, spreads it over the stream's shards by partition key (as Kinesis does,
-MD5 of the key), cuts it into the batches the event source mappings would deliver (batching
-window and batch size from infra/template.yaml), and runs the aggregator's own store
-(``DynamoAggregateStore.apply``, folds included, on an in-process moto table, its clock
-following the events) and the archiver's ``plan_objects`` on them. Write units are counted
-from the size of every item written, as DynamoDB bills them (1 KB each, rounded up), S3 PUTs
-from the objects planned. The hour is scaled to a day and priced with the public us-east-1
-on-demand prices below.
-"""
+"""What the deployed product costs per day, from the requests the code really makes:
+``python -m infra.cost --events-per-day 1000000`` (how: docs/cost.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +20,7 @@ from clickstream.aggregates import SequencedEvent
 from clickstream.archive import plan_objects, to_parquet_bytes
 from clickstream.ingest import validate_records
 from clickstream.store import FOLD_AFTER_S, DynamoAggregateStore
-from localdev.provision import load_template, table_arguments
+from infra.template import load_template, table_arguments
 
 # Public on-demand prices, us-east-1, USD (AWS price pages, 2025).
 PRICES = {

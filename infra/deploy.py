@@ -1,27 +1,5 @@
-"""Deploy the product to an AWS account, in order, and tear it down again.
-
-``python -m infra.deploy up --stage dev --bucket my-clickstream-archive [--alarm-email me@x]``
-
-1. deploys ``infra/template.yaml`` (stream, tables, bucket, DLQ, alarm topic, Glue table,
-   alarms) as the data stack;
-2. writes the stack's outputs into the stage of ``api/.chalice/config.json`` and a
-   least-privilege ``policy-<stage>.json`` naming exactly those resources;
-3. ``chalice deploy --stage <stage>`` ships the API and the consumer functions (X-Ray on);
-4. updates the data stack with ``CreateEventSourceMappings=true`` so the stream feeds the
-   consumers with bisect-on-error, bounded retries and record age, partial batch responses
-   and the dead-letter queue as on-failure destination;
-5. with ``--dashboard-bucket``, writes ``web/config.js`` pointing at the API and uploads the
-   dashboard to that S3 static website (the API's CORS origin is set to it).
-
-``python -m infra.deploy down --stage dev`` runs ``chalice delete``, empties the buckets and
-deletes the stack.
-
-Steps 1 and 4 go through ``localdev.provision``, the code that provisions the local stack
-from the same template: on AWS (and LocalStack) CloudFormation creates everything and its
-reconciliation finds nothing to do; on moto it creates what moto's CloudFormation lacks. With
-``--endpoint-url`` (or ``AWS_ENDPOINT_URL``) every step, ``chalice deploy`` included, goes to
-that emulator instead of AWS: ``make rehearse`` runs the whole deploy that way.
-"""
+"""``make deploy`` / ``make destroy``: the product on an AWS account, through CloudFormation
+change sets and ``chalice deploy``; the steps are in docs/deploy.md."""
 
 from __future__ import annotations
 
@@ -30,16 +8,20 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
 from clickstream.addresses import parse_networks
-from localdev.provision import provision_stack, stack_outputs, teardown_stack
+from infra import cloudformation
+from infra.cloudformation import Change
+from infra.template import TEMPLATE_PATH as TEMPLATE
+from infra.template import load_template, stack_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "infra" / "template.yaml"
 CHALICE_DIR = ROOT / "api"
 CONFIG = CHALICE_DIR / ".chalice" / "config.json"
 # pyarrow for the functions that read or write Parquet: AWS's managed "AWS SDK for pandas"
@@ -307,35 +289,124 @@ def deployed_rest_api_id(stage: str) -> str:
 STACK_TIMEOUT_S = 1800.0  # a first AWS deploy takes a few minutes; this is the give-up point
 
 
-def _deploy_stack(
-    args: argparse.Namespace, region: str, parameters: dict[str, str]
-) -> dict[str, str]:
-    result = provision_stack(
-        args.endpoint_url, region, parameters, args.stack, timeout=STACK_TIMEOUT_S
-    )
-    if result.fallback_resources:
-        made = ", ".join(result.fallback_resources)
-        print(f"    made directly (the emulator's CloudFormation lacks them): {made}", flush=True)
-    return result.outputs
+class Stacks(Protocol):
+    """The data stack: deployed with parameters, its outputs read, deleted."""
+
+    def deploy(self, parameters: dict[str, str]) -> dict[str, str]: ...
+
+    def outputs(self) -> dict[str, str]: ...
+
+    def delete(self) -> None: ...
+
+    def owned_buckets(self) -> list[str]: ...
 
 
-def _chalice_environment(args: argparse.Namespace) -> dict[str, str]:
-    environment = dict(os.environ)
-    if args.endpoint_url:
-        environment["AWS_ENDPOINT_URL"] = args.endpoint_url
-    return environment
+def confirm_on_terminal(title: str, changes: list[Change]) -> bool:
+    """Show a change set and ask before it runs; no terminal answers no."""
+    print(f"    {title}:", flush=True)
+    for change in changes or []:
+        print(f"    {change}", flush=True)
+    if not changes:
+        print("      (no resource changes)", flush=True)
+    try:
+        answer = input("    execute it? [y/N] ")
+    except EOFError:
+        print("\n    no answer (stdin closed): pass --yes to run without asking", flush=True)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
-def _session(args: argparse.Namespace) -> Any:
-    return boto3.session.Session(region_name=args.region)
+def accept_shown(title: str, changes: list[Change]) -> bool:
+    """--yes: show the change set and run it."""
+    print(f"    {title} (--yes):", flush=True)
+    for change in changes:
+        print(f"    {change}", flush=True)
+    return True
 
 
-def _client(args: argparse.Namespace, service: str) -> Any:
-    return _session(args).client(service, endpoint_url=args.endpoint_url)
+@dataclass
+class CloudFormationStacks:
+    """The data stack on AWS: every change through a change set, nothing made beside it."""
+
+    session: Any
+    stack_name: str
+    confirm: cloudformation.Confirm = confirm_on_terminal
+    endpoint_url: str | None = None
+    timeout: float = STACK_TIMEOUT_S
+
+    def _cfn(self) -> Any:
+        return self.session.client("cloudformation", endpoint_url=self.endpoint_url)
+
+    def deploy(self, parameters: dict[str, str]) -> dict[str, str]:
+        cfn = self._cfn()
+        previous = cloudformation.previous_parameters(
+            cloudformation.describe_stack(cfn, self.stack_name)
+        )
+        values = stack_parameters(load_template(), parameters, previous)
+        stack = cloudformation.deploy_with_change_set(
+            cfn,
+            self.stack_name,
+            TEMPLATE.read_text(encoding="utf-8"),
+            values,
+            self.confirm,
+            self.timeout,
+        )
+        return cloudformation.outputs_of(stack)
+
+    def outputs(self) -> dict[str, str]:
+        stack = cloudformation.describe_stack(self._cfn(), self.stack_name)
+        if stack is None:
+            raise cloudformation.StackError(f"stack {self.stack_name} does not exist")
+        return cloudformation.outputs_of(stack)
+
+    def owned_buckets(self) -> list[str]:
+        if cloudformation.describe_stack(self._cfn(), self.stack_name) is None:
+            return []
+        return cloudformation.owned_resources(self._cfn(), self.stack_name, "AWS::S3::Bucket")
+
+    def delete(self) -> None:
+        cloudformation.delete_stack(self._cfn(), self.stack_name, self.timeout)
 
 
-def up(args: argparse.Namespace) -> None:
-    region = str(_session(args).region_name)
+@dataclass
+class Target:
+    """Where a deploy goes: AWS by default; ``localdev.deploy`` passes an emulator's."""
+
+    session: Any
+    stacks: Stacks
+    endpoint_url: str | None = None
+    run: Callable[..., subprocess.CompletedProcess[str]] = field(default=subprocess.run)
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def chalice_environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        if self.endpoint_url:
+            environment["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return environment
+
+    def chalice(self, *arguments: str, capture: bool = False) -> str:
+        chalice = Path(sys.executable).parent / "chalice"
+        completed = self.run(
+            [str(chalice), *arguments],
+            cwd=CHALICE_DIR,
+            check=arguments[0] != "delete",  # already deleted is fine: the stack still goes
+            env=self.chalice_environment(),
+            capture_output=capture,
+            text=True,
+        )
+        return str(completed.stdout or "").strip() if capture else ""
+
+
+def aws_target(args: argparse.Namespace) -> Target:
+    session = boto3.session.Session(region_name=args.region)
+    confirm = accept_shown if args.yes else confirm_on_terminal
+    return Target(session, CloudFormationStacks(session, args.stack, confirm))
+
+
+def up(args: argparse.Namespace, target: Target) -> None:
+    region = str(target.session.region_name)
     parameters = {
         "Environment": "aws",
         "Stage": args.stage,
@@ -348,7 +419,7 @@ def up(args: argparse.Namespace) -> None:
         "CognitoUserPoolArn": args.user_pool_arn or "",
     }
     print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
-    outputs = _deploy_stack(args, region, parameters)
+    outputs = target.stacks.deploy(parameters)
     print("2/5 writing chalice stage config and least-privilege policy", flush=True)
     config = stage_config(
         json.loads(CONFIG.read_text()),
@@ -364,75 +435,51 @@ def up(args: argparse.Namespace) -> None:
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
     print(f"3/5 chalice deploy --stage {args.stage}", flush=True)
-    chalice = Path(sys.executable).parent / "chalice"
-    environment = _chalice_environment(args)
-    subprocess.run(
-        [str(chalice), "deploy", "--stage", args.stage],
-        cwd=CHALICE_DIR,
-        check=True,
-        env=environment,
-    )
+    target.chalice("deploy", "--stage", args.stage)
     origins = config["stages"][args.stage]["environment_variables"].get(
         "CLICKSTREAM_CORS_ORIGINS", ""
     )
     stage_name = config["stages"][args.stage]["api_gateway_stage"]
     allowed = [origin for origin in origins.split(",") if origin]
     if add_gateway_error_cors(
-        _client(args, "apigateway"), deployed_rest_api_id(args.stage), stage_name, allowed
+        target.client("apigateway"), deployed_rest_api_id(args.stage), stage_name, allowed
     ):
         print(f"    API Gateway's own errors carry CORS for {', '.join(allowed)}", flush=True)
     print("4/5 connecting the stream to the consumers (event source mappings)", flush=True)
-    _deploy_stack(args, region, parameters | {"CreateEventSourceMappings": "true"})
-    api_url = subprocess.run(
-        [str(chalice), "url", "--stage", args.stage],
-        cwd=CHALICE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-        env=environment,
-    ).stdout.strip()
+    target.stacks.deploy(parameters | {"CreateEventSourceMappings": "true"})
+    api_url = target.chalice("url", "--stage", args.stage, capture=True)
     if args.dashboard_bucket:
         count = upload_dashboard(
-            _client(args, "s3"), args.dashboard_bucket, api_url, cognito=dashboard_cognito(outputs)
+            target.client("s3"),
+            args.dashboard_bucket,
+            api_url,
+            cognito=dashboard_cognito(outputs),
         )
         print(f"5/5 dashboard: {count} files -> {outputs.get('DashboardUrl')}", flush=True)
     print(f"deployed; API: {api_url}", flush=True)
 
 
-def down(args: argparse.Namespace) -> None:
-    chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run(
-        [str(chalice), "delete", "--stage", args.stage],
-        cwd=CHALICE_DIR,
-        check=False,  # already deleted is fine: the stack still goes
-        env=_chalice_environment(args),
-    )
-    region = str(_session(args).region_name)
-    outputs = stack_outputs(args.endpoint_url, region, args.stack)
-    s3 = _session(args).resource("s3", endpoint_url=args.endpoint_url)
-    for output in ("ArchiveBucketName", "DashboardBucketName"):
-        if output in outputs:
-            bucket = s3.Bucket(outputs[output])
-            bucket.object_versions.delete()
-            bucket.objects.all().delete()
-    leftovers = teardown_stack(args.endpoint_url, region, args.stack, timeout=STACK_TIMEOUT_S)
-    if leftovers:
-        print(f"    removed directly (made outside CloudFormation): {', '.join(leftovers)}")
+def down(args: argparse.Namespace, target: Target) -> None:
+    """chalice's deployed record, then the stack: its buckets are emptied first (CloudFormation
+    deletes only empty buckets), and only the buckets the stack itself lists."""
+    target.chalice("delete", "--stage", args.stage)
+    s3 = target.session.resource("s3", endpoint_url=target.endpoint_url)
+    for name in target.stacks.owned_buckets():
+        bucket = s3.Bucket(name)
+        bucket.object_versions.delete()
+        bucket.objects.all().delete()
+    target.stacks.delete()
     print(f"stack {args.stack} and stage {args.stage} removed", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--stack", default="clickstream")
     parser.add_argument("--region", default=None)
     parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL") or None,
-        help="deploy to this emulator instead of AWS (default: $AWS_ENDPOINT_URL)",
+        "--yes", action="store_true", help="run each change set without asking (it is shown)"
     )
     parser.add_argument("--bucket", help="globally unique archive bucket name (up)")
     parser.add_argument("--alarm-email", default="")
@@ -464,13 +511,33 @@ def main(argv: list[str] | None = None) -> None:
         default="false",
         help="answer GraphQL introspection (schema) queries on this stage",
     )
+    return parser
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    target_of: Callable[[argparse.Namespace], Target],
+) -> None:
+    if args.command == "up" and not args.bucket:
+        parser.error("up needs --bucket (S3 bucket names are global)")
+    target = target_of(args)
+    try:
+        (up if args.command == "up" else down)(args, target)
+    except cloudformation.NotConfirmed as stopped:
+        raise SystemExit(f"stopped: {stopped}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser()
     args = parser.parse_args(argv)
-    if args.command == "up":
-        if not args.bucket:
-            parser.error("up needs --bucket (S3 bucket names are global)")
-        up(args)
-    else:
-        down(args)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:  # the emulator path, with its fallbacks, is localdev's
+        parser.error(
+            f"AWS_ENDPOINT_URL is set ({endpoint}): infra.deploy deploys to AWS only; "
+            "for an emulator run python -m localdev.deploy (make deploy ENDPOINT_URL=...)"
+        )
+    run(parser, args, aws_target)
 
 
 if __name__ == "__main__":

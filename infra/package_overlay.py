@@ -1,13 +1,5 @@
-"""The ``--merge-template`` overlay that ``make package`` gives ``chalice package``.
-
-Chalice's ``on_kinesis_record`` cannot set bisect-on-error, retries, record age, partial
-batch responses or an on-failure destination, so the event source mappings live in
-``infra/template.yaml``. For the other way to ship the app — ``chalice package`` and then
-``aws cloudformation package/deploy`` (or ``sam deploy``) of the SAM template it writes — this
-overlay adds the same two mappings to that template, with the settings *read from*
-``infra/template.yaml`` (one definition), pointed at chalice's ``Aggregator`` and ``Archiver``
-functions. The stream and the dead-letter queue belong to the data stack and come in as
-parameters (its ``StreamArn`` and ``DeadLetterQueueArn`` outputs).
+"""The ``--merge-template`` overlay that ``make package`` gives ``chalice package``: the
+template's two event source mappings, for chalice's SAM template (docs/deploy.md).
 
     python -m infra.package_overlay out/chalice-overlay.json
 """
@@ -20,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localdev.provision import load_template
+from infra.template import load_template
 
 # template.yaml's mapping -> the function's logical id in chalice's SAM template
 MAPPINGS = {

@@ -1,24 +1,5 @@
-"""A local CloudWatch alarm evaluator.
-
-moto stores alarms (``PutMetricAlarm`` / ``DescribeAlarms``) but never evaluates them. The
-:class:`AlarmEvaluator` thread does what CloudWatch does, against the emulator's own APIs:
-every ``interval`` seconds it reads the alarm definitions (``DescribeAlarms``), fetches the
-last ``EvaluationPeriods`` complete periods of each alarm's metric (``GetMetricStatistics``,
-one call per period so windows are aligned whatever the emulator's bucketing), decides the
-state (threshold, comparison operator, ``DatapointsToAlarm`` "M out of N",
-``TreatMissingData``), records it with ``SetAlarmState`` and, on a transition, publishes
-CloudWatch's alarm notification JSON to the alarm's SNS actions for the new state.
-
-AWS publishes the ``AWS/SQS`` queue-depth metrics itself; the emulator does not. Given an
-``sqs`` client, the evaluator samples ``GetQueueAttributes`` of every queue an alarm watches
-and puts those metrics first, so the DLQ-depth alarm works locally too.
-
-Limits (documented, local only): metric-math alarms (``Metrics``) and anomaly-detection
-operators are skipped; percentile statistics (``ExtendedStatistic``) use the emulator's
-percentile when it returns one and otherwise the period's Maximum (an upper bound — moto has
-no percentiles); ``TreatMissingData`` ignore/missing with some datapoints present evaluates
-the datapoints present.
-"""
+"""A local CloudWatch alarm evaluator: moto stores alarms and never evaluates them; this
+thread does, and notifies their SNS actions (its limits: docs/local-stack.md)."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from clickstream.aws import client
 from clickstream.settings import get_settings
+from infra.template import load_template
 from localdev.faults import Faults, faulty_handler
-from localdev.provision import load_template
 from localdev.runner import EventSourceMapping, Handler, MappingSettings
 
 FUNCTIONS = {

@@ -1,47 +1,5 @@
-"""The embedded AWS emulator: moto's server, made safe for concurrent writers and able to
-take a ``chalice deploy``.
-
-Fixes applied before moto's own CLI runs (``python -m localdev.emulator -H 127.0.0.1 -p 4567``).
-Three to moto's Kinesis shards:
-
-* correctness: a shard numbers a new record ``max(sequence) + 1`` without a lock, so two
-  ``PutRecords`` calls served on different threads can take the same number and one record
-  silently replaces the other (measured: 35 of 16,000 records lost with 8 concurrent writers).
-  Real Kinesis never does that, and the product's promise (accepted == in the stream) must be
-  testable locally, so shard reads and writes are serialized;
-* speed: moto finds that maximum by listing every key, and ``GetRecords`` walks the shard
-  from its first record on every poll, so both slow down as the stream fills (500 puts took
-  342 ms at 50k records, 1.5 s at 200k). Records are numbered consecutively, so the maximum
-  is the last key and a read continues by key from where it left off;
-* resharding: moto's ``SplitShard`` / ``MergeShards`` move the parents' records into the
-  children (renumbered), keep routing new records to the closed parent of a split, and never
-  tell a reader that a closed shard has ended. Kinesis keeps the records in the parents,
-  routes to the open children and answers no next iterator at a closed shard's end, which is
-  what a consumer needs to move on to the children in order.
-
-And five so that ``make deploy`` can be rehearsed here end to end (``make rehearse``):
-
-* API Gateway: chalice imports its REST API as Swagger 2.0 without ``info.description``,
-  which API Gateway accepts and moto refuses (a ``KeyError`` 500, then "only OpenAPI 3.x").
-  moto's importer reads only ``paths`` / methods / responses /
-  ``x-amazon-apigateway-integration``, the same in both versions, so it gets what it expects,
-  and the authorizers and per-method security it skips are applied after it;
-* Lambda layers: the archiver uses AWS's public "AWS SDK for pandas" layer, published by
-  another account. AWS lets any account reference it; moto knows only layers published in
-  the caller's own account and refuses the function. A layer ARN of *another* account is
-  taken by reference (listed on the function, code size 0): this emulator never runs
-  function code, so nothing reads the layer's contents. Own-account ARNs are still checked;
-* Kinesis: moto invokes a mapped function synchronously inside ``PutRecords`` (one record
-  per invocation, in Docker). Lambda's event source mapping polls the shard in batches
-  instead, and here ``localdev/runner.py`` is that mapping, so a mapping registered on the
-  emulator is configuration only: the put never tries to start a container;
-* CloudFormation: the Cognito user pool, client and group (``localdev/moto_cognito.py``);
-* S3 bucket policies: moto ignores a statement's ``Condition`` when it does not know the
-  operator, so the archive's TLS-only policy (``Deny`` when ``aws:SecureTransport`` is
-  false) denies every request. Here conditions are evaluated against the request
-  (``aws:SecureTransport`` from its scheme: run the emulator with ``--ssl-cert/--ssl-key``, as
-  ``make rehearse`` does, and https requests pass while http ones are denied, as on AWS).
-"""
+"""The embedded AWS emulator: moto's server, made safe for concurrent Kinesis writers and able
+to take a ``chalice deploy`` (each fix and why: docs/local-stack.md)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,6 @@
-"""Fault injection for the local stack, switched on by ``CLICKSTREAM_FAULTS`` (comma-separated):
-
-* ``duplicate_batches`` — the event-source runner delivers every batch twice;
-* ``fail_every=N`` — every Nth invocation of a consumer raises *after* the handler did its
-  work (the worst case: side effects happened, the batch is retried anyway);
-* ``crash_every=N`` — every Nth invocation kills the consumer process after the handler
-  returned and before the checkpoint (the launcher restarts it; it replays from the
-  checkpoint);
-* ``throttle_put=FRACTION`` — the API's ``PutRecords`` calls see that fraction of entries
-  rejected with ``ProvisionedThroughputExceededException`` (those entries are not written,
-  as with real throttling), through a botocore ``before-call`` hook.
-
-Used by the fault-injection tests and ``make soak``; inert when the variable is unset.
-"""
+"""Fault injection for the local stack, switched on by ``CLICKSTREAM_FAULTS`` (comma-separated
+``duplicate_batches``, ``fail_every=N``, ``crash_every=N``, ``throttle_put=FRACTION``; what each
+does: docs/local-stack.md). Inert when the variable is unset."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from typing import Any
 import boto3
 import requests
 
+from localdev.processes import free_port, wait_for
 from localdev.runner import read_stream
-from localdev.stack import free_port, wait_for
+from localdev.state import clear_state, read_state
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180
@@ -269,6 +270,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+def wait_for_state(
+    state_dir: Path, process: subprocess.Popen[str], timeout: float
+) -> dict[str, Any] | None:
+    """The state file ``python -m localdev`` writes once everything answers; None when the
+    process exits or the time is up first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        state = read_state(state_dir)
+        if state is not None:
+            return state
+        time.sleep(0.2)
+    return None
+
+
 def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) -> LocalStackHandle:
     env = {
         **os.environ,
@@ -282,6 +297,7 @@ def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) 
         **(extra_env or {}),
     }
     env.pop("AWS_ENDPOINT_URL", None)
+    clear_state(state_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "localdev"],
         cwd=ROOT,
@@ -292,21 +308,15 @@ def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) 
         start_new_session=True,
     )
     output: list[str] = []
-    ready: dict[str, Any] = {}
-    done = threading.Event()
 
     def read() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout:  # kept for the error message of a stack that did not start
             output.append(line)
-            if line.startswith("READY "):
-                ready.update(json.loads(line[len("READY ") :]))
-                done.set()
-        done.set()
 
     threading.Thread(target=read, daemon=True).start()
-    done.wait(READY_TIMEOUT_S)
-    if not ready:
+    ready = wait_for_state(state_dir, process, READY_TIMEOUT_S)
+    if ready is None:
         process.kill()
         raise RuntimeError("local stack did not start:\n" + "".join(output[-50:]))
     return LocalStackHandle(process=process, info=ready, state_dir=state_dir, output=output)

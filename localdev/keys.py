@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -38,6 +39,23 @@ from clickstream.keys import (
     timestamp,
     well_formed,
 )
+
+
+def create_stack_keys(dynamodb: Any, table: str) -> dict[str, str]:
+    """A write, a read and an admin key for the local stack (printed in the banner). Fixed
+    ones come from ``CLICKSTREAM_LOCAL_WRITE_KEY`` / ``_READ_KEY`` / ``_ADMIN_KEY``."""
+    from clickstream.keys import get_key
+
+    keys: dict[str, str] = {}
+    for role in ("write", "read", "admin"):
+        wanted = os.environ.get(f"CLICKSTREAM_LOCAL_{role.upper()}_KEY") or None
+        if wanted and get_key(dynamodb, table, wanted) is not None:
+            keys[role] = wanted
+            continue
+        keys[role], _ = create_key(
+            dynamodb, table, role=role, site="localhost", name="make local", key=wanted
+        )
+    return keys
 
 
 def list_keys(dynamodb: Any, table: str, site: str | None = None) -> list[KeyRecord]:

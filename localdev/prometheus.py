@@ -1,16 +1,5 @@
-"""EMF -> Prometheus, for the local stack's ``/metrics`` endpoints.
-
-The product reports its figures once, as EMF lines (aws-lambda-powertools ``Metrics``); on
-AWS CloudWatch Logs turns them into CloudWatch metrics. Locally the same lines also feed
-prometheus-client metrics through one table, :data:`TWINS` (EMF metric and dimension set ->
-Prometheus metric and labels), which is also the README's table of CloudWatch twins. What
-CloudWatch gets from AWS itself comes from the local stand-ins: the runner prints each
-shard's ``MillisBehindLatest`` as Lambda's ``IteratorAge`` (``localdev/runner.py``), and
-:class:`DeadLetterQueueDepth` asks SQS on each scrape.
-
-Served by the API process on its own port (``localdev/api_server.py``) and, for the
-consumers, by the stack process, which reads their output (``localdev/stack.py``).
-"""
+"""EMF -> Prometheus for the local stack's ``/metrics`` endpoints, through one table,
+:data:`TWINS` (docs/local-stack.md)."""
 
 from __future__ import annotations
 

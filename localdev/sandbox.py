@@ -1,17 +1,5 @@
-"""Run a *deployed* function's package as Lambda would, where there is no Lambda runtime.
-
-``make rehearse`` deploys to the embedded emulator, which stores functions but cannot run
-them. This module runs what was deployed: the package the function's ``CodeSha256`` names,
-unpacked, with only its own files and its layers on ``sys.path`` (``python -S``: nothing from
-this machine's site-packages can hide a dependency the package forgot), the function's
-configured environment plus the variables the Lambda runtime sets (``LAMBDA_TASK_ROOT``,
-``_X_AMZN_TRACE_ID``, ``AWS_XRAY_DAEMON_ADDRESS``...), its configured handler, and one warm
-process serving invocations in turn, as a Lambda execution environment does.
-
-:class:`XRayDaemon` is the other half of tracing: a UDP listener on loopback that receives
-the segments the X-Ray SDK sends (the daemon's wire format), so a rehearsal can see which AWS
-calls were traced.
-"""
+"""Run a deployed function's package as Lambda would, where there is no Lambda runtime; and a
+loopback X-Ray daemon that receives its segments (docs/local-stack.md)."""
 
 from __future__ import annotations
 

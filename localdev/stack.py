@@ -1,43 +1,27 @@
-"""``make local``: the whole stack on this machine, on loopback only.
-
-1. an AWS emulator: LocalStack when one answers on localhost:4566, else moto's server
-   started here (``localdev/emulator.py``, on 127.0.0.1), or ``AWS_ENDPOINT_URL``;
-2. the resources of ``infra/template.yaml``;
-3. the consumers, each a process running the Lambda handler behind the event-source runner;
-4. the API with ``chalice local``;
-5. a static server for the dashboard in ``web/``;
-6. Prometheus metrics: the API's at ``/metrics`` on its port, the consumers' (and the
-   dead-letter queue's depth) at ``/metrics`` on the metrics port (``localdev/prometheus.py``).
-
-Every child's output passes through the EMF forwarder (metrics to the emulator's CloudWatch,
-as CloudWatch Logs does on AWS) into ``.local/logs/``; the consumers' EMF lines also feed the
-metrics port. Ctrl-C stops everything it started.
-"""
+"""``make local``'s supervisor: the emulator, the template's resources, the consumers, the API
+and the web server on loopback; a consumer that dies is restarted; all stopped in order
+(docs/local-stack.md)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import logging
 import os
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from localdev.processes import LOOPBACK, OutputPump, answers, free_port, port_in_use, wait_for
+from localdev.web import QuietStaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALSTACK_URL = "http://localhost:4566"
-LOOPBACK = "127.0.0.1"
 CONSUMERS = ("aggregator", "archiver")
 log = logging.getLogger("localdev")
 LOCAL_SHARDS = 2
@@ -69,153 +53,7 @@ class StackConfig:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((LOOPBACK, port)) == 0
-
-
-def answers(url: str, timeout: float = 0.5, context: ssl.SSLContext | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return bool(response.status < 500)
-    except OSError:
-        return False
-
-
-def wait_for(
-    url: str,
-    timeout: float,
-    what: str,
-    process: subprocess.Popen[Any] | None = None,
-    context: ssl.SSLContext | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
-        if answers(url, context=context):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f} s")
-
-
-class OutputPump(threading.Thread):
-    """Copies a child's output to its log file, forwarding EMF metric lines to CloudWatch and,
-    given ``observe``, handing them to it too (the consumers' Prometheus metrics)."""
-
-    def __init__(
-        self,
-        name: str,
-        stream: IO[str],
-        log_path: Path,
-        cloudwatch: Any,
-        observe: Callable[[str], Any] | None = None,
-    ) -> None:
-        super().__init__(name=f"pump:{name}", daemon=True)
-        self.stream = stream
-        self.log_path = log_path
-        self.cloudwatch = cloudwatch
-        self.observe = observe
-
-    def run(self) -> None:
-        forward = _emf_forwarder()
-        with self.log_path.open("a", encoding="utf-8") as sink:
-            for line in self.stream:
-                sink.write(line)
-                sink.flush()
-                if forward is not None and line.lstrip().startswith("{"):
-                    with contextlib.suppress(Exception):
-                        forward(line, self.cloudwatch)
-                    if self.observe is not None:
-                        with contextlib.suppress(Exception):
-                            self.observe(line)
-
-
-def _emf_forwarder() -> Any:
-    try:
-        from localdev.emf import forward_emf_line
-    except ImportError:
-        return None
-    return forward_emf_line
-
-
-# GraphiQL at /graphiql/: its page, and the pinned UMD builds it loads (`make graphiql`).
-GRAPHIQL_MODULES = ROOT / "tools" / "graphiql" / "node_modules"
-GRAPHIQL_FILES = {
-    "graphiql.min.js": "graphiql/graphiql.min.js",
-    "graphiql.min.css": "graphiql/graphiql.min.css",
-    "react.production.min.js": "react/umd/react.production.min.js",
-    "react-dom.production.min.js": "react-dom/umd/react-dom.production.min.js",
-}
-
-
-class QuietStaticHandler(SimpleHTTPRequestHandler):
-    # Served as /config.js when set: the deploy-time file's shape, for a stack whose reads
-    # are on Cognito (the page then signs readers in to the emulator's user pool).
-    config_js: bytes | None = None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("web: " + format, *args)
-
-    # The tracker at /cs.js, and the demo shop (a single-page app: every /demo/ path is its
-    # page) with this stack's API and write key in its snippet.
-    demo_values: dict[str, str] | None = None
-
-    def _generated(self) -> tuple[bytes, str] | None:
-        path = self.path.split("?", 1)[0]
-        if self.config_js is not None and path == "/config.js":
-            return self.config_js, "text/javascript; charset=utf-8"
-        if path == "/cs.js":
-            return (ROOT / "tracker" / "cs.js").read_bytes(), "text/javascript; charset=utf-8"
-        if self.demo_values is not None and path in ("/graphiql", "/graphiql/"):
-            page = (ROOT / "tools" / "graphiql" / "index.html").read_text()
-            for name, value in self.demo_values.items():
-                page = page.replace("{{" + name + "}}", value)
-            return page.encode(), "text/html; charset=utf-8"
-        if path.startswith("/graphiql/") and path[len("/graphiql/") :] in GRAPHIQL_FILES:
-            file = GRAPHIQL_MODULES / GRAPHIQL_FILES[path[len("/graphiql/") :]]
-            kind = "text/css" if file.suffix == ".css" else "text/javascript"
-            return file.read_bytes(), f"{kind}; charset=utf-8"
-        if self.demo_values is not None and (path == "/demo" or path.startswith("/demo/")):
-            page = (ROOT / "tracker" / "demo" / "index.html").read_text()
-            for name, value in self.demo_values.items():
-                page = page.replace("{{" + name + "}}", value)
-            return page.encode(), "text/html; charset=utf-8"
-        return None
-
-    def _send_generated(self, body: bool) -> bool:
-        generated = self._generated()
-        if generated is None:
-            return False
-        content, content_type = generated
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        if body:
-            self.wfile.write(content)
-        return True
-
-    def do_GET(self) -> None:
-        if not self._send_generated(body=True):
-            super().do_GET()
-
-    def do_HEAD(self) -> None:
-        if not self._send_generated(body=False):
-            super().do_HEAD()
-
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-
-class LocalStack:
+class LoopbackStack:
     """Starts, supervises and stops the local stack's processes."""
 
     def __init__(self, config: StackConfig) -> None:
@@ -308,20 +146,10 @@ class LocalStack:
                 self.env[variable] = str(self.outputs[output])
 
     def _create_keys(self) -> None:
-        """A write, a read and an admin key for this stack (printed in the banner). Fixed
-        ones come from ``CLICKSTREAM_LOCAL_WRITE_KEY`` / ``_READ_KEY`` / ``_ADMIN_KEY``."""
-        from clickstream.keys import create_key, get_key
+        from localdev.keys import create_stack_keys
 
-        dynamodb = self._client("dynamodb")
         table = self.env.get("CLICKSTREAM_KEYS_TABLE", "clickstream-keys")
-        for role in ("write", "read", "admin"):
-            wanted = os.environ.get(f"CLICKSTREAM_LOCAL_{role.upper()}_KEY") or None
-            if wanted and get_key(dynamodb, table, wanted) is not None:
-                self.keys[role] = wanted
-                continue
-            self.keys[role], _ = create_key(
-                dynamodb, table, role=role, site="localhost", name="make local", key=wanted
-            )
+        self.keys.update(create_stack_keys(self._client("dynamodb"), table))
 
     # --- processes -----------------------------------------------------------------------
 
@@ -566,68 +394,3 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def print_banner(info: dict[str, Any]) -> None:
-    keys = info.get("keys") or {}
-    lines = [
-        "",
-        "clickstream local stack is up",
-        f"  API        {info['api_url']}",
-        f"  dashboard  {info['dashboard_url']}",
-        f"  demo shop  {info['demo_url']}   (instrumented with the tracker, /cs.js)",
-        f"  graphiql   {info['graphiql_url']}   (POST {info['api_url']}/graphql)",
-        f"  emulator   {info['endpoint_url']} ({info['emulator']})",
-        f"  metrics    {info['metrics_urls']['api']}   (Prometheus: the API)",
-        f"             {info['metrics_urls']['consumers']}   (the consumers, the DLQ)",
-        f"  logs       {info['logs']}/",
-        f"  write key  {keys.get('write', '')}   (X-Write-Key, or ?key= for beacons)",
-        f"  read key   {keys.get('read', '')}   (X-Api-Key)",
-        f"  admin key  {keys.get('admin', '')}   (X-Api-Key; DELETE /users/{{user_id}})",
-        "",
-        f"  try: curl -s -X POST {info['api_url']}/track -H 'Content-Type: application/json' \\",
-        f"         -H 'X-Write-Key: {keys.get('write', '')}' \\",
-        '         -d \'{"event_type":"page_view","user_id":"u1","page_url":"/home"}\'',
-        f"       curl -s -H 'X-Api-Key: {keys.get('read', '')}' {info['api_url']}/stats",
-        f"       curl -s -X POST {info['api_url']}/graphql -H 'Content-Type: application/json' \\",
-        f"         -H 'X-Api-Key: {keys.get('read', '')}' \\",
-        '         -d \'{ "query": "{ pageViews(pageURL: \\"/home\\") }" }\'',
-        "",
-        "Ctrl-C stops everything.",
-    ]
-    resources = info.get("resources") or {}
-    if resources.get("ReadAuth") == "cognito":  # reads need a user of the emulator's pool
-        pool_id = str(resources.get("UserPoolArn", "")).rsplit("/", 1)[-1]
-        lines[-2:-2] = [
-            f"  reads: Cognito user pool {pool_id} (the read key above is not accepted)",
-            f"  a reader: aws --endpoint-url {info['endpoint_url']} \\",
-            "         cognito-idp admin-create-user \\",
-            f"         --user-pool-id {pool_id} --username you@example.com \\",
-            "         --temporary-password 'Temporary-Passw0rd'   (then sign in on the dashboard)",
-            "",
-        ]
-    print("\n".join(lines), flush=True)
-    print("READY " + json.dumps(info), flush=True)
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stack = LocalStack(StackConfig.from_env())
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
-    try:
-        print_banner(stack.start())
-        while not stopped.wait(0.5):
-            if not stack.supervise():
-                stopped.set()
-    except Exception as exc:
-        log.error("local stack failed: %s", exc)
-        stack.stop()
-        sys.exit(1)
-    stack.stop()
-    log.info("local stack stopped")
-
-
-if __name__ == "__main__":
-    main()

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from localdev.stack import LOOPBACK
+from localdev.processes import LOOPBACK
 
 # (path, query, the site's own URL) -> (body, content type), or None for a 404.
 Render = Callable[[str, dict[str, str], str], tuple[bytes, str] | None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clickstream.openapi import openapi_document
-from infra.rehearse import Check, rehearse
+from localdev.rehearse import Check, rehearse
 
 EXPECTED = [
     ("deploy", "make deploy runs its five steps"),

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from clickstream.archive import PARQUET_SCHEMA
-from localdev.provision import load_template, provision, provision_stack
+from infra.template import load_template
+from localdev.provision import provision, provision_stack
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.package_overlay import MAPPINGS, package_overlay
-from localdev.provision import load_template
+from infra.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from clickstream.store import DynamoAggregateStore
-from localdev.provision import table_arguments
-from localdev.stack import LOOPBACK, free_port, wait_for
+from infra.template import table_arguments
+from localdev.processes import LOOPBACK, free_port, wait_for
 
 DYNALITE = Path(__file__).parents[2] / "tools" / "dynalite" / "node_modules" / "dynalite"
 

@@ -55,7 +55,7 @@ from clickstream.sql import (
 )
 from clickstream.sql.__main__ import location, main, parser
 from clickstream.sql.view import ARCHIVE_SCHEMA, PARTITIONING
-from localdev.provision import load_template
+from infra.template import load_template
 from simulator.catalogue import SOURCES
 from simulator.config import SimulatorConfig
 from simulator.journeys import Simulation

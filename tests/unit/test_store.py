@@ -17,7 +17,7 @@ from clickstream.store import (
     StoreConflict,
 )
 from infra.cost import EventClock
-from localdev.provision import table_arguments
+from infra.template import table_arguments
 from tests.factories import make_event, sequenced
 from tests.unit.store_support import (
     ALL_TIME,

@@ -1,56 +1,33 @@
-"""``make rehearse``: ``make deploy`` and ``make destroy`` end to end, without an AWS account.
-
-1. starts the embedded emulator (``localdev/emulator.py``) on loopback, or uses
-   ``--endpoint-url`` (LocalStack);
-2. copies the project to a scratch directory (the deploy writes the stage config, the
-   policy and chalice's deployment records; your checkout stays as it is) and runs
-   ``python -m infra.deploy up`` there with the AWS defaults (Cognito-protected reads, alarm
-   e-mail, dashboard bucket) against the emulator;
-3. checks what was deployed the way an operator would check an account: the functions and
-   their environment, tracing, layers and IAM policy; the REST API's routes and authorizers
-   against the package's own OpenAPI document; the event source mappings against the
-   template; the schedule, the alarms, the Glue table, the dashboard;
-4. runs the deployed package itself (``localdev/sandbox.py``: the zip the functions'
-   ``CodeSha256`` names, with nothing on its path but itself, the runtime's SDK and the
-   pyarrow layer) behind an API Gateway step that applies the deployed routes and the Cognito
-   authorizer: ingest with a write key, the consumers on the stream's own records (twice, as
-   a redelivery), reads with a user-pool token, X-Ray segments received on a loopback UDP port;
-5. runs ``python -m infra.deploy down`` and checks that nothing is left.
-
-Prints one row per check; exits 1 when any fails. ``--json`` prints the checks as JSON.
-"""
+"""The rehearsal of ``make deploy`` and ``make destroy`` on an emulator, and its checks
+(docs/rehearsal.md)."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
 import os
 import re
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from clickstream.auth import AuthError, user_pool_issuer, user_pool_jwks, verify_cognito_jwt
-from clickstream.keys import create_key
 from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
+from infra.template import load_template
 from localdev.harness import embedded_emulator, patched_env
-from localdev.provision import load_template, mapping_api_arguments, stack_outputs
+from localdev.provision import mapping_api_arguments, stack_outputs
+from localdev.rehearse.gateway import Gateway, traffic
 from localdev.runner import StreamRecord, kinesis_event, read_stream
 from localdev.sandbox import (
     LAMBDA_RUNTIME_MODULES,
@@ -61,7 +38,7 @@ from localdev.sandbox import (
 )
 from localdev.tls import loopback_certificate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PARTS = ("api", "clickstream", "consumers", "infra", "localdev", "web")
 STAGE, STACK = "dev", "clickstream"
 ARCHIVE_BUCKET, SITE_BUCKET = "clickstream-rehearsal-archive", "clickstream-rehearsal-site"
@@ -139,7 +116,7 @@ class Rehearsal:
 
     def run_deploy(self, *arguments: str) -> str:
         completed = subprocess.run(
-            [sys.executable, "-m", "infra.deploy", *arguments],
+            [sys.executable, "-m", "localdev.deploy", *arguments],
             cwd=self.workdir,
             env=self.environment(),
             capture_output=True,
@@ -632,252 +609,6 @@ class Rehearsal:
         )
 
 
-class Gateway:
-    """API Gateway's part in front of the deployed API function: the deployed REST API's
-    routes, its authorizers (the Cognito user pool's JWT checks, via the same verification
-    ``clickstream.auth`` documents) and the Lambda proxy event."""
-
-    def __init__(self, rehearsal: Rehearsal, api: DeployedFunction) -> None:
-        self.rehearsal = rehearsal
-        self.api = api
-        gateway = rehearsal.client("apigateway")
-        self.api_id = rehearsal.rest_api()["id"]
-        resources = gateway.get_resources(restApiId=self.api_id, limit=500)["items"]
-        self.methods: dict[tuple[str, str], dict[str, Any]] = {
-            (resource["path"], verb): gateway.get_method(
-                restApiId=self.api_id, resourceId=resource["id"], httpMethod=verb
-            )
-            for resource in resources
-            for verb in resource.get("resourceMethods", {})
-        }
-        self.authorizers = {
-            a["id"]: a for a in gateway.get_authorizers(restApiId=self.api_id)["items"]
-        }
-        self._tokens: dict[str, str] = {}
-        self._jwks: dict[str, dict[str, Any]] = {}
-        self._write_key: str | None = None
-        self.accepted_ids: list[str] = []
-
-    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
-        parts = path.strip("/").split("/")
-        for template, _ in self.methods:
-            pattern = template.strip("/").split("/")
-            if len(pattern) != len(parts):
-                continue
-            parameters = {}
-            for want, got in zip(pattern, parts, strict=True):
-                if want.startswith("{") and want.endswith("}"):
-                    parameters[want[1:-1]] = got
-                elif want != got:
-                    break
-            else:
-                return template, parameters
-        return None
-
-    def request(
-        self,
-        verb: str,
-        path: str,
-        *,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
-    ) -> tuple[int, Any]:
-        headers = {"Host": f"{self.api_id}.execute-api.amazonaws.com", **(headers or {})}
-        path, _, query_string = path.partition("?")
-        query = dict(urllib.parse.parse_qsl(query_string)) or None
-        matched = self.match(path)
-        if matched is None or (matched[0], verb) not in self.methods:
-            return 403, {"message": "Missing Authentication Token"}  # API Gateway's answer
-        template, parameters = matched
-        method = self.methods[(template, verb)]
-        context: dict[str, Any] = {
-            "resourcePath": template,
-            "httpMethod": verb,
-            "path": f"/api{path}",
-            "stage": "api",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "203.0.113.7", "userAgent": "rehearsal"},
-        }
-        if method.get("authorizationType") == "COGNITO_USER_POOLS":
-            if token is None:
-                return 401, {"message": "Unauthorized"}
-            headers["Authorization"] = token
-            try:
-                claims = self.verify(token, self.authorizers[method["authorizerId"]])
-            except AuthError:
-                return 401, {"message": "Unauthorized"}
-            context["authorizer"] = {"claims": claims}
-        event = {
-            "resource": template,
-            "path": path,
-            "httpMethod": verb,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": query,
-            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()}
-            if query
-            else None,
-            "pathParameters": parameters or None,
-            "stageVariables": None,
-            "requestContext": context,
-            "body": None if body is None else json.dumps(body),
-            "isBase64Encoded": False,
-        }
-        response = self.api.invoke(event)
-        text = response.get("body") or "null"
-        return int(response["statusCode"]), json.loads(text)
-
-    def verify(self, token: str, authorizer: dict[str, Any]) -> dict[str, Any]:
-        pool_arn = authorizer["providerARNs"][0]
-        if pool_arn not in self._jwks:  # fetched once, as API Gateway caches the keys
-            tls = ssl.create_default_context(cafile=self.rehearsal.ca_bundle)
-            self._jwks[pool_arn] = user_pool_jwks(pool_arn, self.rehearsal.endpoint_url, tls)
-        return verify_cognito_jwt(token, self._jwks[pool_arn], issuer=user_pool_issuer(pool_arn))
-
-    def reader_token(self) -> str:
-        """An ID token of a user in the deployed pool (what the dashboard's sign-in gets)."""
-        return self.token("analyst@example.com")
-
-    def token(self, user: str, groups: tuple[str, ...] = ()) -> str:
-        if user not in self._tokens:
-            cognito = self.rehearsal.client("cognito-idp")
-            pool_id = self.rehearsal.outputs["UserPoolArn"].rsplit("/", 1)[-1]
-            password = "Rehearsal-Passw0rd"
-            cognito.admin_create_user(UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS")
-            cognito.admin_set_user_password(
-                UserPoolId=pool_id, Username=user, Password=password, Permanent=True
-            )
-            for group in groups:
-                cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=user, GroupName=group)
-            authenticated = cognito.admin_initiate_auth(
-                UserPoolId=pool_id,
-                ClientId=self.rehearsal.outputs["UserPoolClientId"],
-                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-                AuthParameters={"USERNAME": user, "PASSWORD": password},
-            )
-            self._tokens[user] = str(authenticated["AuthenticationResult"]["IdToken"])
-        return self._tokens[user]
-
-    def export_and_erase(self, sent: list[dict[str, Any]]) -> str:
-        """GET /export reads the archive back (pyarrow, from the layer, in the API function);
-        DELETE /users/{user_id} is for the pool's admin group only and removes the user."""
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
-        assert status == 200, (status, exported)
-        rows = exported["events"] if isinstance(exported, dict) else exported
-        assert sorted(r["event_id"] for r in rows) == sorted(self.accepted_ids), (
-            f"{len(rows)} exported rows, {len(self.accepted_ids)} accepted"
-        )
-        user = str(sent[0]["user_id"])
-        status, _ = self.request("DELETE", f"/users/{user}", token=self.reader_token())
-        assert status == 403, f"a reader's DELETE /users answered {status}"
-        admin = self.token("admin@example.com", groups=("admin",))
-        status, erased = self.request("DELETE", f"/users/{user}", token=admin)
-        assert status == 200 and erased["archive_rows_removed"] > 0, (status, erased)
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
-        rows = exported["events"] if isinstance(exported, dict) else exported
-        assert status == 200 and all(r.get("user_id") != user for r in rows), "user still there"
-        return (
-            f"/export returned the {len(self.accepted_ids)} archived events; a reader's DELETE "
-            f"/users is 403; the admin group's removed {erased['archive_rows_removed']} rows"
-        )
-
-    def write_key(self) -> str:
-        if self._write_key is None:
-            self._write_key, _ = create_key(
-                self.rehearsal.client("dynamodb"),
-                self.rehearsal.outputs["KeysTableName"],
-                role="write",
-                site="rehearsal.example",
-                name="rehearsal beacon",
-            )
-        return self._write_key
-
-    # -- checks --------------------------------------------------------------------------------
-    def routes_match(self) -> str:
-        status, document = self.request("GET", "/openapi.json")
-        assert status == 200, status
-        documented = {
-            (path, verb.upper())
-            for path, operations in document["paths"].items()
-            for verb in operations
-            if verb in ("get", "post", "put", "delete", "patch")
-        }
-        deployed = {(path, verb) for path, verb in self.methods if verb != "OPTIONS"}
-        assert documented == deployed, (
-            f"only documented {documented - deployed}; only deployed {deployed - documented}"
-        )
-        return f"{len(deployed)} routes, each with a CORS preflight"
-
-    def authorization(self) -> str:
-        pool = self.rehearsal.outputs["UserPoolArn"]
-        protected = open_ = 0
-        _, document = self.request("GET", "/openapi.json")
-        # Behind the pool: what the document says needs a Cognito token; the write routes
-        # (and the SDKs' endpoints) check their key in the function.
-        behind_pool = {
-            (path, verb.upper())
-            for path, operations in document["paths"].items()
-            for verb, operation in operations.items()
-            if any("cognito" in requirement for requirement in operation["security"])
-        }
-        for (path, verb), method in self.methods.items():
-            if verb == "OPTIONS":
-                continue
-            public = (path, verb) not in behind_pool
-            if public:  # write routes check the write key in the function
-                assert method.get("authorizationType", "NONE") == "NONE", (path, verb)
-                open_ += 1
-            else:
-                authorizer = self.authorizers[method["authorizerId"]]
-                assert method["authorizationType"] == "COGNITO_USER_POOLS", (path, verb)
-                assert authorizer["providerARNs"] == [pool], authorizer
-                protected += 1
-        status, _ = self.request("GET", "/stats")
-        assert status == 401, f"GET /stats without a token answered {status}"
-        status, _ = self.request("GET", "/stats", token="not-a-jwt")
-        assert status == 401, f"GET /stats with a bad token answered {status}"
-        status, body = self.request("POST", "/events", body={"records": [{"event_type": "x"}]})
-        assert status == 401, f"POST /events without a write key answered {status}: {body}"
-        return f"{protected} routes behind the user pool, 401 without a token; {open_} open"
-
-    def ingest(self, records: list[dict[str, Any]]) -> str:
-        invalid = {"event_type": "page_view", "timestamp": "not a time"}
-        status, body = self.request(
-            "POST",
-            "/events",
-            body={"records": [*records, invalid]},
-            headers={"X-Write-Key": self.write_key(), "Content-Type": "application/json"},
-        )
-        assert status == 200, (status, body)
-        assert body["processed"] == len(records) and body["failed"] == 1, body
-        error = body["errors"][0]
-        assert error["index"] == len(records) and error["field"] == "timestamp", error
-        self.accepted_ids = list(body["event_ids"])
-        return f"{len(records)} accepted, 1 rejected naming record {error['index']}.timestamp"
-
-
-def traffic(sessions: int = 6) -> list[dict[str, Any]]:
-    """A few journeys: page views, a cart, a purchase."""
-    now = datetime.now(UTC).isoformat()
-    events = []
-    for number in range(sessions):
-        session, user = f"rehearsal-s{number}", f"rehearsal-u{number}"
-        journey = ["page_view", "page_view", "add_to_cart"] + (["purchase"] if number % 3 else [])
-        for step, event_type in enumerate(journey):
-            event: dict[str, Any] = {
-                "event_type": event_type,
-                "session_id": session,
-                "user_id": user,
-                "timestamp": now,
-                "page": f"/products/{step}",
-            }
-            if event_type == "purchase":
-                event["value"] = 25.0
-            events.append(event)
-    return events
-
-
 def daemon_report(daemon: XRayDaemon) -> Callable[[], str]:
     def run() -> str:
         traced = {(service.lower(), operation) for service, operation in daemon.traced_calls()}
@@ -929,37 +660,3 @@ def rehearse(endpoint_url: str | None = None) -> list[Check]:
 @contextmanager
 def _given(url: str) -> Iterator[str]:
     yield url
-
-
-def print_checks(checks: list[Check]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="make rehearse: make deploy + make destroy on the emulator")
-    for column in ("step", "check", "", "detail"):
-        table.add_column(column, overflow="fold")
-    for check in checks:
-        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
-        table.add_row(check.step, check.name, mark, check.detail)
-    Console(width=160).print(table)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--endpoint-url", help="an emulator already running (e.g. LocalStack)")
-    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
-    args = parser.parse_args(argv)
-    checks = rehearse(args.endpoint_url)
-    if args.json:
-        print(json.dumps([asdict(check) for check in checks], indent=2))
-    else:
-        print_checks(checks)
-    failed = [check for check in checks if not check.ok]
-    print(f"{len(checks) - len(failed)}/{len(checks)} checks passed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
