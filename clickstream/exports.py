@@ -33,8 +33,8 @@ DEFAULT_PAGE_ROWS = 1_000
 MAX_PAGE_ROWS = 10_000
 MAX_EXPORT_ROWS = MAX_PAGE_ROWS  # one page's rows (the OpenAPI document's bound)
 DEFAULT_EXPORT_WINDOW = timedelta(hours=24)
-MAX_EXPORT_WINDOW = timedelta(days=31)  # one GET /export range; jobs take up to a year
-MAX_JOB_WINDOW = timedelta(days=366)
+MAX_EXPORT_WINDOW = timedelta(days=31)  # one GET /export range
+MAX_JOB_WINDOW = timedelta(days=92)  # one job runs in one 15-minute invocation
 # Lambda's response limit is 6 MB (the whole JSON envelope API Gateway gets); a page's body
 # stays under 5 MB, a binary one (base64 on the way out) under 3.6 MB.
 MAX_PAGE_BYTES = 4_800_000

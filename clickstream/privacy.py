@@ -33,7 +33,7 @@ import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,20 +53,6 @@ class ErasureError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-@dataclass
-class ErasureResult:
-    user_hash: str
-    partitions_rewritten: list[str] = field(default_factory=list)
-    objects_deleted: int = 0
-    archive_rows_removed: int = 0
-    feed_events_removed: int = 0
-    audit_id: str = ""
-    completed_at: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_user_id(user_id: str) -> str:
@@ -249,14 +235,16 @@ def run_erasure_step(ctx: ErasureContext, message: dict[str, Any]) -> None:
     progress = _progress(job)
     if progress["phase"] == "mark":
         at = now_iso()
-        ctx.store.mark_erased(user_id, at)
-        removed = ctx.store.clean_feeds(user_id)
+        shown = ctx.store.shown_in_feed(user_id)  # what the feed stops showing now
+        if not ctx.store.mark_erased(user_id, at):
+            shown = 0  # an earlier erasure hid them already
+        ctx.store.clean_feeds(user_id)
         audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
-              step="mark", feed_events_removed=removed)  # fmt: skip
+              step="mark", feed_events_removed=shown)  # fmt: skip
         progress |= {
             "phase": "partitions",
             "marked_at": at,
-            "feed_events_removed": removed,
+            "feed_events_removed": shown,
             "steps": progress["steps"] + 1,
         }
         ctx.jobs.update(job.job_id, status="running", progress=progress)
@@ -346,7 +334,8 @@ def _sweep(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]
         removed_total += removed
         deleted_total += deleted
         rewritten += 1 if removed else 0
-    feed_removed = ctx.store.clean_feeds(user_id)
+    ctx.store.clean_feeds(user_id)  # nothing left to clean, by design; checked anyway
+    feed_removed = 0
     audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
           step="sweep", archive_rows_removed=removed_total, objects_deleted=deleted_total,
           feed_events_removed=feed_removed)  # fmt: skip

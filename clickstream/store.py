@@ -1078,6 +1078,10 @@ class DynamoAggregateStore:
         rows out)."""
         return self._erased()
 
+    def shown_in_feed(self, user_id: str) -> int:
+        """How many of the user's events the feeds hold (stored and not yet folded)."""
+        return sum(1 for e in self._feed() if e.get("user_id") == user_id)
+
     def mark_erased(self, user_id: str, at: str) -> bool:
         """Record the erasure (idempotent); False when it was already recorded. From then on
         no feed, fold, archived batch or compaction keeps the user's events. The aggregator

@@ -4,10 +4,11 @@ Chalice's ``on_kinesis_record`` cannot set bisect-on-error, retries, record age,
 batch responses or an on-failure destination, so the event source mappings live in
 ``infra/template.yaml``. For the other way to ship the app — ``chalice package`` and then
 ``aws cloudformation package/deploy`` (or ``sam deploy``) of the SAM template it writes — this
-overlay adds the same two mappings to that template, with the settings *read from*
-``infra/template.yaml`` (one definition), pointed at chalice's ``Aggregator`` and ``Archiver``
-functions. The stream and the dead-letter queue belong to the data stack and come in as
-parameters (its ``StreamArn`` and ``DeadLetterQueueArn`` outputs).
+overlay adds the same mappings to that template, with the settings *read from*
+``infra/template.yaml`` (one definition), pointed at chalice's ``Aggregator``, ``Archiver`` and
+``Jobs`` functions. The stream, the dead-letter queue and the jobs queue belong to the data
+stack and come in as parameters (its ``StreamArn``, ``DeadLetterQueueArn`` and
+``JobsQueueArn`` outputs).
 
     python -m infra.package_overlay out/chalice-overlay.json
 """
@@ -26,6 +27,13 @@ from localdev.provision import load_template
 MAPPINGS = {
     "AggregatorEventSourceMapping": "Aggregator",
     "ArchiverEventSourceMapping": "Archiver",
+    "JobsEventSourceMapping": "Jobs",
+}
+# the data stack's output each mapping reads from
+SOURCES = {
+    "AggregatorEventSourceMapping": "StreamArn",
+    "ArchiverEventSourceMapping": "StreamArn",
+    "JobsEventSourceMapping": "JobsQueueArn",
 }
 
 
@@ -41,16 +49,21 @@ def package_overlay(template: dict[str, Any] | None = None) -> dict[str, Any]:
                 "Type": "String",
                 "Description": "The data stack's DeadLetterQueueArn output.",
             },
+            "JobsQueueArn": {
+                "Type": "String",
+                "Description": "The data stack's JobsQueueArn output (the jobs function's queue).",
+            },
         },
         "Resources": {},
     }
     for logical, function in MAPPINGS.items():
         properties = copy.deepcopy(resources[logical]["Properties"])
-        properties["EventSourceArn"] = {"Ref": "StreamArn"}
+        properties["EventSourceArn"] = {"Ref": SOURCES[logical]}
         properties["FunctionName"] = {"Ref": function}
-        properties["DestinationConfig"] = {
-            "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
-        }
+        if "DestinationConfig" in properties:  # the stream's mappings (SQS has a redrive)
+            properties["DestinationConfig"] = {
+                "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
+            }
         overlay["Resources"][logical] = {
             "Type": resources[logical]["Type"],
             "Properties": properties,

@@ -51,7 +51,7 @@ from clickstream.keys import create_key
 from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
 from localdev.harness import embedded_emulator, patched_env
 from localdev.provision import load_template, mapping_api_arguments, stack_outputs
-from localdev.runner import StreamRecord, kinesis_event, read_stream
+from localdev.runner import StreamRecord, kinesis_event, read_stream, sqs_event
 from localdev.sandbox import (
     LAMBDA_RUNTIME_MODULES,
     DeployedFunction,
@@ -71,14 +71,16 @@ FUNCTIONS = {  # chalice's name for each function of the app
     "aggregator": f"clickstream-{STAGE}-aggregator",
     "archiver": f"clickstream-{STAGE}-archiver",
     "compactor": f"clickstream-{STAGE}-compactor",
+    "jobs": f"clickstream-{STAGE}-jobs",
 }
 HANDLERS = {
     "api": "app.app",
     "aggregator": "app.aggregator",
     "archiver": "app.archiver",
     "compactor": "app.compactor",
+    "jobs": "app.jobs",
 }
-NEEDS_PYARROW = ("api", "archiver", "compactor")
+NEEDS_PYARROW = ("api", "archiver", "compactor", "jobs")
 LOG_SETTLE_S = 5.0  # for a function's last output lines to be read
 
 
@@ -190,7 +192,7 @@ class Rehearsal:
     # -- 3. what was deployed ------------------------------------------------------------------
     def inspect(self) -> None:
         checks: list[tuple[str, Callable[[], str]]] = [
-            ("four functions with chalice's handlers", self._functions),
+            ("five functions with chalice's handlers", self._functions),
             ("environment points at the stack's outputs", self._environment),
             ("X-Ray active tracing on every function", self._tracing),
             ("log groups with a retention, owned by the stack", self._log_groups),
@@ -224,7 +226,7 @@ class Rehearsal:
     def _tracing(self) -> str:
         modes = {role: self.function(role)["TracingConfig"]["Mode"] for role in FUNCTIONS}
         assert set(modes.values()) == {"Active"}, modes
-        return "Active x 4"
+        return f"Active x {len(FUNCTIONS)}"
 
     def _log_groups(self) -> str:
         logs = self.client("logs")
@@ -243,7 +245,7 @@ class Rehearsal:
             if r.get("ResourceType") == "AWS::Logs::LogGroup"
         }
         assert owned == {f"/aws/lambda/{name}" for name in FUNCTIONS.values()}, owned
-        return "4 x /aws/lambda/<function>, 30 days"
+        return f"{len(FUNCTIONS)} x /aws/lambda/<function>, 30 days"
 
     def _layers(self) -> str:
         expected = PANDAS_LAYER.format(region=self.region)
@@ -266,7 +268,10 @@ class Rehearsal:
             assert policy == expected, f"{role_name}: the policy differs from the generated one"
             actions = [a for s in policy["Statement"] for a in s["Action"]]
             assert not any("*" in action for action in actions), actions
-        return f"{len(expected['Statement'])} statements, no wildcard action, on 4 roles"
+        return (
+            f"{len(expected['Statement'])} statements, no wildcard action, "
+            f"on {len(FUNCTIONS)} roles"
+        )
 
     def _schedule(self) -> str:
         events = self.client("events")
@@ -307,6 +312,14 @@ class Rehearsal:
             destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
             assert destination == self.outputs["DeadLetterQueueArn"], destination
             found.append(f"{role} batch {mapping['BatchSize']}")
+        jobs = awslambda.list_event_source_mappings(
+            EventSourceArn=self.outputs["JobsQueueArn"], FunctionName=FUNCTIONS["jobs"]
+        )["EventSourceMappings"]
+        assert len(jobs) == 1, jobs
+        wanted = mapping_api_arguments(template["JobsEventSourceMapping"]["Properties"])
+        for setting in ("BatchSize", "FunctionResponseTypes"):
+            assert jobs[0].get(setting) == wanted[setting], ("jobs", setting, jobs[0])
+        found.append(f"jobs queue batch {jobs[0]['BatchSize']}")
         return "; ".join(found) + "; bisect, retries 5, 24 h, partial failures, DLQ"
 
     def _alarms(self) -> str:
@@ -389,7 +402,12 @@ class Rehearsal:
                     [*layers, runtime],
                     endpoint_url=self.endpoint_url,
                     xray_daemon=daemon.address,
-                    extra_environment=self.tls_environment(),
+                    extra_environment={
+                        **self.tls_environment(),
+                        # The rehearsal runs the archiver itself, synchronously: no archiver
+                        # batch can be in flight for an erasure's sweep to wait out.
+                        **({"CLICKSTREAM_ERASURE_SETTLE_S": "1"} if role == "jobs" else {}),
+                    },
                 )
             yield started
         finally:
@@ -408,7 +426,8 @@ class Rehearsal:
                         running.enter_context(self.deployed_functions(scratch, daemon))
                     )
                     return (
-                        "4 functions loaded from the deployed zip + runtime SDK (+ pyarrow layer)"
+                        f"{len(FUNCTIONS)} functions loaded from the deployed zip + runtime SDK "
+                        "(+ pyarrow layer)"
                     )
 
                 if not self.check(step, "each function loads from its own package", load):
@@ -429,9 +448,11 @@ class Rehearsal:
                     "archiver writes Parquet",
                     lambda: self.archive(functions["archiver"], records),
                 )
+                self.pause_jobs_mapping()  # the rehearsal plays the SQS poller, as below
+                gateway.jobs = lambda: self.drain_jobs(functions["jobs"])
                 self.check(
                     step,
-                    "export reads the archive; erasure is for admins",
+                    "export pages and jobs; erasure is an admin's job",
                     lambda: gateway.export_and_erase(sent),
                 )
                 self.check(
@@ -453,6 +474,39 @@ class Rehearsal:
             self.check(step, "X-Ray segments around Kinesis, DynamoDB, S3", daemon_report(daemon))
         finally:
             daemon.close()
+
+    def pause_jobs_mapping(self) -> None:
+        """The emulator would hand the jobs queue's messages to a container; the rehearsal
+        delivers them to the deployed zip itself (``drain_jobs``), as it does the stream's."""
+        awslambda = self.client("lambda")
+        for mapping in awslambda.list_event_source_mappings(
+            EventSourceArn=self.outputs["JobsQueueArn"]
+        )["EventSourceMappings"]:
+            awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+
+    def drain_jobs(self, jobs: DeployedFunction, timeout: float = 90.0) -> int:
+        """What the SQS event source does: each message (batch size 1) to the jobs function,
+        deleted unless reported failed, until the queue stays empty (delayed steps too)."""
+        sqs = self.client("sqs")
+        url = self.outputs["JobsQueueUrl"]
+        handled, deadline, idle = 0, time.monotonic() + timeout, 0
+        while time.monotonic() < deadline and idle < 3:
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+                )["Attributes"]
+                idle += 0 if int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)) else 1
+                continue
+            idle = 0
+            answer = jobs.invoke(sqs_event(messages, queue_arn=self.outputs["JobsQueueArn"],
+                                           region=self.region))  # fmt: skip
+            assert not (answer or {}).get("batchItemFailures"), answer
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            handled += 1
+        return handled
 
     def stream_records(self) -> dict[str, list[StreamRecord]]:
         return read_stream(self.client("kinesis"), self.outputs["StreamName"])
@@ -657,6 +711,7 @@ class Gateway:
         self._jwks: dict[str, dict[str, Any]] = {}
         self._write_key: str | None = None
         self.accepted_ids: list[str] = []
+        self.jobs: Callable[[], int] = lambda: 0  # delivers the jobs queue (the rehearsal)
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         parts = path.strip("/").split("/")
@@ -760,26 +815,41 @@ class Gateway:
         return self._tokens[user]
 
     def export_and_erase(self, sent: list[dict[str, Any]]) -> str:
-        """GET /export reads the archive back (pyarrow, from the layer, in the API function);
-        DELETE /users/{user_id} is for the pool's admin group only and removes the user."""
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
+        """GET /export pages the archive (pyarrow, from the layer, in the API function);
+        POST /exports is a job the jobs function writes to S3; DELETE /users/{user_id} is for
+        the pool's admin group only and is a job that removes the user."""
+        reader = self.reader_token()
+        status, exported = self.request("GET", "/export?format=json", token=reader)
         assert status == 200, (status, exported)
-        rows = exported["events"] if isinstance(exported, dict) else exported
+        rows = exported["events"]
+        assert exported["next"] is None, "one page holds the rehearsal's events"
         assert sorted(r["event_id"] for r in rows) == sorted(self.accepted_ids), (
             f"{len(rows)} exported rows, {len(self.accepted_ids)} accepted"
         )
+        status, job = self.request("POST", "/exports", token=reader, body={"format": "csv"})
+        assert status == 202, (status, job)
+        self.jobs()
+        status, done = self.request("GET", job["status_url"], token=reader)
+        assert status == 200 and done["status"] == "succeeded", (status, done)
+        assert done["result"]["rows"] == len(self.accepted_ids) and done["url"], done
         user = str(sent[0]["user_id"])
-        status, _ = self.request("DELETE", f"/users/{user}", token=self.reader_token())
+        status, _ = self.request("DELETE", f"/users/{user}", token=reader)
         assert status == 403, f"a reader's DELETE /users answered {status}"
         admin = self.token("admin@example.com", groups=("admin",))
-        status, erased = self.request("DELETE", f"/users/{user}", token=admin)
-        assert status == 200 and erased["archive_rows_removed"] > 0, (status, erased)
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
-        rows = exported["events"] if isinstance(exported, dict) else exported
+        status, erasure = self.request("DELETE", f"/users/{user}", token=admin)
+        assert status == 202, (status, erasure)
+        steps = self.jobs()
+        status, erased = self.request("GET", erasure["status_url"], token=admin)
+        assert status == 200 and erased["status"] == "succeeded", (status, erased)
+        assert erased["result"]["archive_rows_removed"] > 0, erased
+        status, exported = self.request("GET", "/export?format=json", token=reader)
+        rows = exported["events"]
         assert status == 200 and all(r.get("user_id") != user for r in rows), "user still there"
         return (
-            f"/export returned the {len(self.accepted_ids)} archived events; a reader's DELETE "
-            f"/users is 403; the admin group's removed {erased['archive_rows_removed']} rows"
+            f"/export paged the {len(self.accepted_ids)} archived events; the export job wrote "
+            f"{done['result']['bytes']} B of CSV; a reader's DELETE /users is 403; the admin "
+            f"group's erasure took {steps} queue messages and removed "
+            f"{erased['result']['archive_rows_removed']} rows"
         )
 
     def write_key(self) -> str:

@@ -3,7 +3,8 @@
 1. an AWS emulator: LocalStack when one answers on localhost:4566, else moto's server
    started here (``localdev/emulator.py``, on 127.0.0.1), or ``AWS_ENDPOINT_URL``;
 2. the resources of ``infra/template.yaml``;
-3. the consumers, each a process running the Lambda handler behind the event-source runner;
+3. the consumers, each a process running the Lambda handler behind the event-source runner
+   (the aggregator and the archiver on the stream, the jobs function on the jobs queue);
 4. the API with ``chalice local``;
 5. a static server for the dashboard in ``web/``;
 6. Prometheus metrics: the API's at ``/metrics`` on its port, the consumers' (and the
@@ -38,7 +39,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 LOCALSTACK_URL = "http://localhost:4566"
 LOOPBACK = "127.0.0.1"
-CONSUMERS = ("aggregator", "archiver")
+CONSUMERS = ("aggregator", "archiver", "jobs")  # jobs: the exports' and erasures' queue
 log = logging.getLogger("localdev")
 LOCAL_SHARDS = 2
 
@@ -273,6 +274,9 @@ class LocalStack:
             "CLICKSTREAM_TRUSTED_PROXIES": env.get(
                 "CLICKSTREAM_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"
             ),
+            # The local archiver's batches take well under a second (no 60 s Lambda timeout
+            # to wait out): an erasure's sweep waits 10 s after its marker, not 120.
+            "CLICKSTREAM_ERASURE_SETTLE_S": env.get("CLICKSTREAM_ERASURE_SETTLE_S", "10"),
         }
         # X-Ray segments only when a daemon is there to receive them.
         if not env.get("AWS_XRAY_DAEMON_ADDRESS"):
@@ -296,6 +300,8 @@ class LocalStack:
             "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
             "CLICKSTREAM_CHECKPOINTS_TABLE": "CheckpointsTableName",
             "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
+            "CLICKSTREAM_JOBS_TABLE": "JobsTableName",
+            "CLICKSTREAM_JOBS_QUEUE": "JobsQueueName",
             "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
             "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
             "CLICKSTREAM_ON_FAILURE_QUEUE_URL": "DeadLetterQueueUrl",

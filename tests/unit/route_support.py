@@ -109,7 +109,9 @@ def run_jobs(context: Any = None) -> int:
     from consumers.jobs import handler
     from localdev.runner import LambdaContext
 
-    context = context or LambdaContext("jobs", "arn:aws:lambda:us-east-1:123456789012:function:jobs")
+    context = context or LambdaContext(
+        "jobs", "arn:aws:lambda:us-east-1:123456789012:function:jobs"
+    )
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
     handled = 0

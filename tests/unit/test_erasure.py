@@ -266,7 +266,7 @@ def test_an_erasure_racing_live_traffic_and_compactions_leaves_no_event_of_the_u
         def wrapper() -> None:
             try:
                 run()
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:
                 errors.append(exc)
 
         return wrapper
