@@ -9,7 +9,7 @@ from infra.rehearse import Check, rehearse
 
 EXPECTED = [
     ("deploy", "make deploy runs its five steps"),
-    ("deployed", "four functions with chalice's handlers"),
+    ("deployed", "five functions with chalice's handlers"),
     ("deployed", "environment points at the stack's outputs"),
     ("deployed", "X-Ray active tracing on every function"),
     ("deployed", "log groups with a retention, owned by the stack"),
@@ -27,7 +27,7 @@ EXPECTED = [
     ("package", "POST /events through the gateway"),
     ("package", "aggregator counts the stream once (redelivered too)"),
     ("package", "archiver writes Parquet"),
-    ("package", "export reads the archive; erasure is for admins"),
+    ("package", "export pages and jobs; erasure is an admin's job"),
     ("package", "compactor runs on its schedule event"),
     ("package", "JSON logs carry request and event ids, never a key"),
     ("package", "EMF metrics match the custom-metric alarms"),
@@ -60,4 +60,4 @@ def test_the_rehearsal_reports_what_it_saw(checks: dict[tuple[str, str], Check])
         in details["POST /events through the gateway"]
     )
     assert "kinesis.PutRecords" in details["X-Ray segments around Kinesis, DynamoDB, S3"]
-    assert "11 routes behind the user pool" in details["reads need a Cognito token, writes a key"]
+    assert "16 routes behind the user pool" in details["reads need a Cognito token, writes a key"]
