@@ -20,6 +20,7 @@ writes. An hour locked by an erasure is skipped; it stays touched and the next r
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -141,8 +142,9 @@ def compact_closed_hours(
 ) -> list[CompactionResult]:
     """The scheduled job: every closed hour touched since its last compaction, any age."""
     keys = list_archive_keys(s3, bucket, ARCHIVE_PREFIX)
+    owner = f"compactor-{uuid.uuid4().hex}"  # two overlapping runs exclude each other too
     results = [
-        compact_partition(s3, bucket, prefix, erased=erased, locks=locks)
+        compact_partition(s3, bucket, prefix, erased=erased, locks=locks, owner=owner)
         for prefix in touched_partitions(keys, now)
     ]
     return [result for result in results if result is not None]

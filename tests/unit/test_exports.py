@@ -241,7 +241,7 @@ def test_a_new_event_in_a_paged_hour_and_a_compaction_between_pages_change_nothi
 
 @pytest.mark.parametrize("export_format", ["json", "ndjson", "csv", "parquet"])
 def test_an_export_job_writes_the_range_to_s3_and_answers_a_presigned_url(api, export_format):
-    ids = write_archive(8_000, hours=3)
+    ids = write_archive(3_000, hours=3)
     headers = {"X-Api-Key": api["read"], "Content-Type": "application/json"}
     body = {"format": export_format, "from": START.isoformat(), "to": "2026-11-21T00:00:00Z"}
     answer = api["client"].http.post("/exports", body=json.dumps(body), headers=headers)
