@@ -402,7 +402,9 @@ PART_BYTES = 8 * 1024 * 1024  # multipart parts (S3's minimum is 5 MB, but the l
 
 
 class MultipartWriter(io.RawIOBase):
-    """A writable file that uploads itself to S3 in parts: memory holds one part at most."""
+    """A writable file that uploads itself to S3 in parts: memory holds about one part (its
+    chunks, then the part they are joined into). boto3's ``upload_fileobj`` wants a readable
+    file; a writer (ParquetWriter, the text encoder) needs this side of it."""
 
     def __init__(self, s3: Any, bucket: str, key: str, content_type: str) -> None:
         super().__init__()
@@ -411,22 +413,25 @@ class MultipartWriter(io.RawIOBase):
             Bucket=bucket, Key=key, ContentType=content_type
         )["UploadId"]
         self.parts: list[dict[str, Any]] = []
-        self.buffer = bytearray()
+        self.chunks: list[bytes] = []
+        self.buffered = 0
         self.size = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        view = bytes(data)
-        self.buffer += view
-        self.size += len(view)
-        while len(self.buffer) >= PART_BYTES:
-            self._upload(bytes(self.buffer[:PART_BYTES]))
-            del self.buffer[:PART_BYTES]
-        return len(view)
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        self.size += len(chunk)
+        if self.buffered >= PART_BYTES:
+            self._upload()
+        return len(chunk)
 
-    def _upload(self, body: bytes) -> None:
+    def _upload(self) -> None:
+        body = b"".join(self.chunks)
+        self.chunks, self.buffered = [], 0
         number = len(self.parts) + 1
         answer = self.s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
@@ -434,9 +439,8 @@ class MultipartWriter(io.RawIOBase):
         self.parts.append({"ETag": answer["ETag"], "PartNumber": number})
 
     def complete(self) -> None:
-        if self.buffer or not self.parts:
-            self._upload(bytes(self.buffer))
-            self.buffer.clear()
+        if self.chunks or not self.parts:
+            self._upload()
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
