@@ -5,6 +5,7 @@ delivers it again (and, after 5 receives, to the jobs dead-letter queue)."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -63,9 +64,7 @@ def run_export(message: dict[str, Any]) -> None:
     logger.info("export written", extra={"job_id": job.job_id, "rows": written.rows})
 
 
-def _parse(value: str) -> Any:
-    from datetime import datetime
-
+def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 

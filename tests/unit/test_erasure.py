@@ -184,6 +184,30 @@ def test_a_step_resumes_after_a_crash_without_redoing_the_hours_done(api, monkey
     assert GONE not in archived_user_ids()
 
 
+def test_an_erasure_over_a_year_continues_in_new_messages_and_checks_every_hour(api, monkeypatch):
+    """A year of archive takes more than one invocation: when an invocation's time runs
+    short, the job goes on in a new message from the last hour done. Here every invocation
+    is short of time, so each message takes one hour."""
+    from clickstream import privacy
+
+    start = T0 - timedelta(days=360)
+    hours = [start + timedelta(days=15 * n, hours=n % 24) for n in range(25)]
+    Stream().deliver([make_event(timestamp=h, user_id=GONE if n % 2 else "kept",
+                                 session_id=f"y{n}") for n, h in enumerate(hours)])  # fmt: skip
+    monkeypatch.setattr(privacy, "STEP_BUDGET_MS", 10**12)
+    answer = api["client"].http.delete(f"/users/{GONE}", headers={"X-Api-Key": api["admin"]})
+    job_id = json.loads(answer.body)["job_id"]
+    messages = run_jobs()
+    job = JobStore(client("dynamodb"), "jobs").get(job_id)
+    assert job is not None and job.status == "succeeded", job
+    assert job.progress["partitions_checked"] == 25 and job.result["archive_rows_removed"] == 12
+    # mark and the first hour; one message per later hour; one finding no hour left; the sweep
+    assert messages == 1 + 24 + 1 + 1
+    partitions = [i for i in audit_items() if i.get("step", {}).get("S") == "partition"]
+    assert len({i["partition"]["S"] for i in partitions}) == 25  # a step, audited, per hour
+    assert GONE not in archived_user_ids() and archived_user_ids().count("kept") == 13
+
+
 def test_an_hour_being_compacted_is_erased_once_the_compactor_lets_go(api):
     stream = Stream()
     stream.deliver(traffic(hours=2, per_hour=12))
