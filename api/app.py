@@ -51,6 +51,7 @@ app.api.binary_types = [
     "application/x-gzip",
     "application/x-www-form-urlencoded",
     "image/gif",
+    "application/vnd.apache.parquet",
 ]
 logger = Logger(service="clickstream-api")
 metrics = Metrics(service="clickstream-api")
@@ -495,62 +496,194 @@ def _graphql() -> Response:
     return _json(answer.status, answer.body, answer.headers)
 
 
+def _query_error(error: queries.QueryError) -> Response:
+    return _json(400, {"error": error.message, "field": error.field})
+
+
+def _export_link(cursor: str) -> str:
+    """The next page's URL: the same request with the cursor (the range travels in it)."""
+    from urllib.parse import urlencode
+
+    params = {k: v for k, v in dict(_request().query_params or {}).items() if k != "cursor"}
+    params = {k: v for k, v in params.items() if k in ("format", "limit")}
+    return f"/export?{urlencode({**params, 'cursor': cursor})}"
+
+
 @route("/export", "GET", "read")
 def export() -> Response:
-    from clickstream.exports import export_response
-
-    def answer() -> Response:
-        result = export_response(
-            client("s3"),
-            get_settings().archive_bucket,
-            export_format=_param("format") or "json",
-            start=_time_param("from"),
-            end=_time_param("to"),
-            limit=_int_param("limit", 10_000),
-        )
-        return Response(
-            body=result.body, status_code=200, headers={"Content-Type": result.content_type}
-        )
+    """One page of archived events; the next page's link is in ``next`` (json) and in the
+    ``Link`` header (every format). Larger ranges: POST /exports."""
+    from clickstream import exports
 
     try:
-        return answer()
+        export_format = exports.check_format(_param("format") or "json")
+        if export_format == "parquet" and not _accepts_binary():
+            return _json(
+                406,
+                {
+                    "error": f"format=parquet is binary: send Accept: {exports.FORMATS['parquet']}",
+                    "field": "Accept",
+                },
+            )
+        limit = exports.check_limit(_int_param("limit", exports.DEFAULT_PAGE_ROWS))
+        cursor = _param("cursor")
+        if cursor:
+            window, after = exports.decode_cursor(cursor)
+        else:
+            window = exports.resolve_range(_time_param("from"), _time_param("to"))
+            after = None
+        page = exports.export_page(
+            client("s3"),
+            get_settings().archive_bucket,
+            export_format=export_format,
+            window=window,
+            after=after,
+            limit=limit,
+            link=_export_link,
+        )
     except queries.QueryError as error:
-        return _json(400, {"error": error.message, "field": error.field})
+        return _query_error(error)
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": page.content_type,
+        "X-Export-Rows": str(page.rows),
+    }
+    if page.cursor:
+        headers["Link"] = f'<{_export_link(page.cursor)}>; rel="next"'
+        headers["X-Next-Cursor"] = page.cursor
+    LOG_FIELDS.get().update(export_rows=page.rows, export_bytes=len(page.body))
+    body: bytes | str = page.body if export_format == "parquet" else page.body.decode()
+    return Response(body=body, status_code=200, headers=headers)
+
+
+def _accepts_binary() -> bool:
+    """Chalice (and API Gateway) answer a binary body only to a request accepting it."""
+    import re
+
+    accept = (_request().headers.get("accept") or "").lower()
+    parts = {part.strip() for part in re.split("[,;]", accept)}
+    return "*/*" in parts or bool(parts & set(app.api.binary_types))
+
+
+def _json_body() -> dict[str, Any]:
+    raw = _raw_body()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise queries.QueryError("body", "not JSON") from None
+    if not isinstance(body, dict):
+        raise queries.QueryError("body", "must be a JSON object")
+    return body
+
+
+def _job_queue() -> Any:
+    from clickstream.jobs import JobQueue
+
+    return JobQueue(client("sqs"), get_settings().jobs_queue)
+
+
+def _job_store() -> Any:
+    from clickstream.jobs import JobStore
+
+    return JobStore(client("dynamodb"), get_settings().jobs_table)
+
+
+def _requested_by() -> dict[str, Any]:
+    principal = PRINCIPAL.get()
+    return principal.log_fields() if principal else {}
+
+
+@route("/exports", "POST", "read", content_types=ANY_BODY)
+def start_export() -> Response:
+    """An export job: every event of the range (up to a year) in one S3 object."""
+    from clickstream import exports
+
+    try:
+        body = _json_body()
+        export_format = exports.check_format(str(body.get("format") or "json"))
+        window = exports.resolve_range(
+            queries.parse_time(_str_or_none(body.get("from")), "from"),
+            queries.parse_time(_str_or_none(body.get("to")), "to"),
+            longest=exports.MAX_JOB_WINDOW,
+        )
+    except queries.QueryError as error:
+        return _query_error(error)
+    params = {
+        "format": export_format,
+        "from": window.start.isoformat().replace("+00:00", "Z"),
+        "to": window.end.isoformat().replace("+00:00", "Z"),
+        "requested_by": _requested_by(),
+    }
+    job = _job_store().create("export", params)
+    _job_queue().send({"job": job.job_id, "kind": "export"})
+    LOG_FIELDS.get().update(job_id=job.job_id)
+    status_url = f"/exports/{job.job_id}"
+    return _json(
+        202,
+        {"job_id": job.job_id, "status": "queued", "status_url": status_url},
+        {"Location": status_url},
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise queries.QueryError("from", "must be an ISO 8601 time")
+    return value
+
+
+def _job_answer(job_id: str, kind: str) -> Response:
+    import re
+
+    from clickstream.jobs import public_view
+
+    well_formed = re.fullmatch(r"(exp|era)-[0-9a-f]{32}", job_id) is not None
+    job = _job_store().get(job_id) if well_formed else None
+    if job is None or job.kind != kind:
+        return _json(404, {"error": f"no such {kind} job", "field": "job_id"})
+    view = public_view(job)
+    if kind == "export" and job.status == "succeeded":
+        from clickstream.exports import presigned_url
+
+        view["url"] = presigned_url(client("s3"), get_settings().archive_bucket, job.result["key"])
+        view["url_expires_in_s"] = 3600
+    return _json(200, view)
+
+
+@route("/exports/{job_id}", "GET", "read")
+def export_status(job_id: str) -> Response:
+    return _job_answer(unquote(job_id), "export")
 
 
 @route("/users/{user_id}", "DELETE", "admin")
 def delete_user(user_id: str) -> Response:
-    """Erase a user's events from the archive and the recent feeds (admin only)."""
-    from clickstream.privacy import ErasureError
-    from clickstream.privacy import delete_user as erase
+    """Erase a user's events (admin only): an asynchronous job, 202 with its id."""
+    from clickstream.privacy import ErasureError, start_erasure
+    from clickstream.store import user_hash
 
-    settings = get_settings()
-    principal = PRINCIPAL.get()
-    requested_by = principal.log_fields() if principal else {}
+    requested_by = _requested_by()
     try:
-        result = erase(
-            s3=client("s3"),
-            dynamodb=client("dynamodb"),
-            store=aggregate_store(),
-            bucket=settings.archive_bucket,
-            keys_table=settings.keys_table,
-            user_id=unquote(user_id),
-            requested_by=requested_by,
-        )
+        job = start_erasure(_job_store(), _job_queue(), unquote(user_id), requested_by)
     except ErasureError as error:
         return _json(400, {"error": error.message, "field": error.field})
+    the_hash = user_hash(unquote(user_id))
     logger.info(
-        "user erased",
-        extra={
-            "user_hash": result.user_hash,
-            "archive_rows_removed": result.archive_rows_removed,
-            "partitions_rewritten": len(result.partitions_rewritten),
-            "feed_events_removed": result.feed_events_removed,
-            "audit_id": result.audit_id,
-            "requested_by": requested_by,
-        },
+        "user erasure requested",
+        extra={"user_hash": the_hash, "job_id": job.job_id, "requested_by": requested_by},
     )
-    return _json(200, result.as_dict())
+    status_url = f"/erasures/{job.job_id}"
+    return _json(
+        202,
+        {"job_id": job.job_id, "status": "queued", "user_hash": the_hash, "status_url": status_url},
+        {"Location": status_url},
+    )
+
+
+@route("/erasures/{job_id}", "GET", "admin")
+def erasure_status(job_id: str) -> Response:
+    return _job_answer(unquote(job_id), "erasure")
 
 
 # --- Kinesis consumers: Lambda functions of the same deployment package. Their event source
@@ -571,7 +704,14 @@ def compactor(event: Any) -> dict[str, Any]:
     aggregates of shards that no consumer folds any more (closed by a reshard, idle) are."""
     from clickstream.compaction import compact_closed_hours
 
-    results = compact_closed_hours(client("s3"), get_settings().archive_bucket, datetime.now(UTC))
+    # Under each hour's lock (an erasure's step takes the same), erased users left out.
+    results = compact_closed_hours(
+        client("s3"),
+        get_settings().archive_bucket,
+        datetime.now(UTC),
+        erased=aggregate_store().erased_users(),
+        locks=_job_store(),
+    )
     folded = aggregate_store().fold_all()
     logger.info(
         "compacted",
@@ -583,5 +723,14 @@ def compactor(event: Any) -> dict[str, Any]:
 @app.lambda_function(name="archiver")
 def archiver(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from consumers.archiver import handler
+
+    return handler(event, context)
+
+
+@app.lambda_function(name="jobs")
+def jobs(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The jobs queue's worker (exports, erasures); its SQS event source mapping is in
+    infra/template.yaml, as the Kinesis ones are."""
+    from consumers.jobs import handler
 
     return handler(event, context)

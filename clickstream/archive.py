@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clickstream.aggregates import SequencedEvent
-from clickstream.layout import ARCHIVE_PREFIX, hour_prefixes, object_key, partition_prefix
+from clickstream.layout import ARCHIVE_PREFIX, object_key, partition_prefix
+from clickstream.store import user_hash
 
 COMPRESSION = "zstd"
 
@@ -91,16 +91,28 @@ def to_parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def plan_objects(events: Sequence[SequencedEvent], shard_id: str) -> dict[str, pa.Table]:
+def plan_objects(
+    events: Sequence[SequencedEvent],
+    shard_id: str,
+    erased: Collection[str] = (),
+) -> dict[str, pa.Table]:
     """One Parquet object per event-hour partition touched by the batch, keyed by shard and
-    the sequence range of its own records."""
+    the sequence range of its own records. Rows of users whose id hashes are in ``erased`` are
+    left out (the key still follows the whole batch, so a redelivery overwrites the object);
+    a partition left with no row gets no object."""
     by_partition: dict[str, list[SequencedEvent]] = defaultdict(list)
     for item in events:
         by_partition[partition_prefix(item.event.timestamp)].append(item)
     planned = {}
     for prefix, items in by_partition.items():
         key = object_key(prefix, shard_id, items[0].sequence_number, items[-1].sequence_number)
-        planned[key] = to_table(to_row(item, shard_id) for item in items)
+        kept = [
+            item
+            for item in items
+            if not (erased and item.event.user_id and user_hash(item.event.user_id) in erased)
+        ]
+        if kept:
+            planned[key] = to_table(to_row(item, shard_id) for item in kept)
     return planned
 
 
@@ -152,34 +164,3 @@ def list_archive_keys(s3: Any, bucket: str, prefix: str = ARCHIVE_PREFIX) -> lis
             obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet")
         )
     return keys
-
-
-def export_rows(
-    s3: Any, bucket: str, start: datetime, end: datetime, limit: int
-) -> list[dict[str, Any]]:
-    """Archived events with ``start <= timestamp <= end``, oldest first, each event once
-    (redelivered copies share an ``event_id``). Reads only the hour partitions in range."""
-    keys = [
-        key for prefix in hour_prefixes(start, end) for key in list_archive_keys(s3, bucket, prefix)
-    ]
-    seen: set[str] = set()
-    rows = []
-    for row in read_parquet_objects(s3, bucket, keys).to_pylist():
-        if start <= row["timestamp"] <= end and row["event_id"] not in seen:
-            seen.add(row["event_id"])
-            rows.append(row)
-    rows.sort(key=lambda row: (row["timestamp"], row["event_id"]))
-    return [_jsonable(row) for row in rows[:limit]]
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, value in row.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            value = value.isoformat().replace("+00:00", "Z")
-        elif name == "properties":
-            value = orjson.loads(value)
-        out[name] = value
-    return out

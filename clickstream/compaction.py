@@ -11,10 +11,17 @@ Compaction reads every object of the partition, keeps the first copy of
 each ``event_id`` (lowest shard/sequence position), writes ``compacted.parquet`` and then
 deletes exactly the objects it read. A crash between the two steps leaves duplicates that the
 next run removes; objects written meanwhile are left for the next run.
+
+Beside a user's erasure (``clickstream.privacy``): the scheduled job takes each hour's lock
+(``clickstream.jobs.JobStore.lock``, the one an erasure's step on that hour takes) before
+reading it and releases it after deleting, and leaves erased users' rows out of what it
+writes. An hour locked by an erasure is skipped; it stays touched and the next run compacts it.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,17 +82,37 @@ def deduplicate(table: pa.Table) -> pa.Table:
     return unique.sort_by([("timestamp", "ascending"), ("event_id", "ascending")])
 
 
-def compact_partition(s3: Any, bucket: str, prefix: str) -> CompactionResult | None:
-    keys = list_archive_keys(s3, bucket, prefix)
-    if not keys or keys == [compacted_key(prefix)]:
+def compact_partition(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    erased: Collection[str] = (),
+    locks: Any = None,
+    owner: str = "compactor",
+) -> CompactionResult | None:
+    """Compact one hour; with ``locks`` (a ``JobStore``) under the hour's lock (None when an
+    erasure holds it), leaving out the rows of users whose id hashes are in ``erased``."""
+    if locks is not None and not locks.lock(prefix, owner):
         return None
-    table = read_parquet_objects(s3, bucket, keys)
-    unique = deduplicate(table)
-    target = compacted_key(prefix)
-    s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(unique))
-    stale = [key for key in keys if key != target]
-    delete_keys(s3, bucket, stale)
-    return CompactionResult(prefix, len(keys), table.num_rows, unique.num_rows)
+    try:
+        keys = list_archive_keys(s3, bucket, prefix)
+        if not keys or keys == [compacted_key(prefix)]:
+            return None
+        table = read_parquet_objects(s3, bucket, keys)
+        unique = deduplicate(table)
+        if erased:
+            from clickstream.privacy import without_users
+
+            unique = without_users(unique, erased)
+        target = compacted_key(prefix)
+        s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(unique))
+        stale = [key for key in keys if key != target]
+        delete_keys(s3, bucket, stale)
+        return CompactionResult(prefix, len(keys), table.num_rows, unique.num_rows)
+    finally:
+        if locks is not None:
+            locks.unlock(prefix, owner)
 
 
 def compact_hours(s3: Any, bucket: str, start: datetime, end: datetime) -> list[CompactionResult]:
@@ -105,8 +132,19 @@ def touched_partitions(keys: list[str], now: datetime) -> list[str]:
     return sorted(prefix for prefix in touched if prefix <= last_closed)
 
 
-def compact_closed_hours(s3: Any, bucket: str, now: datetime) -> list[CompactionResult]:
+def compact_closed_hours(
+    s3: Any,
+    bucket: str,
+    now: datetime,
+    *,
+    erased: Collection[str] = (),
+    locks: Any = None,
+) -> list[CompactionResult]:
     """The scheduled job: every closed hour touched since its last compaction, any age."""
     keys = list_archive_keys(s3, bucket, ARCHIVE_PREFIX)
-    results = [compact_partition(s3, bucket, prefix) for prefix in touched_partitions(keys, now)]
+    owner = f"compactor-{uuid.uuid4().hex}"  # two overlapping runs exclude each other too
+    results = [
+        compact_partition(s3, bucket, prefix, erased=erased, locks=locks, owner=owner)
+        for prefix in touched_partitions(keys, now)
+    ]
     return [result for result in results if result is not None]

@@ -9,7 +9,7 @@ from typing import Any
 
 from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
-from clickstream.exports import MAX_EXPORT_ROWS
+from clickstream.exports import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS
 from clickstream.graphql import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
 from clickstream.graphql import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
@@ -263,25 +263,51 @@ PAGE_VIEWS = {
 }
 EXPORT = {
     "type": "object",
-    "required": ["events", "count"],
+    "required": ["events", "count", "cursor", "next"],
     "properties": {
         "events": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
+        "cursor": {
+            "type": ["string", "null"],
+            "description": "opaque: the position after this page; null on the last page",
+        },
+        "next": {
+            "type": ["string", "null"],
+            "description": "the next page's path (also in the Link header); null on the last",
+        },
     },
 }
-ERASURE = {
+JOB_ACCEPTED = {
     "type": "object",
-    "required": ["user_hash", "archive_rows_removed", "feed_events_removed", "audit_id"],
+    "required": ["job_id", "status", "status_url"],
     "properties": {
-        "user_hash": {"type": "string", "description": "SHA-256 of the user id"},
-        "partitions_rewritten": {"type": "array", "items": {"type": "string"}},
-        "objects_deleted": {"type": "integer"},
-        "archive_rows_removed": {"type": "integer"},
-        "feed_events_removed": {"type": "integer"},
-        "audit_id": {"type": "string"},
-        "completed_at": {"type": "string"},
+        "job_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["queued"]},
+        "status_url": {"type": "string"},
+        "user_hash": {"type": "string", "description": "an erasure's: SHA-256 of the user id"},
     },
 }
+JOB_STATUS = {
+    "type": "object",
+    "required": ["job_id", "kind", "status", "created_at", "updated_at", "progress"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["export", "erasure"]},
+        "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "created_at": {"type": "string"},
+        "updated_at": {"type": "string"},
+        "format": {"type": "string"},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "user_hash": {"type": "string"},
+        "progress": {"type": "object"},
+        "result": {"type": "object"},
+        "error": {"type": "string"},
+        "url": {"type": "string", "description": "a finished export: presigned, 1 hour"},
+        "url_expires_in_s": {"type": "integer"},
+    },
+}
+EXPORT_FORMATS = ["json", "ndjson", "csv", "parquet"]
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -302,6 +328,12 @@ PERIOD = _query(
     {"type": "string", "enum": list(PERIODS)},
     "all (default), realtime (30 min), today, 7d, 30d, or custom with from/to",
 )
+JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
 LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, "rows (10)")
 
 
@@ -552,6 +584,7 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
     components["IngestError"] = INGEST_ERROR
     components["ReadError"] = READ_ERROR
     schemes, write, read = _security(read_auth)
+    admin = read if read_auth == "cognito" else [{"apiKey": []}]
 
     def get(summary: str, ok: dict[str, Any], params: list[Any] | None = None) -> Any:
         operation = {
@@ -694,27 +727,83 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
         ),
         "/export": {
             "get": {
-                "summary": "archived events, each once",
+                "summary": "archived events, each once, a page at a time (under 5 MB)",
+                "description": "Follow `next` (json) or the Link header until there is none. "
+                "format=parquet is binary: send `Accept: application/vnd.apache.parquet`. "
+                "Large ranges: POST /exports.",
                 "security": read,
                 "parameters": [
-                    _query("format", {"type": "string", "enum": ["json", "ndjson"]}, "json"),
+                    _query("format", {"type": "string", "enum": EXPORT_FORMATS}, "json (default)"),
                     FROM,
                     TO,
                     _query(
                         "limit",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT_ROWS},
-                        "rows (10000)",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_ROWS},
+                        f"rows per page ({DEFAULT_PAGE_ROWS}); a page also ends at 5 MB",
+                    ),
+                    _query(
+                        "cursor",
+                        {"type": "string", "maxLength": 2048},
+                        "the previous page's cursor (it carries the range)",
                     ),
                 ],
                 "responses": {
-                    **_read_responses(EXPORT, "events (json), or one per line (ndjson)"),
+                    **_read_responses(EXPORT, "a page of events"),
                     "200": {
-                        "description": "events (json), or one per line (ndjson)",
+                        "description": "a page of events (json), one per line (ndjson), CSV "
+                        "with a header row, or a Parquet file",
+                        "headers": {
+                            "Link": {
+                                "description": 'the next page: <...>; rel="next"',
+                                "schema": {"type": "string"},
+                            }
+                        },
                         "content": {
                             "application/json": {"schema": EXPORT},
                             "application/x-ndjson": {"schema": {"type": "string"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/vnd.apache.parquet": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
                         },
                     },
+                    "406": _json(_ref("ReadError"), "format=parquet without an Accept for it"),
+                },
+            }
+        },
+        "/exports": {
+            "post": {
+                "summary": "export a range (up to 92 days) to one S3 file, as a job",
+                "security": read,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "format": {"type": "string", "enum": EXPORT_FORMATS},
+                                    "from": TIME,
+                                    "to": TIME,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    **{k: v for k, v in _read_responses(JOB_ACCEPTED, "").items() if k != "200"},
+                    "202": _json(JOB_ACCEPTED, "queued; poll status_url (also in Location)"),
+                },
+            }
+        },
+        "/exports/{job_id}": {
+            "get": {
+                "summary": "an export job's status, and its file's presigned URL when done",
+                "security": read,
+                "parameters": [JOB_ID],
+                "responses": {
+                    **_read_responses(JOB_STATUS, "the job"),
+                    "404": _json(_ref("ReadError"), "no such export job"),
                 },
             }
         },
@@ -724,9 +813,12 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
         },
         "/users/{user_id}": {
             "delete": {
-                "summary": "erase a user's events from the archive and the recent feeds",
-                "description": "Admin only. Aggregated counters are anonymous and stay.",
-                "security": read if read_auth == "cognito" else [{"apiKey": []}],
+                "summary": "erase a user's events from the archive and the recent feeds, as a job",
+                "description": "Admin only. Aggregated counters are anonymous and stay. The "
+                "job rewrites every archive hour holding the user's rows (a step per hour, "
+                "each audited); from the request on, no feed, archived batch or compaction "
+                "keeps them.",
+                "security": admin,
                 "parameters": [
                     {
                         "name": "user_id",
@@ -735,7 +827,21 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
                         "schema": {"type": "string", "minLength": 1, "maxLength": 256},
                     }
                 ],
-                "responses": _read_responses(ERASURE, "erased; an audit item was written"),
+                "responses": {
+                    **{k: v for k, v in _read_responses(JOB_ACCEPTED, "").items() if k != "200"},
+                    "202": _json(JOB_ACCEPTED, "queued; poll status_url (also in Location)"),
+                },
+            }
+        },
+        "/erasures/{job_id}": {
+            "get": {
+                "summary": "an erasure job's status, progress and result (admin only)",
+                "security": admin,
+                "parameters": [JOB_ID],
+                "responses": {
+                    **_read_responses(JOB_STATUS, "the job"),
+                    "404": _json(_ref("ReadError"), "no such erasure job"),
+                },
             }
         },
     }

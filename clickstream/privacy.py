@@ -1,23 +1,27 @@
 """Privacy: erasing a user's events, and keeping raw IP addresses and keys out of logs.
 
-``delete_user`` removes every event of a ``user_id`` from
+An erasure is an asynchronous job (``clickstream.jobs``), resumable step by step:
 
-- the Parquet archive: each hour partition holding any of the user's rows is rewritten the
-  way compaction rewrites it (all its objects read, the user's rows dropped, the rest
-  written as ``compacted.parquet``, the objects read deleted; a partition left empty is just
-  deleted), then checked again, so an archiver or compaction run that raced the rewrite
-  cannot bring rows back unnoticed;
-- the recent-events feed: the aggregate store records the erasure (the user id only as its
-  SHA-256) and leaves the user's events out of every feed it serves or folds from then on;
-  the aggregator never writes that record, so no concurrent batch can undo it.
+1. **mark**: the aggregate store records the erasure (the user id only as its SHA-256). From
+   then on no recent feed shows or folds the user's events, the archiver writes none of them
+   (a batch's rows are filtered), and the compactor drops them from what it compacts. The
+   stored feeds are cleaned with conditional writes that bump the feed's generation, which
+   every fold's write is conditional on (``DynamoAggregateStore.clean_feeds``).
+2. **one step per archive hour**, oldest first, resuming after the last hour done: under the
+   hour's lock (the compactor takes the same one), the hour's objects are checked (only the
+   ``user_id`` column is read) and, when any holds the user, rewritten the way compaction
+   rewrites an hour (``compacted.parquet``, the objects read then deleted). Each step writes
+   an audit item and advances the job's position with a conditional update.
+3. **sweep**, once ``erasure_settle_s`` (longer than an archiver invocation can run) has
+   passed since the marker: every object written since the marker is checked again, so a
+   batch that read the markers just before the erasure cannot leave a row behind.
+4. **done**: a summary audit item (``action = delete_user``) and the job's result.
 
 Aggregated counters (totals, per-minute/hour/day counts, page views, funnel session bits)
-hold no user id and stay. Events still in the Kinesis stream (24 h retention) cannot be
-edited; were they re-delivered to the archiver, a second erasure after the retention period
-removes them. The erasure is recorded as an audit item in the keys table (the user id only
-as its SHA-256) and as a structured log line.
+hold no user id and stay. Events still in the Kinesis stream are filtered when they are
+archived or folded.
 
-Command line, for archives too large for one API call's time limit::
+Command line (runs the same steps in-process, without the queue)::
 
     python -m clickstream.privacy delete-user <user_id>
 """
@@ -28,17 +32,20 @@ import io
 import sys
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from clickstream.jobs import JobQueue, JobStore, now_iso
 from clickstream.store import DynamoAggregateStore, user_hash
 
 MAX_USER_ID_LENGTH = 256
-VERIFY_PASSES = 3
+SWEEP_MARGIN = timedelta(minutes=5)  # clock skew between S3's LastModified and ours
+LOCK_RETRY_S = 30  # an hour being compacted: try again in this many seconds
+STEP_BUDGET_MS = 120_000  # stop taking hours when less than this is left of the invocation
 
 
 class ErasureError(ValueError):
@@ -48,27 +55,13 @@ class ErasureError(ValueError):
         self.message = message
 
 
-@dataclass
-class ErasureResult:
-    user_hash: str
-    partitions_rewritten: list[str] = field(default_factory=list)
-    objects_deleted: int = 0
-    archive_rows_removed: int = 0
-    feed_events_removed: int = 0
-    audit_id: str = ""
-    completed_at: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def check_user_id(user_id: str) -> str:
     if not user_id or len(user_id) > MAX_USER_ID_LENGTH:
         raise ErasureError("user_id", f"must be 1 to {MAX_USER_ID_LENGTH} characters")
     return user_id
 
 
-# --- archive ---------------------------------------------------------------------------------
+# --- the archive ---------------------------------------------------------------------------
 
 
 def _read_user_ids(s3: Any, bucket: str, key: str) -> Any:
@@ -78,29 +71,32 @@ def _read_user_ids(s3: Any, bucket: str, key: str) -> Any:
     return pq.read_table(io.BytesIO(body), columns=["user_id"])["user_id"]
 
 
-def partitions_with_user(s3: Any, bucket: str, user_id: str) -> dict[str, list[str]]:
-    """Every archive partition (prefix -> all its object keys) with a row of the user."""
+def holds_user(s3: Any, bucket: str, keys: Sequence[str], user_id: str) -> bool:
     import pyarrow.compute as pc
 
-    from clickstream.archive import list_archive_keys
+    return any(pc.any(pc.equal(_read_user_ids(s3, bucket, key), user_id)).as_py() for key in keys)
 
-    by_partition: dict[str, list[str]] = defaultdict(list)
-    for key in list_archive_keys(s3, bucket):
-        by_partition[key.rsplit("/", 1)[0] + "/"].append(key)
-    affected = {}
-    for prefix, keys in sorted(by_partition.items()):
-        for key in keys:
-            if pc.any(pc.equal(_read_user_ids(s3, bucket, key), user_id)).as_py():
-                affected[prefix] = keys
-                break
-    return affected
+
+def without_users(table: Any, hashes: Collection[str]) -> Any:
+    """``table`` without the rows of the users whose id hashes are in ``hashes``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not hashes or table.num_rows == 0:
+        return table
+    present = [u for u in pc.unique(table["user_id"]).to_pylist() if u is not None]
+    gone = [u for u in present if user_hash(u) in hashes]
+    if not gone:
+        return table
+    drop = pc.fill_null(pc.is_in(table["user_id"], value_set=pa.array(gone, pa.string())), False)
+    return table.filter(pc.invert(drop))
 
 
 def rewrite_partition_without(
     s3: Any, bucket: str, prefix: str, keys: Sequence[str], user_id: str
 ) -> tuple[int, int]:
     """Rewrite one partition without the user's rows; returns (rows removed, objects
-    deleted)."""
+    deleted). Call it holding the hour's lock."""
     import pyarrow.compute as pc
 
     from clickstream.archive import delete_keys, read_parquet_objects, to_parquet_bytes
@@ -118,67 +114,283 @@ def rewrite_partition_without(
     return removed, len(stale)
 
 
-def erase_from_archive(s3: Any, bucket: str, user_id: str, result: ErasureResult) -> None:
-    for _ in range(VERIFY_PASSES):
-        affected = partitions_with_user(s3, bucket, user_id)
-        if not affected:
-            return
-        for prefix, keys in affected.items():
-            removed, deleted = rewrite_partition_without(s3, bucket, prefix, keys, user_id)
-            result.archive_rows_removed += removed
-            result.objects_deleted += deleted
-            if prefix not in result.partitions_rewritten:
-                result.partitions_rewritten.append(prefix)
-    if partitions_with_user(s3, bucket, user_id):
-        raise RuntimeError("the archive still holds the user's rows after repeated rewrites")
+def next_partition(s3: Any, bucket: str, after: str) -> tuple[str, list[str]] | None:
+    """The first archive hour after the hour prefix ``after`` ("" = the oldest), with all its
+    keys; None past the last."""
+    from clickstream.archive import list_archive_keys
+    from clickstream.layout import ARCHIVE_PREFIX, partition_of
+
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": ARCHIVE_PREFIX, "MaxKeys": 1000}
+    if after:
+        kwargs["StartAfter"] = after + "~"  # '~' sorts after every key inside the hour
+    while True:
+        page = s3.list_objects_v2(**kwargs)
+        for obj in page.get("Contents", []):
+            prefix = partition_of(obj["Key"])
+            if prefix is not None and obj["Key"].endswith(".parquet") and prefix > after:
+                return prefix, list_archive_keys(s3, bucket, prefix)
+        if not page.get("IsTruncated"):
+            return None
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
-# --- the whole erasure -----------------------------------------------------------------------
+def written_since(s3: Any, bucket: str, since: datetime) -> dict[str, list[str]]:
+    """Hours holding an object written at or after ``since`` (one listing of the archive;
+    a year of compacted hours is nine LIST calls), each with all its keys."""
+    from clickstream.layout import ARCHIVE_PREFIX, partition_of
+
+    recent: set[str] = set()
+    by_partition: dict[str, list[str]] = defaultdict(list)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=ARCHIVE_PREFIX):
+        for obj in page.get("Contents", []):
+            prefix = partition_of(obj["Key"])
+            if prefix is None or not obj["Key"].endswith(".parquet"):
+                continue
+            by_partition[prefix].append(obj["Key"])
+            if obj["LastModified"] >= since:
+                recent.add(prefix)
+    return {prefix: by_partition[prefix] for prefix in sorted(recent)}
 
 
-def record_audit(
-    dynamodb: Any, keys_table: str, result: ErasureResult, requested_by: dict[str, str]
+# --- audit -----------------------------------------------------------------------------------
+
+
+def audit(
+    dynamodb: Any, keys_table: str, action: str, job_id: str, the_hash: str, **fields: Any
 ) -> str:
-    audit_id = f"audit#{result.completed_at}#{uuid.uuid4()}"
-    item = {
+    """One audit item per step (the user id only as its SHA-256)."""
+    at = now_iso()
+    audit_id = f"audit#{at}#{uuid.uuid4()}"
+    item: dict[str, Any] = {
         "pk": {"S": audit_id},
-        "action": {"S": "delete_user"},
-        "user_hash": {"S": result.user_hash},
-        "completed_at": {"S": result.completed_at},
-        "archive_rows_removed": {"N": str(result.archive_rows_removed)},
-        "partitions_rewritten": {"N": str(len(result.partitions_rewritten))},
-        "feed_events_removed": {"N": str(result.feed_events_removed)},
-        "requested_by": {"S": orjson.dumps(requested_by).decode()},
+        "action": {"S": action},
+        "job_id": {"S": job_id},
+        "user_hash": {"S": the_hash},
+        "at": {"S": at},
     }
+    for name, value in fields.items():
+        if isinstance(value, bool) or value is None:
+            item[name] = {"S": str(value).lower()}
+        elif isinstance(value, int | float):
+            item[name] = {"N": str(value)}
+        elif isinstance(value, str):
+            item[name] = {"S": value}
+        else:
+            item[name] = {"S": orjson.dumps(value).decode()}
     dynamodb.put_item(TableName=keys_table, Item=item)
     return audit_id
 
 
-def delete_user(
-    *,
-    s3: Any,
-    dynamodb: Any,
-    store: DynamoAggregateStore,
-    bucket: str,
-    keys_table: str,
-    user_id: str,
-    requested_by: dict[str, str],
-    now: datetime | None = None,
-) -> ErasureResult:
+# --- the job's steps -------------------------------------------------------------------------
+
+
+@dataclass
+class ErasureContext:
+    s3: Any
+    dynamodb: Any
+    store: DynamoAggregateStore
+    jobs: JobStore
+    queue: JobQueue | None  # None: run every step in-process (the CLI, tests)
+    bucket: str
+    keys_table: str
+    settle_s: float
+    remaining_ms: Callable[[], int] = lambda: 10**9
+    sleep: Callable[[float], None] = lambda seconds: None
+
+
+def start_erasure(
+    jobs: JobStore, queue: JobQueue, user_id: str, requested_by: dict[str, Any]
+) -> Any:
+    """Create the job and queue its first step; the caller answers 202."""
     check_user_id(user_id)
-    result = ErasureResult(user_hash=user_hash(user_id))
-    started = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    result.feed_events_removed = store.erase_user(user_id, started)
-    erase_from_archive(s3, bucket, user_id, result)
-    result.completed_at = (
-        (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    job = jobs.create("erasure", {"user_hash": user_hash(user_id), "requested_by": requested_by})
+    queue.send({"job": job.job_id, "kind": "erasure", "step": "mark", "user_id": user_id})
+    return job
+
+
+def _progress(job: Any) -> dict[str, Any]:
+    defaults = {
+        "phase": "mark",
+        "position": "",
+        "partitions_checked": 0,
+        "partitions_rewritten": 0,
+        "objects_deleted": 0,
+        "archive_rows_removed": 0,
+        "feed_events_removed": 0,
+        "steps": 0,
+    }
+    return {**defaults, **job.progress}
+
+
+def run_erasure_step(ctx: ErasureContext, message: dict[str, Any]) -> None:
+    """Handle one queue message of an erasure job: carry the job on from where its item says
+    it is. A redelivered message resumes a step that failed; a duplicate chain loses the
+    conditional update of the job's position at its first step and stops."""
+    job = ctx.jobs.get(message["job"])
+    if job is None or job.status in ("succeeded", "failed"):
+        return
+    user_id = check_user_id(str(message["user_id"]))
+    if user_hash(user_id) != job.params["user_hash"]:
+        return
+    progress = _progress(job)
+    if progress["phase"] == "mark":
+        at = now_iso()
+        shown = ctx.store.shown_in_feed(user_id)  # what the feed stops showing now
+        if not ctx.store.mark_erased(user_id, at):
+            shown = 0  # an earlier erasure hid them already
+        ctx.store.clean_feeds(user_id)
+        audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
+              step="mark", feed_events_removed=shown)  # fmt: skip
+        progress |= {
+            "phase": "partitions",
+            "marked_at": at,
+            "feed_events_removed": shown,
+            "steps": progress["steps"] + 1,
+        }
+        ctx.jobs.update(job.job_id, status="running", progress=progress)
+    if progress["phase"] == "partitions":
+        _partitions(ctx, job, user_id, progress)
+    elif progress["phase"] == "sweep":
+        _sweep(ctx, job, user_id, progress)
+
+
+def _continue(ctx: ErasureContext, job: Any, user_id: str, step: str, delay: float) -> None:
+    """The job's next message (after ``delay`` seconds); in-process, the next step itself."""
+    message = {"job": job.job_id, "kind": "erasure", "step": step, "user_id": user_id}
+    if ctx.queue is not None:
+        ctx.queue.send(message, delay_s=delay)
+    else:
+        ctx.sleep(delay)
+        run_erasure_step(ctx, message)
+
+
+def _erase_hour(
+    ctx: ErasureContext, job: Any, user_id: str, prefix: str, keys: list[str]
+) -> tuple[int, int] | None:
+    """Check and rewrite one hour under its lock; None when the compactor holds it."""
+    if not ctx.jobs.lock(prefix, job.job_id):
+        return None
+    try:
+        from clickstream.archive import list_archive_keys
+
+        keys = list_archive_keys(ctx.s3, ctx.bucket, prefix)  # what is there under the lock
+        if not keys or not holds_user(ctx.s3, ctx.bucket, keys, user_id):
+            return 0, 0
+        return rewrite_partition_without(ctx.s3, ctx.bucket, prefix, keys, user_id)
+    finally:
+        ctx.jobs.unlock(prefix, job.job_id)
+
+
+def _partitions(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]) -> None:
+    """One step per hour, oldest first, while the invocation has time; then the sweep."""
+    while True:
+        after = progress["position"]
+        found = next_partition(ctx.s3, ctx.bucket, after)
+        if found is None:
+            progress["phase"] = "sweep"
+            if not ctx.jobs.update(job.job_id, progress=progress, expect_position=after):
+                return
+            marked = datetime.fromisoformat(progress["marked_at"].replace("Z", "+00:00"))
+            wait = ctx.settle_s - (datetime.now(UTC) - marked).total_seconds()
+            _continue(ctx, job, user_id, "sweep", max(0.0, wait))
+            return
+        prefix, keys = found
+        outcome = _erase_hour(ctx, job, user_id, prefix, keys)
+        if outcome is None:  # being compacted: this hour again, a little later
+            _continue(ctx, job, user_id, "partitions", LOCK_RETRY_S)
+            return
+        removed, deleted = outcome
+        audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
+              step="partition", partition=prefix, archive_rows_removed=removed,
+              objects_deleted=deleted)  # fmt: skip
+        progress |= {
+            "position": prefix,
+            "partitions_checked": progress["partitions_checked"] + 1,
+            "partitions_rewritten": progress["partitions_rewritten"] + (1 if removed else 0),
+            "objects_deleted": progress["objects_deleted"] + deleted,
+            "archive_rows_removed": progress["archive_rows_removed"] + removed,
+            "steps": progress["steps"] + 1,
+        }
+        if not ctx.jobs.update(job.job_id, progress=progress, expect_position=after):
+            return  # another delivery of this step got there first
+        if ctx.remaining_ms() < STEP_BUDGET_MS:
+            _continue(ctx, job, user_id, "partitions", 0)
+            return
+
+
+def _sweep(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]) -> None:
+    marked = datetime.fromisoformat(progress["marked_at"].replace("Z", "+00:00"))
+    wait = ctx.settle_s - (datetime.now(UTC) - marked).total_seconds()
+    if wait > 0:
+        _continue(ctx, job, user_id, "sweep", wait)
+        return
+    removed_total = deleted_total = rewritten = 0
+    for prefix, keys in written_since(ctx.s3, ctx.bucket, marked - SWEEP_MARGIN).items():
+        outcome = _erase_hour(ctx, job, user_id, prefix, keys)
+        if outcome is None:
+            _continue(ctx, job, user_id, "sweep", LOCK_RETRY_S)
+            return
+        removed, deleted = outcome
+        removed_total += removed
+        deleted_total += deleted
+        rewritten += 1 if removed else 0
+    ctx.store.clean_feeds(user_id)  # nothing left to clean, by design; checked anyway
+    feed_removed = 0
+    audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
+          step="sweep", archive_rows_removed=removed_total, objects_deleted=deleted_total,
+          feed_events_removed=feed_removed)  # fmt: skip
+    progress |= {
+        "phase": "done",
+        "partitions_rewritten": progress["partitions_rewritten"] + rewritten,
+        "objects_deleted": progress["objects_deleted"] + deleted_total,
+        "archive_rows_removed": progress["archive_rows_removed"] + removed_total,
+        "feed_events_removed": progress["feed_events_removed"] + feed_removed,
+        "steps": progress["steps"] + 1,
+    }
+    completed = now_iso()
+    audit_id = audit(
+        ctx.dynamodb,
+        ctx.keys_table,
+        "delete_user",
+        job.job_id,
+        job.params["user_hash"],
+        completed_at=completed,
+        archive_rows_removed=progress["archive_rows_removed"],
+        partitions_rewritten=progress["partitions_rewritten"],
+        partitions_checked=progress["partitions_checked"],
+        feed_events_removed=progress["feed_events_removed"],
+        steps=progress["steps"],
+        requested_by=orjson.dumps(job.params.get("requested_by") or {}).decode(),
     )
-    result.audit_id = record_audit(dynamodb, keys_table, result, requested_by)
-    return result
+    result = {
+        "user_hash": job.params["user_hash"],
+        "archive_rows_removed": progress["archive_rows_removed"],
+        "partitions_checked": progress["partitions_checked"],
+        "partitions_rewritten": progress["partitions_rewritten"],
+        "objects_deleted": progress["objects_deleted"],
+        "feed_events_removed": progress["feed_events_removed"],
+        "audit_id": audit_id,
+        "completed_at": completed,
+    }
+    ctx.jobs.update(job.job_id, status="succeeded", progress=progress, result=result)
+
+
+def erase_now(ctx: ErasureContext, user_id: str, requested_by: dict[str, Any]) -> dict[str, Any]:
+    """The whole job in-process (the CLI and tests): every step, waits included."""
+    check_user_id(user_id)
+    params = {"user_hash": user_hash(user_id), "requested_by": requested_by}
+    job = ctx.jobs.create("erasure", params)
+    run_erasure_step(
+        ctx, {"job": job.job_id, "kind": "erasure", "step": "mark", "user_id": user_id}
+    )
+    done = ctx.jobs.get(job.job_id)
+    assert done is not None
+    return {"job_id": job.job_id, "status": done.status, **done.result}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
+    import time
 
     from clickstream.aws import aggregate_store, client
     from clickstream.settings import get_settings
@@ -189,16 +401,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     delete.add_argument("user_id")
     args = parser.parse_args(argv)
     settings = get_settings()
-    result = delete_user(
+    ctx = ErasureContext(
         s3=client("s3"),
         dynamodb=client("dynamodb"),
         store=aggregate_store(),
+        jobs=JobStore(client("dynamodb"), settings.jobs_table),
+        queue=None,
         bucket=settings.archive_bucket,
         keys_table=settings.keys_table,
-        user_id=args.user_id,
-        requested_by={"auth": "cli"},
+        settle_s=settings.erasure_settle_s,
+        sleep=time.sleep,
     )
-    print(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    result = erase_now(ctx, args.user_id, {"auth": "cli"})
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     return 0
 
 

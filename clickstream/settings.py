@@ -50,6 +50,13 @@ class Settings:
     # GraphQL introspection (GraphiQL's schema explorer): on by default, off on AWS stages
     # unless `make deploy GRAPHQL_INTROSPECTION=true`.
     graphql_introspection: bool = True
+    # Asynchronous jobs (exports, erasures): their state and partition locks, and their queue.
+    jobs_table: str = "clickstream-jobs"
+    jobs_queue: str = "clickstream-jobs"
+    # An erasure's last sweep waits this long after its marker: longer than any archiver
+    # invocation can run (its Lambda timeout, 60 s, plus a margin), so every batch that read
+    # the markers before the erasure has landed by then.
+    erasure_settle_s: float = 120.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +83,9 @@ class Settings:
                 "CLICKSTREAM_GRAPHQL_INTROSPECTION",
                 _env("CLICKSTREAM_GRAPHQL_INTROSPECTION", "true"),
             ),
+            jobs_table=_env("CLICKSTREAM_JOBS_TABLE", "clickstream-jobs"),
+            jobs_queue=_env("CLICKSTREAM_JOBS_QUEUE", "clickstream-jobs"),
+            erasure_settle_s=float(_env("CLICKSTREAM_ERASURE_SETTLE_S", "120")),
         )
 
 

@@ -582,13 +582,12 @@ class DynamoAggregateStore:
             self._after_fold(shard, base)
             return 0
         top = deltas[-1]
-        erased = self._erased()
         writes = [
             *self._fold_counters(shard, base, top.n, deltas),
             *self._fold_dimensions(shard, base, top.n, deltas),
             *self._fold_sessions(deltas),
             *self._fold_visitors(shard, deltas),
-            lambda: self._fold_recent(shard, top.n, deltas, erased),
+            lambda: self._fold_recent(shard, top.n, deltas, set()),
         ]
         self._run_all(writes)
         moved = self._put(
@@ -832,13 +831,20 @@ class DynamoAggregateStore:
         return writes
 
     def _fold_recent(
-        self, shard: str, top: int, deltas: Sequence[PendingDelta], erased: set[str]
+        self, shard: str, top: int, deltas: Sequence[PendingDelta], _erased: set[str]
     ) -> None:
+        """The shard's feed, newest events kept, erased users left out. The erasure markers
+        are read *after* the item, and the put is conditional on the item's generation ``g``,
+        which an erasure's cleaning bumps: a fold that read the markers before an erasure
+        either wrote before the cleaning (which then removes what it wrote) or fails its
+        condition and reads the markers again."""
         for _ in range(4):
             item = self._get("recent", shard)
             held = int(item["w"]["N"]) if item else 0
             if held >= top:
                 return
+            generation = int(item["g"]["N"]) if item and "g" in item else 0
+            erased = self._erased()
             events = _decode(item["events"]["B"]) if item else []
             events += [event for p in deltas if p.n > held for event in p.delta.recent]
             kept = [
@@ -849,10 +855,27 @@ class DynamoAggregateStore:
             new_item = {
                 **self._key("recent", shard),
                 "w": {"N": str(top)},
+                "g": {"N": str(generation)},
                 "events": {"B": _encode(kept)},
             }
-            condition = "w = :held" if item else "attribute_not_exists(pk)"
-            if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
+            if item is None:
+                condition, values = "attribute_not_exists(pk)", {}
+            elif "g" in item:
+                condition = "w = :held AND g = :g"
+                values = {":held": {"N": str(held)}, ":g": {"N": str(generation)}}
+            else:
+                condition, values = (
+                    "w = :held AND attribute_not_exists(g)",
+                    {":held": {"N": str(held)}},
+                )
+            if self._put(new_item, condition, values):
+                # An erasure recorded since the markers were read cleans the stored feeds
+                # after recording; one recorded before this check is caught here.
+                late = self._erased() - erased
+                if late and any(
+                    "user_id" in event and user_hash(event["user_id"]) in late for event in kept
+                ):
+                    self._clean_feed(shard, lambda e: user_hash(e["user_id"]) in late)  # noqa: B023
                 return
         raise StoreConflict(f"recent {shard}")
 
@@ -1050,16 +1073,66 @@ class DynamoAggregateStore:
             )
         }
 
+    def erased_users(self) -> set[str]:
+        """The SHA-256 of every erased user id (the archiver and the compactor leave their
+        rows out)."""
+        return self._erased()
+
+    def shown_in_feed(self, user_id: str) -> int:
+        """How many of the user's events the feeds hold (stored and not yet folded)."""
+        return sum(1 for e in self._feed() if e.get("user_id") == user_id)
+
+    def mark_erased(self, user_id: str, at: str) -> bool:
+        """Record the erasure (idempotent); False when it was already recorded. From then on
+        no feed, fold, archived batch or compaction keeps the user's events. The aggregator
+        never writes this marker, so no concurrent batch can undo it."""
+        item = {**self._key("erased", user_hash(user_id)), "at": {"S": at}}
+        return self._put(item, "attribute_not_exists(pk)", {})
+
+    def clean_feeds(self, user_id: str) -> int:
+        """Remove the user's events from every shard's stored feed; returns how many were
+        removed. Each rewrite is conditional on the feed's fold watermark ``w`` and generation
+        ``g`` being what was read, and bumps ``g``: a concurrent fold either lands first (and
+        this re-reads) or fails its own condition (and re-reads the markers)."""
+        shards = [
+            item["sk"]["S"]
+            for item in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": "recent"}},
+                ProjectionExpression="sk",
+            )
+        ]
+        return sum(
+            self._clean_feed(shard, lambda e: e.get("user_id") == user_id) for shard in shards
+        )
+
+    def _clean_feed(self, shard: str, gone: Callable[[dict[str, Any]], bool]) -> int:
+        for _ in range(8):
+            item = self._get("recent", shard)
+            if item is None:
+                return 0
+            events = _decode(item["events"]["B"])
+            kept = [e for e in events if "user_id" not in e or not gone(e)]
+            if len(kept) == len(events):
+                return 0
+            generation = int(item["g"]["N"]) if "g" in item else 0
+            new_item = {**item, "g": {"N": str(generation + 1)}, "events": {"B": _encode(kept)}}
+            condition = "w = :w AND " + ("g = :g" if "g" in item else "attribute_not_exists(g)")
+            values = {":w": item["w"]}
+            if "g" in item:
+                values[":g"] = item["g"]
+            if self._put(new_item, condition, values):
+                return len(events) - len(kept)
+        raise StoreConflict(f"recent {shard}")
+
     def erase_user(self, user_id: str, at: str) -> int:
-        """Hide a user's events from the feed, now and after every later fold; returns how
-        many the feed showed. The aggregator never writes this marker, so no concurrent batch
-        can undo it. Counters and sketches hold no ids."""
-        target = user_hash(user_id)
-        if self._get("erased", target):
-            return 0
+        """Record the erasure and clean the stored feeds; returns how many events the feed
+        showed (0 when the user was already erased)."""
         shown = sum(1 for e in self._feed() if e.get("user_id") == user_id)
-        item = {**self._key("erased", target), "at": {"S": at}}
-        self._put(item, "attribute_not_exists(pk)", {})
+        if not self.mark_erased(user_id, at):
+            self.clean_feeds(user_id)
+            return 0
+        self.clean_feeds(user_id)
         return shown
 
     # --- the first layout --------------------------------------------------------------------

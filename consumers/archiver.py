@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from clickstream.archive import plan_objects, write_objects
-from clickstream.aws import client
+from clickstream.aws import aggregate_store, client
 from clickstream.settings import get_settings
 from consumers.common import (
     applicable_prefix,
@@ -40,8 +40,9 @@ def _handle(event: dict[str, Any]) -> dict[str, Any]:
         outcomes = processor.process()
     events = applicable_prefix(outcomes)
     if events and shard_id:
-        planned = plan_objects(events, shard_id)
         try:
+            # Read for every batch: a user erased from now on is never archived again.
+            planned = plan_objects(events, shard_id, aggregate_store().erased_users())
             written = write_objects(client("s3"), get_settings().archive_bucket, planned)
         except Exception:
             metrics.add_metric(name="ConsumerErrors", unit=MetricUnit.Count, value=1)

@@ -37,6 +37,8 @@ STAGE_ENVIRONMENT = {
     "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
     "CLICKSTREAM_READ_AUTH": "ReadAuth",
     "CLICKSTREAM_VISITOR_SALT": "VisitorSaltSecret",
+    "CLICKSTREAM_JOBS_TABLE": "JobsTableName",
+    "CLICKSTREAM_JOBS_QUEUE": "JobsQueueName",
 }
 
 
@@ -46,6 +48,7 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
     stream, table = outputs["StreamArn"], outputs["AggregatesTableArn"]
     bucket, queue = outputs["ArchiveBucketArn"], outputs["DeadLetterQueueArn"]
     keys = outputs["KeysTableArn"]
+    jobs_table, jobs_queue = outputs["JobsTableArn"], outputs["JobsQueueArn"]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -92,6 +95,39 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
                 "Resource": [f"{bucket}/events/*", f"{bucket}/bad/*"],
+            },
+            {
+                # Export jobs write their file (a multipart upload) and the API presigns it.
+                "Sid": "Exports",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{bucket}/exports/*",
+            },
+            {
+                # Job state and the archive hours' locks (the compactor's, an erasure's).
+                "Sid": "Jobs",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "Resource": jobs_table,
+            },
+            {
+                # The API and the jobs function queue steps; the jobs function's event
+                # source mapping receives and deletes them.
+                "Sid": "JobSteps",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:SendMessage",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ],
+                "Resource": jobs_queue,
             },
             {
                 "Sid": "ArchiveListing",
@@ -236,7 +272,11 @@ def stage_config(
     functions.setdefault("compactor", {}).update(
         {"lambda_timeout": 300, "lambda_memory_size": 1024, "layers": archiver["layers"]}
     )
-    # GET /export and DELETE /users/{user_id} read Parquet in the API function.
+    # Export and erasure steps: up to Lambda's 15 minutes, one archive hour in memory at once.
+    functions.setdefault("jobs", {}).update(
+        {"lambda_timeout": 900, "lambda_memory_size": 1024, "layers": archiver["layers"]}
+    )
+    # GET /export reads Parquet in the API function (a page: one archive hour at a time).
     api = functions.setdefault("api_handler", {})
     api["layers"] = archiver["layers"]
     api.setdefault("lambda_memory_size", 512)

@@ -1,5 +1,6 @@
 """The ``--merge-template`` overlay that ``make package`` gives ``chalice package``: the
-template's two event source mappings, for chalice's SAM template (docs/deploy.md).
+template's event source mappings (the two Kinesis consumers and the jobs queue), for
+chalice's SAM template (docs/deploy.md).
 
     python -m infra.package_overlay out/chalice-overlay.json
 """
@@ -18,6 +19,13 @@ from infra.template import load_template
 MAPPINGS = {
     "AggregatorEventSourceMapping": "Aggregator",
     "ArchiverEventSourceMapping": "Archiver",
+    "JobsEventSourceMapping": "Jobs",
+}
+# the data stack's output each mapping reads from
+SOURCES = {
+    "AggregatorEventSourceMapping": "StreamArn",
+    "ArchiverEventSourceMapping": "StreamArn",
+    "JobsEventSourceMapping": "JobsQueueArn",
 }
 
 
@@ -33,16 +41,21 @@ def package_overlay(template: dict[str, Any] | None = None) -> dict[str, Any]:
                 "Type": "String",
                 "Description": "The data stack's DeadLetterQueueArn output.",
             },
+            "JobsQueueArn": {
+                "Type": "String",
+                "Description": "The data stack's JobsQueueArn output (the jobs function's queue).",
+            },
         },
         "Resources": {},
     }
     for logical, function in MAPPINGS.items():
         properties = copy.deepcopy(resources[logical]["Properties"])
-        properties["EventSourceArn"] = {"Ref": "StreamArn"}
+        properties["EventSourceArn"] = {"Ref": SOURCES[logical]}
         properties["FunctionName"] = {"Ref": function}
-        properties["DestinationConfig"] = {
-            "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
-        }
+        if "DestinationConfig" in properties:  # the stream's mappings (SQS has a redrive)
+            properties["DestinationConfig"] = {
+                "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
+            }
         overlay["Resources"][logical] = {
             "Type": resources[logical]["Type"],
             "Properties": properties,

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from clickstream.aws import client
+from clickstream.aws import aggregate_store, client
 from clickstream.compaction import compact_closed_hours, compact_hours
+from clickstream.jobs import JobStore
 from clickstream.settings import get_settings
 
 
@@ -25,7 +26,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         results = compact_hours(s3, bucket, start, now)
     else:
-        results = compact_closed_hours(s3, bucket, now)
+        results = compact_closed_hours(  # as the deployed schedule does it
+            s3,
+            bucket,
+            now,
+            erased=aggregate_store().erased_users(),
+            locks=JobStore(client("dynamodb"), get_settings().jobs_table),
+        )
     for result in results:
         print(
             f"{result.prefix}: {result.objects_read} objects, {result.rows_read} rows -> "

@@ -1,6 +1,7 @@
 """One consumer function behind its local event-source mapping, as a process of its own:
-``python -m localdev.consumer aggregator``. Stops cleanly on SIGTERM/SIGINT (in-flight
-batches finish; the next start resumes from the DynamoDB checkpoints)."""
+``python -m localdev.consumer aggregator`` (``archiver``; ``jobs``, on the jobs queue). Stops
+cleanly on SIGTERM/SIGINT (in-flight batches finish; the next start resumes from the DynamoDB
+checkpoints)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from clickstream.aws import client
 from clickstream.settings import get_settings
 from infra.template import load_template
 from localdev.faults import Faults, faulty_handler
-from localdev.runner import EventSourceMapping, Handler, MappingSettings
+from localdev.runner import EventSourceMapping, Handler, MappingSettings, SqsEventSourceMapping
 
 FUNCTIONS = {
     "aggregator": "consumers.aggregator:handler",
     "archiver": "consumers.archiver:handler",
+    "jobs": "consumers.jobs:handler",
 }
 
 
@@ -71,7 +73,32 @@ def load_handler(function: str) -> Handler:
     return handler
 
 
+def run_jobs(handler: Handler | None = None) -> dict[str, Any]:
+    """The jobs function behind its SQS event source (the template's JobsEventSourceMapping:
+    batch size 1, partial batch responses)."""
+    settings = get_settings()
+    properties = load_template()["Resources"]["JobsEventSourceMapping"]["Properties"]
+    mapping = SqsEventSourceMapping(
+        function_name="jobs",
+        handler=handler or load_handler("jobs"),
+        sqs=client("sqs"),
+        queue_name=settings.jobs_queue,
+        region=settings.region,
+        batch_size=int(properties["BatchSize"]),
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    mapping.start()
+    logging.getLogger("localdev.consumer").info("jobs: consuming %s", settings.jobs_queue)
+    stopped.wait()
+    mapping.stop()
+    return {"invocations": mapping.invocations, "failures": mapping.failures}
+
+
 def run(function: str, handler: Handler | None = None) -> dict[str, Any]:
+    if function == "jobs":
+        return run_jobs(handler)
     settings = get_settings()
     handler = handler or load_handler(function)
     faults = Faults.from_env()

@@ -554,3 +554,109 @@ class EventSourceMapping:
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {shard: vars(poller.stats) for shard, poller in self.pollers.items()}
+
+
+# --- SQS ------------------------------------------------------------------------------------
+
+
+def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda passes to an SQS-triggered function."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
+
+
+class SqsEventSourceMapping(threading.Thread):
+    """What Lambda's SQS poller does for the jobs function: long-poll, invoke with a batch,
+    delete what succeeded (with ``ReportBatchItemFailures``, all but the failed messages);
+    a failed message comes back after the queue's visibility timeout, and after the redrive
+    policy's receive count, SQS moves it to the dead-letter queue itself."""
+
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        handler: Handler,
+        sqs: Any,
+        queue_name: str,
+        region: str,
+        batch_size: int = 1,
+        timeout_s: float = 900.0,
+        wait_s: int = 1,
+    ) -> None:
+        super().__init__(name=f"{function_name}:sqs", daemon=True)
+        self.function_name = function_name
+        self.handler = handler
+        self.sqs = sqs
+        self.queue_url = str(sqs.get_queue_url(QueueName=queue_name)["QueueUrl"])
+        self.queue_arn = str(
+            sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        )
+        self.region = region
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+        self.wait_s = wait_s
+        self.stop_event = threading.Event()
+        self.invocations = 0
+        self.failures = 0
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # an emulator hiccup must not end the mapping
+                log.exception("%s: poller error", self.name)
+                self.stop_event.wait(1.0)
+
+    def poll_once(self) -> int:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=self.wait_s,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        context = LambdaContext(
+            function_name=self.function_name,
+            invoked_function_arn=(
+                f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+            ),
+            timeout_s=self.timeout_s,
+        )
+        self.invocations += 1
+        failed: set[str] = {message["MessageId"] for message in messages}
+        try:
+            answer = self.handler(
+                sqs_event(messages, queue_arn=self.queue_arn, region=self.region), context
+            )
+        except Exception as exc:
+            log.warning("%s: function error (%s); the batch comes back", self.name, exc)
+        else:
+            reported = (answer or {}).get("batchItemFailures") or []
+            failed = {str(item.get("itemIdentifier")) for item in reported}
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.failures += 1
+                continue
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        self.join(timeout)

@@ -1,5 +1,6 @@
-"""``make local``'s supervisor: the emulator, the template's resources, the consumers, the API
-and the web server on loopback; a consumer that dies is restarted; all stopped in order
+"""``make local``'s supervisor: the emulator, the template's resources, the consumers (the
+aggregator and archiver on the stream, the jobs function on the jobs queue), the API and the
+web server on loopback; a consumer that dies is restarted; all stopped in order
 (docs/local-stack.md)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from localdev.web import QuietStaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALSTACK_URL = "http://localhost:4566"
-CONSUMERS = ("aggregator", "archiver")
+CONSUMERS = ("aggregator", "archiver", "jobs")  # jobs: the exports' and erasures' queue
 log = logging.getLogger("localdev")
 LOCAL_SHARDS = 2
 
@@ -111,6 +112,9 @@ class LoopbackStack:
             "CLICKSTREAM_TRUSTED_PROXIES": env.get(
                 "CLICKSTREAM_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"
             ),
+            # The local archiver's batches take well under a second (no 60 s Lambda timeout
+            # to wait out): an erasure's sweep waits 10 s after its marker, not 120.
+            "CLICKSTREAM_ERASURE_SETTLE_S": env.get("CLICKSTREAM_ERASURE_SETTLE_S", "10"),
         }
         # X-Ray segments only when a daemon is there to receive them.
         if not env.get("AWS_XRAY_DAEMON_ADDRESS"):
@@ -134,6 +138,8 @@ class LoopbackStack:
             "CLICKSTREAM_AGGREGATES_TABLE": "AggregatesTableName",
             "CLICKSTREAM_CHECKPOINTS_TABLE": "CheckpointsTableName",
             "CLICKSTREAM_KEYS_TABLE": "KeysTableName",
+            "CLICKSTREAM_JOBS_TABLE": "JobsTableName",
+            "CLICKSTREAM_JOBS_QUEUE": "JobsQueueName",
             "CLICKSTREAM_ARCHIVE_BUCKET": "ArchiveBucketName",
             "CLICKSTREAM_DLQ_NAME": "DeadLetterQueueName",
             "CLICKSTREAM_ON_FAILURE_QUEUE_URL": "DeadLetterQueueUrl",

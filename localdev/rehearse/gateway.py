@@ -7,6 +7,7 @@ import json
 import ssl
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class Gateway:
         self._jwks: dict[str, dict[str, Any]] = {}
         self._write_key: str | None = None
         self.accepted_ids: list[str] = []
+        self.jobs: Callable[[], int] = lambda: 0  # delivers the jobs queue (the rehearsal)
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         parts = path.strip("/").split("/")
@@ -146,26 +148,41 @@ class Gateway:
         return self._tokens[user]
 
     def export_and_erase(self, sent: list[dict[str, Any]]) -> str:
-        """GET /export reads the archive back (pyarrow, from the layer, in the API function);
-        DELETE /users/{user_id} is for the pool's admin group only and removes the user."""
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
+        """GET /export pages the archive (pyarrow, from the layer, in the API function);
+        POST /exports is a job the jobs function writes to S3; DELETE /users/{user_id} is for
+        the pool's admin group only and is a job that removes the user."""
+        reader = self.reader_token()
+        status, exported = self.request("GET", "/export?format=json", token=reader)
         assert status == 200, (status, exported)
-        rows = exported["events"] if isinstance(exported, dict) else exported
+        rows = exported["events"]
+        assert exported["next"] is None, "one page holds the rehearsal's events"
         assert sorted(r["event_id"] for r in rows) == sorted(self.accepted_ids), (
             f"{len(rows)} exported rows, {len(self.accepted_ids)} accepted"
         )
+        status, job = self.request("POST", "/exports", token=reader, body={"format": "csv"})
+        assert status == 202, (status, job)
+        self.jobs()
+        status, done = self.request("GET", job["status_url"], token=reader)
+        assert status == 200 and done["status"] == "succeeded", (status, done)
+        assert done["result"]["rows"] == len(self.accepted_ids) and done["url"], done
         user = str(sent[0]["user_id"])
-        status, _ = self.request("DELETE", f"/users/{user}", token=self.reader_token())
+        status, _ = self.request("DELETE", f"/users/{user}", token=reader)
         assert status == 403, f"a reader's DELETE /users answered {status}"
         admin = self.token("admin@example.com", groups=("admin",))
-        status, erased = self.request("DELETE", f"/users/{user}", token=admin)
-        assert status == 200 and erased["archive_rows_removed"] > 0, (status, erased)
-        status, exported = self.request("GET", "/export?format=json", token=self.reader_token())
-        rows = exported["events"] if isinstance(exported, dict) else exported
+        status, erasure = self.request("DELETE", f"/users/{user}", token=admin)
+        assert status == 202, (status, erasure)
+        steps = self.jobs()
+        status, erased = self.request("GET", erasure["status_url"], token=admin)
+        assert status == 200 and erased["status"] == "succeeded", (status, erased)
+        assert erased["result"]["archive_rows_removed"] > 0, erased
+        status, exported = self.request("GET", "/export?format=json", token=reader)
+        rows = exported["events"]
         assert status == 200 and all(r.get("user_id") != user for r in rows), "user still there"
         return (
-            f"/export returned the {len(self.accepted_ids)} archived events; a reader's DELETE "
-            f"/users is 403; the admin group's removed {erased['archive_rows_removed']} rows"
+            f"/export paged the {len(self.accepted_ids)} archived events; the export job wrote "
+            f"{done['result']['bytes']} B of CSV; a reader's DELETE /users is 403; the admin "
+            f"group's erasure took {steps} queue messages and removed "
+            f"{erased['result']['archive_rows_removed']} rows"
         )
 
     def write_key(self) -> str:

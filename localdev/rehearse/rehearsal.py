@@ -28,7 +28,7 @@ from infra.template import load_template
 from localdev.harness import embedded_emulator, patched_env
 from localdev.provision import mapping_api_arguments, stack_outputs
 from localdev.rehearse.gateway import Gateway, traffic
-from localdev.runner import StreamRecord, kinesis_event, read_stream
+from localdev.runner import StreamRecord, kinesis_event, read_stream, sqs_event
 from localdev.sandbox import (
     LAMBDA_RUNTIME_MODULES,
     DeployedFunction,
@@ -48,14 +48,16 @@ FUNCTIONS = {  # chalice's name for each function of the app
     "aggregator": f"clickstream-{STAGE}-aggregator",
     "archiver": f"clickstream-{STAGE}-archiver",
     "compactor": f"clickstream-{STAGE}-compactor",
+    "jobs": f"clickstream-{STAGE}-jobs",
 }
 HANDLERS = {
     "api": "app.app",
     "aggregator": "app.aggregator",
     "archiver": "app.archiver",
     "compactor": "app.compactor",
+    "jobs": "app.jobs",
 }
-NEEDS_PYARROW = ("api", "archiver", "compactor")
+NEEDS_PYARROW = ("api", "archiver", "compactor", "jobs")
 LOG_SETTLE_S = 5.0  # for a function's last output lines to be read
 
 
@@ -167,7 +169,7 @@ class Rehearsal:
     # -- 3. what was deployed ------------------------------------------------------------------
     def inspect(self) -> None:
         checks: list[tuple[str, Callable[[], str]]] = [
-            ("four functions with chalice's handlers", self._functions),
+            ("five functions with chalice's handlers", self._functions),
             ("environment points at the stack's outputs", self._environment),
             ("X-Ray active tracing on every function", self._tracing),
             ("log groups with a retention, owned by the stack", self._log_groups),
@@ -201,7 +203,7 @@ class Rehearsal:
     def _tracing(self) -> str:
         modes = {role: self.function(role)["TracingConfig"]["Mode"] for role in FUNCTIONS}
         assert set(modes.values()) == {"Active"}, modes
-        return "Active x 4"
+        return f"Active x {len(FUNCTIONS)}"
 
     def _log_groups(self) -> str:
         logs = self.client("logs")
@@ -220,7 +222,7 @@ class Rehearsal:
             if r.get("ResourceType") == "AWS::Logs::LogGroup"
         }
         assert owned == {f"/aws/lambda/{name}" for name in FUNCTIONS.values()}, owned
-        return "4 x /aws/lambda/<function>, 30 days"
+        return f"{len(FUNCTIONS)} x /aws/lambda/<function>, 30 days"
 
     def _layers(self) -> str:
         expected = PANDAS_LAYER.format(region=self.region)
@@ -243,7 +245,10 @@ class Rehearsal:
             assert policy == expected, f"{role_name}: the policy differs from the generated one"
             actions = [a for s in policy["Statement"] for a in s["Action"]]
             assert not any("*" in action for action in actions), actions
-        return f"{len(expected['Statement'])} statements, no wildcard action, on 4 roles"
+        return (
+            f"{len(expected['Statement'])} statements, no wildcard action, "
+            f"on {len(FUNCTIONS)} roles"
+        )
 
     def _schedule(self) -> str:
         events = self.client("events")
@@ -284,6 +289,14 @@ class Rehearsal:
             destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
             assert destination == self.outputs["DeadLetterQueueArn"], destination
             found.append(f"{role} batch {mapping['BatchSize']}")
+        jobs = awslambda.list_event_source_mappings(
+            EventSourceArn=self.outputs["JobsQueueArn"], FunctionName=FUNCTIONS["jobs"]
+        )["EventSourceMappings"]
+        assert len(jobs) == 1, jobs
+        wanted = mapping_api_arguments(template["JobsEventSourceMapping"]["Properties"])
+        for setting in ("BatchSize", "FunctionResponseTypes"):
+            assert jobs[0].get(setting) == wanted[setting], ("jobs", setting, jobs[0])
+        found.append(f"jobs queue batch {jobs[0]['BatchSize']}")
         return "; ".join(found) + "; bisect, retries 5, 24 h, partial failures, DLQ"
 
     def _alarms(self) -> str:
@@ -366,7 +379,12 @@ class Rehearsal:
                     [*layers, runtime],
                     endpoint_url=self.endpoint_url,
                     xray_daemon=daemon.address,
-                    extra_environment=self.tls_environment(),
+                    extra_environment={
+                        **self.tls_environment(),
+                        # The rehearsal runs the archiver itself, synchronously: no archiver
+                        # batch can be in flight for an erasure's sweep to wait out.
+                        **({"CLICKSTREAM_ERASURE_SETTLE_S": "1"} if role == "jobs" else {}),
+                    },
                 )
             yield started
         finally:
@@ -385,7 +403,8 @@ class Rehearsal:
                         running.enter_context(self.deployed_functions(scratch, daemon))
                     )
                     return (
-                        "4 functions loaded from the deployed zip + runtime SDK (+ pyarrow layer)"
+                        f"{len(FUNCTIONS)} functions loaded from the deployed zip + runtime SDK "
+                        "(+ pyarrow layer)"
                     )
 
                 if not self.check(step, "each function loads from its own package", load):
@@ -406,9 +425,11 @@ class Rehearsal:
                     "archiver writes Parquet",
                     lambda: self.archive(functions["archiver"], records),
                 )
+                self.pause_jobs_mapping()  # the rehearsal plays the SQS poller, as below
+                gateway.jobs = lambda: self.drain_jobs(functions["jobs"])
                 self.check(
                     step,
-                    "export reads the archive; erasure is for admins",
+                    "export pages and jobs; erasure is an admin's job",
                     lambda: gateway.export_and_erase(sent),
                 )
                 self.check(
@@ -430,6 +451,39 @@ class Rehearsal:
             self.check(step, "X-Ray segments around Kinesis, DynamoDB, S3", daemon_report(daemon))
         finally:
             daemon.close()
+
+    def pause_jobs_mapping(self) -> None:
+        """The emulator would hand the jobs queue's messages to a container; the rehearsal
+        delivers them to the deployed zip itself (``drain_jobs``), as it does the stream's."""
+        awslambda = self.client("lambda")
+        for mapping in awslambda.list_event_source_mappings(
+            EventSourceArn=self.outputs["JobsQueueArn"]
+        )["EventSourceMappings"]:
+            awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+
+    def drain_jobs(self, jobs: DeployedFunction, timeout: float = 90.0) -> int:
+        """What the SQS event source does: each message (batch size 1) to the jobs function,
+        deleted unless reported failed, until the queue stays empty (delayed steps too)."""
+        sqs = self.client("sqs")
+        url = self.outputs["JobsQueueUrl"]
+        handled, deadline, idle = 0, time.monotonic() + timeout, 0
+        while time.monotonic() < deadline and idle < 3:
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+                )["Attributes"]
+                idle += 0 if int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)) else 1
+                continue
+            idle = 0
+            answer = jobs.invoke(sqs_event(messages, queue_arn=self.outputs["JobsQueueArn"],
+                                           region=self.region))  # fmt: skip
+            assert not (answer or {}).get("batchItemFailures"), answer
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            handled += 1
+        return handled
 
     def stream_records(self) -> dict[str, list[StreamRecord]]:
         return read_stream(self.client("kinesis"), self.outputs["StreamName"])

@@ -27,6 +27,10 @@ OUTPUTS = {
     "DeadLetterQueueArn": "arn:aws:sqs:eu-west-1:111122223333:clickstream-dlq",
     "KeysTableName": "clickstream-keys",
     "KeysTableArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/clickstream-keys",
+    "JobsTableName": "clickstream-jobs",
+    "JobsTableArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/clickstream-jobs",
+    "JobsQueueName": "clickstream-jobs",
+    "JobsQueueArn": "arn:aws:sqs:eu-west-1:111122223333:clickstream-jobs",
     "ReadAuth": "cognito",
     "UserPoolArn": "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_abc",
 }
@@ -47,6 +51,12 @@ CALLS = {
     "get_paginator": "s3:ListBucket",
     "send_message": "sqs:SendMessage",
     "get_queue_url": "sqs:GetQueueUrl",
+    "delete_item": "dynamodb:DeleteItem",
+    "create_multipart_upload": "s3:PutObject",
+    "upload_part": "s3:PutObject",
+    "complete_multipart_upload": "s3:PutObject",
+    "abort_multipart_upload": "s3:AbortMultipartUpload",
+    "generate_presigned_url": "s3:GetObject",  # what the URL's holder may then do
 }
 
 

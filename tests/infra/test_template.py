@@ -93,6 +93,10 @@ def test_tables(deployed: dict[str, str], aws: Any) -> None:
     keys = ddb.describe_table(TableName=deployed["KeysTableName"])["Table"]
     assert keys["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert keys["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    jobs = ddb.describe_table(TableName=deployed["JobsTableName"])["Table"]
+    assert jobs["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    ttl = ddb.describe_time_to_live(TableName=deployed["JobsTableName"])["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
 def test_bucket(deployed: dict[str, str], aws: Any) -> None:
@@ -106,7 +110,7 @@ def test_bucket(deployed: dict[str, str], aws: Any) -> None:
         r["Filter"]["Prefix"]: r["Expiration"]["Days"]
         for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     }
-    assert rules == {"bad/": 30, "raw/": 7}
+    assert rules == {"bad/": 30, "raw/": 7, "exports/": 7}
     s3.put_object(Bucket=bucket, Key="events/probe", Body=b"x")  # usable over local http
 
 
@@ -118,6 +122,14 @@ def test_queue_and_topic(deployed: dict[str, str], aws: Any) -> None:
     assert attrs["QueueArn"] == deployed["DeadLetterQueueArn"]
     topics = [t["TopicArn"] for t in aws("sns").list_topics()["Topics"]]
     assert deployed["AlarmTopicArn"] in topics
+    jobs = aws("sqs").get_queue_attributes(
+        QueueUrl=deployed["JobsQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert jobs["QueueArn"] == deployed["JobsQueueArn"]
+    assert jobs["VisibilityTimeout"] == "5400"  # six times the jobs function's 900 s
+    redrive = json.loads(jobs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":clickstream-jobs-dlq")
+    assert int(redrive["maxReceiveCount"]) == 5
 
 
 def test_glue_table_with_partition_projection(deployed: dict[str, str], aws: Any) -> None:
@@ -159,6 +171,8 @@ def test_aws_like_parameters(moto_endpoint: str, aws: Any) -> None:
             "StreamName": "aws-like-events",
             "AggregatesTableName": "aws-like-aggregates",
             "KeysTableName": "aws-like-keys",
+            "JobsTableName": "aws-like-jobs",
+            "JobsQueueName": "aws-like-jobs",
             "ArchiveBucketName": "aws-like-archive",
             "DeadLetterQueueName": "aws-like-dlq",
             "AlarmTopicName": "aws-like-alarms",
@@ -194,6 +208,8 @@ def test_without_glue_catalog(moto_endpoint: str, aws: Any) -> None:
             "AggregatesTableName": "noglue-aggregates",
             "CheckpointsTableName": "noglue-checkpoints",
             "KeysTableName": "noglue-keys",
+            "JobsTableName": "noglue-jobs",
+            "JobsQueueName": "noglue-jobs",
             "ArchiveBucketName": "noglue-archive",
             "DeadLetterQueueName": "noglue-dlq",
             "AlarmTopicName": "noglue-alarms",

@@ -305,6 +305,50 @@ def test_export_returns_archived_events_as_ndjson(local_stack):
     assert not any("ip_address" in row for row in rows)
 
 
+def test_an_export_job_and_paged_exports_carry_the_archived_events(local_stack):
+    """What a user of `make local` does: page GET /export by its Link header, and ask for a
+    CSV export job that the jobs function (on the jobs queue) writes to S3."""
+    tag = _unique()
+    body = local_stack.post_events(
+        [{"event_type": "click", "session_id": tag, "properties": {"tag": tag}}] * 3
+    )
+    wanted = set(body["event_ids"])
+
+    def paged() -> set[str]:
+        found: set[str] = set()
+        path = "/export?format=ndjson&limit=2"
+        while path:
+            response = requests.get(
+                local_stack.api_url + path, headers=local_stack.read_headers, timeout=30
+            )
+            assert response.status_code == 200 and len(response.content) < 5_000_000
+            found |= {json.loads(line)["event_id"] for line in response.text.splitlines()}
+            path = response.links.get("next", {}).get("url", "")
+        return found & wanted
+
+    local_stack.wait_until(lambda: paged() == wanted, timeout=60)
+    accepted = requests.post(
+        f"{local_stack.api_url}/exports",
+        json={"format": "csv"},
+        headers=local_stack.read_headers,
+        timeout=30,
+    )
+    assert accepted.status_code == 202, accepted.text
+
+    def finished() -> dict | None:
+        status = requests.get(
+            local_stack.api_url + accepted.json()["status_url"],
+            headers=local_stack.read_headers,
+            timeout=30,
+        ).json()
+        assert status["status"] != "failed", status
+        return status if status["status"] == "succeeded" else None
+
+    status = local_stack.wait_until(finished, timeout=90)
+    csv_text = requests.get(status["url"], timeout=30).text  # the presigned URL, on moto
+    assert wanted <= {line.split(",", 1)[0] for line in csv_text.splitlines()[1:]}
+
+
 def test_kinesis_records_carry_the_canonical_event_and_session_partition_key(local_stack):
     tag = _unique()
     local_stack.post_events([{"event_type": "click", "session_id": tag}])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.package_overlay import MAPPINGS, package_overlay
+from infra.package_overlay import MAPPINGS, SOURCES, package_overlay
 from infra.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,28 +60,28 @@ def test_template_defines_the_api_and_both_consumer_functions(package):
         if resource["Type"] == "AWS::Serverless::Function"
     }
     handlers = {resource["Properties"]["Handler"] for resource in functions.values()}
-    assert {"app.app", "app.aggregator", "app.archiver"} <= handlers
+    assert {"app.app", "app.aggregator", "app.archiver", "app.jobs"} <= handlers
     archiver = next(r for r in functions.values() if r["Properties"]["Handler"] == "app.archiver")
     assert any("AWSSDKPandas" in layer for layer in archiver["Properties"].get("Layers", []))
     assert all(r["Properties"].get("Tracing") == "Active" for r in functions.values())
 
 
 @pytest.mark.parametrize("mapping", sorted(MAPPINGS))
-def test_template_connects_the_stream_with_the_templates_mapping_settings(package, mapping):
+def test_template_connects_each_source_with_the_templates_mapping_settings(package, mapping):
     packaged = json.loads((package / "sam.json").read_text())["Resources"][mapping]
     source = load_template()["Resources"][mapping]["Properties"]
     properties = packaged["Properties"]
     assert properties["FunctionName"] == {"Ref": MAPPINGS[mapping]}
-    assert properties["EventSourceArn"] == {"Ref": "StreamArn"}
-    assert properties["DestinationConfig"] == {
-        "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
-    }
+    assert properties["EventSourceArn"] == {"Ref": SOURCES[mapping]}
     settings = set(source) - {"EventSourceArn", "FunctionName", "DestinationConfig"}
-    assert {
-        "BisectBatchOnFunctionError",
-        "MaximumRetryAttempts",
-        "FunctionResponseTypes",
-    } <= settings
+    assert "FunctionResponseTypes" in settings
+    if SOURCES[mapping] == "StreamArn":
+        assert properties["DestinationConfig"] == {
+            "OnFailure": {"Destination": {"Ref": "DeadLetterQueueArn"}}
+        }
+        assert {"BisectBatchOnFunctionError", "MaximumRetryAttempts"} <= settings
+    else:  # the jobs queue: its redrive policy is its dead-letter destination
+        assert "DestinationConfig" not in properties and source["BatchSize"] == 1
     assert {key: properties[key] for key in settings} == {key: source[key] for key in settings}
 
 

@@ -16,7 +16,8 @@ from clickstream.aws import aggregate_store, reset_clients
 from clickstream.keys import create_key
 from clickstream.schema import Event
 
-TABLES = {"aggregates": ("pk", "sk"), "keys": ("pk",)}
+TABLES = {"aggregates": ("pk", "sk"), "keys": ("pk",), "jobs": ("pk",)}
+ARCHIVE_BUCKET = "archive"
 
 
 def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
@@ -27,6 +28,9 @@ def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "CLICKSTREAM_KEYS_TABLE": "keys",
         "CLICKSTREAM_STREAM_NAME": "events",
         "CLICKSTREAM_READ_AUTH": "apikey",
+        "CLICKSTREAM_JOBS_TABLE": "jobs",
+        "CLICKSTREAM_JOBS_QUEUE": "jobs",
+        "CLICKSTREAM_ARCHIVE_BUCKET": ARCHIVE_BUCKET,
         "POWERTOOLS_METRICS_NAMESPACE": "ClickstreamTest",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -46,14 +50,17 @@ def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                 ],
             )
         boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
+        boto3.client("s3").create_bucket(Bucket=ARCHIVE_BUCKET)
+        boto3.client("sqs").create_queue(QueueName="jobs")
         read, _ = create_key(dynamodb, "keys", role="read", site="test")
         write, _ = create_key(dynamodb, "keys", role="write", site="test")
+        admin, _ = create_key(dynamodb, "keys", role="admin", site="test")
         from chalice.test import Client
 
         from api.app import app
 
         with Client(app) as client:
-            yield {"client": client, "read": read, "write": write}
+            yield {"client": client, "read": read, "write": write, "admin": admin}
         reset_clients()
 
 
@@ -94,3 +101,43 @@ def aggregate_what_was_sent() -> None:
 def stream_events() -> list[Event]:
     """Every event the stream holds, in order."""
     return [Event.model_validate_json(r["Data"]) for r in _stream_records()[1]]
+
+
+def run_jobs(context: Any = None) -> int:
+    """What the jobs queue's event source mapping does: each visible message to the jobs
+    function (an SQS event of one record), deleted unless reported failed. Returns handled."""
+    from consumers.jobs import handler
+    from localdev.runner import LambdaContext
+
+    context = context or LambdaContext(
+        "jobs", "arn:aws:lambda:us-east-1:123456789012:function:jobs"
+    )
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    handled = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return handled
+        message = messages[0]
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message.get("Attributes", {}),
+                    "eventSource": "aws:sqs",
+                }
+            ]
+        }
+        answer = handler(event, context)
+        if not answer["batchItemFailures"]:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:  # its visibility timeout, passed at once
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        handled += 1

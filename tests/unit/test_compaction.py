@@ -109,3 +109,41 @@ def test_only_hours_with_new_objects_are_touched():
     old, new = partition_prefix(NOW - timedelta(days=2)), partition_prefix(NOW - timedelta(days=1))
     keys = [compacted_key(old), compacted_key(new), f"{new}s-5-9.parquet", "bad/shard=s/1.bin"]
     assert touched_partitions(keys, NOW) == [new]
+
+
+class Locks:
+    """A JobStore's lock interface over a dict: who holds which hour."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, str] = {}
+
+    def lock(self, prefix: str, owner: str) -> bool:
+        if self.held.get(prefix, owner) != owner:
+            return False
+        self.held[prefix] = owner
+        return True
+
+    def unlock(self, prefix: str, owner: str) -> None:
+        if self.held.get(prefix) == owner:
+            del self.held[prefix]
+
+
+def test_compaction_leaves_erased_users_out_and_skips_an_hour_an_erasure_holds(s3):
+    from clickstream.store import user_hash
+
+    hour = NOW - timedelta(hours=3)
+    busy = NOW - timedelta(hours=2)
+    archive(s3, [make_event(timestamp=hour, user_id=u) for u in ("gone", "kept", "gone")], 1)
+    archive(s3, [make_event(timestamp=busy, user_id="gone")], 10)
+    archive(s3, [make_event(timestamp=hour, user_id="kept")], 20)  # a second object
+    archive(s3, [make_event(timestamp=busy, user_id="kept")], 30)
+    locks = Locks()
+    locks.held[partition_prefix(busy)] = "era-an-erasure"
+
+    results = compact_closed_hours(s3, BUCKET, NOW, erased={user_hash("gone")}, locks=locks)
+
+    assert [result.prefix for result in results] == [partition_prefix(hour)]
+    kept = read_parquet_objects(s3, BUCKET, [compacted_key(partition_prefix(hour))])
+    assert kept["user_id"].to_pylist() == ["kept", "kept"]
+    assert len(list_archive_keys(s3, BUCKET, partition_prefix(busy))) == 2  # untouched
+    assert locks.held == {partition_prefix(busy): "era-an-erasure"}  # its lock released

@@ -233,3 +233,38 @@ def test_a_child_shard_is_read_only_after_its_parent_is_drained_as_lambda_does(a
     assert set(shards[:first_child]) == {parent["ShardId"]}
     assert parent["ShardId"] not in shards[first_child:]
     assert sorted(n for batch in handler.batches for n in batch) == list(range(30))
+
+
+# --- the jobs queue's SQS event source ---------------------------------------------------------
+
+
+def test_the_sqs_mapping_deletes_what_succeeded_and_leaves_reported_failures_for_a_retry(aws):
+    from localdev.runner import SqsEventSourceMapping
+
+    sqs = aws["sqs"]
+    url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+    for body in ("ok", "fail", "raise"):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"step": body}))
+    seen: list[tuple[str, str, int]] = []
+
+    def handler(event, context):
+        record = event["Records"][0]
+        step = json.loads(record["body"])["step"]
+        seen.append((step, record["eventSource"], context.get_remaining_time_in_millis()))
+        if step == "raise":
+            raise RuntimeError("the function died")
+        failed = [{"itemIdentifier": record["messageId"]}] if step == "fail" else []
+        return {"batchItemFailures": failed}
+
+    mapping = SqsEventSourceMapping(function_name="jobs", handler=handler, sqs=sqs,
+                                    queue_name="jobs", region="us-east-1", wait_s=0)  # fmt: skip
+    while mapping.poll_once():
+        pass
+    assert sorted(step for step, _, _ in seen) == ["fail", "ok", "raise"]
+    assert {source for _, source, _ in seen} == {"aws:sqs"}
+    assert all(0 < remaining <= 900_000 for _, _, remaining in seen)  # Lambda's context
+    assert mapping.failures == 2
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # the success is deleted; the two failures wait out their visibility timeout, then return
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"
+    assert attributes["ApproximateNumberOfMessages"] == "0"
