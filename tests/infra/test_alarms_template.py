@@ -83,6 +83,15 @@ EXPECTED: dict[str, tuple[str, str, dict[str, str], str, float, str, str]] = {
         "GreaterThanThreshold",
         "notBreaching",
     ),
+    "jobs-dlq-depth": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": "clickstream-jobs-dlq"},
+        "Maximum",
+        0.0,
+        "GreaterThanThreshold",
+        "notBreaching",
+    ),
     "stream-write-throttled": (
         "AWS/Kinesis",
         "WriteProvisionedThroughputExceeded",
