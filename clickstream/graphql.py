@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -202,12 +203,13 @@ def _store(info: Any) -> DynamoAggregateStore:
     return context.store
 
 
+def _range(args: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """``from`` and ``to``, parsed as the REST routes parse them (errors name the argument)."""
+    return queries.parse_time(args.get("from"), "from"), queries.parse_time(args.get("to"), "to")
+
+
 def _period(args: Mapping[str, Any]) -> queries.Period:
-    return queries.resolve_period(
-        args.get("period"),
-        queries.parse_time(args.get("from"), "from"),
-        queries.parse_time(args.get("to"), "to"),
-    )
+    return queries.resolve_period(args.get("period"), *_range(args))
 
 
 def _type_counts(counts: Mapping[str, int]) -> list[dict[str, Any]]:
@@ -230,23 +232,14 @@ def resolve_stats(_: Any, info: Any, **args: Any) -> dict[str, Any]:
 
 @query.field("timeseries")
 def resolve_timeseries(_: Any, info: Any, granularity: str, **args: Any) -> dict[str, Any]:
-    return queries.timeseries(
-        _store(info),
-        granularity,
-        queries.parse_time(args.get("from"), "from"),
-        queries.parse_time(args.get("to"), "to"),
-    )
+    return queries.timeseries(_store(info), granularity, *_range(args))
 
 
 @query.field("funnel")
 def resolve_funnel(_: Any, info: Any, **args: Any) -> dict[str, Any]:
     if args.get("period"):
         return queries.funnel_for(_store(info), _period(args))
-    return queries.funnel(
-        _store(info),
-        queries.parse_time(args.get("from"), "from"),
-        queries.parse_time(args.get("to"), "to"),
-    )
+    return queries.funnel(_store(info), *_range(args))
 
 
 @query.field("topPages")

@@ -40,20 +40,22 @@ class QuietStaticHandler(SimpleHTTPRequestHandler):
         if path == "/cs.js":
             return (ROOT / "tracker" / "cs.js").read_bytes(), "text/javascript; charset=utf-8"
         if self.demo_values is not None and path in ("/graphiql", "/graphiql/"):
-            page = (ROOT / "tools" / "graphiql" / "index.html").read_text()
-            for name, value in self.demo_values.items():
-                page = page.replace("{{" + name + "}}", value)
-            return page.encode(), "text/html; charset=utf-8"
+            return self._filled(ROOT / "tools" / "graphiql" / "index.html", self.demo_values)
         if path.startswith("/graphiql/") and path[len("/graphiql/") :] in GRAPHIQL_FILES:
             file = GRAPHIQL_MODULES / GRAPHIQL_FILES[path[len("/graphiql/") :]]
             kind = "text/css" if file.suffix == ".css" else "text/javascript"
             return file.read_bytes(), f"{kind}; charset=utf-8"
         if self.demo_values is not None and (path == "/demo" or path.startswith("/demo/")):
-            page = (ROOT / "tracker" / "demo" / "index.html").read_text()
-            for name, value in self.demo_values.items():
-                page = page.replace("{{" + name + "}}", value)
-            return page.encode(), "text/html; charset=utf-8"
+            return self._filled(ROOT / "tracker" / "demo" / "index.html", self.demo_values)
         return None
+
+    @staticmethod
+    def _filled(page: Path, values: dict[str, str]) -> tuple[bytes, str]:
+        """A page with this stack's ``{{NAME}}`` values put in."""
+        text = page.read_text()
+        for name, value in values.items():
+            text = text.replace("{{" + name + "}}", value)
+        return text.encode(), "text/html; charset=utf-8"
 
     def _send_generated(self, body: bool) -> bool:
         generated = self._generated()
