@@ -47,6 +47,10 @@ from clickstream.aggregates import DIMENSIONS
 from clickstream.store import DynamoAggregateStore
 
 log = logging.getLogger(__name__)
+# ariadne logs every error of an answer at ERROR with a traceback, a user's bad argument
+# included; _format_error logs what is ours to fix (a resolver failing), so its own is muted.
+ARIADNE_LOG = logging.getLogger(f"{__name__}.ariadne")
+ARIADNE_LOG.setLevel(logging.CRITICAL)
 MAX_QUERY_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024  # the query and its variables
 # GET is for simple queries: URLs past ~8 KB are refused by API Gateway (414) before us.
@@ -57,6 +61,7 @@ MAX_LIST_NESTING = 3  # __schema.types.fields.args is 3; our own fields need 2
 # One unit per aggregate-store read a field makes (``@cost`` in the schema); a dashboard's
 # worth of fields costs ~40.
 MAX_COST = 100
+COST_RULE_ECHO = {"code": "ARGUMENT_NOT_PRICED"}
 
 SCHEMA_SDL = """
 directive @cost(complexity: Int, multipliers: [String!], useMultipliers: Boolean)
@@ -464,9 +469,14 @@ def execute(
             cost_validator(maximum_cost=MAX_COST, variables=request.variables),
         ],
         error_formatter=_format_error,
+        logger=ARIADNE_LOG,
         require_query=True,
     )
     if "data" not in result:  # refused before running: syntax, limits, unknown fields
+        # ariadne's cost rule re-reports an argument graphql-core's own rules already refused
+        # (it coerces arguments to price them): keep graphql-core's message only.
+        errors = result["errors"]
+        result["errors"] = [e for e in errors if e.get("extensions") != COST_RULE_ECHO] or errors
         return GraphQLAnswer(400, result)
     codes = {(error.get("extensions") or {}).get("code") for error in result.get("errors", ())}
     if codes == {"UNAVAILABLE"} and not any((result["data"] or {}).values()):
@@ -486,6 +496,8 @@ def _format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     elif isinstance(original, BotoCoreError | ClientError):
         formatted["message"] = "The aggregates could not be read; try again."
         formatted["extensions"] = {"code": "UNAVAILABLE"}
+    elif original is not None and error.path is None:  # raised while validating, not running
+        formatted["extensions"] = COST_RULE_ECHO
     elif original is not None:
         log.error("GraphQL resolver failed", exc_info=original)
         formatted["message"] = "Internal error."

@@ -4,6 +4,7 @@ route answers, abusive queries are refused before they run, and bad requests say
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from collections.abc import Iterator
@@ -202,7 +203,7 @@ BAD_ARGUMENTS = (  # (query, the argument named, what the message says)
 )
 
 
-def test_a_bad_argument_is_named_and_the_other_fields_still_answer(api):
+def test_a_bad_argument_is_named_and_the_other_fields_still_answer(api, caplog):
     for query, field, message in BAD_ARGUMENTS:  # one stack for all: each costs ~0.6 s
         status, body = graphql(api, query[:-1] + " realtime { visitorsNow } }")
         assert status == 200, query
@@ -210,6 +211,8 @@ def test_a_bad_argument_is_named_and_the_other_fields_still_answer(api):
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, query
         assert message in error["message"] and error["path"][0] in query, query
         assert body["data"]["realtime"]["visitorsNow"] == 0, query
+    # a user's mistake is answered, not logged as the service's error
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def _aliases(count: int, field: str) -> str:
@@ -251,6 +254,7 @@ def test_abusive_or_broken_queries_are_refused_before_running(api, monkeypatch):
         assert status == 400, (query, body)
         assert "data" not in body
         assert any(re.search(said, e["message"], re.IGNORECASE) for e in body["errors"]), body
+        assert all("Internal" not in e["message"] for e in body["errors"]), (query, body)
 
 
 def test_the_introspection_query_of_graphiql_passes_the_limits(api):
