@@ -78,7 +78,7 @@ audit: venv
 # Then the stack tiers (infra, integration: they poll with deadlines) run beside the CPU tiers
 # (unit, packaging, security) in a second pytest process: two processes on two cores, each
 # prints its summary, any failing fails the target (~13 min here, against 16.5 serialized).
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
 	@$(PYTEST) tests/browser; browser=$$?; \
