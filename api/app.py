@@ -4,31 +4,27 @@ the per-request log line live in one middleware (``guard``); see ``clickstream.a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache, wraps
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import CognitoUserPoolAuthorizer, Rate, Response
 from chalice.app import Chalice, Request
 
 from clickstream import queries
 from clickstream.addresses import client_address
-from clickstream.auth import (
-    Access,
-    AuthError,
-    Principal,
-    authorize_claims,
-    authorize_key,
-    presented_key,
-)
-from clickstream.aws import aggregate_store, client
+from clickstream.auth import Access, Principal, authorize_claims, authorize_key, presented_key
+from clickstream.aws import aggregate_store, client, reset_clients
 from clickstream.cors import cors_headers, preflight
+from clickstream.errors import RequestError
 from clickstream.geo import locator
 from clickstream.ingest import (
     IngestContext,
@@ -39,12 +35,11 @@ from clickstream.ingest import (
 from clickstream.keys import KeyCache, get_key
 from clickstream.protocols import Protocol, SdkRequest, handle_sdk_request, posthog
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
-from clickstream.settings import get_settings
+from clickstream.settings import Settings, get_settings
 
-app = Chalice(app_name="clickstream")
 # Request bodies of these types reach the function base64-encoded, so API Gateway passes
 # gzip (posthog-js sends it as text/plain) unchanged; the pixel is the one binary answer.
-app.api.binary_types = [
+BINARY_TYPES = (
     "text/plain",
     "application/octet-stream",
     "application/gzip",
@@ -52,55 +47,108 @@ app.api.binary_types = [
     "application/x-www-form-urlencoded",
     "image/gif",
     "application/vnd.apache.parquet",
-]
+)
+READ_AUTH_MODES = ("apikey", "cognito")
 logger = Logger(service="clickstream-api")
 metrics = Metrics(service="clickstream-api")
 # Patches botocore, so each PutRecords / DynamoDB / S3 call is an X-Ray subsegment of the
 # request's trace (on Lambda with `xray: true`; off under `chalice local` and in tests).
 tracer = Tracer(service="clickstream-api")
 
-# Read routes: API keys from the keys table ("apikey", the local stack) or API Gateway's
-# Cognito user-pool authorizer ("cognito", AWS stages), chosen when the stage starts.
-READ_AUTH = get_settings().read_auth
-if READ_AUTH not in ("apikey", "cognito"):
-    raise RuntimeError(f"CLICKSTREAM_READ_AUTH must be apikey or cognito, not {READ_AUTH!r}")
-READ_AUTHORIZER = (
-    CognitoUserPoolAuthorizer(
-        "clickstream-users", provider_arns=[get_settings().cognito_user_pool_arn]
-    )
-    if READ_AUTH == "cognito"
-    else None
-)
-# On AWS, per-client rate limits come from API Gateway usage plans, which identify a client
-# by an API Gateway API key in "x-api-key" (see the README); opt in per stage.
-USAGE_PLAN_KEY_REQUIRED = os.environ.get("CLICKSTREAM_USAGE_PLAN_KEY_REQUIRED") == "true"
+
+@dataclass(frozen=True)
+class ApiState:
+    """What the routes share per warm Lambda, built from the settings at the first request
+    (``api_state``), not at import: tests and tools change the environment and rebuild it
+    (``reset_api_state``)."""
+
+    settings: Settings
+    keys: KeyCache  # key lookups, remembered for the settings' key_cache_seconds
+
+    @property
+    def read_auth(self) -> str:
+        """How read and admin routes are proven: API keys ("apikey", the local stack) or API
+        Gateway's Cognito user-pool authorizer ("cognito", AWS stages)."""
+        return self.settings.read_auth
+
+
+def _checked_read_auth(settings: Settings) -> str:
+    if settings.read_auth not in READ_AUTH_MODES:
+        raise RuntimeError(
+            f"CLICKSTREAM_READ_AUTH must be apikey or cognito, not {settings.read_auth!r}"
+        )
+    return settings.read_auth
+
+
+@cache
+def api_state() -> ApiState:
+    settings = get_settings()
+    _checked_read_auth(settings)
+    return ApiState(settings=settings, keys=KeyCache(ttl=settings.key_cache_seconds))
+
+
+def reset_api_state() -> None:
+    """Forget the state (and the settings and clients it was built from)."""
+    api_state.cache_clear()
+    reset_clients()
+
+
+# The route table: who may call each route. API Gateway's part of it (which routes carry the
+# Cognito authorizer) is configuration that chalice reads from the app when it packages a
+# stage, so ``create_app`` applies it to a new app from the settings it is given.
 ACCESS: dict[tuple[str, str], Access] = {}
 ROUTE_METHODS: dict[str, set[str]] = {}
-KEYS = KeyCache(ttl=get_settings().key_cache_seconds)
+_VIEWS: list[tuple[str, str, Access, Callable[..., Any], dict[str, Any]]] = []
+REQUEST: ContextVar[Request] = ContextVar("request")
 PRINCIPAL: ContextVar[Principal | None] = ContextVar("principal", default=None)
 # What a route adds to its request's log line (e.g. the ids of the events it accepted).
 LOG_FIELDS: ContextVar[dict[str, Any]] = ContextVar("log_fields")
 
 
 def route(path: str, method: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
-    """``app.route`` that records who may call the route and gives its path a CORS preflight
-    view (chalice's own CORSConfig allows only one origin)."""
-    ACCESS[(path, method)] = access
-    if path not in ROUTE_METHODS:
-        ROUTE_METHODS[path] = set()
-        app.route(path, methods=["OPTIONS"], content_types=["*/*"])(answer_preflight)
-    ROUTE_METHODS[path].add(method)
-    if access in ("read", "admin") and READ_AUTHORIZER is not None:
-        kwargs["authorizer"] = READ_AUTHORIZER
-        kwargs["api_key_required"] = USAGE_PLAN_KEY_REQUIRED or None
-    return app.route(path, methods=[method], **kwargs)
+    """Add a view to the route table with who may call it; each path also gets a CORS
+    preflight view (chalice's own CORSConfig allows only one origin)."""
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        ACCESS[(path, method)] = access
+        ROUTE_METHODS.setdefault(path, set()).add(method)
+        _VIEWS.append((path, method, access, view, kwargs))
+        return view
+
+    return register
+
+
+def create_app(settings: Settings | None = None) -> Chalice:
+    """A Chalice app serving the route table. On a ``cognito`` stage every read and admin
+    route carries the user pool's authorizer (and, when the stage opts in, API Gateway's
+    usage-plan key: per-client rate limits, see the README)."""
+    settings = settings or Settings.from_env()
+    authorizer = (
+        CognitoUserPoolAuthorizer(
+            "clickstream-users", provider_arns=[settings.cognito_user_pool_arn]
+        )
+        if _checked_read_auth(settings) == "cognito"
+        else None
+    )
+    new_app = Chalice(app_name="clickstream")
+    new_app.api.binary_types = list(BINARY_TYPES)
+    for path in ROUTE_METHODS:
+        new_app.route(path, methods=["OPTIONS"], content_types=["*/*"])(answer_preflight)
+    for path, method, access, view, kwargs in _VIEWS:
+        options = dict(kwargs)
+        if access in ("read", "admin") and authorizer is not None:
+            options["authorizer"] = authorizer
+            options["api_key_required"] = settings.usage_plan_key_required or None
+        new_app.route(path, methods=[method], **options)(_answering(view, access))
+    new_app.register_middleware(guard, "http")
+    return new_app
 
 
 def answer_preflight(**_: Any) -> Response:
     request = _request()
     methods = ROUTE_METHODS.get(request.path, ())
     sdk = any(ACCESS.get((request.path, method)) == "sdk" for method in methods)
-    answer = preflight(request.headers, get_settings().cors_origins, methods, credentials=sdk)
+    answer = preflight(request.headers, _settings().cors_origins, methods, credentials=sdk)
     body = {"error": answer.error, "field": "Origin"} if answer.error else None
     return Response(
         body=orjson.dumps(body).decode() if body else "",
@@ -117,10 +165,12 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     )
 
 
+def _settings() -> Settings:
+    return api_state().settings
+
+
 def _request() -> Request:
-    request = app.current_request
-    assert request is not None, "only called while handling a request"
-    return request
+    return REQUEST.get()
 
 
 def _raw_body() -> bytes | None:
@@ -134,26 +184,55 @@ def _source_ip(request: Request) -> str | None:
     return client_address(
         identity.get("sourceIp"),
         request.headers.get("x-forwarded-for"),
-        get_settings().trusted_proxies,
+        _settings().trusted_proxies,
     )
 
 
 def _lookup_key(key: str) -> Any:
-    return KEYS.get(key, lambda k: get_key(client("dynamodb"), get_settings().keys_table, k))
+    keys_table = _settings().keys_table
+    return api_state().keys.get(key, lambda k: get_key(client("dynamodb"), keys_table, k))
 
 
 def _authorize(request: Request, access: Access) -> Principal | None:
     if access in ("public", "sdk"):  # an SDK route checks the key its body carries
         return None
-    if access != "write" and READ_AUTH == "cognito":
+    if access != "write" and api_state().read_auth == "cognito":
         claims = ((request.context or {}).get("authorizer") or {}).get("claims")
         return authorize_claims(access, claims)
     key, field = presented_key(access, request.headers, request.query_params or {})
     return authorize_key(access, key, field, _lookup_key)
 
 
-def _denied(access: Access, error: AuthError) -> Response:
-    metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
+# A store that did not answer (throttled, down, unreachable): the request may be sent again.
+RETRY_AFTER_S = "1"
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+    }
+)
+
+
+def _unavailable(error: Exception) -> bool:
+    if isinstance(error, BotoCoreError):  # no answer: connection, timeout
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    answer = error.response
+    status = int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status >= 500 or answer.get("Error", {}).get("Code") in _UNAVAILABLE_CODES
+
+
+def _refused(access: Access, error: RequestError) -> Response:
+    """The one answer to a refused request: ingest's shape on write routes, ``{error,
+    field}`` elsewhere."""
+    if error.status in (401, 403):
+        metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
     if access == "write":
         body: dict[str, Any] = {
             "status": "rejected",
@@ -165,27 +244,66 @@ def _denied(access: Access, error: AuthError) -> Response:
     return _json(error.status, body, error.headers)
 
 
-@app.middleware("http")
+def _store_failed(access: Access, error: ClientError | BotoCoreError) -> Response:
+    """DynamoDB or S3 did not answer: a 503 the client retries after ``Retry-After``."""
+    what = (
+        f"{error.operation_name}: {error.response.get('Error', {}).get('Code')}"
+        if isinstance(error, ClientError)
+        else type(error).__name__
+    )
+    logger.warning("store unavailable", extra={"error": what})
+    metrics.add_metric(name="StoreUnavailable", unit=MetricUnit.Count, value=1)
+    message = f"the data store did not answer ({what}); retry after {RETRY_AFTER_S} s"
+    body: dict[str, Any] = (
+        {"status": "unavailable", "error": message, "errors": []}
+        if access == "write"
+        else {"error": message, "field": None}
+    )
+    return _json(503, body, {"Retry-After": RETRY_AFTER_S})
+
+
+def _answering(call: Callable[..., Any], access: Access) -> Callable[..., Any]:
+    """``call`` (a view, or the access check), with the one place where a refused request
+    (``RequestError``) and a store that did not answer become answers. Chalice turns what a
+    view raises into a 500 before any middleware sees it, so each view is wrapped."""
+
+    @wraps(call)
+    def answering(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except RequestError as error:
+            return _refused(access, error)
+        except (ClientError, BotoCoreError) as error:
+            if not _unavailable(error):
+                raise
+            return _store_failed(access, error)
+
+    return answering
+
+
 def guard(event: Request, get_response: Any) -> Any:
     """Authorize, answer, add the CORS headers; one structured log line (never a key or an
-    IP address) and one EMF flush per request."""
+    IP address) and one EMF flush per request. A refused request (``RequestError``, from
+    the checks or the route) and a store that did not answer are turned into answers here."""
     access = ACCESS.get((event.path, event.method), "public")
     principal = None
     log_fields: dict[str, Any] = {}
+    tokens = REQUEST.set(event), PRINCIPAL.set(None), LOG_FIELDS.set(log_fields)
     try:
-        principal = _authorize(event, access) if event.method != "OPTIONS" else None
-    except AuthError as error:
-        response = _denied(access, error)
-    else:
-        token, fields_token = PRINCIPAL.set(principal), LOG_FIELDS.set(log_fields)
-        try:
+        checked = _answering(_authorize, access)(event, access)
+        if isinstance(checked, Response):  # refused, or the keys table did not answer
+            response = checked
+        else:
+            principal = checked
+            PRINCIPAL.set(principal)
             response = get_response(event)
-        finally:
-            PRINCIPAL.reset(token)
-            LOG_FIELDS.reset(fields_token)
+    finally:
+        LOG_FIELDS.reset(tokens[2])
+        PRINCIPAL.reset(tokens[1])
+        REQUEST.reset(tokens[0])
     if event.method != "OPTIONS":
         response.headers.update(
-            cors_headers(event.headers, get_settings().cors_origins, credentials=access == "sdk")
+            cors_headers(event.headers, _settings().cors_origins, credentials=access == "sdk")
         )
     logger.info(
         "request",
@@ -232,7 +350,7 @@ def _answer_ingest(result: IngestResponse) -> Response:
 
 
 def _ingest_context() -> IngestContext:
-    settings = get_settings()
+    settings = _settings()
     return IngestContext(
         kinesis=client("kinesis"),
         stream_name=settings.stream_name,
@@ -261,7 +379,7 @@ def health() -> Response:
 def openapi() -> Response:
     from clickstream.openapi import openapi_document
 
-    return _json(200, openapi_document(READ_AUTH))
+    return _json(200, openapi_document(api_state().read_auth))
 
 
 @route("/events", "POST", "write", content_types=ANY_BODY)
@@ -305,7 +423,7 @@ def _sdk(protocol: Protocol, call: str = "batch") -> Response:
 @route("/v1/{call}", "POST", "sdk", content_types=ANY_BODY)
 def segment_call(call: str) -> Response:
     if call not in SEGMENT_CALLS:
-        return _json(404, {"error": f"/v1/{call[:40]} is not a Segment call", "field": "path"})
+        raise RequestError("path", f"/v1/{call[:40]} is not a Segment call", 404)
     return _sdk("segment", SEGMENT_CALLS[call])
 
 
@@ -364,11 +482,8 @@ def snowplow_tp2() -> Response:
 
 
 def _read(answer: Any) -> Response:
-    """Run a read query; a bad parameter is a 400 naming it."""
-    try:
-        return _json(200, answer())
-    except queries.QueryError as error:
-        return _json(400, {"error": error.message, "field": error.field})
+    """Run a read query (a bad parameter raises ``RequestError``: the guard's 400)."""
+    return _json(200, answer())
 
 
 def _param(name: str) -> str | None:
@@ -388,7 +503,7 @@ def _int_param(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise queries.QueryError(name, f"'{raw}' is not an integer") from None
+        raise RequestError(name, f"'{raw}' is not an integer") from None
 
 
 def _period() -> queries.Period:
@@ -490,14 +605,10 @@ def _graphql() -> Response:
         parsed
         if isinstance(parsed, graphql.GraphQLAnswer)
         else graphql.execute(
-            aggregate_store(), parsed, introspection=get_settings().graphql_introspection
+            aggregate_store(), parsed, introspection=_settings().graphql_introspection
         )
     )
     return _json(answer.status, answer.body, answer.headers)
-
-
-def _query_error(error: queries.QueryError) -> Response:
-    return _json(400, {"error": error.message, "field": error.field})
 
 
 def _export_link(cursor: str) -> str:
@@ -515,34 +626,26 @@ def export() -> Response:
     ``Link`` header (every format). Larger ranges: POST /exports."""
     from clickstream import exports
 
-    try:
-        export_format = exports.check_format(_param("format") or "json")
-        if export_format == "parquet" and not _accepts_binary():
-            return _json(
-                406,
-                {
-                    "error": f"format=parquet is binary: send Accept: {exports.FORMATS['parquet']}",
-                    "field": "Accept",
-                },
-            )
-        limit = exports.check_limit(_int_param("limit", exports.DEFAULT_PAGE_ROWS))
-        cursor = _param("cursor")
-        if cursor:
-            window, after = exports.decode_cursor(cursor)
-        else:
-            window = exports.resolve_range(_time_param("from"), _time_param("to"))
-            after = None
-        page = exports.export_page(
-            client("s3"),
-            get_settings().archive_bucket,
-            export_format=export_format,
-            window=window,
-            after=after,
-            limit=limit,
-            link=_export_link,
-        )
-    except queries.QueryError as error:
-        return _query_error(error)
+    export_format = exports.check_format(_param("format") or "json")
+    if export_format == "parquet" and not _accepts_binary():
+        parquet = exports.FORMATS["parquet"]
+        raise RequestError("Accept", f"format=parquet is binary: send Accept: {parquet}", 406)
+    limit = exports.check_limit(_int_param("limit", exports.DEFAULT_PAGE_ROWS))
+    cursor = _param("cursor")
+    if cursor:
+        window, after = exports.decode_cursor(cursor)
+    else:
+        window = exports.resolve_range(_time_param("from"), _time_param("to"))
+        after = None
+    page = exports.export_page(
+        client("s3"),
+        _settings().archive_bucket,
+        export_format=export_format,
+        window=window,
+        after=after,
+        limit=limit,
+        link=_export_link,
+    )
     headers: dict[str, str | list[str]] = {
         "Content-Type": page.content_type,
         "X-Export-Rows": str(page.rows),
@@ -561,7 +664,7 @@ def _accepts_binary() -> bool:
 
     accept = (_request().headers.get("accept") or "").lower()
     parts = {part.strip() for part in re.split("[,;]", accept)}
-    return "*/*" in parts or bool(parts & set(app.api.binary_types))
+    return "*/*" in parts or bool(parts & set(BINARY_TYPES))
 
 
 def _json_body() -> dict[str, Any]:
@@ -571,22 +674,22 @@ def _json_body() -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise queries.QueryError("body", "not JSON") from None
+        raise RequestError("body", "not JSON") from None
     if not isinstance(body, dict):
-        raise queries.QueryError("body", "must be a JSON object")
+        raise RequestError("body", "must be a JSON object")
     return body
 
 
 def _job_queue() -> Any:
     from clickstream.jobs import JobQueue
 
-    return JobQueue(client("sqs"), get_settings().jobs_queue)
+    return JobQueue(client("sqs"), _settings().jobs_queue)
 
 
 def _job_store() -> Any:
     from clickstream.jobs import JobStore
 
-    return JobStore(client("dynamodb"), get_settings().jobs_table)
+    return JobStore(client("dynamodb"), _settings().jobs_table)
 
 
 def _requested_by() -> dict[str, Any]:
@@ -599,16 +702,13 @@ def start_export() -> Response:
     """An export job: every event of the range (up to a year) in one S3 object."""
     from clickstream import exports
 
-    try:
-        body = _json_body()
-        export_format = exports.check_format(str(body.get("format") or "json"))
-        window = exports.resolve_range(
-            queries.parse_time(_str_or_none(body.get("from")), "from"),
-            queries.parse_time(_str_or_none(body.get("to")), "to"),
-            longest=exports.MAX_JOB_WINDOW,
-        )
-    except queries.QueryError as error:
-        return _query_error(error)
+    body = _json_body()
+    export_format = exports.check_format(str(body.get("format") or "json"))
+    window = exports.resolve_range(
+        queries.parse_time(_str_or_none(body.get("from")), "from"),
+        queries.parse_time(_str_or_none(body.get("to")), "to"),
+        longest=exports.MAX_JOB_WINDOW,
+    )
     params = {
         "format": export_format,
         "from": window.start.isoformat().replace("+00:00", "Z"),
@@ -630,7 +730,7 @@ def _str_or_none(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise queries.QueryError("from", "must be an ISO 8601 time")
+        raise RequestError("from", "must be an ISO 8601 time")
     return value
 
 
@@ -642,12 +742,12 @@ def _job_answer(job_id: str, kind: str) -> Response:
     well_formed = re.fullmatch(r"(exp|era)-[0-9a-f]{32}", job_id) is not None
     job = _job_store().get(job_id) if well_formed else None
     if job is None or job.kind != kind:
-        return _json(404, {"error": f"no such {kind} job", "field": "job_id"})
+        raise RequestError("job_id", f"no such {kind} job", 404)
     view = public_view(job)
     if kind == "export" and job.status == "succeeded":
         from clickstream.exports import presigned_url
 
-        view["url"] = presigned_url(client("s3"), get_settings().archive_bucket, job.result["key"])
+        view["url"] = presigned_url(client("s3"), _settings().archive_bucket, job.result["key"])
         view["url_expires_in_s"] = 3600
     return _json(200, view)
 
@@ -660,14 +760,11 @@ def export_status(job_id: str) -> Response:
 @route("/users/{user_id}", "DELETE", "admin")
 def delete_user(user_id: str) -> Response:
     """Erase a user's events (admin only): an asynchronous job, 202 with its id."""
-    from clickstream.privacy import ErasureError, start_erasure
+    from clickstream.privacy import start_erasure
     from clickstream.store import user_hash
 
     requested_by = _requested_by()
-    try:
-        job = start_erasure(_job_store(), _job_queue(), unquote(user_id), requested_by)
-    except ErasureError as error:
-        return _json(400, {"error": error.message, "field": error.field})
+    job = start_erasure(_job_store(), _job_queue(), unquote(user_id), requested_by)
     the_hash = user_hash(unquote(user_id))
     logger.info(
         "user erasure requested",
@@ -684,6 +781,10 @@ def delete_user(user_id: str) -> Response:
 @route("/erasures/{job_id}", "GET", "admin")
 def erasure_status(job_id: str) -> Response:
     return _job_answer(unquote(job_id), "erasure")
+
+
+# The stage's app: chalice finds it here when it serves, tests or packages the API.
+app = create_app()
 
 
 # --- Kinesis consumers: Lambda functions of the same deployment package. Their event source
@@ -707,7 +808,7 @@ def compactor(event: Any) -> dict[str, Any]:
     # Under each hour's lock (an erasure's step takes the same), erased users left out.
     results = compact_closed_hours(
         client("s3"),
-        get_settings().archive_bucket,
+        _settings().archive_bucket,
         datetime.now(UTC),
         erased=aggregate_store().erased_users(),
         locks=_job_store(),

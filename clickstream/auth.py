@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from clickstream.errors import RequestError
 from clickstream.headers import header
 from clickstream.keys import KeyRecord, well_formed
 
@@ -48,24 +49,6 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "admin"}),
 }
 _WHAT = {"write": "send events", "read": "read analytics", "admin": "use admin endpoints"}
-
-
-class AuthError(Exception):
-    """The request is not allowed: answered with ``status`` and nothing is done."""
-
-    def __init__(self, status: int, message: str, field: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self.status != 401:
-            return {}
-        if self.field == "Authorization":
-            return {"WWW-Authenticate": 'Bearer realm="clickstream"'}
-        return {"WWW-Authenticate": f'ApiKey realm="clickstream", header="{self.field}"'}
 
 
 @dataclass(frozen=True)
@@ -112,16 +95,16 @@ def authorize_key(
 ) -> Principal:
     """Check a presented key against the keys table (through ``lookup``, normally cached)."""
     if not presented:
-        raise AuthError(401, f"missing {field}: {_WHAT[access]} needs a {access} key", field)
+        raise RequestError(field, f"missing {field}: {_WHAT[access]} needs a {access} key", 401)
     if len(presented) > MAX_PRESENTED_KEY_LENGTH or not well_formed(presented):
-        raise AuthError(403, f"{field} is not a valid key", field)
+        raise RequestError(field, f"{field} is not a valid key", 403)
     record = lookup(presented)
     if record is None:
-        raise AuthError(403, f"{field} is not a known key", field)
+        raise RequestError(field, f"{field} is not a known key", 403)
     if not record.active:
-        raise AuthError(403, f"{field} was revoked", field)
+        raise RequestError(field, f"{field} was revoked", 403)
     if access not in ROLE_GRANTS.get(record.role, frozenset()):
-        raise AuthError(403, f"a {record.role} key cannot {_WHAT[access]}", field)
+        raise RequestError(field, f"a {record.role} key cannot {_WHAT[access]}", 403)
     return Principal("key", record.role, key_id=record.key_id, site=record.site)
 
 
@@ -144,18 +127,20 @@ def authorize_claims(
     issuer and expiry before the Lambda runs and passes its claims; this re-checks the
     expiry (defence in depth) and the ``admin`` group for admin routes."""
     if not claims:
-        raise AuthError(401, "missing Authorization: a Cognito token is required", "Authorization")
+        raise RequestError(
+            "Authorization", "missing Authorization: a Cognito token is required", 401
+        )
     now = now or datetime.now(UTC)
     try:
         expires = int(float(claims.get("exp", 0)))
     except (TypeError, ValueError):
         expires = 0
     if expires <= now.timestamp():
-        raise AuthError(401, "the token has expired", "Authorization")
+        raise RequestError("Authorization", "the token has expired", 401)
     role = "admin" if ADMIN_GROUP in _groups(claims) else "read"
     if access not in ROLE_GRANTS[role]:
-        raise AuthError(
-            403, f"{_WHAT[access]} needs a user in the '{ADMIN_GROUP}' group", "Authorization"
+        raise RequestError(
+            "Authorization", f"{_WHAT[access]} needs a user in the '{ADMIN_GROUP}' group", 403
         )
     return Principal("cognito", role, subject=str(claims.get("sub", "")))
 
@@ -171,7 +156,7 @@ def verify_cognito_jwt(
     """What API Gateway's Cognito authorizer checks, for tools and tests that hold a token
     outside API Gateway: RS256 signature against the pool's JWKS, ``iss``, ``exp`` (and
     ``nbf``), ``token_use`` and the app client (``aud`` of an ID token, ``client_id`` of an
-    access token). Returns the claims or raises ``AuthError(401)``."""
+    access token). Returns the claims or raises ``RequestError`` (401)."""
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
@@ -188,16 +173,16 @@ def verify_cognito_jwt(
         )
         registry.validate(decoded.claims)
     except JoseError as error:
-        raise AuthError(
-            401, f"invalid token: {error.description or error.error}", "Authorization"
+        raise RequestError(
+            "Authorization", f"invalid token: {error.description or error.error}", 401
         ) from None
     except ValueError:
-        raise AuthError(401, "invalid token: not a JWT", "Authorization") from None
+        raise RequestError("Authorization", "invalid token: not a JWT", 401) from None
     claims = dict(decoded.claims)
     if client_id is not None:
         audience = claims.get("aud") if claims["token_use"] == "id" else claims.get("client_id")
         if audience != client_id:
-            raise AuthError(401, "invalid token: issued for another app client", "Authorization")
+            raise RequestError("Authorization", "invalid token: issued for another app client", 401)
     return claims
 
 

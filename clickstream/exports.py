@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from clickstream.queries import QueryError
+from clickstream.errors import RequestError
 
 DEFAULT_PAGE_ROWS = 1_000
 MAX_PAGE_ROWS = 10_000
@@ -72,7 +72,7 @@ class ExportPage:
 
 def check_format(export_format: str) -> str:
     if export_format not in FORMATS:
-        raise QueryError("format", "must be json, ndjson, csv or parquet")
+        raise RequestError("format", "must be json, ndjson, csv or parquet")
     return export_format
 
 
@@ -86,16 +86,16 @@ def resolve_range(
     end = end or now or datetime.now(UTC)
     start = start or end - DEFAULT_EXPORT_WINDOW
     if start > end:
-        raise QueryError("from", "'from' is after 'to'")
+        raise RequestError("from", "'from' is after 'to'")
     if end - start > longest:
         days = longest.days
-        raise QueryError("from", f"the range is longer than {days} days; export it in parts")
+        raise RequestError("from", f"the range is longer than {days} days; export it in parts")
     return ExportRange(start, end)
 
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE_ROWS:
-        raise QueryError("limit", f"must be between 1 and {MAX_PAGE_ROWS}")
+        raise RequestError("limit", f"must be between 1 and {MAX_PAGE_ROWS}")
     return limit
 
 
@@ -124,9 +124,9 @@ def decode_cursor(cursor: str) -> tuple[ExportRange, Position]:
         window = ExportRange(_from_ms(int(data["f"])), _from_ms(int(data["t"])))
         position = Position(int(data["ts"]), str(data["id"]))
     except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, OverflowError):
-        raise QueryError("cursor", "not a cursor this API gave out") from None
+        raise RequestError("cursor", "not a cursor this API gave out") from None
     if window.start > window.end or window.end - window.start > MAX_EXPORT_WINDOW:
-        raise QueryError("cursor", "not a cursor this API gave out")
+        raise RequestError("cursor", "not a cursor this API gave out")
     return window, position
 
 

@@ -44,6 +44,7 @@ from graphql.type.definition import GraphQLOutputType
 
 from clickstream import queries
 from clickstream.aggregates import DIMENSIONS
+from clickstream.errors import RequestError
 from clickstream.store import DynamoAggregateStore
 
 log = logging.getLogger(__name__)
@@ -490,7 +491,7 @@ def _format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
 
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
-    if isinstance(original, queries.QueryError):
+    if isinstance(original, RequestError):
         formatted["message"] = f"{original.field}: {original.message}"
         formatted["extensions"] = {"code": "BAD_USER_INPUT", "field": original.field}
     elif isinstance(original, BotoCoreError | ClientError):

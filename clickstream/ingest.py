@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError
 
 from clickstream.enrich import canonical_event
+from clickstream.errors import RequestError
 from clickstream.schema import (
     MAX_FUTURE_SKEW,
     MAX_PROPERTIES_BYTES,
@@ -46,17 +47,6 @@ DEFAULT_MAX_EVENT_AGE = timedelta(days=3650)
 INGEST_CONTENT_TYPES = ("application/json", "text/plain")
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 1.0
-
-
-class IngestError(Exception):
-    """The request as a whole is unacceptable: answered with ``status`` and nothing is
-    written."""
-
-    def __init__(self, status: int, message: str, field: str = "body") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 # A canonical event as the JSON object the stream carries (``Event``'s fields, None left out).
@@ -90,46 +80,48 @@ def check_content_type(content_type: str | None) -> None:
         return
     media_type, _, parameters = content_type.partition(";")
     if media_type.strip().lower() not in INGEST_CONTENT_TYPES:
-        raise IngestError(
-            415,
+        raise RequestError(
+            "Content-Type",
             f"Content-Type {media_type.strip()[:100]!r} is not accepted; send application/json "
             "(or text/plain from navigator.sendBeacon)",
-            "Content-Type",
+            415,
         )
     charset = parameters.lower().replace(" ", "")
     if "charset=" in charset and "charset=utf-8" not in charset:
-        raise IngestError(415, "the body must be UTF-8 (charset=utf-8)", "Content-Type")
+        raise RequestError("Content-Type", "the body must be UTF-8 (charset=utf-8)", 415)
 
 
 def load_json_body(raw: bytes | None) -> Any:
     if raw is None or not raw.strip():
-        raise IngestError(400, "request body is empty; send a JSON object")
+        raise RequestError("body", "request body is empty; send a JSON object")
     if len(raw) > MAX_BODY_BYTES:
-        raise IngestError(413, f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+        raise RequestError(
+            "body", f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", 413
+        )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):
-            raise IngestError(
-                400, "malformed JSON: nested deeper than the parser's limit of 1024 levels"
+            raise RequestError(
+                "body", "malformed JSON: nested deeper than the parser's limit of 1024 levels"
             ) from None
-        raise IngestError(400, f"malformed JSON: {exc}") from None
+        raise RequestError("body", f"malformed JSON: {exc}") from None
 
 
 def records_from_body(body: Any) -> list[Any]:
     """The ``records`` array of a ``POST /events`` body."""
     if not isinstance(body, dict):
-        raise IngestError(400, 'the body must be a JSON object like {"records": [...]}')
+        raise RequestError("body", 'the body must be a JSON object like {"records": [...]}')
     records = body.get("records")
     if not isinstance(records, list):
-        raise IngestError(400, '"records" must be an array of event objects', "records")
+        raise RequestError("records", '"records" must be an array of event objects')
     if not records:
-        raise IngestError(400, '"records" is empty; send 1 to 500 events', "records")
+        raise RequestError("records", '"records" is empty; send 1 to 500 events')
     if len(records) > MAX_RECORDS_PER_REQUEST:
-        raise IngestError(
-            413,
-            f'"records" has {len(records)} events; the limit is {MAX_RECORDS_PER_REQUEST}',
+        raise RequestError(
             "records",
+            f'"records" has {len(records)} events; the limit is {MAX_RECORDS_PER_REQUEST}',
+            413,
         )
     return records
 
@@ -361,7 +353,7 @@ def count_reasons(errors: Sequence[RecordError]) -> dict[str, int]:
 RETRY_AFTER_S = "1"
 
 
-def _whole_request_error(error: IngestError) -> IngestResponse:
+def _whole_request_error(error: RequestError) -> IngestResponse:
     return IngestResponse(
         error.status,
         {
@@ -501,7 +493,7 @@ def handle_events_request(
                 )
                 return stream_batch(batch, len(valid), context)
         records = records_from_body(load_json_body(raw_body))
-    except IngestError as error:
+    except RequestError as error:
         return _whole_request_error(error)
     return ingest_records(records, context)
 
@@ -513,10 +505,10 @@ def handle_track_request(
     try:
         check_content_type(content_type)
         record = load_json_body(raw_body)
-    except IngestError as error:
+    except RequestError as error:
         return _whole_request_error(error)
     if not isinstance(record, dict):
-        return _whole_request_error(IngestError(400, "the body must be one JSON event object"))
+        return _whole_request_error(RequestError("body", "the body must be one JSON event object"))
     response = ingest_records([record], context)
     if response.status == 200:
         response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}

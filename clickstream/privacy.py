@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from clickstream.errors import RequestError
 from clickstream.jobs import JobQueue, JobStore, now_iso
 from clickstream.store import DynamoAggregateStore, user_hash
 
@@ -48,16 +49,9 @@ LOCK_RETRY_S = 30  # an hour being compacted: try again in this many seconds
 STEP_BUDGET_MS = 120_000  # stop taking hours when less than this is left of the invocation
 
 
-class ErasureError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 def check_user_id(user_id: str) -> str:
     if not user_id or len(user_id) > MAX_USER_ID_LENGTH:
-        raise ErasureError("user_id", f"must be 1 to {MAX_USER_ID_LENGTH} characters")
+        raise RequestError("user_id", f"must be 1 to {MAX_USER_ID_LENGTH} characters")
     return user_id
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from clickstream.aggregates import DIMENSIONS, RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
+from clickstream.errors import RequestError
 from clickstream.hll import HyperLogLog
 from clickstream.schema import FUNNEL_STEPS, page_path
 from clickstream.store import Counters, DynamoAggregateStore
@@ -39,15 +40,6 @@ DASHBOARD_BREAKDOWNS = (
 )  # fmt: skip
 
 
-class QueryError(ValueError):
-    """A read request with a bad parameter (answered 400)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 def parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
@@ -56,9 +48,9 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise QueryError(field, f"'{shown}' is not an ISO 8601 date or time") from None
+        raise RequestError(field, f"'{shown}' is not an ISO 8601 date or time") from None
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise QueryError(field, f"'{shown}' is outside the years {MIN_YEAR} to {MAX_YEAR}")
+        raise RequestError(field, f"'{shown}' is outside the years {MIN_YEAR} to {MAX_YEAR}")
     return parsed
 
 
@@ -131,9 +123,9 @@ def resolve_period(
     if name is None:
         name = "custom" if start or end else "all"
     if name not in PERIODS:
-        raise QueryError("period", f"must be one of {', '.join(PERIODS)}")
+        raise RequestError("period", f"must be one of {', '.join(PERIODS)}")
     if name != "custom" and (start or end):
-        raise QueryError("period", "'from' and 'to' go with period=custom only")
+        raise RequestError("period", "'from' and 'to' go with period=custom only")
     today = _floor(now, "day")
     if name == "all":
         return Period(name, None, now, "minute")
@@ -146,10 +138,10 @@ def resolve_period(
     if name in ("7d", "30d"):
         return Period(name, today - timedelta(days=int(name[:-1]) - 1), now, "day")
     if start is None:
-        raise QueryError("from", "period=custom needs 'from'")
+        raise RequestError("from", "period=custom needs 'from'")
     end = end or now
     if start > end:
-        raise QueryError("from", "'from' is after 'to'")
+        raise RequestError("from", "'from' is after 'to'")
     return Period(name, start, end, _custom_granularity(start, end, now))
 
 
@@ -223,9 +215,9 @@ def breakdown(
     """The top ``limit`` values of a dimension over the period's days, with an "other" row.
     Visit dimensions count visits; pages count views; goals count converted visits."""
     if dimension not in DIMENSIONS:
-        raise QueryError("dimension", f"must be one of {', '.join(DIMENSIONS)}")
+        raise RequestError("dimension", f"must be one of {', '.join(DIMENSIONS)}")
     if not 1 <= limit <= MAX_TOP:
-        raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
+        raise RequestError("limit", f"must be between 1 and {MAX_TOP}")
     low, high = period.days
     with store.snapshot():
         all_time = period.start is None and DIMENSIONS[dimension].all_time
@@ -288,14 +280,14 @@ def timeseries(
     """Dense series of bucket counts between ``start`` and ``end`` (inclusive buckets). Custom
     event types are counted together as ``custom`` (their names: the event_type breakdown)."""
     if granularity not in GRANULARITY_STEP:
-        raise QueryError("granularity", "must be one of minute, hour, day")
+        raise RequestError("granularity", "must be one of minute, hour, day")
     step = GRANULARITY_STEP[granularity]
     end = _floor(end or now or datetime.now(UTC), granularity)
     start = _floor(start or end - DEFAULT_WINDOW[granularity] + step, granularity)
     if start > end:
-        raise QueryError("from", "'from' is after 'to'")
+        raise RequestError("from", "'from' is after 'to'")
     if (end - start) / step >= MAX_POINTS:
-        raise QueryError("from", f"the range spans more than {MAX_POINTS} {granularity}s")
+        raise RequestError("from", f"the range spans more than {MAX_POINTS} {granularity}s")
     key_of = _BUCKET_KEY[granularity]
     with store.snapshot():
         found = store.counters(granularity, key_of(start), key_of(end))
@@ -379,7 +371,7 @@ def funnel(
         low = day_key(start_day) if start_day else "0000-00-00"
         high = day_key(end_day) if end_day else "9999-99-99"
         if low > high:
-            raise QueryError("from", "'from' is after 'to'")
+            raise RequestError("from", "'from' is after 'to'")
         with store.snapshot():
             counters = store.total("day", low, high)
     return _funnel_steps(counters)
@@ -414,7 +406,7 @@ def top_pages(store: DynamoAggregateStore, limit: int = 10) -> dict[str, Any]:
     has a view, else ``other_views`` holds the rest and ``max_error`` bounds any page left
     out."""
     if not 1 <= limit <= MAX_TOP:
-        raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
+        raise RequestError("limit", f"must be between 1 and {MAX_TOP}")
     with store.snapshot():
         top = store.top("page", None, None, limit)
     shown = sum(row.count for row in top.rows)
@@ -453,7 +445,7 @@ def parse_sections(raw: str | None) -> tuple[str, ...]:
     wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     unknown = [name for name in wanted if name not in DASHBOARD_SECTIONS]
     if unknown or not wanted:
-        raise QueryError("sections", f"must be some of {', '.join(DASHBOARD_SECTIONS)}")
+        raise RequestError("sections", f"must be some of {', '.join(DASHBOARD_SECTIONS)}")
     return wanted
 
 
@@ -471,7 +463,7 @@ def dashboard(
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not 1 <= pages_limit <= MAX_TOP:
-        raise QueryError("limit", f"must be between 1 and {MAX_TOP}")
+        raise RequestError("limit", f"must be between 1 and {MAX_TOP}")
     now = now or datetime.now(UTC)
     period = period or resolve_period("all", now=now)
     series_start = None if period.start is None else _floor(period.start, period.granularity)

@@ -31,6 +31,9 @@ class Settings:
     # "cognito" (API Gateway's Cognito user-pool authorizer; AWS stages).
     read_auth: str = "apikey"
     cognito_user_pool_arn: str = ""
+    # Cognito stages: read routes also need an API Gateway usage-plan key in "x-api-key"
+    # (per-client rate limits, see the README); opted into per stage.
+    usage_plan_key_required: bool = False
     # Browser origins allowed to call the API (CORS); "*" allows any origin.
     cors_origins: tuple[str, ...] = ("*",)
     # Event timestamps older than this are rejected: 10 years by default, because the
@@ -71,6 +74,7 @@ class Settings:
             key_cache_seconds=float(_env("CLICKSTREAM_KEY_CACHE_S", "60")),
             read_auth=_env("CLICKSTREAM_READ_AUTH", "apikey").strip().lower(),
             cognito_user_pool_arn=_env("CLICKSTREAM_COGNITO_USER_POOL_ARN", ""),
+            usage_plan_key_required=_env("CLICKSTREAM_USAGE_PLAN_KEY_REQUIRED", "") == "true",
             cors_origins=parse_origins(
                 _env("CLICKSTREAM_CORS_ORIGINS", _env("CLICKSTREAM_CORS_ORIGIN", "*"))
             ),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from clickstream.errors import RequestError
+
 
 def harden_chalice_local() -> None:
     """1. The access log names no client: chalice local logs each request as
@@ -50,7 +52,7 @@ def verify_cognito_locally() -> None:
     except ImportError:  # pragma: no cover - chalice is always there locally
         return
 
-    from clickstream.auth import AuthError, user_pool_issuer, user_pool_jwks, verify_cognito_jwt
+    from clickstream.auth import user_pool_issuer, user_pool_jwks, verify_cognito_jwt
     from clickstream.cors import cors_headers
     from clickstream.settings import get_settings
 
@@ -75,7 +77,7 @@ def verify_cognito_locally() -> None:
                 jwks_cache[pool_arn] = user_pool_jwks(pool_arn)
             try:
                 verify_cognito_jwt(token, jwks_cache[pool_arn], issuer=user_pool_issuer(pool_arn))
-            except AuthError:
+            except RequestError:
                 raise unauthorized from None
         return authorize(self, raw_path, lambda_event, lambda_context)
 

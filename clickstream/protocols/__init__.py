@@ -13,11 +13,10 @@ from typing import Any, Literal
 
 import orjson
 
-from clickstream.auth import AuthError
+from clickstream.errors import RequestError
 from clickstream.ingest import (
     RETRY_AFTER_S,
     IngestContext,
-    IngestError,
     IngestResponse,
     ingest_records,
 )
@@ -26,7 +25,7 @@ from clickstream.protocols.common import Decoded, SdkRequest, check_sdk_content_
 from clickstream.schema import CLIENT_ID_NAMESPACE, RecordError
 
 Protocol = Literal["segment", "posthog", "snowplow"]
-# Checks a presented write key (and where it came from); raises AuthError.
+# Checks a presented write key (and where it came from); raises RequestError.
 Authorize = Callable[[str | None, str], Any]
 
 __all__ = ["Protocol", "SdkRequest", "handle_sdk_request", "posthog", "segment", "snowplow"]
@@ -47,9 +46,7 @@ def handle_sdk_request(
             check_sdk_content_type(request.header("content-type"))
         decoded = _decode(protocol, request, call, method)
         authorize(decoded.key, decoded.key_field)
-    except IngestError as error:
-        return _error(protocol, error.status, error.message, error.field)
-    except AuthError as error:
+    except RequestError as error:
         answer = _error(protocol, error.status, error.message, error.field)
         answer.headers.update(error.headers)
         return answer

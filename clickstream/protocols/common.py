@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from clickstream.errors import RequestError
 from clickstream.headers import header
-from clickstream.ingest import MAX_BODY_BYTES, IngestError, check_content_type
+from clickstream.ingest import MAX_BODY_BYTES, check_content_type
 from clickstream.schema import CUSTOM_EVENT_TYPE, STANDARD_EVENT_TYPES, RecordError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -59,11 +60,11 @@ def check_sdk_content_type(content_type: str | None) -> None:
         return
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type not in SDK_CONTENT_TYPES:
-        raise IngestError(
-            415,
+        raise RequestError(
+            "Content-Type",
             f"Content-Type {media_type[:100]!r} is not accepted; send JSON "
             "(application/json or text/plain), gzipped or not",
-            "Content-Type",
+            415,
         )
     if media_type in ("application/json", "text/plain"):
         check_content_type(content_type)  # the charset rule
@@ -76,11 +77,13 @@ def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
     try:
         data = inflater.decompress(raw, limit + 1)
     except zlib.error as exc:
-        raise IngestError(400, f"the body is not valid gzip: {exc}") from None
+        raise RequestError("body", f"the body is not valid gzip: {exc}") from None
     if len(data) > limit or inflater.unconsumed_tail:
-        raise IngestError(413, f"the body inflates past {limit} bytes; the limit is {limit}")
+        raise RequestError(
+            "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
+        )
     if not inflater.eof:
-        raise IngestError(400, "the body is not valid gzip: the data is truncated")
+        raise RequestError("body", "the body is not valid gzip: the data is truncated")
     return data
 
 
@@ -88,22 +91,24 @@ def unwrap_body(request: SdkRequest, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body with ``Content-Encoding: gzip`` (or bare gzip bytes) undone."""
     raw = request.body or b""
     if len(raw) > limit:
-        raise IngestError(413, f"request body is {len(raw)} bytes; the limit is {limit}")
+        raise RequestError("body", f"request body is {len(raw)} bytes; the limit is {limit}", 413)
     encoding = (request.header("content-encoding") or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") or raw[:2] == GZIP_MAGIC:
         return inflate(raw, limit)
     if encoding and encoding != "identity":
-        raise IngestError(415, f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip")
+        raise RequestError(
+            "body", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
+        )
     return raw
 
 
 def parse_json(data: bytes | str, what: str = "body") -> Any:
     if not data or not data.strip():
-        raise IngestError(400, f"the {what} is empty; send JSON", what)
+        raise RequestError(what, f"the {what} is empty; send JSON")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise IngestError(400, f"the {what} is not valid JSON: {exc}", what) from None
+        raise RequestError(what, f"the {what} is not valid JSON: {exc}") from None
 
 
 def b64decode_loose(text: str, what: str) -> bytes:
@@ -112,7 +117,7 @@ def b64decode_loose(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise IngestError(400, f"{what} is not valid base64", what) from None
+        raise RequestError(what, f"{what} is not valid base64") from None
 
 
 # Segment's e-commerce spec names and PostHog's/Snowplow's built-ins, as our standard types.

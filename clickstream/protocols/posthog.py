@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from clickstream.ingest import IngestError
+from clickstream.errors import RequestError
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -77,7 +77,7 @@ def _payload(request: SdkRequest) -> bytes | str:
     if content_type == "application/x-www-form-urlencoded" or raw[:5] == b"data=":
         form = parse_qs(raw.decode("utf-8", "replace"))
         if "data" not in form:
-            raise IngestError(400, "a form-encoded body needs its events in data=", "data")
+            raise RequestError("data", "a form-encoded body needs its events in data=")
         text = form["data"][0]
         compression = compression or ("lz64" if form.get("compression") == ["lz64"] else "")
     elif not raw.strip() and request.query.get("data"):
@@ -86,7 +86,7 @@ def _payload(request: SdkRequest) -> bytes | str:
         try:
             return decompress_from_base64(text.decode() if isinstance(text, bytes) else text)
         except (LZStringError, UnicodeDecodeError) as exc:
-            raise IngestError(400, f"the body is not valid lz64: {exc}", "body") from None
+            raise RequestError("body", f"the body is not valid lz64: {exc}") from None
     stripped = text.strip()
     if compression == "base64" or (stripped and stripped[:1] not in (b"{", b"[", "{", "[")):
         as_str = stripped.decode("ascii", "replace") if isinstance(stripped, bytes) else stripped
@@ -107,9 +107,9 @@ def decode(request: SdkRequest) -> Decoded:
         if "sent_at" in body:
             shared["sent_at"] = body["sent_at"]
     else:
-        raise IngestError(400, "the body must be an event object, an array or {batch: []}")
+        raise RequestError("body", "the body must be an event object, an array or {batch: []}")
     if not messages:
-        raise IngestError(400, "the batch is empty", "batch")
+        raise RequestError("batch", "the batch is empty")
     key = (body.get("api_key") or body.get("token")) if isinstance(body, dict) else None
     if not isinstance(key, str) or not key:
         first = messages[0] if isinstance(messages[0], dict) else {}

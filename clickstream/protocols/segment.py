@@ -12,7 +12,7 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from clickstream.ingest import IngestError
+from clickstream.errors import RequestError
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -63,20 +63,20 @@ def basic_auth_user(authorization: str | None) -> str | None:
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
     except (binascii.Error, ValueError):  # (non-ASCII credentials are a ValueError)
-        raise IngestError(401, "Authorization is not valid Basic auth", "Authorization") from None
+        raise RequestError("Authorization", "Authorization is not valid Basic auth", 401) from None
     return decoded.partition(":")[0]
 
 
 def decode(request: SdkRequest, path_type: str) -> Decoded:
     body = parse_json(unwrap_body(request, MAX_BATCH_BYTES))
     if not isinstance(body, dict):
-        raise IngestError(400, "the body must be a JSON object", "body")
+        raise RequestError("body", "the body must be a JSON object")
     if path_type == "batch":
         messages = body.get("batch")
         if not isinstance(messages, list):
-            raise IngestError(400, '"batch" must be an array of messages', "batch")
+            raise RequestError("batch", '"batch" must be an array of messages')
         if not messages:
-            raise IngestError(400, '"batch" is empty', "batch")
+            raise RequestError("batch", '"batch" is empty')
         shared = {
             name: body[name] for name in ("context", "integrations", "sentAt") if name in body
         }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from clickstream.ingest import IngestError
+from clickstream.errors import RequestError
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -76,15 +76,15 @@ KEPT_PARAMETERS = {
 def decode(request: SdkRequest, method: str) -> Decoded:
     if method == "GET":
         if not request.query.get("e"):
-            raise IngestError(400, "the pixel needs the event's parameters (e=pv, ...)", "e")
+            raise RequestError("e", "the pixel needs the event's parameters (e=pv, ...)")
         messages: list[Any] = [dict(request.query)]
     else:
         body = parse_json(unwrap_body(request))
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise IngestError(400, 'the body must be payload_data: {"schema": ..., "data": []}')
+            raise RequestError("body", 'the body must be payload_data: {"schema": ..., "data": []}')
         if not data:
-            raise IngestError(400, '"data" is empty', "data")
+            raise RequestError("data", '"data" is empty')
         messages = data
     header_key = request.header("x-write-key")
     if header_key or request.query.get("key"):
@@ -119,7 +119,7 @@ def _json_parameter(
             return parse_json(event[plain], plain), None
         if isinstance(event.get(encoded), str):
             return parse_json(b64decode_loose(event[encoded], encoded), encoded), None
-    except IngestError as error:
+    except RequestError as error:
         return None, RecordError(index, error.field, error.message)
     return None, None
 

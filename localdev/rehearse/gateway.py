@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from clickstream.auth import AuthError, user_pool_issuer, user_pool_jwks, verify_cognito_jwt
+from clickstream.auth import user_pool_issuer, user_pool_jwks, verify_cognito_jwt
+from clickstream.errors import RequestError
 from clickstream.keys import create_key
 from localdev.sandbox import DeployedFunction
 
@@ -93,7 +94,7 @@ class Gateway:
             headers["Authorization"] = token
             try:
                 claims = self.verify(token, self.authorizers[method["authorizerId"]])
-            except AuthError:
+            except RequestError:
                 return 401, {"message": "Unauthorized"}
             context["authorizer"] = {"claims": claims}
         event = {

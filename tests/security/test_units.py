@@ -17,13 +17,13 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from clickstream.auth import (
-    AuthError,
     authorize_claims,
     authorize_key,
     presented_key,
     verify_cognito_jwt,
 )
 from clickstream.cors import cors_headers, preflight
+from clickstream.errors import RequestError
 from clickstream.ingest import check_content_type, validate_records
 from clickstream.keys import KeyCache, KeyRecord, generate_key, hash_key, well_formed
 from clickstream.settings import parse_origins
@@ -95,7 +95,7 @@ def test_the_cache_is_bounded():
 )
 def test_key_rules(access, key, found, status, says):
     presented = generate_key("write") if key == "VALID" else key
-    with pytest.raises(AuthError) as raised:
+    with pytest.raises(RequestError) as raised:
         authorize_key(access, presented, "X-Write-Key", lambda _: found)
     assert raised.value.status == status and says in raised.value.message
     if presented:
@@ -157,7 +157,7 @@ def test_a_valid_cognito_token_is_accepted(signing_key):
 def test_expired_or_foreign_cognito_tokens_are_rejected(signing_key, change, says):
     issued = change.pop("issued", NOW - timedelta(minutes=5))
     value = token(signing_key, issued=issued, lifetime=timedelta(hours=1), **change)
-    with pytest.raises(AuthError) as raised:
+    with pytest.raises(RequestError) as raised:
         verify_cognito_jwt(value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW)
     assert raised.value.status == 401 and says in raised.value.message
 
@@ -165,22 +165,22 @@ def test_expired_or_foreign_cognito_tokens_are_rejected(signing_key, change, say
 def test_a_token_signed_by_another_key_or_tampered_with_is_rejected(signing_key):
     other = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
     forged = token(other, issued=NOW, lifetime=timedelta(hours=1))
-    with pytest.raises(AuthError):
+    with pytest.raises(RequestError):
         verify_cognito_jwt(forged, jwks(signing_key), issuer=ISSUER, now=NOW)
-    with pytest.raises(AuthError):
+    with pytest.raises(RequestError):
         verify_cognito_jwt("not.a.jwt", jwks(signing_key), issuer=ISSUER, now=NOW)
 
 
 def test_claims_from_api_gateway_are_rechecked_for_expiry_and_the_admin_group():
     fresh = {"sub": "u", "exp": str(int((NOW + timedelta(minutes=5)).timestamp()))}
     expired = {**fresh, "exp": str(int((NOW - timedelta(seconds=1)).timestamp()))}
-    with pytest.raises(AuthError) as raised:
+    with pytest.raises(RequestError) as raised:
         authorize_claims("read", expired, NOW)
     assert raised.value.status == 401 and "expired" in raised.value.message
-    with pytest.raises(AuthError) as raised:
+    with pytest.raises(RequestError) as raised:
         authorize_claims("read", None, NOW)
     assert raised.value.status == 401
-    with pytest.raises(AuthError) as raised:
+    with pytest.raises(RequestError) as raised:
         authorize_claims("admin", fresh, NOW)
     assert raised.value.status == 403
     for groups in ("admin", "[analysts admin]", "analysts,admin", ["admin"]):

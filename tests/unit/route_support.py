@@ -57,11 +57,12 @@ def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         admin, _ = create_key(dynamodb, "keys", role="admin", site="test")
         from chalice.test import Client
 
-        from api.app import app
+        from api.app import create_app, reset_api_state
 
-        with Client(app) as client:
+        reset_api_state()
+        with Client(create_app()) as client:
             yield {"client": client, "read": read, "write": write, "admin": admin}
-        reset_clients()
+        reset_api_state()
 
 
 def get(api: dict[str, Any], path: str) -> tuple[int, Any]:

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clickstream.auth import AuthError
-from clickstream.ingest import IngestContext, IngestError
+from clickstream.errors import RequestError
+from clickstream.ingest import IngestContext
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     SdkRequest,
@@ -46,7 +46,7 @@ def context(stream: AcceptingStream | None = None) -> IngestContext:
 
 def allow(key: str | None, field: str) -> None:
     if key != "wk":
-        raise AuthError(401 if not key else 403, f"{field} is not a known key", field)
+        raise RequestError(field, f"{field} is not a known key", 401 if not key else 403)
 
 
 def request(body: Any = None, raw: bytes | None = None, **headers: str) -> SdkRequest:
@@ -104,10 +104,10 @@ def test_a_skewed_device_clock_is_corrected_by_the_time_in_flight():
 
 def test_inflate_refuses_a_bomb_and_garbage():
     bomb = gzip.compress(b"0" * 5_000_000)
-    with pytest.raises(IngestError) as too_big:
+    with pytest.raises(RequestError) as too_big:
         inflate(bomb, limit=1_000_000)
     assert too_big.value.status == 413
-    with pytest.raises(IngestError) as truncated:
+    with pytest.raises(RequestError) as truncated:
         inflate(gzip.compress(b'{"a": 1}')[:-6])
     assert truncated.value.status == 400
 

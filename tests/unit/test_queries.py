@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from clickstream import queries
+from clickstream.errors import RequestError
 from clickstream.schema import Location
 from tests.factories import make_event, sequenced
 
@@ -60,7 +61,7 @@ def test_a_section_whose_reads_fail_says_so_and_the_others_stand(store, monkeypa
 
 @pytest.mark.parametrize("limit", [0, 101])
 def test_the_dashboards_page_limit_is_bounded(store, limit):
-    with pytest.raises(queries.QueryError) as error:
+    with pytest.raises(RequestError) as error:
         queries.dashboard(store, limit, now=NOW)
     assert (error.value.field, error.value.message) == ("limit", "must be between 1 and 100")
 
@@ -143,7 +144,7 @@ def test_goals_convert_visits_over_the_range(store):
     ],
 )
 def test_a_bad_period_names_its_parameter(period, start, end, field):
-    with pytest.raises(queries.QueryError) as error:
+    with pytest.raises(RequestError) as error:
         queries.resolve_period(period, start, end, now=NOW)
     assert error.value.field == field
 
