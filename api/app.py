@@ -645,6 +645,7 @@ def export() -> Response:
         after=after,
         limit=limit,
         link=_export_link,
+        erased=aggregate_store().erased_users(),
     )
     headers: dict[str, str | list[str]] = {
         "Content-Type": page.content_type,

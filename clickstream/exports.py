@@ -12,6 +12,10 @@ read, each ``event_id`` kept once (compaction's own rule) and sorted by
   hour is compacted between two requests.
 - **Jobs** (``write_export``): every hour of the range streamed into one S3 object through a
   multipart upload (8 MB parts), in the asked format.
+- **Erased users** are left out of both as they are read, from the moment their erasure is
+  marked (the archive's own rewrite comes later, an hour at a time). A job that sees a new
+  erasure while it runs writes its file again; a file written before an erasure that holds its
+  hours is withdrawn by the erasure (``withdraw_exports``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import base64
 import binascii
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,16 +177,22 @@ def partitions_between(s3: Any, bucket: str, first: str, last: str) -> Iterator[
 
 
 def hour_tables(
-    s3: Any, bucket: str, window: ExportRange, after: Position | None = None
+    s3: Any,
+    bucket: str,
+    window: ExportRange,
+    after: Position | None = None,
+    erased: Collection[str] = frozenset(),
 ) -> Iterator[Any]:
     """Each hour of ``window`` holding events after ``after``: a table of its events in the
-    range, each once, sorted by (timestamp, event_id)."""
+    range, each once, sorted by (timestamp, event_id), without the users whose id hashes are
+    in ``erased``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from clickstream.archive import read_parquet_objects
     from clickstream.compaction import deduplicate
     from clickstream.layout import partition_prefix
+    from clickstream.privacy import without_users
 
     first = partition_prefix(_from_ms(after.timestamp_ms) if after else window.start)
     last = partition_prefix(window.end)
@@ -198,7 +208,7 @@ def hour_tables(
                 pc.less_equal(table["timestamp"], high),
             )
         )
-        table = deduplicate(table)
+        table = without_users(deduplicate(table), erased)
         if after is not None and table.num_rows:
             at = pa.scalar(_from_ms(after.timestamp_ms), pa.timestamp("ms", tz="UTC"))
             later = pc.or_(
@@ -310,20 +320,23 @@ def export_page(
     limit: int,
     max_bytes: int | None = None,
     link: Callable[[str], str] | None = None,
+    erased: Collection[str] = frozenset(),
 ) -> ExportPage:
     """One page: up to ``limit`` rows after ``after``, the body under the size budget;
     ``link`` makes the next page's URL from its cursor (the JSON body carries it)."""
     check_format(export_format)
     check_limit(limit)
     if export_format == "parquet":
-        return _parquet_page(s3, bucket, window, after, limit, max_bytes or MAX_BINARY_PAGE_BYTES)
+        return _parquet_page(
+            s3, bucket, window, after, limit, max_bytes or MAX_BINARY_PAGE_BYTES, erased
+        )
     budget = (max_bytes or MAX_PAGE_BYTES) - _FOOTER_ROOM
     encoder = TextEncoder(export_format)
     parts = [encoder.header()]
     size = len(parts[0])
     last: Position | None = None
     more = False
-    for table in hour_tables(s3, bucket, window, after):
+    for table in hour_tables(s3, bucket, window, after, erased):
         for batch in table.slice(0, limit - encoder.count + 1).to_batches(max_chunksize=2_000):
             for row, position in batch_rows(batch):
                 if encoder.count >= limit:
@@ -354,6 +367,7 @@ def _parquet_page(
     after: Position | None,
     limit: int,
     max_bytes: int,
+    erased: Collection[str],
 ) -> ExportPage:
     """A Parquet page: rows are taken while their Arrow size stays under the budget (zstd
     Parquet is smaller), then halved until the file itself fits."""
@@ -364,7 +378,7 @@ def _parquet_page(
     taken: list[Any] = []
     rows = size = 0
     more = False
-    for table in hour_tables(s3, bucket, window, after):
+    for table in hour_tables(s3, bucket, window, after, erased):
         for batch in table.to_batches(max_chunksize=500):
             if rows >= limit or (size + batch.nbytes > max_bytes and rows):
                 more = True
@@ -460,12 +474,29 @@ class ExportFile:
     content_type: str
 
 
+EXPORTS_PREFIX = "exports/"
+
+
 def export_key(job_id: str, export_format: str) -> str:
-    return f"exports/{job_id}/events.{EXTENSIONS[export_format]}"
+    return f"{EXPORTS_PREFIX}{job_id}/events.{EXTENSIONS[export_format]}"
+
+
+def job_of_export_key(key: str) -> str | None:
+    """The job id an export object's key names; None for any other key."""
+    if not key.startswith(EXPORTS_PREFIX):
+        return None
+    job_id, _, name = key[len(EXPORTS_PREFIX) :].partition("/")
+    return job_id if job_id and name.startswith("events.") else None
 
 
 def write_export(
-    s3: Any, bucket: str, key: str, *, export_format: str, window: ExportRange
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    export_format: str,
+    window: ExportRange,
+    erased: Collection[str] = frozenset(),
 ) -> ExportFile:
     """Every event of ``window``, each once and in time order, into one S3 object."""
     import pyarrow.parquet as pq
@@ -478,14 +509,14 @@ def write_export(
     try:
         if export_format == "parquet":
             with pq.ParquetWriter(sink, PARQUET_SCHEMA, compression=COMPRESSION) as writer:
-                for table in hour_tables(s3, bucket, window):
+                for table in hour_tables(s3, bucket, window, erased=erased):
                     writer.write_table(table, row_group_size=100_000)
                     rows += table.num_rows
                     del table
         else:
             encoder = TextEncoder(export_format)
             sink.write(encoder.header())
-            for table in hour_tables(s3, bucket, window):
+            for table in hour_tables(s3, bucket, window, erased=erased):
                 for batch in table.to_batches(max_chunksize=2_000):
                     sink.write(b"".join(encoder.row(row) for row, _ in batch_rows(batch)))
                 del table, batch
@@ -496,6 +527,64 @@ def write_export(
         sink.abort()
         raise
     return ExportFile(key, rows, sink.size, FORMATS[export_format])
+
+
+ERASURE_RETRIES = 3  # writes of one export while erasures keep arriving, then the job fails
+
+
+class ErasedDuringExport(RuntimeError):
+    """Erasures kept arriving while the export was written; the job's step is retried."""
+
+
+def write_export_without_erased(
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    export_format: str,
+    window: ExportRange,
+    erased: Callable[[], Collection[str]],
+) -> ExportFile:
+    """``write_export`` leaving out every erased user, ``erased`` read before and after: an
+    erasure marked while the file was written means writing it again, so no finished file
+    holds a user erased before it finished."""
+    before = set(erased())
+    for _ in range(ERASURE_RETRIES):
+        written = write_export(
+            s3, bucket, key, export_format=export_format, window=window, erased=before
+        )
+        after = set(erased())
+        if after <= before:
+            return written
+        before = after
+    raise ErasedDuringExport(f"{ERASURE_RETRIES} erasures arrived while {key} was written")
+
+
+def withdraw_exports(
+    s3: Any,
+    bucket: str,
+    *,
+    written_before: datetime,
+    overlapping: ExportRange,
+    window_of: Callable[[str], ExportRange | None],
+) -> list[str]:
+    """Delete every export file written before ``written_before`` whose range overlaps
+    ``overlapping`` (the hours an erasure removed rows from); the job ids withdrawn.
+    ``window_of`` gives a job's range (None: no such export job, withdrawn to be safe)."""
+    withdrawn = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=EXPORTS_PREFIX):
+        for obj in page.get("Contents", []):
+            job_id = job_of_export_key(obj["Key"])
+            if job_id is None or obj["LastModified"] >= written_before:
+                continue
+            window = window_of(job_id)
+            if window is not None and (
+                window.end < overlapping.start or window.start >= overlapping.end
+            ):
+                continue
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+            withdrawn.append(job_id)
+    return withdrawn
 
 
 def presigned_url(s3: Any, bucket: str, key: str, expires_s: int = 3600) -> str:

@@ -21,6 +21,13 @@ def partition_prefix(ts: datetime) -> str:
     )
 
 
+def partition_start(prefix: str) -> datetime:
+    """The first instant of the hour a ``partition_prefix`` names."""
+    parts = prefix[len(ARCHIVE_PREFIX) :].strip("/").split("/")
+    fields = {name: int(value) for name, value in (part.split("=", 1) for part in parts)}
+    return datetime(fields["year"], fields["month"], fields["day"], fields["hour"], tzinfo=UTC)
+
+
 def hour_prefixes(start: datetime, end: datetime) -> list[str]:
     """Every hourly partition prefix from ``start`` to ``end`` inclusive."""
     cursor = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

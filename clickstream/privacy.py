@@ -284,7 +284,7 @@ def _partitions(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str,
             progress["phase"] = "sweep"
             if not ctx.jobs.update(job.job_id, progress=progress, expect_position=after):
                 return
-            marked = datetime.fromisoformat(progress["marked_at"].replace("Z", "+00:00"))
+            marked = _time(progress["marked_at"])
             wait = ctx.settle_s - (datetime.now(UTC) - marked).total_seconds()
             _continue(ctx, job, user_id, "sweep", max(0.0, wait))
             return
@@ -297,6 +297,8 @@ def _partitions(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str,
         audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
               step="partition", partition=prefix, archive_rows_removed=removed,
               objects_deleted=deleted)  # fmt: skip
+        if removed:
+            _held(progress, prefix)
         progress |= {
             "position": prefix,
             "partitions_checked": progress["partitions_checked"] + 1,
@@ -313,7 +315,7 @@ def _partitions(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str,
 
 
 def _sweep(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]) -> None:
-    marked = datetime.fromisoformat(progress["marked_at"].replace("Z", "+00:00"))
+    marked = _time(progress["marked_at"])
     wait = ctx.settle_s - (datetime.now(UTC) - marked).total_seconds()
     if wait > 0:
         _continue(ctx, job, user_id, "sweep", wait)
@@ -328,17 +330,21 @@ def _sweep(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]
         removed_total += removed
         deleted_total += deleted
         rewritten += 1 if removed else 0
+        if removed:
+            _held(progress, prefix)
     ctx.store.clean_feeds(user_id)  # nothing left to clean, by design; checked anyway
     feed_removed = 0
+    withdrawn = _withdraw_exports(ctx, job, marked, progress)
     audit(ctx.dynamodb, ctx.keys_table, "erasure_step", job.job_id, job.params["user_hash"],
           step="sweep", archive_rows_removed=removed_total, objects_deleted=deleted_total,
-          feed_events_removed=feed_removed)  # fmt: skip
+          feed_events_removed=feed_removed, exports_withdrawn=len(withdrawn))  # fmt: skip
     progress |= {
         "phase": "done",
         "partitions_rewritten": progress["partitions_rewritten"] + rewritten,
         "objects_deleted": progress["objects_deleted"] + deleted_total,
         "archive_rows_removed": progress["archive_rows_removed"] + removed_total,
         "feed_events_removed": progress["feed_events_removed"] + feed_removed,
+        "exports_withdrawn": len(withdrawn),
         "steps": progress["steps"] + 1,
     }
     completed = now_iso()
@@ -363,10 +369,56 @@ def _sweep(ctx: ErasureContext, job: Any, user_id: str, progress: dict[str, Any]
         "partitions_rewritten": progress["partitions_rewritten"],
         "objects_deleted": progress["objects_deleted"],
         "feed_events_removed": progress["feed_events_removed"],
+        "exports_withdrawn": len(withdrawn),
         "audit_id": audit_id,
         "completed_at": completed,
     }
     ctx.jobs.update(job.job_id, status="succeeded", progress=progress, result=result)
+
+
+def _held(progress: dict[str, Any], prefix: str) -> None:
+    """Widen the span of hours the user had rows in (what exports are checked against)."""
+    progress["first_hour"] = min(progress.get("first_hour") or prefix, prefix)
+    progress["last_hour"] = max(progress.get("last_hour") or prefix, prefix)
+
+
+def _withdraw_exports(
+    ctx: ErasureContext, job: Any, marked: datetime, progress: dict[str, Any]
+) -> list[str]:
+    """Export files written before the mark over hours the user had rows in are deleted and
+    their jobs say so (files written since leave erased users out)."""
+    from clickstream.exports import ExportRange, withdraw_exports
+    from clickstream.layout import partition_start
+
+    if not progress.get("first_hour"):
+        return []
+    span = ExportRange(
+        partition_start(progress["first_hour"]),
+        partition_start(progress["last_hour"]) + timedelta(hours=1),
+    )
+
+    def window_of(job_id: str) -> ExportRange | None:
+        export = ctx.jobs.get(job_id)
+        if export is None or export.kind != "export":
+            return None
+        return ExportRange(_time(export.params["from"]), _time(export.params["to"]))
+
+    withdrawn = withdraw_exports(
+        ctx.s3, ctx.bucket, written_before=marked + SWEEP_MARGIN, overlapping=span,
+        window_of=window_of,
+    )  # fmt: skip
+    for export_id in withdrawn:
+        ctx.jobs.update(
+            export_id,
+            status="withdrawn",
+            error=f"withdrawn by erasure {job.job_id}: the file held rows of an erased user; "
+            "start the export again",
+        )
+    return withdrawn
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def erase_now(ctx: ErasureContext, user_id: str, requested_by: dict[str, Any]) -> dict[str, Any]:

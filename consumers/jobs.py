@@ -28,11 +28,11 @@ def _jobs() -> JobStore:
 
 
 def run_export(message: dict[str, Any]) -> None:
-    from clickstream.exports import ExportRange, export_key, write_export
+    from clickstream.exports import ExportRange, export_key, write_export_without_erased
 
     jobs = _jobs()
     job = jobs.get(message["job"])
-    if job is None or job.status in ("succeeded", "failed"):
+    if job is None or job.status in ("succeeded", "failed", "withdrawn"):
         return
     jobs.update(job.job_id, status="running")
     params = job.params
@@ -42,12 +42,13 @@ def run_export(message: dict[str, Any]) -> None:
     )
     settings = get_settings()
     started = time.perf_counter()
-    written = write_export(
+    written = write_export_without_erased(
         client("s3"),
         settings.archive_bucket,
         export_key(job.job_id, params["format"]),
         export_format=params["format"],
         window=window,
+        erased=aggregate_store().erased_users,
     )
     jobs.update(
         job.job_id,

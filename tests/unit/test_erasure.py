@@ -7,11 +7,13 @@ the archive and tables in moto, while the erasure runs."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pyarrow.parquet as pq
@@ -325,3 +327,108 @@ def test_an_erasure_racing_live_traffic_and_compactions_leaves_no_event_of_the_u
     assert all(key.endswith("compacted.parquet") for key in keys)  # compacted files too
     assert GONE not in stored_feed_user_ids()
     assert all(e.get("user_id") != GONE for e in aggregate_store().recent())
+
+
+def _start_export(api: dict[str, Any], start: datetime, end: datetime, fmt: str = "ndjson") -> str:
+    body = {"from": start.isoformat(), "to": end.isoformat(), "format": fmt}
+    answer = api["client"].http.post(
+        "/exports", body=json.dumps(body),
+        headers={"X-Api-Key": api["read"], "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == 202, answer.body
+    return str(json.loads(answer.body)["job_id"])
+
+
+def _export_job(api: dict[str, Any], job_id: str) -> dict[str, Any]:
+    answer = api["client"].http.get(f"/exports/{job_id}", headers={"X-Api-Key": api["read"]})
+    assert answer.status_code == 200, answer.body
+    return dict(json.loads(answer.body))
+
+
+def _export_user_ids(key: str) -> list[str | None]:
+    body = boto3.client("s3").get_object(Bucket=ARCHIVE_BUCKET, Key=key)["Body"].read()
+    return [json.loads(line).get("user_id") for line in body.splitlines()]
+
+
+def test_export_files_written_before_an_erasure_over_the_users_hours_are_withdrawn(api):
+    """A finished export is a copy of the archive: the erasure deletes the files that cover
+    the user's hours (and says so on their jobs); a file over other hours stays."""
+    stream = Stream()
+    stream.deliver(traffic(hours=3, per_hour=12))  # the user has rows in each of the 3 hours
+    later = T0 + timedelta(hours=10)
+    stream.deliver([make_event(timestamp=later + timedelta(seconds=i), user_id=f"k-{i}",
+                               session_id=f"k-{i}") for i in range(5)])  # fmt: skip
+    hour_1 = (T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=1))  # 12 rows, 4 the user's
+    covering = _start_export(api, *hour_1)
+    elsewhere = _start_export(api, later, later + timedelta(minutes=5))
+    run_jobs()
+    first = _export_job(api, covering)
+    assert first["status"] == "succeeded"
+    assert sorted(_export_user_ids(first["result"]["key"])).count(GONE) == 4
+    kept = _export_job(api, elsewhere)
+    assert kept["status"] == "succeeded" and kept["result"]["rows"] == 5
+
+    answer = api["client"].http.delete(f"/users/{GONE}", headers={"X-Api-Key": api["admin"]})
+    assert answer.status_code == 202
+    run_jobs()
+
+    erasure = json.loads(api["client"].http.get(
+        json.loads(answer.body)["status_url"], headers={"X-Api-Key": api["admin"]}).body)  # fmt: skip
+    assert erasure["status"] == "succeeded" and erasure["result"]["exports_withdrawn"] == 1
+    withdrawn = _export_job(api, covering)
+    assert withdrawn["status"] == "withdrawn" and "url" not in withdrawn
+    assert erasure["job_id"] in withdrawn["error"]
+    listed = boto3.client("s3").list_objects_v2(Bucket=ARCHIVE_BUCKET, Prefix="exports/")
+    assert [o["Key"] for o in listed["Contents"]] == [kept["result"]["key"]]
+    assert _export_job(api, elsewhere)["status"] == "succeeded"
+    # the same range exported again holds everyone else's rows and none of the user's
+    again = _start_export(api, *hour_1)
+    run_jobs()
+    ids = _export_user_ids(_export_job(api, again)["result"]["key"])
+    assert GONE not in ids and len(ids) == 8
+
+
+def test_exports_leave_an_erased_user_out_before_the_archive_is_rewritten(api):
+    """Between the mark and the rewrite of the user's hours (hours, for a year of archive),
+    pages and export jobs already leave the user out."""
+    stream = Stream()
+    stream.deliver(traffic(hours=2, per_hour=9))
+    assert aggregate_store().mark_erased(GONE, "2026-11-30T00:00:00Z")
+    assert GONE in archived_user_ids()  # not rewritten yet
+    window = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=3)).isoformat()}
+    for fmt in ("ndjson", "csv"):
+        page = api["client"].http.get(
+            "/export?" + "&".join(f"{k}={quote(v)}" for k, v in {**window, "format": fmt}.items()),
+            headers={"X-Api-Key": api["read"]},
+        )
+        assert page.status_code == 200 and page.headers["X-Export-Rows"] == "12", page.body
+        assert GONE not in page.body.decode()
+    job = _start_export(api, T0, T0 + timedelta(hours=3))
+    run_jobs()
+    ids = _export_user_ids(_export_job(api, job)["result"]["key"])
+    assert len(ids) == 12 and GONE not in ids
+
+
+def test_an_export_job_writes_its_file_again_when_an_erasure_arrives_while_it_runs(api):
+    from clickstream.exports import (
+        ErasedDuringExport,
+        ExportRange,
+        write_export_without_erased,
+    )
+    from clickstream.store import user_hash
+
+    Stream().deliver(traffic(hours=1, per_hour=9))
+    s3, window = client("s3"), ExportRange(T0, T0 + timedelta(hours=1))
+    readings = iter([set(), {user_hash(GONE)}, {user_hash(GONE)}])  # marked during the 1st write
+    written = write_export_without_erased(
+        s3, ARCHIVE_BUCKET, "exports/exp-1/events.ndjson", export_format="ndjson",
+        window=window, erased=lambda: next(readings),
+    )  # fmt: skip
+    ids = _export_user_ids(written.key)
+    assert written.rows == len(ids) == 6 and GONE not in ids
+    readings_made = itertools.count()  # every reading finds one more erasure
+    with pytest.raises(ErasedDuringExport):
+        write_export_without_erased(
+            s3, ARCHIVE_BUCKET, "exports/exp-2/events.ndjson", export_format="ndjson",
+            window=window, erased=lambda: set(map(str, range(next(readings_made)))),
+        )  # fmt: skip
