@@ -34,6 +34,10 @@ LOCK_LEASE_S = 15 * 60  # Lambda's longest timeout: a live holder never outlives
 MAX_DELAY_S = 900  # SQS's longest message delay
 
 
+# ``withdrawn``: an export whose file an erasure deleted (it held the erased user's rows)
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "withdrawn")
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -13,6 +13,7 @@ from clickstream.exports import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS
 from clickstream.graphql import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
 from clickstream.graphql import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
+from clickstream.jobs import JOB_STATUSES
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
 from clickstream.schema import EVENT_TYPE_PATTERN, IncomingEvent
@@ -293,7 +294,7 @@ JOB_STATUS = {
     "properties": {
         "job_id": {"type": "string"},
         "kind": {"type": "string", "enum": ["export", "erasure"]},
-        "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "status": {"type": "string", "enum": list(JOB_STATUSES)},
         "created_at": {"type": "string"},
         "updated_at": {"type": "string"},
         "format": {"type": "string"},
