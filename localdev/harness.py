@@ -319,4 +319,8 @@ def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) 
     if ready is None:
         process.kill()
         raise RuntimeError("local stack did not start:\n" + "".join(output[-50:]))
+    if ready["pids"]["supervisor"] != process.pid:  # the README's way to stop it would miss
+        process.kill()
+        named = ready["pids"]["supervisor"]
+        raise RuntimeError(f"state.json names supervisor {named}, not {process.pid}")
     return LocalStackHandle(process=process, info=ready, state_dir=state_dir, output=output)

@@ -373,7 +373,11 @@ class LoopbackStack:
             "endpoint_url": self.endpoint_url,
             "emulator": self.emulator,
             "resources": self.outputs,
-            "pids": {name: process.pid for name, process in self.processes.items()},
+            # "supervisor" is this process: SIGTERM to it stops the stack as Ctrl-C does
+            "pids": {
+                "supervisor": os.getpid(),
+                **{name: process.pid for name, process in self.processes.items()},
+            },
             "api_command": self.api_command(),
             "env": {k: v for k, v in self.env.items() if k.startswith(("AWS_", "CLICKSTREAM_"))},
             "logs": str(self.log_dir),
