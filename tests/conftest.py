@@ -4,6 +4,7 @@ the dashboard's static server) once per test session, exactly as ``make local`` 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,3 +21,23 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _environment_unchanged() -> Iterator[None]:
+    """Every test leaves ``os.environ`` as it found it: changes go through ``monkeypatch``
+    (undone before this check runs), so no test reads what another one set."""
+    before = dict(os.environ)
+    yield
+    changed = sorted(
+        name
+        for name in before.keys() | os.environ.keys()
+        if before.get(name) != os.environ.get(name) and name != "PYTEST_CURRENT_TEST"
+    )
+    if changed:
+        for name in changed:
+            if name in before:
+                os.environ[name] = before[name]
+            else:
+                del os.environ[name]
+        pytest.fail(f"the test changed the environment outside monkeypatch: {changed}")

@@ -16,6 +16,9 @@ import pyarrow.parquet as pq
 
 from clickstream.compaction import deduplicate
 from localdev.harness import LocalStackHandle
+from localdev.runner import CheckpointStore, read_stream
+
+CONSUMERS = ("aggregator", "archiver")
 
 Row = dict[str, Any]
 
@@ -53,10 +56,29 @@ def delivered(
     while time.monotonic() < deadline:
         rows = each_once(archived_since(stack, since, match))
         if len(rows) >= expected:
-            time.sleep(1.5)
+            # A late copy (a redelivery) would come before the consumers pass the stream's end.
+            wait_for_consumers_at_the_tip(stack, max(1.0, deadline - time.monotonic()))
             return each_once(archived_since(stack, since, match))
         time.sleep(0.5)
     return rows
+
+
+def consumers_at_the_tip(stack: LocalStackHandle) -> bool:
+    """Every consumer has checkpointed the last record of every shard. A redelivery starts at
+    a checkpoint, so from then on nothing already in the stream can be delivered again."""
+    tips = {
+        shard: records[-1].sequence_number
+        for shard, records in read_stream(stack.client("kinesis"), stack.stream_name).items()
+    }
+    table = stack.info["env"].get("CLICKSTREAM_CHECKPOINTS_TABLE", "clickstream-checkpoints")
+    checkpoints = CheckpointStore(stack.client("dynamodb"), table)
+    return all(
+        checkpoints.get(function, shard) == tip for function in CONSUMERS for shard, tip in tips.items()
+    )
+
+
+def wait_for_consumers_at_the_tip(stack: LocalStackHandle, timeout: float = 120) -> None:
+    stack.wait_until(lambda: consumers_at_the_tip(stack), timeout=timeout, interval=0.5)
 
 
 def each_once(rows: list[Row]) -> list[Row]:

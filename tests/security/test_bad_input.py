@@ -54,9 +54,12 @@ class Case:
     build: Callable[[str], bytes]
     headers: dict[str, str] = field(default_factory=dict)
     path: str = "/events"
-    says: str = ""  # the message names the limit
+    says: str = ""  # what the error message says (every refused case states it)
     stored: dict[str, Any] = field(default_factory=dict)  # VERBATIM: what the stream holds
     key: str = ""  # AUTH: which key to present
+
+
+CUSTOM_TYPE_RULE = "custom event types start with a letter and use only a-z, 0-9"
 
 
 def mixed(field_: str, says: str = "", **bad_fields: Any) -> Case:
@@ -66,10 +69,15 @@ def mixed(field_: str, says: str = "", **bad_fields: Any) -> Case:
 CASES: dict[str, Case] = {
     # --- the request as a whole: nothing is written ------------------------------------------
     "malformed JSON": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-3] + b', {"event_type": }]}', says="JSON"
+        WHOLE, 400, "body", lambda t: body(ok(t))[:-3] + b', {"event_type": }]}', says="malformed JSON: unexpected character"
     ),
     "wrong content type (XML)": Case(
-        WHOLE, 415, "Content-Type", lambda t: body(ok(t)), {"Content-Type": "application/xml"}
+        WHOLE,
+        415,
+        "Content-Type",
+        lambda t: body(ok(t)),
+        {"Content-Type": "application/xml"},
+        says="Content-Type 'application/xml' is not accepted; send application/json",
     ),
     "form-encoded body": Case(
         WHOLE,
@@ -77,6 +85,7 @@ CASES: dict[str, Case] = {
         "Content-Type",
         lambda t: b"records=1",
         {"Content-Type": "application/x-www-form-urlencoded"},
+        says="Content-Type 'application/x-www-form-urlencoded' is not accepted",
     ),
     "charset other than UTF-8": Case(
         WHOLE,
@@ -84,56 +93,106 @@ CASES: dict[str, Case] = {
         "Content-Type",
         lambda t: body(ok(t)),
         {"Content-Type": "application/json; charset=latin-1"},
-        says="UTF-8",
+        says="the body must be UTF-8 (charset=utf-8)",
     ),
-    "empty body": Case(WHOLE, 400, "body", lambda t: b"", says="empty"),
-    "whitespace-only body": Case(WHOLE, 400, "body", lambda t: b" \n\t "),
-    "top-level array": Case(WHOLE, 400, "body", lambda t: json.dumps([ok(t)]).encode()),
+    "empty body": Case(
+        WHOLE, 400, "body", lambda t: b"", says="request body is empty; send a JSON object"
+    ),
+    "whitespace-only body": Case(
+        WHOLE, 400, "body", lambda t: b" \n\t ", says="request body is empty; send a JSON object"
+    ),
+    "top-level array": Case(
+        WHOLE,
+        400,
+        "body",
+        lambda t: json.dumps([ok(t)]).encode(),
+        says='the body must be a JSON object like {"records": [...]}',
+    ),
     "records is an object": Case(
-        WHOLE, 400, "records", lambda t: json.dumps({"records": ok(t)}).encode()
+        WHOLE,
+        400,
+        "records",
+        lambda t: json.dumps({"records": ok(t)}).encode(),
+        says='"records" must be an array of event objects',
     ),
-    "records is empty": Case(WHOLE, 400, "records", lambda t: body()),
-    "501 records": Case(WHOLE, 413, "records", lambda t: body(*[ok(t)] * 501), says="500"),
+    "records is empty": Case(
+        WHOLE, 400, "records", lambda t: body(), says='"records" is empty; send 1 to 500 events'
+    ),
+    "501 records": Case(
+        WHOLE,
+        413,
+        "records",
+        lambda t: body(*[ok(t)] * 501),
+        says='"records" has 501 events; the limit is 500',
+    ),
     "1 MB string (body over 1 MiB)": Case(
-        WHOLE, 413, "body", lambda t: body(ok(t), bad(t, note="x" * 1_100_000)), says="1048576"
+        WHOLE, 413, "body", lambda t: body(ok(t), bad(t, note="x" * 1_100_000)), says="the limit is 1048576"
     ),
     "NaN literal": Case(
         WHOLE,
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": NaN}]}',
+        says="malformed JSON: unexpected character, expected a JSON value",
     ),
     "number beyond double range (1e400)": Case(
         WHOLE,
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": 1e400}]}',
+        says="malformed JSON: number is infinity when parsed as double",
     ),
     "invalid UTF-8": Case(
         WHOLE,
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\xff\xfe"}]}',
+        says="malformed JSON: str is not valid UTF-8",
     ),
     "lone UTF-16 surrogate escape": Case(
         WHOLE,
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\\ud800"}]}',
+        says="malformed JSON: no low surrogate in string",
     ),
-    "byte-order mark": Case(WHOLE, 400, "body", lambda t: b"\xef\xbb\xbf" + body(ok(t))),
+    "byte-order mark": Case(
+        WHOLE,
+        400,
+        "body",
+        lambda t: b"\xef\xbb\xbf" + body(ok(t)),
+        says="malformed JSON: UTF-8 byte order mark (BOM) is not supported",
+    ),
     "/track with an array": Case(
-        WHOLE, 400, "body", lambda t: json.dumps([ok(t)]).encode(), path="/track"
+        WHOLE,
+        400,
+        "body",
+        lambda t: json.dumps([ok(t)]).encode(),
+        path="/track",
+        says="the body must be one JSON event object",
     ),
     # --- one bad record next to a good one: the good one is accepted --------------------------
-    "record is a string": Case(MIXED, 200, "record", lambda t: body(ok(t), "click"), says="object"),
-    "record is null": Case(MIXED, 200, "record", lambda t: body(ok(t), None)),
-    "record is a number": Case(MIXED, 200, "record", lambda t: body(ok(t), 12345678901234567890)),
-    "huge value (1e300)": mixed("value", value=1e300),
-    "negative value": mixed("value", value=-1),
-    "value is text": mixed("value", value="12 dollars"),
-    "properties nested 6 deep": mixed("properties", says="5", properties={"a": nested(5)}),
-    "properties nested 300 deep": mixed("properties", properties={"a": nested(300)}),
+    "record is a string": Case(MIXED, 200, "record", lambda t: body(ok(t), "click"), says="must be a JSON object, got string"),
+    "record is null": Case(
+        MIXED, 200, "record", lambda t: body(ok(t), None), says="must be a JSON object, got null"
+    ),
+    "record is a number": Case(
+        MIXED,
+        200,
+        "record",
+        lambda t: body(ok(t), 12345678901234567890),
+        says="must be a JSON object, got number",
+    ),
+    "huge value (1e300)": mixed(
+        "value", says="Input should be less than or equal to 1000000000000", value=1e300
+    ),
+    "negative value": mixed("value", says="Input should be greater than or equal to 0", value=-1),
+    "value is text": mixed("value", says="Input should be a valid number", value="12 dollars"),
+    "properties nested 6 deep": mixed("properties", says="properties nest 6 levels deep; the limit is 5", properties={"a": nested(5)}
+    ),
+    "properties nested 300 deep": mixed(
+        "properties", says="levels deep; the limit is 5", properties={"a": nested(300)}
+    ),
     "nested 10,000 deep": Case(
         WHOLE,
         400,
@@ -146,26 +205,52 @@ CASES: dict[str, Case] = {
             + b"]" * 10_000
             + b"}}]}"
         ),
-        says="1024",
+        says="malformed JSON: nested deeper than the parser's limit of 1024 levels",
     ),
-    "properties over 8 KB": mixed("properties", says="8192", properties={"blob": "x" * 9000}),
-    "record over 32 KB (40 KB string)": mixed("record", says="32768", note="x" * 40_000),
-    "properties is an array": mixed("properties", properties=[1, 2]),
-    "user_id of 300 characters": mixed("user_id", user_id="u" * 300),
-    "event_id of 300 characters": mixed("event_id", event_id="e" * 300),
-    "NUL in user_id": mixed("user_id", says="control", user_id="a\u0000b"),
-    "newline in event_type": mixed("event_type", event_type="cl\nick"),
-    "ESC in device.browser": mixed("device.browser", device={"browser": "\u001b[31mred"}),
-    "unknown event type with a bad name": mixed("event_type", event_type="Bad Name!"),
-    "SQL in event_type": mixed("event_type", event_type="click'; DROP TABLE events;--"),
-    "event_type over 64 characters": mixed("event_type", event_type="a" * 65),
+    "properties over 8 KB": mixed("properties", says="bytes as JSON; the limit is 8192 bytes", properties={"blob": "x" * 9000}
+    ),
+    "record over 32 KB (40 KB string)": mixed("record", says="the limit is 32768 bytes per record", note="x" * 40_000
+    ),
+    "properties is an array": mixed(
+        "properties", says="Input should be a valid dictionary", properties=[1, 2]
+    ),
+    "user_id of 300 characters": mixed(
+        "user_id", says="String should have at most 256 characters", user_id="u" * 300
+    ),
+    "event_id of 300 characters": mixed(
+        "event_id", says="String should have at most 256 characters", event_id="e" * 300
+    ),
+    "NUL in user_id": mixed("user_id", says="must not contain control characters", user_id="a\u0000b"),
+    "newline in event_type": mixed("event_type", says=CUSTOM_TYPE_RULE, event_type="cl\nick"),
+    "ESC in device.browser": mixed(
+        "device.browser",
+        says="must not contain control characters",
+        device={"browser": "\u001b[31mred"},
+    ),
+    "unknown event type with a bad name": mixed(
+        "event_type", says=CUSTOM_TYPE_RULE, event_type="Bad Name!"
+    ),
+    "SQL in event_type": mixed(
+        "event_type", says=CUSTOM_TYPE_RULE, event_type="click'; DROP TABLE events;--"
+    ),
+    "event_type over 64 characters": mixed(
+        "event_type", says="String should have at most 64 characters", event_type="a" * 65
+    ),
     "missing event_type": Case(
-        MIXED, 200, "event_type", lambda t: body(ok(t), {"session_id": f"{t}-bad"})
+        MIXED,
+        200,
+        "event_type",
+        lambda t: body(ok(t), {"session_id": f"{t}-bad"}),
+        says="Field required",
     ),
-    "timestamp 2 days ahead": mixed("timestamp", says="24 hours", timestamp=iso(timedelta(days=2))),
-    "timestamp 8 days old": mixed("timestamp", says="7 days", timestamp=iso(-timedelta(days=8))),
-    "timestamp is not a time": mixed("timestamp", timestamp="yesterday"),
-    "timestamp overflowing year 1": mixed("timestamp", timestamp="0001-01-01T00:00:00+01:00"),
+    "timestamp 2 days ahead": mixed("timestamp", says="is more than 24 hours in the future", timestamp=iso(timedelta(days=2))),
+    "timestamp 8 days old": mixed("timestamp", says="is more than 7 days in the past", timestamp=iso(-timedelta(days=8))),
+    "timestamp is not a time": mixed(
+        "timestamp", says="Input should be a valid datetime or date", timestamp="yesterday"
+    ),
+    "timestamp overflowing year 1": mixed(
+        "timestamp", says="is more than 7 days in the past", timestamp="0001-01-01T00:00:00+01:00"
+    ),
     # --- accepted, stored verbatim, never executed or rendered as markup --------------------
     "SQL payloads in strings": Case(
         VERBATIM,
@@ -212,12 +297,30 @@ CASES: dict[str, Case] = {
         stored={"event_type": "search"},
     ),
     # --- keys: nothing is written -----------------------------------------------------------
-    "missing write key": Case(AUTH, 401, "X-Write-Key", lambda t: body(ok(t)), key="none"),
-    "unknown write key": Case(AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="unknown"),
-    "malformed write key": Case(AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="malformed"),
-    "revoked write key": Case(AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="revoked"),
-    "read key used to write": Case(AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="read"),
-    "wrong ?key= on a beacon": Case(AUTH, 403, "?key=", lambda t: body(ok(t)), key="query"),
+    "missing write key": Case(
+        AUTH, 401, "X-Write-Key", lambda t: body(ok(t)), key="none",
+        says="missing X-Write-Key: send events needs a write key",
+    ),
+    "unknown write key": Case(
+        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="unknown",
+        says="X-Write-Key is not a known key",
+    ),
+    "malformed write key": Case(
+        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="malformed",
+        says="X-Write-Key is not a valid key",
+    ),
+    "revoked write key": Case(
+        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="revoked",
+        says="X-Write-Key was revoked",
+    ),
+    "read key used to write": Case(
+        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="read",
+        says="a read key cannot send events",
+    ),
+    "wrong ?key= on a beacon": Case(
+        AUTH, 403, "?key=", lambda t: body(ok(t)), key="query",
+        says="?key= is not a valid key",
+    ),
 }
 
 
@@ -294,6 +397,8 @@ def test_bad_input_is_refused_precisely_and_loses_no_valid_record(secure_stack, 
 def test_the_table_has_at_least_thirty_classes():
     assert len(CASES) >= 30
     assert {case.kind for case in CASES.values()} == {WHOLE, MIXED, VERBATIM, AUTH}
+    # every refused case states the message it expects; an empty one would match anything
+    assert [name for name, case in CASES.items() if case.kind != VERBATIM and not case.says] == []
 
 
 def test_html_payloads_come_back_from_the_read_api_as_json_text(secure_stack):

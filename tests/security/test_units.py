@@ -91,6 +91,12 @@ def test_the_cache_is_bounded():
         ("write", "VALID", record("read"), 403, "a read key cannot send events"),
         ("read", "VALID", record("write"), 403, "a write key cannot read analytics"),
         ("admin", "VALID", record("read"), 403, "a read key cannot use admin endpoints"),
+        ("read", "VALID", record("read", revoked=True), 403, "revoked"),
+        ("read", "VALID", record("admin", revoked=True), 403, "revoked"),
+        ("admin", "VALID", record("admin", revoked=True), 403, "revoked"),
+        ("write", "VALID", record("admin"), 403, "admin key cannot send events"),
+        ("admin", "VALID", record("write"), 403, "a write key cannot use admin endpoints"),
+        ("read", "VALID", record("unknown-role"), 403, "unknown-role key cannot read analytics"),
     ],
 )
 def test_key_rules(access, key, found, status, says):
@@ -100,6 +106,17 @@ def test_key_rules(access, key, found, status, says):
     assert raised.value.status == status and says in raised.value.message
     if presented:
         assert presented not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("access", "role"),
+    [("write", "write"), ("read", "read"), ("read", "admin"), ("admin", "admin")],
+)
+def test_an_active_key_of_a_granted_role_is_accepted(access, role):
+    principal = authorize_key(access, generate_key(role), "X-Api-Key", lambda _: record(role))
+    assert (principal.kind, principal.role, principal.key_id, principal.site) == (
+        "key", role, "abc123def456", "shop.example"
+    )
 
 
 def test_admin_keys_also_read_and_write_keys_come_from_a_header_or_the_query():

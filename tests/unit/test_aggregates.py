@@ -117,6 +117,51 @@ def test_a_visit_ends_exactly_at_the_timeout_in_the_sessions_own_time():
     assert past_timeout.counters[ALL]["sessions"] == 2
 
 
+def test_a_visit_lasts_thirty_minutes_of_idleness_by_the_clock_the_events_carry():
+    """The session's clock is its events' own timestamps (injected by the test, no wall clock):
+    idle 29:59 or exactly 30:00 is the same visit, a second more is a new one. The figures are
+    written out, not taken from SESSION_TIMEOUT, so a changed timeout fails here."""
+
+    def visits_after_idling(idle: timedelta) -> int:
+        events = [
+            make_event(session_id="s", timestamp=T0),
+            make_event(session_id="s", timestamp=T0 + idle),
+        ]
+        return aggregate(events, {}).counters[ALL]["sessions"]
+
+    assert visits_after_idling(timedelta(minutes=29, seconds=59)) == 1
+    assert visits_after_idling(timedelta(minutes=30)) == 1
+    assert visits_after_idling(timedelta(minutes=30, seconds=1)) == 2
+    # the same boundary across batches, with the state carried as the store carries it
+    first = aggregate([make_event(session_id="s", timestamp=T0)], {})
+    at_29_59 = aggregate(
+        [make_event(session_id="s", timestamp=T0 + timedelta(minutes=29, seconds=59))],
+        first.sessions,
+    )
+    at_30_00 = aggregate(
+        [make_event(session_id="s", timestamp=T0 + timedelta(minutes=30))], first.sessions
+    )
+    assert "sessions" not in at_29_59.counters[ALL]
+    assert "sessions" not in at_30_00.counters[ALL]
+
+
+def test_an_earlier_event_arriving_late_lengthens_the_visit_only_within_thirty_minutes():
+    late_by_29_59, _ = run(
+        [
+            [make_event(session_id="s", timestamp=T0)],
+            [make_event(session_id="s", timestamp=T0 - timedelta(minutes=29, seconds=59))],
+        ]
+    )
+    late_by_30_01, _ = run(
+        [
+            [make_event(session_id="s", timestamp=T0)],
+            [make_event(session_id="s", timestamp=T0 - timedelta(minutes=30, seconds=1))],
+        ]
+    )
+    assert sum(d.counters.get(ALL, {}).get("duration_s", 0) for d in late_by_29_59) == 1799
+    assert sum(d.counters.get(ALL, {}).get("duration_s", 0) for d in late_by_30_01) == 0
+
+
 def test_a_client_two_hours_ahead_leaves_every_other_session_alone():
     live = [make_event(session_id=f"live-{i}", timestamp=T0) for i in range(100)]
     ahead = make_event(session_id="skewed", timestamp=T0 + timedelta(hours=2))

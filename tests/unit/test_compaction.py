@@ -87,6 +87,35 @@ def test_a_late_event_in_a_compacted_hour_is_merged_into_it(s3):
     assert list_archive_keys(s3, BUCKET, prefix) == [compacted_key(prefix)]
 
 
+def test_a_second_compaction_of_an_hour_keeps_every_event(s3):
+    hour = (NOW - timedelta(days=2)).replace(minute=0)
+    prefix = partition_prefix(hour)
+    events = [make_event(timestamp=hour + timedelta(minutes=i)) for i in range(5)]
+    archive(s3, events, start=100)
+    first = compact_partition(s3, BUCKET, prefix)
+    assert first is not None and first.rows_written == 5
+    # the compacted file alone: nothing to do, nothing lost
+    assert compact_partition(s3, BUCKET, prefix) is None
+    archive(s3, events[:2], start=100)  # a redelivery after compaction
+    second = compact_partition(s3, BUCKET, prefix)
+    assert second is not None and (second.rows_read, second.rows_written) == (7, 5)
+    assert list_archive_keys(s3, BUCKET, prefix) == [compacted_key(prefix)]
+    rows = read_parquet_objects(s3, BUCKET, [compacted_key(prefix)])
+    assert sorted(rows["event_id"].to_pylist()) == sorted(e.event_id for e in events)
+
+
+def test_the_earliest_position_wins_when_sequence_numbers_differ_in_length(s3):
+    """Kinesis sequence numbers are decimal strings: "999" comes before "1000", though it
+    sorts after it as text."""
+    hour = (NOW - timedelta(days=1)).replace(minute=0)
+    events = [make_event(timestamp=hour + timedelta(minutes=i)) for i in range(3)]
+    archive(s3, events, start=999)  # 999, 1000, 1001
+    archive(s3, events, start=10_000)  # a later copy of each
+    (result,) = compact_closed_hours(s3, BUCKET, NOW)
+    rows = read_parquet_objects(s3, BUCKET, [compacted_key(result.prefix)])
+    assert sorted(rows["sequence_number"].to_pylist(), key=int) == ["999", "1000", "1001"]
+
+
 @pytest.mark.parametrize(
     ("hour", "now", "closed"),
     [

@@ -127,6 +127,40 @@ def test_backoff_is_jittered_and_capped(attempt):
     assert len(set(delays)) > 1
 
 
+def test_backoff_doubles_with_each_attempt_up_to_its_cap(monkeypatch):
+    import clickstream.ingest as ingest
+
+    monkeypatch.setattr(ingest.random, "uniform", lambda low, high: high)  # the jitter's top
+    ceilings = [backoff_delay(attempt) for attempt in range(1, 7)]
+    assert ceilings == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]  # 0.05 s doubled per attempt, 1 s cap
+    monkeypatch.setattr(ingest.random, "uniform", lambda low, high: low)
+    assert backoff_delay(5) == 0.0  # full jitter: anywhere from zero
+
+
+def test_the_waits_between_put_attempts_grow(kinesis, monkeypatch):
+    import clickstream.ingest as ingest
+
+    monkeypatch.setattr(ingest.random, "uniform", lambda low, high: high)
+    client, stubber = kinesis
+    for _ in range(4):
+        stubber.add_response("put_records", {"FailedRecordCount": 1, "Records": [throttled()]})
+    waits: list[float] = []
+    outcome = put_events(client, "st", events(1), max_attempts=4, sleep=waits.append)
+    assert waits == [0.1, 0.2, 0.4]  # none before the first attempt
+    assert outcome.attempts == 4 and outcome.rejected[0].retryable
+
+
+def test_an_encoded_event_over_a_kinesis_record_is_rejected_before_any_call(kinesis):
+    from clickstream.ingest import MAX_RECORD_BYTES
+
+    client, _ = kinesis  # no response stubbed: a call would fail the test
+    batch = events(1)
+    outcome = put_events(client, "st", batch, encoded={0: b"x" * MAX_RECORD_BYTES})
+    assert outcome.accepted == [] and outcome.attempts == 0
+    (error,) = outcome.rejected
+    assert error.index == 0 and "Kinesis allows 1 MiB" in error.message
+
+
 class _Taking:
     def put_records(self, StreamName: str, Records: list[dict]) -> dict:
         return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}

@@ -157,3 +157,87 @@ def test_a_custom_range_is_read_at_the_finest_buckets_still_kept():
     assert granularity(NOW - timedelta(days=3), NOW) == "hour"
     assert granularity(NOW - timedelta(days=5), NOW - timedelta(days=4, hours=23)) == "hour"
     assert granularity(NOW - timedelta(days=200), NOW - timedelta(days=199)) == "day"
+
+
+# --- expected values computed here, from what the test sent --------------------------------
+
+
+def shop(sessions: int, reached: dict[str, int]) -> list:
+    """``sessions`` visits; the first ``reached[step]`` of them reach each funnel step (in the
+    funnel's order, on the same minute)."""
+    events = []
+    for i in range(sessions):
+        events.append(make_event(session_id=f"v{i}", user_id=f"u{i}"))
+        for step in ("add_to_cart", "checkout", "purchase"):
+            if i < reached[step]:
+                extra = {"value": 10.0} if step == "purchase" else {}
+                events.append(make_event(session_id=f"v{i}", user_id=f"u{i}", event_type=step, **extra))
+    return events
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_the_funnels_rates_are_the_shares_of_visits_the_test_sent(store, folded):
+    reached = {"add_to_cart": 10, "checkout": 6, "purchase": 3}
+    store.apply("shardId-000000000000", sequenced(shop(20, reached)))
+    if folded:
+        store.fold("shardId-000000000000")
+    answer = queries.funnel(store)
+    assert answer["sessions"] == 20
+    assert answer["conversion_rate"] == round(3 / 20, 4)  # purchases over visits
+    assert [(s["step"], s["sessions"]) for s in answer["steps"]] == [
+        ("page_view", 20), ("add_to_cart", 10), ("checkout", 6), ("purchase", 3)
+    ]
+    assert [s["rate_from_previous"] for s in answer["steps"]] == [1.0, 0.5, 0.6, 0.5]
+    assert [s["rate_from_start"] for s in answer["steps"]] == [1.0, 0.5, 0.3, 0.15]
+    ranged = queries.funnel(store, NOW - timedelta(days=1), NOW)
+    assert ranged["conversion_rate"] == 0.15 and ranged["sessions"] == 20
+    over_period = queries.funnel_for(store, queries.resolve_period("7d", now=NOW))
+    assert over_period["conversion_rate"] == 0.15
+
+
+def test_an_empty_funnel_has_no_rate_and_a_reversed_range_names_from(store):
+    answer = queries.funnel(store)
+    assert answer["conversion_rate"] == 0.0 and answer["sessions"] == 0
+    assert all(s["rate_from_previous"] == 0.0 for s in answer["steps"])
+    with pytest.raises(queries.QueryError) as error:
+        queries.funnel(store, NOW, NOW - timedelta(days=1))
+    assert (error.value.field, error.value.message) == ("from", "'from' is after 'to'")
+
+
+def test_top_pages_are_ordered_by_the_views_the_test_sent(store):
+    views = {"/a": 7, "/b": 5, "/c": 5, "/d": 2, "/e": 1}
+    events = [
+        make_event(session_id=f"{page}{i}", page=page)
+        for page, count in views.items()
+        for i in range(count)
+    ]
+    store.apply("shardId-000000000000", sequenced(events))
+    expected = sorted(views.items(), key=lambda pair: (-pair[1], pair[0]))
+    answer = queries.top_pages(store, 3)
+    assert [(row["page"], row["views"]) for row in answer["pages"]] == expected[:3]
+    assert answer["other_views"] == sum(views.values()) - sum(c for _, c in expected[:3])
+    assert answer["complete"] is False
+    whole = queries.top_pages(store, 10)
+    assert [(row["page"], row["views"]) for row in whole["pages"]] == expected
+    assert (whole["other_views"], whole["complete"]) == (0, True)
+    assert queries.page_views(store, "/b") == {"page": "/b", "page_views": 5}
+
+
+@pytest.mark.parametrize("limit", [0, queries.MAX_TOP + 1])
+def test_top_pages_limit_is_bounded(store, limit):
+    with pytest.raises(queries.QueryError) as error:
+        queries.top_pages(store, limit)
+    assert (error.value.field, error.value.message) == (
+        "limit", f"must be between 1 and {queries.MAX_TOP}"
+    )
+
+
+def test_the_headline_figures_are_the_ones_the_test_sent(store):
+    events = [make_event(session_id="one", page="/a"), make_event(session_id="one", page="/b")]
+    events += [make_event(session_id=f"bounce{i}", user_id=f"b{i}") for i in range(3)]
+    events.append(make_event(session_id="one", event_type="purchase", value=12.5))
+    store.apply("shardId-000000000000", sequenced(events))
+    figures = queries.headline(store, queries.resolve_period("today", now=NOW))
+    assert (figures["visits"], figures["page_views"], figures["events"]) == (4, 5, 6)
+    assert (figures["bounces"], figures["bounce_rate"]) == (3, 0.75)
+    assert (figures["pages_per_visit"], figures["revenue"]) == (1.25, 12.5)

@@ -323,7 +323,9 @@ def test_cli_rejects_bad_arguments(capsys):
 
 def test_an_api_on_loopback_means_the_local_emulator(monkeypatch):
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name, raising=False)
+        # set, then removed: monkeypatch records each, so what the CLI writes is undone after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("CLICKSTREAM_USE_LOCALSTACK", "false")  # no probe of :4566
     monkeypatch.setenv("CLICKSTREAM_EMULATOR_PORT", "4999")
     console = quiet_console()

@@ -146,6 +146,105 @@ def test_two_writers_of_one_shard_cannot_both_append(store, new_store):
     assert counted(store)["events"] == 10
 
 
+def test_a_writer_with_a_stale_head_rereads_it_and_appends_only_what_is_new(store, new_store):
+    # GIVEN two processes of one shard, each of which has appended once
+    events = sequenced([make_event(session_id=f"w{i}") for i in range(30)])
+    store.apply(SHARD, events[:10])
+    other = new_store()
+    assert other.apply(SHARD, events[:15]).applied == 5  # its head is now the newest
+    # WHEN the first, whose head is stale, applies a batch overlapping what the other appended
+    result = store.apply(SHARD, events[:20])
+    # THEN its append was refused (the ordinal is taken), it re-read the head and appended
+    # only the records past the watermark
+    assert (result.applied, result.skipped_duplicates, result.deltas_written) == (5, 15, 1)
+    # AND the same for the other, now stale in turn, with a re-cut batch
+    result = other.apply(SHARD, events[15:30])
+    assert (result.applied, result.skipped_duplicates, result.deltas_written) == (10, 5, 1)
+    # each event counted once
+    assert counted(store)["events"] == 30
+    assert store.dimension_count("page", "/home", "0000", "9999") == 30
+
+
+def test_a_writer_that_keeps_losing_the_race_gives_up_and_its_batch_is_retried(
+    store, new_store, monkeypatch
+):
+    events = sequenced([make_event(session_id=f"l{i}") for i in range(20)])
+    store.apply(SHARD, events[:5])
+    loser = new_store()
+    append = DynamoAggregateStore._append
+
+    def always_taken(self, shard, n, upto, delta, body):
+        if self is loser:
+            raise StoreConflict(shard)
+        return append(self, shard, n, upto, delta, body)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_append", always_taken)
+    with pytest.raises(StoreConflict):
+        loser.apply(SHARD, events, max_conflict_retries=2)
+    monkeypatch.undo()
+    assert loser.apply(SHARD, events).applied == 15  # Lambda's retry of the batch
+    assert counted(store)["events"] == 20
+
+
+def test_concurrent_writers_of_one_shard_count_every_event_once(store_with):
+    """Four processes of one shard (a zombie Lambda, overlapping retries) apply the same
+    stream at once, each in its own batches: each event is counted exactly once."""
+    import threading
+
+    events = sequenced([make_event(session_id=f"c{i % 25}", page=f"/c{i % 7}") for i in range(240)])
+    writers = [store_with(fold_after_deltas=10**6, fold_after_s=10**6) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def deliver(store, size):
+        try:
+            for start in range(0, len(events), size):
+                while True:
+                    try:
+                        store.apply(SHARD, events[start : start + size])
+                        break
+                    except StoreConflict:
+                        continue  # as Lambda retries a batch that raised
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=deliver, args=(writer, size))
+        for writer, size in zip(writers, (7, 11, 13, 40), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    reader = store_with()
+    assert counted(reader)["events"] == 240
+    assert sum(reader.dimension_count("page", f"/c{i}", "0000", "9999") for i in range(7)) == 240
+    reader.fold(SHARD)
+    assert counted(reader)["events"] == 240
+
+
+def test_a_batch_too_large_for_one_item_is_cut_into_deltas_under_the_limit(store, monkeypatch):
+    import clickstream.store as store_module
+
+    # a limit small enough that one delta cannot hold the batch's increments (the real one,
+    # 300 KB compressed, needs tens of thousands of distinct values to reach)
+    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", 1_500)
+    events = sequenced(
+        [make_event(session_id=f"big{i}", page=f"/p/{i:04d}-{'x' * 40}") for i in range(60)]
+    )
+    result = store.apply(SHARD, events)
+    assert result.applied == 60 and result.deltas_written > 2
+    deltas = store.dynamodb.query(
+        TableName=store.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "delta"}},
+    )["Items"]
+    assert len(deltas) == result.deltas_written
+    assert max(len(item["body"]["B"]) for item in deltas) <= 1_500
+    assert counted(store)["events"] == 60
+    assert store.apply(SHARD, events).skipped_duplicates == 60  # the watermark is the last chunk's
+
+
 def zombie_delta():
     from clickstream.aggregates import Delta
 
