@@ -15,13 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clickstream.compaction import deduplicate
-from localdev.harness import LocalStackHandle
+from localdev.harness import LoopbackStackHandle
 
 Row = dict[str, Any]
 
 
 def archived_since(
-    stack: LocalStackHandle, since: datetime, match: Callable[[Row], bool]
+    stack: LoopbackStackHandle, since: datetime, match: Callable[[Row], bool]
 ) -> list[Row]:
     """Archive rows in objects written after ``since`` (less a margin) that ``match``."""
     s3 = stack.client("s3")
@@ -40,7 +40,7 @@ def archived_since(
 
 
 def delivered(
-    stack: LocalStackHandle,
+    stack: LoopbackStackHandle,
     since: datetime,
     match: Callable[[Row], bool],
     expected: int,
@@ -69,7 +69,7 @@ def each_once(rows: list[Row]) -> list[Row]:
 
 
 def counted_once(
-    stack: LocalStackHandle, event_ids: list[str], timeout: float = 60
+    stack: LoopbackStackHandle, event_ids: list[str], timeout: float = 60
 ) -> Counter[str]:
     """How often each id shows in the aggregates' recent feed, once every id is there."""
     wanted = set(event_ids)
