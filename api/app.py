@@ -50,7 +50,6 @@ BINARY_TYPES = (
 )
 READ_AUTH_MODES = ("apikey", "cognito")
 logger = Logger(service="clickstream-api")
-metrics = Metrics(service="clickstream-api")
 # Patches botocore, so each PutRecords / DynamoDB / S3 call is an X-Ray subsegment of the
 # request's trace (on Lambda with `xray: true`; off under `chalice local` and in tests).
 tracer = Tracer(service="clickstream-api")
@@ -64,6 +63,7 @@ class ApiState:
 
     settings: Settings
     keys: KeyCache  # key lookups, remembered for the settings' key_cache_seconds
+    metrics: Metrics  # EMF; its namespace is POWERTOOLS_METRICS_NAMESPACE's
 
     @property
     def read_auth(self) -> str:
@@ -84,7 +84,11 @@ def _checked_read_auth(settings: Settings) -> str:
 def api_state() -> ApiState:
     settings = get_settings()
     _checked_read_auth(settings)
-    return ApiState(settings=settings, keys=KeyCache(ttl=settings.key_cache_seconds))
+    return ApiState(
+        settings=settings,
+        keys=KeyCache(ttl=settings.key_cache_seconds),
+        metrics=Metrics(service="clickstream-api"),
+    )
 
 
 def reset_api_state() -> None:
@@ -232,7 +236,7 @@ def _refused(access: Access, error: RequestError) -> Response:
     """The one answer to a refused request: ingest's shape on write routes, ``{error,
     field}`` elsewhere."""
     if error.status in (401, 403):
-        metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
+        api_state().metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
     if access == "write":
         body: dict[str, Any] = {
             "status": "rejected",
@@ -252,7 +256,7 @@ def _store_failed(access: Access, error: ClientError | BotoCoreError) -> Respons
         else type(error).__name__
     )
     logger.warning("store unavailable", extra={"error": what})
-    metrics.add_metric(name="StoreUnavailable", unit=MetricUnit.Count, value=1)
+    api_state().metrics.add_metric(name="StoreUnavailable", unit=MetricUnit.Count, value=1)
     message = f"the data store did not answer ({what}); retry after {RETRY_AFTER_S} s"
     body: dict[str, Any] = (
         {"status": "unavailable", "error": message, "errors": []}
@@ -317,7 +321,7 @@ def guard(event: Request, get_response: Any) -> Any:
             **log_fields,
         },
     )
-    metrics.flush_metrics(raise_on_empty_metrics=False)
+    api_state().metrics.flush_metrics(raise_on_empty_metrics=False)
     return response
 
 
@@ -331,21 +335,25 @@ def _answer_ingest(result: IngestResponse) -> Response:
     # The route and the reasons are properties of the EMF line, not dimensions: CloudWatch
     # keeps one series per metric (what the alarms watch, one custom metric each), Logs
     # Insights can still split by them, and the local Prometheus metrics label by them.
-    metrics.add_metadata(key="route", value=_request().path)
+    api_state().metrics.add_metadata(key="route", value=_request().path)
     if result.rejected_by_reason:
-        metrics.add_metadata(key="rejected_by_reason", value=result.rejected_by_reason)
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
-    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=result.rejected)
+        api_state().metrics.add_metadata(key="rejected_by_reason", value=result.rejected_by_reason)
+    api_state().metrics.add_metric(
+        name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted
+    )
+    api_state().metrics.add_metric(
+        name="EventsRejected", unit=MetricUnit.Count, value=result.rejected
+    )
     if result.throttled:
-        metrics.add_metric(
+        api_state().metrics.add_metric(
             name="PutRecordsThrottled", unit=MetricUnit.Count, value=result.throttled
         )
     if result.put_retries:
-        metrics.add_metric(
+        api_state().metrics.add_metric(
             name="PutRecordsRetries", unit=MetricUnit.Count, value=result.put_retries
         )
     if result.status == 503:
-        metrics.add_metric(name="PutRecordsFailed", unit=MetricUnit.Count, value=1)
+        api_state().metrics.add_metric(name="PutRecordsFailed", unit=MetricUnit.Count, value=1)
     return _json(result.status, result.body, result.headers)
 
 
@@ -379,7 +387,8 @@ def health() -> Response:
 def openapi() -> Response:
     from clickstream.openapi import openapi_document
 
-    return _json(200, openapi_document(api_state().read_auth))
+    routes = tuple((path, method, access) for (path, method), access in ACCESS.items())
+    return _json(200, openapi_document(api_state().read_auth, routes))
 
 
 @route("/events", "POST", "write", content_types=ANY_BODY)

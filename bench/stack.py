@@ -22,9 +22,9 @@ STACK_ENV = {"CLICKSTREAM_ESM_BATCHING_WINDOW_S": ""}
 
 
 def _start(state_dir: Path, extra_env: dict[str, str]) -> Any:
-    from localdev.harness import start_local_stack
+    from localdev.harness import start_loopback_stack
 
-    return start_local_stack(state_dir, extra_env)
+    return start_loopback_stack(state_dir, extra_env)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from graphql.type.definition import GraphQLOutputType
 from clickstream import queries
 from clickstream.aggregates import DIMENSIONS
 from clickstream.errors import RequestError
+from clickstream.graphql_limits import MAX_BODY_BYTES, MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.store import DynamoAggregateStore
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,6 @@ log = logging.getLogger(__name__)
 # included; _format_error logs what is ours to fix (a resolver failing), so its own is muted.
 ARIADNE_LOG = logging.getLogger(f"{__name__}.ariadne")
 ARIADNE_LOG.setLevel(logging.CRITICAL)
-MAX_QUERY_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024  # the query and its variables
-# GET is for simple queries: URLs past ~8 KB are refused by API Gateway (414) before us.
-MAX_GET_QUERY_BYTES = 2 * 1024
 MAX_TOKENS = 2_000  # the standard introspection query is ~300
 MAX_DEPTH = 15  # GraphiQL's introspection query nests 13 deep
 MAX_LIST_NESTING = 3  # __schema.types.fields.args is 3; our own fields need 2

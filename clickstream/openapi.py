@@ -4,19 +4,20 @@ error shapes, and the security schemes of the stage (API keys, or Cognito JWTs).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
 from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS
-from clickstream.graphql import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
-from clickstream.graphql import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
+from clickstream.graphql_limits import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
+from clickstream.graphql_limits import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
 from clickstream.jobs import JOB_STATUSES
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
-from clickstream.schema import EVENT_TYPE_PATTERN, IncomingEvent
+from clickstream.schema import IncomingEvent
 
 REF = "#/components/schemas/{model}"
 
@@ -76,7 +77,10 @@ TRACK_ACCEPTED = {
 READ_ERROR = {
     "type": "object",
     "required": ["error", "field"],
-    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+    "properties": {
+        "error": {"type": "string"},
+        "field": {"type": ["string", "null"], "description": "null when no field is at fault"},
+    },
 }
 COUNTS = {"type": "object", "additionalProperties": {"type": "number"}}
 STATS = {
@@ -358,6 +362,10 @@ def _read_responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
         "400": _json(error, "a bad parameter (named in 'field')"),
         "401": _json(error, "no credentials"),
         "403": _json(error, "credentials not valid for this route"),
+        "503": {
+            **_json(error, "DynamoDB or S3 did not answer; retry after Retry-After seconds"),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
     }
 
 
@@ -572,12 +580,50 @@ def _security(read_auth: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
     return schemes, [{"writeKey": []}, {"writeKeyQuery": []}], read
 
 
-@lru_cache(maxsize=2)
-def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
+# A route of the app: (path, method, access), as api.app's route table lists it.
+Route = tuple[str, str, str]
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def _from_route_table(
+    documented: dict[str, Any], routes: tuple[Route, ...], security: dict[str, list[Any]]
+) -> dict[str, Any]:
+    """The paths the app serves, each once: the operation described above, or, for a route
+    not described here, one made from its access (security, path parameters, the answers
+    every route of that access can give)."""
+    generic = {
+        "public": {"200": _json({"type": "object"}, "the answer")},
+        "write": _ingest_responses({"type": "object"}),
+        "sdk": _sdk_operation("", [])["responses"],
+        "read": _read_responses({"type": "object"}, "the answer"),
+        "admin": _read_responses({"type": "object"}, "the answer"),
+    }
+    paths: dict[str, Any] = {}
+    for path, method, access in routes:
+        operation = documented.get(path, {}).get(method.lower()) or {
+            "summary": f"{method} {path}",
+            "security": security[access],
+            "parameters": _path_parameters(path),
+            "responses": generic[access],
+        }
+        paths.setdefault(path, {})[method.lower()] = operation
+    return paths
+
+
+@lru_cache(maxsize=4)
+def openapi_document(
+    read_auth: str = "apikey", routes: tuple[Route, ...] | None = None
+) -> dict[str, Any]:
+    """The document; with ``routes`` (the app's route table) its paths are exactly those."""
     event_schema = IncomingEvent.model_json_schema(ref_template=REF)
-    # What the model's types cannot say: a standard or lower_snake custom type (aliases and
-    # case are forgiven), required unless the record is a seed-000 button click.
-    event_schema["properties"]["event_type"]["anyOf"][0]["pattern"] = EVENT_TYPE_PATTERN
+    # The event type's pattern is the model's own; what its types cannot say: required
+    # unless the record is a seed-000 button click.
     event_schema["anyOf"] = [{"required": ["event_type"]}, {"required": ["button"]}]
     components = dict(event_schema.pop("$defs", {}))
     components["IncomingEvent"] = event_schema
@@ -847,6 +893,9 @@ def openapi_document(read_auth: str = "apikey") -> dict[str, Any]:
         },
     }
     paths.update(_sdk_paths(write))
+    if routes is not None:
+        security = {"public": [], "write": write, "sdk": [*write, {}], "read": read}
+        paths = _from_route_table(paths, routes, {**security, "admin": admin})
     schemes["segmentBasic"] = {
         "type": "http",
         "scheme": "basic",

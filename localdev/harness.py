@@ -77,7 +77,11 @@ def embedded_emulator(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
 
 
 @dataclass
-class LocalStackHandle:
+class LoopbackStackHandle:
+    """A ``python -m localdev`` stack (``localdev.stack.LoopbackStack``) started by the tests
+    and tools on loopback: its process, its state and what it printed. Our own stack, not the
+    third-party LocalStack emulator."""
+
     process: subprocess.Popen[str]
     info: dict[str, Any]
     state_dir: Path
@@ -284,7 +288,9 @@ def wait_for_state(
     return None
 
 
-def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) -> LocalStackHandle:
+def start_loopback_stack(
+    state_dir: Path, extra_env: dict[str, str] | None = None
+) -> LoopbackStackHandle:
     env = {
         **os.environ,
         "CLICKSTREAM_API_PORT": str(free_port()),
@@ -323,4 +329,4 @@ def start_local_stack(state_dir: Path, extra_env: dict[str, str] | None = None) 
         process.kill()
         named = ready["pids"]["supervisor"]
         raise RuntimeError(f"state.json names supervisor {named}, not {process.pid}")
-    return LocalStackHandle(process=process, info=ready, state_dir=state_dir, output=output)
+    return LoopbackStackHandle(process=process, info=ready, state_dir=state_dir, output=output)

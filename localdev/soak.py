@@ -28,12 +28,12 @@ from rich.table import Table
 
 from clickstream.archive import list_archive_keys, read_parquet_objects
 from clickstream.compaction import compact_hours
-from localdev.harness import LocalStackHandle, start_local_stack
+from localdev.harness import LoopbackStackHandle, start_loopback_stack
 
 DEFAULT_FAULTS = "fail_every=11,crash_every=41,throttle_put=0.05"
 
 
-def run_simulator(stack: LocalStackHandle, events: int, ledger: Path, workers: int) -> float:
+def run_simulator(stack: LoopbackStackHandle, events: int, ledger: Path, workers: int) -> float:
     started = time.monotonic()
     command = [
         sys.executable, "-m", "simulator",
@@ -46,7 +46,7 @@ def run_simulator(stack: LocalStackHandle, events: int, ledger: Path, workers: i
     return time.monotonic() - started
 
 
-def reconcile(stack: LocalStackHandle, ledger: Path, wait_s: int) -> int:
+def reconcile(stack: LoopbackStackHandle, ledger: Path, wait_s: int) -> int:
     command = [
         sys.executable, "-m", "simulator", "reconcile",
         "--ledger", str(ledger), "--endpoint", stack.api_url, "--wait", str(wait_s),
@@ -54,7 +54,7 @@ def reconcile(stack: LocalStackHandle, ledger: Path, wait_s: int) -> int:
     return subprocess.run(command, env=stack.env, check=False).returncode
 
 
-def archive_after_compaction(stack: LocalStackHandle, span: timedelta) -> dict[str, int]:
+def archive_after_compaction(stack: LoopbackStackHandle, span: timedelta) -> dict[str, int]:
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith("AWS_")})
     s3 = stack.client("s3")
     now = datetime.now(UTC)
@@ -70,7 +70,7 @@ def archive_after_compaction(stack: LocalStackHandle, span: timedelta) -> dict[s
     }
 
 
-def dead_letters(stack: LocalStackHandle) -> int:
+def dead_letters(stack: LoopbackStackHandle) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.resources["DeadLetterQueueUrl"],
         AttributeNames=["ApproximateNumberOfMessages"],
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     with tempfile.TemporaryDirectory(prefix="clickstream-soak-") as workdir:
-        stack = start_local_stack(Path(workdir) / "stack", {"CLICKSTREAM_FAULTS": args.faults})
+        stack = start_loopback_stack(Path(workdir) / "stack", {"CLICKSTREAM_FAULTS": args.faults})
         try:
             console.print(
                 f"soak: {args.events:,} events, faults: {args.faults}, API {stack.api_url}"

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from localdev.harness import LocalStackHandle, free_port, start_local_stack
+from localdev.harness import LoopbackStackHandle, free_port, start_loopback_stack
 
-__all__ = ["LocalStackHandle", "free_port", "local_stack", "start_local_stack"]
+__all__ = ["LoopbackStackHandle", "free_port", "local_stack", "start_loopback_stack"]
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    handle = start_local_stack(tmp_path_factory.mktemp("local-stack"))
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStackHandle]:
+    handle = start_loopback_stack(tmp_path_factory.mktemp("local-stack"))
     try:
         yield handle
     finally:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clickstream.compaction import deduplicate
-from localdev.harness import LocalStackHandle
+from localdev.harness import LoopbackStackHandle
 from localdev.runner import CheckpointStore, read_stream
 
 CONSUMERS = ("aggregator", "archiver")
@@ -24,7 +24,7 @@ Row = dict[str, Any]
 
 
 def archived_since(
-    stack: LocalStackHandle, since: datetime, match: Callable[[Row], bool]
+    stack: LoopbackStackHandle, since: datetime, match: Callable[[Row], bool]
 ) -> list[Row]:
     """Archive rows in objects written after ``since`` (less a margin) that ``match``."""
     s3 = stack.client("s3")
@@ -43,7 +43,7 @@ def archived_since(
 
 
 def delivered(
-    stack: LocalStackHandle,
+    stack: LoopbackStackHandle,
     since: datetime,
     match: Callable[[Row], bool],
     expected: int,
@@ -63,7 +63,7 @@ def delivered(
     return rows
 
 
-def consumers_at_the_tip(stack: LocalStackHandle) -> bool:
+def consumers_at_the_tip(stack: LoopbackStackHandle) -> bool:
     """Every consumer has checkpointed the last record of every shard. A redelivery starts at
     a checkpoint, so from then on nothing already in the stream can be delivered again."""
     tips = {
@@ -77,7 +77,7 @@ def consumers_at_the_tip(stack: LocalStackHandle) -> bool:
     )
 
 
-def wait_for_consumers_at_the_tip(stack: LocalStackHandle, timeout: float = 120) -> None:
+def wait_for_consumers_at_the_tip(stack: LoopbackStackHandle, timeout: float = 120) -> None:
     stack.wait_until(lambda: consumers_at_the_tip(stack), timeout=timeout, interval=0.5)
 
 
@@ -91,7 +91,7 @@ def each_once(rows: list[Row]) -> list[Row]:
 
 
 def counted_once(
-    stack: LocalStackHandle, event_ids: list[str], timeout: float = 60
+    stack: LoopbackStackHandle, event_ids: list[str], timeout: float = 60
 ) -> Counter[str]:
     """How often each id shows in the aggregates' recent feed, once every id is there."""
     wanted = set(event_ids)

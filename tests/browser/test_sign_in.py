@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import requests
 
-from localdev.harness import LocalStackHandle, start_local_stack
+from localdev.harness import LoopbackStackHandle, start_loopback_stack
 
 USER, FIRST_PASSWORD, OWN_PASSWORD = "analyst@example.com", "Temporary-Passw0rd", "Own-Passw0rd-123"
 
 
 @pytest.fixture(scope="module")
-def cognito_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    handle = start_local_stack(
+def cognito_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStackHandle]:
+    handle = start_loopback_stack(
         tmp_path_factory.mktemp("cognito-stack"), {"CLICKSTREAM_READ_AUTH": "cognito"}
     )
     try:
@@ -31,7 +31,7 @@ def cognito_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
 
 
 @pytest.fixture(scope="module")
-def pool(cognito_stack: LocalStackHandle) -> dict[str, str]:
+def pool(cognito_stack: LoopbackStackHandle) -> dict[str, str]:
     resources = cognito_stack.resources
     pool_id = resources["UserPoolArn"].rsplit("/", 1)[-1]
     cognito = cognito_stack.client("cognito-idp")
@@ -44,7 +44,7 @@ def pool(cognito_stack: LocalStackHandle) -> dict[str, str]:
     return {"pool_id": pool_id, "client_id": resources["UserPoolClientId"]}
 
 
-def post_one_event(stack: LocalStackHandle) -> str:
+def post_one_event(stack: LoopbackStackHandle) -> str:
     body = stack.post_events(
         [{"event_type": "page_view", "session_id": "sign-in-s1", "page": "/pricing"}]
     )
@@ -58,7 +58,7 @@ def sign_in(page: Any, password: str) -> None:
     page.get_by_test_id("sign-in-submit").click()
 
 
-def test_reads_refuse_a_made_up_token(cognito_stack: LocalStackHandle, pool: dict[str, str]):
+def test_reads_refuse_a_made_up_token(cognito_stack: LoopbackStackHandle, pool: dict[str, str]):
     claims = {"sub": "x", "cognito:username": USER, "token_use": "id", "exp": 4102444800}
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
     forged = f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl"
@@ -76,7 +76,7 @@ def test_reads_refuse_a_made_up_token(cognito_stack: LocalStackHandle, pool: dic
 
 
 def test_sign_in_choose_password_read_and_sign_out(
-    page: Any, cognito_stack: LocalStackHandle, pool: dict[str, str], screenshots: Any
+    page: Any, cognito_stack: LoopbackStackHandle, pool: dict[str, str], screenshots: Any
 ) -> None:
     event_id = post_one_event(cognito_stack)
     page.goto(f"{cognito_stack.web_url}/")

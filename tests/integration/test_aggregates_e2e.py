@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from clickstream.schema import FUNNEL_STEPS
-from tests.conftest import LocalStackHandle, start_local_stack
+from tests.conftest import LoopbackStackHandle, start_loopback_stack
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,8 @@ SLUG = "a-product-with-a-rather-long-descriptive-slug"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    handle = start_local_stack(
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStackHandle]:
+    handle = start_loopback_stack(
         tmp_path_factory.mktemp("aggregates-stack"),
         {"CLICKSTREAM_ESM_SHARD_DISCOVERY_S": "0.5", "CLICKSTREAM_SHARDS": "4"},
     )
@@ -89,7 +89,7 @@ def expected_counts(sessions: list[list[dict]]) -> dict:
     }
 
 
-def reshard(stack: LocalStackHandle, how: str) -> None:
+def reshard(stack: LoopbackStackHandle, how: str) -> None:
     kinesis = stack.client("kinesis")
     shards = [s for s in kinesis.list_shards(StreamName=stack.stream_name)["Shards"]
               if "EndingSequenceNumber" not in s["SequenceNumberRange"]]  # fmt: skip
@@ -112,7 +112,7 @@ def reshard(stack: LocalStackHandle, how: str) -> None:
 
 
 def test_every_event_counts_once_at_real_site_cardinality_with_retries_skew_and_resharding(
-    stack: LocalStackHandle,
+    stack: LoopbackStackHandle,
 ) -> None:
     rng = random.Random(12)
     now = datetime.now(UTC)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import start_local_stack
+from tests.conftest import start_loopback_stack
 
 pytestmark = pytest.mark.integration
 PERIOD_S = 2  # every alarm's period on this stack (the template's are 60 s)
@@ -17,7 +17,7 @@ PERIOD_S = 2  # every alarm's period on this stack (the template's are 60 s)
 
 @pytest.fixture
 def alarm_stack(tmp_path):
-    stack = start_local_stack(
+    stack = start_loopback_stack(
         tmp_path / "stack",
         {"CLICKSTREAM_ALARM_EVALUATION_S": "1", "CLICKSTREAM_ALARM_PERIOD_S": "2"},
     )

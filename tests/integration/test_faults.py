@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from clickstream.compaction import compact_hours
-from tests.conftest import LocalStackHandle, start_local_stack
+from tests.conftest import LoopbackStackHandle, start_loopback_stack
 from tests.delivery import wait_for_consumers_at_the_tip
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def traffic(count: int) -> list[dict]:
 
 
 def post_all(
-    stack: LocalStackHandle, records: list[dict], batch: int = 100
+    stack: LoopbackStackHandle, records: list[dict], batch: int = 100
 ) -> tuple[list[str], list[str]]:
     """Post in batches; returns (accepted ids, ids reported not accepted)."""
     accepted, rejected = [], []
@@ -48,7 +48,7 @@ def post_all(
     return accepted, rejected
 
 
-def archive_counts(stack: LocalStackHandle, workdir: Path) -> tuple[int, set[str]]:
+def archive_counts(stack: LoopbackStackHandle, workdir: Path) -> tuple[int, set[str]]:
     if not stack.download_archive(workdir):
         return 0, set()
     rows = duckdb.sql(
@@ -57,7 +57,7 @@ def archive_counts(stack: LocalStackHandle, workdir: Path) -> tuple[int, set[str
     return len(rows), {row[0] for row in rows}
 
 
-def reconcile(stack: LocalStackHandle, accepted: list[str], workdir: Path) -> dict[str, int]:
+def reconcile(stack: LoopbackStackHandle, accepted: list[str], workdir: Path) -> dict[str, int]:
     """Wait for the consumers, then check every accepted event is counted and archived once."""
     expected = len(accepted)
     stack.wait_until(lambda: stack.get("/stats")["total_events"] >= expected, timeout=120)
@@ -92,7 +92,7 @@ def _latest():
 
 @pytest.fixture
 def faulty_stack(request, tmp_path):
-    stack = start_local_stack(
+    stack = start_loopback_stack(
         tmp_path / "stack",
         {"CLICKSTREAM_FAULTS": request.param, "CLICKSTREAM_ESM_BATCH_SIZE": "50"},
     )

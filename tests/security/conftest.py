@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from localdev.harness import LocalStackHandle, start_local_stack
+from localdev.harness import LoopbackStackHandle, start_loopback_stack
 
 ALLOWED_ORIGINS = ("http://allowed.example", "https://dash.example:8443")
 
 
 @pytest.fixture(scope="session")
-def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    handle = start_local_stack(
+def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStackHandle]:
+    handle = start_loopback_stack(
         tmp_path_factory.mktemp("secure-stack"),
         {
             "CLICKSTREAM_CORS_ORIGINS": ",".join(ALLOWED_ORIGINS),

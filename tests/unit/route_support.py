@@ -20,14 +20,16 @@ TABLES = {"aggregates": ("pk", "sk"), "keys": ("pk",), "jobs": ("pk",)}
 ARCHIVE_BUCKET = "archive"
 
 
-def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def in_process_api(
+    monkeypatch: pytest.MonkeyPatch, read_auth: str = "apikey"
+) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # mock_aws, not a stack's emulator
     for name, value in {
         "CLICKSTREAM_AGGREGATES_TABLE": "aggregates",
         "CLICKSTREAM_KEYS_TABLE": "keys",
         "CLICKSTREAM_STREAM_NAME": "events",
-        "CLICKSTREAM_READ_AUTH": "apikey",
+        "CLICKSTREAM_READ_AUTH": read_auth,
         "CLICKSTREAM_JOBS_TABLE": "jobs",
         "CLICKSTREAM_JOBS_QUEUE": "jobs",
         "CLICKSTREAM_ARCHIVE_BUCKET": ARCHIVE_BUCKET,
@@ -60,8 +62,9 @@ def in_process_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         from api.app import create_app, reset_api_state
 
         reset_api_state()
-        with Client(create_app()) as client:
-            yield {"client": client, "read": read, "write": write, "admin": admin}
+        app = create_app()
+        with Client(app) as client:
+            yield {"client": client, "app": app, "read": read, "write": write, "admin": admin}
         reset_api_state()
 
 
