@@ -68,10 +68,10 @@ lint: venv
 unit: venv dynalite sdks
 	$(PY) -m pytest -q tests/unit
 
-# Line coverage of the deployed code (clickstream/, consumers/, api/) by the fast tier, per
-# module; the HTML report in test-output/coverage/.
+# Line coverage of the deployed code (clickstream/, consumers/, api/) by the fast tier (the
+# unit tests and the stackless security tests), per module; HTML in test-output/coverage/.
 coverage: venv dynalite sdks
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit \
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/security/test_units.py \
 	  --cov=clickstream --cov=consumers --cov=api --cov-report=term \
 	  --cov-report=html:test-output/coverage
 

@@ -8,10 +8,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from localdev.harness import LoopbackStackHandle, free_port, start_loopback_stack
 
 __all__ = ["LoopbackStackHandle", "free_port", "local_stack", "start_loopback_stack"]
+
+# Property tests check outcomes, not speed: hypothesis's default 200 ms deadline per example
+# fails them on a busy machine (the wall clock deciding a result).
+settings.register_profile("clickstream", deadline=None)
+settings.load_profile("clickstream")
 
 
 @pytest.fixture(scope="session")

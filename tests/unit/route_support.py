@@ -4,6 +4,7 @@ aggregates and keys tables), and the aggregator run over what the stream holds."
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,9 @@ def in_process_api(
         "POWERTOOLS_METRICS_NAMESPACE": "ClickstreamTest",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        # chalice's app object appends itself to this when the app is first imported: set
+        # here (as chalice would start it), so the change is undone after the test
+        "AWS_EXECUTION_ENV": os.environ.get("AWS_EXECUTION_ENV", "AWS_Lambda"),
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
