@@ -224,7 +224,11 @@ class LoopbackStackHandle:
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
-            last = predicate()
+            try:
+                last = predicate()
+            except requests.Timeout as slow:  # a busy emulator: asked again until the deadline
+                last = slow
+                continue
             if last:
                 return last
             time.sleep(interval)
