@@ -214,6 +214,12 @@ def measure(
     return counts, shards
 
 
+def template_alarms() -> int:
+    """The alarms the template deploys (each priced per month)."""
+    resources = load_template()["Resources"].values()
+    return sum(1 for resource in resources if resource["Type"] == "AWS::CloudWatch::Alarm")
+
+
 def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, str, float]]:
     scale = 24  # an hour measured, a day priced
     p = PRICES
@@ -233,8 +239,9 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
         api_requests + (counts.aggregator_invocations + counts.archiver_invocations) * scale
     )
     log_gb = invocations * LOG_BYTES_PER_INVOCATION / 1e9
+    alarms = template_alarms()
     monitoring = (
-        13 * p["cloudwatch_alarm_month"] + CUSTOM_METRICS * p["cloudwatch_custom_metric_month"]
+        alarms * p["cloudwatch_alarm_month"] + CUSTOM_METRICS * p["cloudwatch_custom_metric_month"]
     )
     s3_puts = counts.s3_puts * scale
     rows = [
@@ -262,7 +269,7 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
         ("S3 storage (30 days kept)", f"{counts.parquet_bytes * scale / 1e6:,.1f} MB/day",
          counts.parquet_bytes * scale * 30 / 1e9 * p["s3_storage_gb_month"] / 30),
         ("CloudWatch logs", f"{log_gb:.2f} GB", log_gb * p["cloudwatch_logs_ingest_gb"]),
-        ("CloudWatch alarms and custom metrics", f"13 alarms, {CUSTOM_METRICS} metrics",
+        ("CloudWatch alarms and custom metrics", f"{alarms} alarms, {CUSTOM_METRICS} metrics",
          monitoring / 30),
     ]  # fmt: skip
     return rows
