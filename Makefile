@@ -6,21 +6,37 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+KCLPY_VERSION := $(shell sed -n 's/^amazon-kclpy==//p' requirements-lock.txt)
+MAVEN_REPO ?= $(HOME)/.m2/repository
+KCL_JARS := tools/kcl/jars/kclpy-pom.xml
 CHROMIUM := /usr/bin/chromium
 STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
+# make local CONSUMERS=kcl: the consumers under the KCL's MultiLangDaemon instead of Lambda's
+# event-source runner.
+CONSUMERS ?= lambda
 
-$(INSTALLED): requirements-lock.txt pyproject.toml
+.PHONY: venv kcl-jars test-kcl soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
+
+# amazon-kclpy's install copies the daemon's jars into the package, fetching each from a
+# Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
+$(INSTALLED): requirements-lock.txt pyproject.toml $(KCL_JARS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	KCL_MVN_REPO_SEARCH_URL=file://$(MAVEN_REPO)/ $(PY) -m pip install --quiet -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(INSTALLED)
+
+# The KCL MultiLangDaemon's jars (Maven Central, by mvn): exactly those amazon-kclpy's own
+# pom.xml lists, for the pinned amazon-kclpy, into tools/kcl/jars (git-ignored).
+$(KCL_JARS): requirements-lock.txt tools/kcl/install-jars.sh
+	tools/kcl/install-jars.sh $(KCLPY_VERSION) $(MAVEN_REPO)
+
+kcl-jars: $(KCL_JARS)
 
 # dynalite (npm, pinned by tools/dynalite/package-lock.json): the second DynamoDB engine the
 # aggregate store's tests run on.
@@ -58,7 +74,7 @@ chromium:
 	@test -x $(CHROMIUM)
 
 local: venv graphiql
-	$(PY) -m localdev
+	CLICKSTREAM_CONSUMERS=$(CONSUMERS) $(PY) -m localdev
 
 lint: venv
 	$(VENV)/bin/ruff check .
