@@ -18,7 +18,7 @@ READ_AUTH ?= cognito
 # event-source runner.
 CONSUMERS ?= lambda
 
-.PHONY: venv kcl-jars test-kcl soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
+.PHONY: venv kcl-jars soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean
 
 # amazon-kclpy's install copies the daemon's jars into the package, fetching each from a
 # Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
@@ -90,6 +90,7 @@ unit: venv dynalite sdks
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
+# tests/kcl starts its own stack (consumers under the KCL), so it runs in a pytest of its own.
 # The fast tier (tests/unit: CPU, no stack) runs beside the packaging and security tiers
 # (HTTP answers, no clocks); the tiers whose checks depend on timing (browser, infra,
 # integration) run first, alone. Two pytest processes on two cores at the end; each prints
@@ -98,10 +99,11 @@ PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
 	@$(PYTEST) tests/browser tests/infra tests/integration; timed=$$?; \
+	$(PYTEST) -m "not soak" tests/kcl; kcl=$$?; \
 	$(PYTEST) tests/unit > test-output/unit.log 2>&1 & unit=$$!; \
 	$(PYTEST) tests/packaging tests/security; answers=$$?; \
 	wait $$unit; fast=$$?; echo "--- tests/unit (beside packaging and security) ---"; \
-	cat test-output/unit.log; exit $$(( timed || answers || fast ))
+	cat test-output/unit.log; exit $$(( timed || kcl || answers || fast ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose
 # settings come from infra/template.yaml) in out/chalice/.
@@ -134,7 +136,13 @@ bench: venv
 # At least 200,000 simulated events through the local stack with faults injected, reconciled.
 soak: venv
 	$(PY) -m localdev.soak $(ARGS)
+	$(MAKE) soak-kcl
 	CLICKSTREAM_SCHEMATHESIS_EXAMPLES=50 $(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests/security/test_schemathesis.py
+
+# The KCL consumers under failure: a worker SIGKILLed between write and checkpoint, a second
+# worker taking leases and handing them back, a shard split during traffic (tests/kcl).
+soak-kcl: venv
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=3600 tests/kcl/test_kcl_soak.py
 
 # The aggregates' end-to-end test at real-shop cardinality: 100,000 pages, 10,000 custom types
 # (with retries, a skewed clock, four shards, a split and a merge), counted against its ledger.
@@ -149,8 +157,8 @@ clean:
 
 # AWS: BUCKET must be a globally unique bucket name; STAGE defaults to dev.
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true]"; exit 2)
-	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false)
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true] [KCL_IMAGE=<image> KCL_SUBNETS=<ids> KCL_SECURITY_GROUPS=<ids>]"; exit 2)
+	$(PY) -m infra.deploy up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false) --kcl-image "$(KCL_IMAGE)" --kcl-subnets "$(KCL_SUBNETS)" --kcl-security-groups "$(KCL_SECURITY_GROUPS)"
 
 destroy: venv
 	$(PY) -m infra.deploy down --stage $(STAGE) --stack $(STACK)

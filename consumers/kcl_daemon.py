@@ -23,6 +23,7 @@ CONSUMERS = ("aggregator", "archiver")
 MAIN_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
 # Maven's output (`make kcl-jars`), or the image's copy of it (CLICKSTREAM_KCL_JARS).
 DEFAULT_JARS = Path(__file__).resolve().parent.parent / "tools" / "kcl" / "jars"
+LOGBACK = Path(__file__).resolve().parent / "kcl_logback.xml"
 # Properties a deployment or a test may override (CLICKSTREAM_KCL_PROPERTIES, a JSON object):
 # lease and failover timings, batch size, polling interval.
 DEFAULTS = {
@@ -36,6 +37,12 @@ DEFAULTS = {
     "metricsLevel": "NONE",
     "AWSCredentialsProvider": "DefaultCredentialsProvider",
     "processingLanguage": "python/3",
+}
+# The archiver writes an object per shard per batch: it reads every 10 s, up to 10,000
+# records (GetRecords' maximum), as its Lambda mapping batches 30 s up to 1,000.
+CONSUMER_DEFAULTS = {
+    "aggregator": {},
+    "archiver": {"idleTimeBetweenReadsInMillis": "10000", "maxRecords": "10000"},
 }
 
 
@@ -64,7 +71,7 @@ def daemon_properties(
     """The daemon's properties for ``consumer``, from the settings and the environment."""
     if consumer not in CONSUMERS:
         raise ValueError(f"unknown consumer {consumer!r}; one of {', '.join(CONSUMERS)}")
-    properties = dict(DEFAULTS)
+    properties = DEFAULTS | CONSUMER_DEFAULTS[consumer]
     properties |= {
         "executableName": f"{python} -m consumers.kcl {consumer}",
         "streamName": settings.stream_name,
@@ -94,6 +101,7 @@ def java_command(properties_file: Path, jars: Path) -> list[str]:
     return [
         os.environ.get("JAVA", "java"),
         "-Daws.cborEnabled=false",
+        f"-Dlogback.configurationFile={LOGBACK}",
         "-cp",
         f"{jars}/*",
         MAIN_CLASS,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -304,6 +305,117 @@ def deployed_rest_api_id(stage: str) -> str:
     raise RuntimeError(f"chalice deployed no REST API for stage {stage}")
 
 
+def kcl_lease_tables(stream_name: str) -> list[str]:
+    """The tables the KCL makes for each consumer's application (consumers/kcl_daemon.py):
+    leases, coordinator state, worker metrics."""
+    return [
+        f"{stream_name}-{consumer}-kcl{suffix}"
+        for consumer in ("aggregator", "archiver")
+        for suffix in ("", "-CoordinatorState", "-WorkerMetricStats")
+    ]
+
+
+def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
+    """The KCL consumers' task role: the consumer half of :func:`least_privilege_policy`
+    (reading the stream, the aggregates, the archive, dead letters) plus the KCL's own tables,
+    which the daemon creates and keeps (a GSI on the lease table: UpdateTable). The daemon
+    publishes no CloudWatch metrics (metricsLevel NONE); the processors' EMF goes to logs."""
+    table_prefix = outputs["AggregatesTableArn"].rsplit("/", 1)[0]
+    lease_tables = [f"{table_prefix}/{name}" for name in kcl_lease_tables(outputs["StreamName"])]
+    consumer = {
+        s["Sid"]: s
+        for s in least_privilege_policy(outputs)["Statement"]
+        if s["Sid"] in ("ConsumeStream", "Aggregates", "ArchiveObjects", "ArchiveListing")
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            consumer["ConsumeStream"],
+            consumer["Aggregates"],
+            {
+                "Sid": "KclLeases",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:CreateTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:UpdateTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Scan",
+                    "dynamodb:Query",
+                ],
+                "Resource": lease_tables + [f"{name}/index/*" for name in lease_tables],
+            },
+            consumer["ArchiveObjects"],
+            consumer["ArchiveListing"],
+            {
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": outputs["DeadLetterQueueArn"],
+            },
+        ],
+    }
+
+
+def kcl_execution_policy(outputs: dict[str, str], image: str) -> dict[str, Any]:
+    """What ECS needs to start the tasks: their log group, and pulling the image when it is
+    in ECR (GetAuthorizationToken has no resource-level permission, hence its ``*``)."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "TaskLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{outputs['KclLogGroupArn'].removesuffix(':*')}:*",
+        }
+    ]
+    ecr = re.match(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)", image)
+    if ecr:
+        account, region, repository = ecr.groups()
+        statements += [
+            {
+                "Sid": "ImageToken",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ImagePull",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": f"arn:aws:ecr:{region}:{account}:repository/{repository}",
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def kcl_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The template's KCL parameters from the command line; none when no image is given."""
+    if not args.kcl_image:
+        return {}
+    return {
+        "KclConsumers": "true",
+        "KclImage": args.kcl_image,
+        "KclSubnetIds": args.kcl_subnets,
+        "KclSecurityGroupIds": args.kcl_security_groups,
+        "KclDesiredCount": str(args.kcl_workers),
+    }
+
+
+def attach_kcl_policies(args: argparse.Namespace, outputs: dict[str, str]) -> None:
+    iam = _client(args, "iam")
+    for role, document in (
+        (outputs["KclTaskRoleName"], kcl_task_policy(outputs)),
+        (outputs["KclExecutionRoleName"], kcl_execution_policy(outputs, args.kcl_image)),
+    ):
+        iam.put_role_policy(
+            RoleName=role, PolicyName="clickstream-kcl", PolicyDocument=json.dumps(document)
+        )
+    print(f"    KCL consumers: policies on {outputs['KclTaskRoleName']}", flush=True)
+
+
 STACK_TIMEOUT_S = 1800.0  # a first AWS deploy takes a few minutes; this is the give-up point
 
 
@@ -346,6 +458,7 @@ def up(args: argparse.Namespace) -> None:
         "DashboardBucketName": args.dashboard_bucket or "",
         "ReadAuth": args.read_auth,
         "CognitoUserPoolArn": args.user_pool_arn or "",
+        **kcl_parameters(args),
     }
     print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
     outputs = _deploy_stack(args, region, parameters)
@@ -363,6 +476,8 @@ def up(args: argparse.Namespace) -> None:
     CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
+    if "KclTaskRoleName" in outputs:
+        attach_kcl_policies(args, outputs)
     print(f"3/5 chalice deploy --stage {args.stage}", flush=True)
     chalice = Path(sys.executable).parent / "chalice"
     environment = _chalice_environment(args)
@@ -399,6 +514,17 @@ def up(args: argparse.Namespace) -> None:
     print(f"deployed; API: {api_url}", flush=True)
 
 
+def kcl(args: argparse.Namespace) -> None:
+    """Move a deployed stage's consumers to the KCL service: the stack updated with the KCL
+    parameters (its event source mappings go), then the generated policies attached."""
+    if not args.kcl_image:
+        raise SystemExit("kcl needs --kcl-image")
+    region = str(_session(args).region_name)
+    print(f"deploying {TEMPLATE.name} with the KCL consumers as stack {args.stack}", flush=True)
+    outputs = _deploy_stack(args, region, kcl_parameters(args))
+    attach_kcl_policies(args, outputs)
+
+
 def down(args: argparse.Namespace) -> None:
     chalice = Path(sys.executable).parent / "chalice"
     subprocess.run(
@@ -425,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "kcl", "down"])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--stack", default="clickstream")
     parser.add_argument("--region", default=None)
@@ -464,8 +590,20 @@ def main(argv: list[str] | None = None) -> None:
         default="false",
         help="answer GraphQL introspection (schema) queries on this stage",
     )
+    parser.add_argument(
+        "--kcl-image",
+        default="",
+        help="run the consumers under the KCL on ECS Fargate, from this image (README)",
+    )
+    parser.add_argument("--kcl-subnets", default="", help="comma-separated subnet ids (KCL)")
+    parser.add_argument(
+        "--kcl-security-groups", default="", help="comma-separated security group ids (KCL)"
+    )
+    parser.add_argument("--kcl-workers", type=int, default=1, help="KCL tasks (workers)")
     args = parser.parse_args(argv)
-    if args.command == "up":
+    if args.command == "kcl":
+        kcl(args)
+    elif args.command == "up":
         if not args.bucket:
             parser.error("up needs --bucket (S3 bucket names are global)")
         up(args)

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALSTACK_URL = "http://localhost:4566"
 LOOPBACK = "127.0.0.1"
 CONSUMERS = ("aggregator", "archiver")
 log = logging.getLogger("localdev")
@@ -264,11 +263,13 @@ class LocalStack:
     # --- emulator ------------------------------------------------------------------------
 
     def _start_emulator(self) -> None:
+        from localdev.localstack import edge_url, health_url
+
         explicit = os.environ.get("AWS_ENDPOINT_URL")
         if explicit:
             self.endpoint_url, self.emulator = explicit, "external"
-        elif self.config.use_localstack and answers(f"{LOCALSTACK_URL}/_localstack/health"):
-            self.endpoint_url, self.emulator = LOCALSTACK_URL, "localstack"
+        elif self.config.use_localstack and answers(health_url(edge_url())):
+            self.endpoint_url, self.emulator = edge_url(), "localstack"
         else:
             port = self.config.emulator_port or free_port()
             if port_in_use(port):
@@ -285,9 +286,11 @@ class LocalStack:
         log.info("AWS emulator: %s (%s)", self.endpoint_url, self.emulator)
 
     def _base_env(self) -> dict[str, str]:
+        from localdev.localstack import CREDENTIALS
+
         env = dict(os.environ)
-        env.setdefault("AWS_ACCESS_KEY_ID", "test")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        env.setdefault("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+        env.setdefault("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
         env |= {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.config.region,
@@ -619,6 +622,8 @@ class LocalStack:
             "endpoint_url": self.endpoint_url,
             "emulator": self.emulator,
             "consumers": self.config.consumers,
+            # A KCL worker's environment: tests start more workers with it
+            "kcl_env": self.kcl_env() if self.config.consumers == "kcl" else None,
             "resources": self.outputs,
             "pids": {name: process.pid for name, process in self.processes.items()},
             "api_command": self.api_command(),
