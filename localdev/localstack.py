@@ -47,15 +47,6 @@ PRO_TYPES = frozenset(
     }
 )
 
-# What LocalStack does that moto's server does not, so the local stack leaves it to LocalStack
-# there (each is something localdev/ adds on moto).
-LEFT_TO_LOCALSTACK = {
-    "alarm evaluation": "localdev/alarms.py evaluates alarms on moto only",
-    "CloudFormation coverage": "localdev/provision.py creates nothing outside the stack",
-    "Kinesis resharding": "localdev/emulator.py's SplitShard/MergeShards/ChildShards fixes",
-    "HTTP/2 (the KCL's Kinesis client)": "localdev/H2cBridge.java runs on moto only",
-}
-
 
 def edge_url() -> str:
     """LocalStack's edge endpoint, as ``localstack-client`` builds it from the environment:
