@@ -143,5 +143,8 @@ def test_a_shard_split_during_traffic_loses_and_doubles_nothing(kcl_stack, tmp_p
             sending.kill()
     reconcile(kcl_stack, ledger, wait=300)
     checkpoints = lease_checkpoints(kcl_stack, "aggregator")
-    assert checkpoints.get(parent["ShardId"]) == "SHARD_END", checkpoints
-    assert len(checkpoints) == len(shards) + 2, checkpoints  # the two children have leases
+    # the parent read to its end (its lease is then cleaned up), both children read from
+    assert checkpoints.get(parent["ShardId"]) in (None, "SHARD_END"), checkpoints
+    children = set(checkpoints) - {shard["ShardId"] for shard in shards}
+    assert len(children) == 2, checkpoints
+    assert all(checkpoints[child].isdigit() for child in children), checkpoints
