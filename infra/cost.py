@@ -377,20 +377,47 @@ def kcl_consumers(events_per_day: int, shards: int) -> list[tuple[str, str, floa
     ]
 
 
+CONSUMER_VOLUMES = (1_000_000, 100_000_000, 1_000_000_000)  # the README's comparison
+
+
+def consumer_comparison(volumes: tuple[int, ...] | list[int]) -> list[dict[str, Any]]:
+    """The consumers priced both ways at each volume: shards, and per runtime its rows
+    (item, volume, USD/day) and total."""
+    comparison = []
+    for volume in volumes:
+        shards = shards_for(volume)
+        runtimes = {
+            "lambda": lambda_consumers(volume, shards),
+            "kcl": kcl_consumers(volume, shards),
+        }
+        comparison.append(
+            {
+                "events_per_day": volume,
+                "shards": shards,
+                **{
+                    name: {
+                        "rows": [[item, text, round(usd, 4)] for item, text, usd in rows],
+                        "total": round(sum(usd for *_, usd in rows), 2),
+                    }
+                    for name, rows in runtimes.items()
+                },
+            }
+        )
+    return comparison
+
+
 def compare_consumers(volumes: list[int]) -> Table:
     table = Table(title="the consumers per day: Lambda or KCL (us-east-1; the rest is the same)")
     for column in ("events/day", "shards", "Lambda", "USD/day", "KCL on Fargate", "USD/day"):
         table.add_column(column)
-    for volume in volumes:
-        shards = shards_for(volume)
-        on_lambda, on_kcl = lambda_consumers(volume, shards), kcl_consumers(volume, shards)
+    for row in consumer_comparison(volumes):
         table.add_row(
-            f"{volume:,}",
-            str(shards),
-            "; ".join(volume_text for _, volume_text, _ in on_lambda),
-            f"{sum(usd for *_, usd in on_lambda):.2f}",
-            "; ".join(volume_text for _, volume_text, _ in on_kcl),
-            f"{sum(usd for *_, usd in on_kcl):.2f}",
+            f"{row['events_per_day']:,}",
+            str(row["shards"]),
+            "; ".join(text for _, text, _ in row["lambda"]["rows"]),
+            f"{row['lambda']['total']:.2f}",
+            "; ".join(text for _, text, _ in row["kcl"]["rows"]),
+            f"{row['kcl']['total']:.2f}",
         )
     return table
 
@@ -416,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.compare_consumers:
         explicit = "--events-per-day" in " ".join(argv or sys.argv[1:])
-        volumes = [args.events_per_day] if explicit else [1_000_000, 100_000_000, 1_000_000_000]
+        volumes = [args.events_per_day] if explicit else list(CONSUMER_VOLUMES)
         Console(width=200).print(compare_consumers(volumes))
         return
     counts, shards = measure(

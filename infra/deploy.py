@@ -178,7 +178,7 @@ def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
     plus the KCL's own tables, which the daemon creates and keeps (a GSI on the lease table:
     UpdateTable). The daemon publishes no CloudWatch metrics (metricsLevel NONE); the
     processors' EMF goes to their logs. infra/template.yaml's KclTaskRole holds this policy
-    (tests/infra/test_kcl_template.py)."""
+    (tests/unit/test_kcl_template.py)."""
     table_prefix = outputs["AggregatesTableArn"].rsplit("/", 1)[0]
     lease_tables = [f"{table_prefix}/{name}" for name in kcl_lease_tables(outputs["StreamName"])]
     consumer = {

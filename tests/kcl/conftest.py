@@ -1,13 +1,19 @@
 """The KCL tier: one local stack whose consumers run under the KCL's MultiLangDaemon
-(``make local CONSUMERS=kcl``), for this pytest session alone (``make test`` runs the tier in
-its own pytest process, beside no other stack). Leases are taken over 6 s after a worker
-stops renewing them (10 s on ``make local``)."""
+(``make local CONSUMERS=kcl``). Leases are taken over 6 s after a worker stops renewing them
+(10 s on ``make local``).
+
+A KCL worker needs most of a minute before it reads (it waits up to 30 s for another worker
+to make the leases, then syncs the shards and takes them), so the stack is started in the
+background as soon as the session has collected a test of this tier: in ``make test`` the
+stack tiers before it run meanwhile, and only the test itself is added to the run."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,22 +24,68 @@ import pytest
 from localdev.harness import LocalStackHandle, start_local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 TEST_KCL_PROPERTIES = {"failoverTimeMillis": "6000"}
+STACK_START_S = 600.0  # the background start's own deadline is the harness's (READY_TIMEOUT_S)
+
+
+class BackgroundStack(threading.Thread):
+    """The KCL stack, started on a thread; ``handle()`` waits for it."""
+
+    def __init__(self) -> None:
+        super().__init__(name="kcl-stack", daemon=True)
+        self.state_dir = Path(tempfile.mkdtemp(prefix="kcl-stack-"))
+        self.started: LocalStackHandle | None = None
+        self.error: BaseException | None = None
+        self.stopped = False
+
+    def run(self) -> None:
+        try:
+            self.started = start_local_stack(
+                self.state_dir,
+                {
+                    "CLICKSTREAM_CONSUMERS": "kcl",
+                    "CLICKSTREAM_KCL_PROPERTIES": json.dumps(TEST_KCL_PROPERTIES),
+                },
+            )
+        except BaseException as error:  # reported by the fixture, in the test that needs it
+            self.error = error
+
+    def handle(self) -> LocalStackHandle:
+        self.join(STACK_START_S)
+        if self.error is not None:
+            raise RuntimeError(f"the KCL stack did not start: {self.error}") from self.error
+        assert self.started is not None, f"the KCL stack is not up after {STACK_START_S:.0f} s"
+        return self.started
+
+    def stop(self) -> None:
+        self.join(STACK_START_S)
+        if self.started is not None and not self.stopped:
+            self.stopped = True
+            self.started.stop()
+
+
+_background: list[BackgroundStack] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(Path(str(item.path)).is_relative_to(HERE) for item in session.items):
+        _background.append(BackgroundStack())
+        _background[0].start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for stack in _background:  # a session that ended before the fixture's teardown
+        stack.stop()
 
 
 @pytest.fixture(scope="session")
-def kcl_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    handle = start_local_stack(
-        tmp_path_factory.mktemp("kcl-stack"),
-        {
-            "CLICKSTREAM_CONSUMERS": "kcl",
-            "CLICKSTREAM_KCL_PROPERTIES": json.dumps(TEST_KCL_PROPERTIES),
-        },
-    )
+def kcl_stack() -> Iterator[LocalStackHandle]:
+    assert _background, "the KCL stack was not started at collection"
     try:
-        yield handle
+        yield _background[0].handle()
     finally:
-        handle.stop()
+        _background[0].stop()
 
 
 def simulator(

@@ -23,8 +23,9 @@ from moto.server import ThreadedMotoServer
 from clickstream.settings import Settings
 from consumers.kcl import BatchRecordProcessor, lambda_event
 from consumers.kcl_daemon import daemon_properties, java_command, properties_text
+from infra.template import table_arguments
 from localdev.runner import StreamRecord, kinesis_event
-from localdev.stack import free_port
+from localdev.processes import free_port
 from tests.factories import make_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,12 +163,8 @@ SETTINGS = Settings(
     region="eu-west-1",
     stream_name="clickstream-prod-events",
     aggregates_table="a",
-    checkpoints_table="c",
     archive_bucket="b",
     dead_letter_queue="d",
-    alarm_topic="t",
-    metrics_namespace="Clickstream",
-    recent_events_kept=50,
     max_put_attempts=5,
 )
 
@@ -240,6 +237,7 @@ def test_the_archiver_child_writes_then_checkpoints_and_its_logs_stay_off_the_pr
         "AWS_SECRET_ACCESS_KEY": "x",
         "AWS_REGION": "us-east-1",
         "CLICKSTREAM_ARCHIVE_BUCKET": "kcl-archive",
+        "CLICKSTREAM_AGGREGATES_TABLE": "kcl-aggregates",  # the archiver reads erasures there
         "CLICKSTREAM_STREAM_ARN": ARN,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "Clickstream",
@@ -253,6 +251,13 @@ def test_the_archiver_child_writes_then_checkpoints_and_its_logs_stay_off_the_pr
         aws_secret_access_key="x",
     )
     s3.create_bucket(Bucket="kcl-archive")
+    boto3.client(
+        "dynamodb",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    ).create_table(**table_arguments("AggregatesTable", "kcl-aggregates"))
     events = [make_event(user_id=f"u{i}") for i in range(3)]
     delivered = [
         {
