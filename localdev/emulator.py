@@ -17,6 +17,7 @@ from moto.awslambda import models as lambda_models
 from moto.cloudformation import parsing as cloudformation_parsing
 from moto.dynamodb.models import table as dynamodb_table
 from moto.ecs import models as ecs_models
+from moto.iam import models as iam_models
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.kinesis import models as kinesis_models
 from moto.kinesis import responses as kinesis_responses
@@ -226,6 +227,21 @@ def _delete_service(self: Any, account_id: str, region_name: str) -> None:
 
 def _delete_cluster(self: Any, account_id: str, region_name: str) -> None:
     ecs_models.ecs_backends[account_id][region_name].delete_cluster(self.name)
+
+
+def _put_role_policy_as_json(self: Any, policy_name: str, policy_json: Any) -> None:
+    _original_put_role_policy(
+        self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json)
+    )
+
+
+_original_put_role_policy = iam_models.Role.put_policy
+
+
+def role_policies_from_cloudformation_as_json() -> None:
+    """A role's inline ``Policies`` made by CloudFormation: moto keeps the template's document
+    as a dict and answers ``GetRolePolicy`` with its Python repr; IAM answers JSON."""
+    iam_models.Role.put_policy = _put_role_policy_as_json  # type: ignore[method-assign]
 
 
 def ecs_services_as_cloudformation_makes_them() -> None:
@@ -488,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
     support_resharding()
     honour_conditions_on_update()
     ecs_services_as_cloudformation_makes_them()
+    role_policies_from_cloudformation_as_json()
     query_by_partition()
     kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
     accept_swagger2_imports()
