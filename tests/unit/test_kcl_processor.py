@@ -24,8 +24,8 @@ from clickstream.settings import Settings
 from consumers.kcl import BatchRecordProcessor, lambda_event
 from consumers.kcl_daemon import daemon_properties, java_command, properties_text
 from infra.template import table_arguments
-from localdev.runner import StreamRecord, kinesis_event
 from localdev.processes import free_port
+from localdev.runner import StreamRecord, kinesis_event
 from tests.factories import make_event
 
 ROOT = Path(__file__).resolve().parents[2]

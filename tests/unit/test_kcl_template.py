@@ -104,9 +104,7 @@ def test_no_kcl_statement_grants_a_wildcard_action_or_another_tables_leases():
         policy = inline_policy(kcl_on(ECR_IMAGE), role)
         actions = [a for s in policy["Statement"] for a in s["Action"]]
         assert not any("*" in action for action in actions), actions
-    (leases,) = [
-        s for s in kcl_task_policy(OUTPUTS)["Statement"] if s["Sid"] == "KclLeases"
-    ]
+    (leases,) = [s for s in kcl_task_policy(OUTPUTS)["Statement"] if s["Sid"] == "KclLeases"]
     prefix = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STREAM}-"
     assert all(resource.startswith(prefix) for resource in leases["Resource"])
     assert len(leases["Resource"]) == 12  # 2 consumers x 3 tables, each with its indexes
