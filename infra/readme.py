@@ -8,6 +8,7 @@ model's formulas, computed here), and the benchmark table from ``bench/results.m
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import re
@@ -100,6 +101,7 @@ def short_volume(events: int) -> str:
     return f"{events:,}"
 
 
+@functools.cache  # the same for one template and one price list: computed once a process
 def consumers_block() -> str:
     """``python -m infra.cost --compare-consumers``: the consumers per day on Lambda or under
     the KCL on Fargate, at the README's volumes."""
