@@ -6,21 +6,37 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+KCLPY_VERSION := $(shell sed -n 's/^amazon-kclpy==//p' requirements-lock.txt)
+MAVEN_REPO ?= $(HOME)/.m2/repository
+KCL_JARS := tools/kcl/jars/kclpy-pom.xml
 CHROMIUM := /usr/bin/chromium
 STAGE ?= dev
 STACK ?= clickstream
 READ_AUTH ?= cognito
 
-.PHONY: readme venv dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean coverage mutants
+# make local CONSUMERS=kcl: the stream's consumers under the KCL's MultiLangDaemon instead of
+# Lambda's event-source runner.
+CONSUMERS ?= lambda
 
-$(INSTALLED): requirements-lock.txt pyproject.toml
+.PHONY: readme venv kcl-jars soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean coverage mutants
+
+# amazon-kclpy's install copies the daemon's jars into the package, fetching each from a
+# Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
+$(INSTALLED): requirements-lock.txt pyproject.toml $(KCL_JARS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	KCL_MVN_REPO_SEARCH_URL=file://$(MAVEN_REPO)/ $(PY) -m pip install --quiet -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(INSTALLED)
+
+# The KCL MultiLangDaemon's jars (Maven Central, by mvn): exactly those amazon-kclpy's own
+# pom.xml lists, for the pinned amazon-kclpy, into tools/kcl/jars (git-ignored).
+$(KCL_JARS): requirements-lock.txt tools/kcl/install-jars.sh
+	tools/kcl/install-jars.sh $(KCLPY_VERSION) $(MAVEN_REPO)
+
+kcl-jars: $(KCL_JARS)
 
 # dynalite (npm, pinned by tools/dynalite/package-lock.json): the second DynamoDB engine the
 # aggregate store's tests run on.
@@ -58,7 +74,7 @@ chromium:
 	@test -x $(CHROMIUM)
 
 local: venv graphiql
-	$(PY) -m localdev
+	CLICKSTREAM_CONSUMERS=$(CONSUMERS) $(PY) -m localdev
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -97,12 +113,15 @@ audit: venv
 # Then the stack tiers (infra, integration: they poll with deadlines) run beside the CPU tiers
 # (unit, packaging, security) in a second pytest process: two processes on two cores, each
 # prints its summary, any failing fails the target (~13 min here, against 16.5 serialized).
+# tests/kcl comes last among the stack tiers: its stack (consumers under the KCL) starts in the
+# background at collection, so only the reconcile itself is added; its failure runs are
+# `make soak-kcl`.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
 	@$(PYTEST) tests/browser; browser=$$?; \
 	$(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
-	$(PYTEST) tests/infra tests/integration; stacks=$$?; \
+	$(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl; stacks=$$?; \
 	wait $$fast; cpu=$$?; echo "--- tests/unit, packaging, security (beside infra and integration) ---"; \
 	cat test-output/fast.log; exit $$(( browser || stacks || cpu ))
 
@@ -144,7 +163,13 @@ bench: venv
 soak: venv
 	CLICKSTREAM_EXPORT_TEST_EVENTS=200000 $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_exports.py -k large_range
 	$(PY) -m localdev.soak $(ARGS)
+	$(MAKE) soak-kcl
 	CLICKSTREAM_SCHEMATHESIS_EXAMPLES=50 $(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests/security/test_schemathesis.py
+
+# The KCL consumers under failure: a worker SIGKILLed between write and checkpoint, a second
+# worker taking leases and handing them back, a shard split during traffic (tests/kcl).
+soak-kcl: venv
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=3600 -m soak tests/kcl
 
 # The aggregates' end-to-end test at real-shop cardinality: 100,000 pages, 10,000 custom types
 # (with retries, a skewed clock, four shards, a split and a merge), counted against its ledger.
@@ -163,8 +188,8 @@ clean:
 ENDPOINT_URL ?= $(AWS_ENDPOINT_URL)
 DEPLOY := $(PY) -m $(if $(ENDPOINT_URL),localdev.deploy --endpoint-url $(ENDPOINT_URL),infra.deploy) $(if $(YES),--yes)
 deploy: venv
-	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [YES=1] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true] [ENDPOINT_URL=<emulator>]"; exit 2)
-	$(DEPLOY) up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false)
+	@test -n "$(BUCKET)" || (echo "usage: make deploy BUCKET=<unique-archive-bucket> [STAGE=dev] [YES=1] [ALARM_EMAIL=you@example.com] [DASHBOARD_BUCKET=<unique-site-bucket>] [PYARROW_LAYER=<layer ARN>] [READ_AUTH=cognito|apikey] [TRUSTED_PROXIES=<CIDRs>] [GRAPHQL_INTROSPECTION=true] [ENDPOINT_URL=<emulator>] [KCL_IMAGE=<image> KCL_SUBNETS=<ids> KCL_SECURITY_GROUPS=<ids> KCL_WORKERS=<n>]"; exit 2)
+	$(DEPLOY) up --stage $(STAGE) --stack $(STACK) --bucket $(BUCKET) --alarm-email "$(ALARM_EMAIL)" --dashboard-bucket "$(DASHBOARD_BUCKET)" --pyarrow-layer "$(PYARROW_LAYER)" --read-auth $(READ_AUTH) --trusted-proxies "$(TRUSTED_PROXIES)" --graphql-introspection $(or $(GRAPHQL_INTROSPECTION),false) --kcl-image "$(KCL_IMAGE)" --kcl-subnets "$(KCL_SUBNETS)" --kcl-security-groups "$(KCL_SECURITY_GROUPS)" --kcl-workers $(or $(KCL_WORKERS),1)
 
 # Deletes chalice's deployed record (chalice delete) and the stack (its own buckets emptied first).
 destroy: venv

@@ -327,6 +327,23 @@ class DynamoAggregateStore:
             return 0, None
         return int(item["n"]["N"]), item["upto"]["S"] if "upto" in item else None
 
+    def watermark(self, shard_id: str) -> str | None:
+        """The last sequence number of ``shard_id`` written (None before its first batch):
+        what a consumer may checkpoint, at most."""
+        shard = self.shard(shard_id)
+        cursor_n, cursor_upto = self._cursor(shard)
+        latest = list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
+                ExpressionAttributeValues={":pk": {"S": "delta"}, ":shard": {"S": f"{shard}#"}},
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        )
+        if latest and int(latest[0]["n"]["N"]) > cursor_n:
+            return str(latest[0]["upto"]["S"])
+        return cursor_upto
+
     def _load_head(self, shard: str) -> Head:
         cursor_n, cursor_upto = self._cursor(shard)
         if cursor_n == 0 and cursor_upto is None:

@@ -28,6 +28,12 @@ decode = make_record_handler("aggregator", logger, metrics)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_batch(event)
+
+
+def process_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """One batch in Lambda's Kinesis event shape, written once; answers Lambda's partial batch
+    response. The Lambda handler and the KCL record processor (consumers/kcl.py) both call it."""
     with measured_batch(metrics, event):
         return _handle(event)
 

@@ -36,6 +36,8 @@ PRICES = {
     "cloudwatch_alarm_month": 0.10,
     "cloudwatch_custom_metric_month": 0.30,
     "cloudwatch_logs_ingest_gb": 0.50,
+    "fargate_vcpu_hour": 0.04048,
+    "fargate_gb_hour": 0.004445,
 }
 # Lambda durations (ms) and memory (MB): measured locally per invocation (make bench) and
 # rounded up for cold starts and network round trips to the AWS services.
@@ -275,6 +277,158 @@ def daily_cost(counts: Counts, shards: int, dashboards: int) -> list[tuple[str, 
     return rows
 
 
+# --- Lambda consumers or KCL consumers (README "Lambda or KCL consumers") --------------------
+# What differs between the two: the consumers' compute and the KCL's own coordination. The
+# rest (API, stream, the aggregates' writes per batch, the archive) is the same store code on
+# batches of about the same size, priced above by `python -m infra.cost` at each volume.
+RECORDS_PER_SHARD_S = 1000  # Kinesis' write limit per shard: the shards a volume needs
+# Consumer CPU per record (make bench, figure 3: 51.9 ms aggregator + 28.4 ms archiver per
+# 1,000 records) and each Lambda invocation's fixed part (DURATIONS_MS, at a few records).
+CPU_MS_PER_RECORD = {"aggregator": 0.0519, "archiver": 0.0284}
+# The MultiLangDaemon's own CPU, measured on the local stack (tests/kcl): 61 s of CPU in
+# 706 s, 0.09 of a core, polling every 200 ms; an upper bound for the 1 s default.
+DAEMON_VCPU = 0.09
+# Fargate task sizes (infra/template.yaml KclCpu / KclMemory): the cheapest that fits.
+KCL_TASK_SIZES = ((0.5, 1.0), (1.0, 2.0), (2.0, 4.0))
+KCL_TASK_UTILIZATION = 0.5  # headroom for catching up after a failover
+KCL_MIN_TASKS = 2  # a second worker takes a dead one's leases within the failover time
+# The KCL's DynamoDB calls (its defaults, consumers/kcl_daemon.py): each lease renewed every
+# failoverTime/3 (10 s), a checkpoint per batch, each worker's metrics every 30 s, the
+# leader's lock heartbeat and its assignment scan of the lease and metrics tables every 20 s.
+KCL_RENEW_S = 10 / 3
+KCL_POLL_S = {"aggregator": 1.0, "archiver": 10.0}
+KCL_MAX_RECORDS = {"aggregator": 1000, "archiver": 10000}
+KCL_WORKER_METRICS_S = 30
+KCL_LEADER_S = 20
+
+
+def shards_for(events_per_day: int) -> int:
+    peak = events_per_day / 86_400 * 2  # daily peak about twice the mean
+    return max(1, -(-int(peak) // RECORDS_PER_SHARD_S))
+
+
+def lambda_consumers(events_per_day: int, shards: int) -> list[tuple[str, str, float]]:
+    """The consumer Lambdas with the template's mappings: a batch per window per shard, or
+    per BatchSize records when the window holds more."""
+    template = load_template()["Resources"]
+    rows = []
+    rate = events_per_day / 86_400 / shards
+    for function, mapping in (
+        ("aggregator", "AggregatorEventSourceMapping"),
+        ("archiver", "ArchiverEventSourceMapping"),
+    ):
+        properties = template[mapping]["Properties"]
+        window, size = (
+            float(properties["MaximumBatchingWindowInSeconds"]),
+            int(properties["BatchSize"]),
+        )
+        per_batch = min(size, max(1.0, rate * window))
+        invocations = events_per_day / per_batch
+        duration_ms = DURATIONS_MS[function] + per_batch * CPU_MS_PER_RECORD[function]
+        gb_s = invocations * duration_ms / 1000 * MEMORY_MB[function] / 1024
+        usd = (
+            invocations * PRICES["lambda_per_million_requests"] / 1e6
+            + gb_s * PRICES["lambda_per_gb_second"]
+            + invocations * LOG_BYTES_PER_INVOCATION / 1e9 * PRICES["cloudwatch_logs_ingest_gb"]
+        )
+        rows.append(
+            (f"Lambda: {function}", f"{invocations:,.0f} invocations of {per_batch:,.0f}", usd)
+        )
+    return rows
+
+
+def kcl_consumers(events_per_day: int, shards: int) -> list[tuple[str, str, float]]:
+    """The same consumers under the KCL on Fargate: tasks for the CPU, and the KCL's tables."""
+    rate = events_per_day / 86_400
+    vcpu = rate * sum(CPU_MS_PER_RECORD.values()) / 1000
+
+    def fleet(task_vcpu: float, task_gb: float) -> tuple[float, int, float, float]:
+        tasks = KCL_MIN_TASKS  # each task: both daemons, then the processors' share
+        while vcpu + 2 * DAEMON_VCPU * tasks > tasks * task_vcpu * KCL_TASK_UTILIZATION:
+            tasks += 1
+        per_hour = task_vcpu * PRICES["fargate_vcpu_hour"] + task_gb * PRICES["fargate_gb_hour"]
+        return tasks * 24 * per_hour, tasks, task_vcpu, task_gb
+
+    fargate, tasks, task_vcpu, task_gb = min(fleet(*size) for size in KCL_TASK_SIZES)
+    leases = shards * 2
+    batches = sum(
+        min(86_400 / KCL_POLL_S[c], events_per_day / shards) * shards
+        + events_per_day / KCL_MAX_RECORDS[c]
+        for c in KCL_POLL_S
+    )
+    writes = (
+        leases * 86_400 / KCL_RENEW_S  # renewals
+        + batches  # checkpoints
+        + tasks * 2 * 86_400 / KCL_WORKER_METRICS_S
+        + 2 * 86_400 / KCL_LEADER_S  # the leaders' lock heartbeats
+    )
+    reads = 2 * 2 * 86_400 / KCL_LEADER_S * max(1, -(-leases // 8))  # scans, 4 KB a page
+    logs_gb = batches * LOG_BYTES_PER_INVOCATION / 1e9
+    return [
+        (
+            "Fargate: KCL workers",
+            f"{tasks} tasks x {task_vcpu:g} vCPU, {task_gb:g} GB x 24 h",
+            fargate,
+        ),
+        (
+            "DynamoDB: KCL leases",
+            f"{writes:,.0f} WRU, {reads:,.0f} RRU ({leases} leases)",
+            writes * PRICES["dynamodb_wru_per_million"] / 1e6
+            + reads * PRICES["dynamodb_rru_per_million"] / 1e6,
+        ),
+        (
+            "CloudWatch logs: KCL",
+            f"{logs_gb:.2f} GB",
+            logs_gb * PRICES["cloudwatch_logs_ingest_gb"],
+        ),
+    ]
+
+
+CONSUMER_VOLUMES = (1_000_000, 100_000_000, 1_000_000_000)  # the README's comparison
+
+
+def consumer_comparison(volumes: tuple[int, ...] | list[int]) -> list[dict[str, Any]]:
+    """The consumers priced both ways at each volume: shards, and per runtime its rows
+    (item, volume, USD/day) and total."""
+    comparison = []
+    for volume in volumes:
+        shards = shards_for(volume)
+        runtimes = {
+            "lambda": lambda_consumers(volume, shards),
+            "kcl": kcl_consumers(volume, shards),
+        }
+        comparison.append(
+            {
+                "events_per_day": volume,
+                "shards": shards,
+                **{
+                    name: {
+                        "rows": [[item, text, round(usd, 4)] for item, text, usd in rows],
+                        "total": round(sum(usd for *_, usd in rows), 2),
+                    }
+                    for name, rows in runtimes.items()
+                },
+            }
+        )
+    return comparison
+
+
+def compare_consumers(volumes: list[int]) -> Table:
+    table = Table(title="the consumers per day: Lambda or KCL (us-east-1; the rest is the same)")
+    for column in ("events/day", "shards", "Lambda", "USD/day", "KCL on Fargate", "USD/day"):
+        table.add_column(column)
+    for row in consumer_comparison(volumes):
+        table.add_row(
+            f"{row['events_per_day']:,}",
+            str(row["shards"]),
+            "; ".join(text for _, text, _ in row["lambda"]["rows"]),
+            f"{row['lambda']['total']:.2f}",
+            "; ".join(text for _, text, _ in row["kcl"]["rows"]),
+            f"{row['kcl']['total']:.2f}",
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -290,7 +444,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="seconds a shard's deltas wait before they are folded")  # fmt: skip
     parser.add_argument("--shards", type=int, default=None,
                         help="stream shards; default: the template's ShardCount")  # fmt: skip
+    parser.add_argument("--compare-consumers", action="store_true",
+                        help="price the consumers on Lambda and under the KCL at 1M, 100M and "
+                        "1B events/day (or --events-per-day)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.compare_consumers:
+        explicit = "--events-per-day" in " ".join(argv or sys.argv[1:])
+        volumes = [args.events_per_day] if explicit else list(CONSUMER_VOLUMES)
+        Console(width=200).print(compare_consumers(volumes))
+        return
     counts, shards = measure(
         args.events_per_day,
         args.seed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -154,6 +155,117 @@ def least_privilege_policy(outputs: dict[str, str]) -> dict[str, Any]:
                 "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/clickstream-*",
             },
         ],
+    }
+
+
+KCL_CONSUMERS = ("aggregator", "archiver")
+KCL_STATEMENTS = ("ConsumeStream", "Aggregates", "ArchiveObjects", "ArchiveListing", "DeadLetters")
+
+
+def kcl_lease_tables(stream_name: str) -> list[str]:
+    """The tables the KCL makes for each consumer's application (consumers/kcl_daemon.py
+    lease_tables): leases, coordinator state, worker metrics."""
+    return [
+        f"{stream_name}-{consumer}-kcl{suffix}"
+        for consumer in KCL_CONSUMERS
+        for suffix in ("", "-CoordinatorState", "-WorkerMetricStats")
+    ]
+
+
+def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
+    """The KCL consumers' task role: the consumers' statements of
+    :func:`least_privilege_policy` (the stream, the aggregates, the archive, dead letters)
+    plus the KCL's own tables, which the daemon creates and keeps (a GSI on the lease table:
+    UpdateTable). The daemon publishes no CloudWatch metrics (metricsLevel NONE); the
+    processors' EMF goes to their logs. infra/template.yaml's KclTaskRole holds this policy
+    (tests/unit/test_kcl_template.py)."""
+    table_prefix = outputs["AggregatesTableArn"].rsplit("/", 1)[0]
+    lease_tables = [f"{table_prefix}/{name}" for name in kcl_lease_tables(outputs["StreamName"])]
+    consumer = {
+        statement["Sid"]: statement
+        for statement in least_privilege_policy(outputs)["Statement"]
+        if statement["Sid"] in KCL_STATEMENTS
+    }
+    leases = {
+        "Sid": "KclLeases",
+        "Effect": "Allow",
+        "Action": [
+            "dynamodb:CreateTable",
+            "dynamodb:DescribeTable",
+            "dynamodb:UpdateTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+        ],
+        "Resource": lease_tables + [f"{name}/index/*" for name in lease_tables],
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            consumer["ConsumeStream"],
+            consumer["Aggregates"],
+            leases,
+            consumer["ArchiveObjects"],
+            consumer["ArchiveListing"],
+            consumer["DeadLetters"],
+        ],
+    }
+
+
+def ecr_repository_arn(image: str) -> str:
+    """The ECR repository an image is pulled from; empty for an image outside ECR."""
+    ecr = re.match(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)", image)
+    if not ecr:
+        return ""
+    account, region, repository = ecr.groups()
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+
+
+def kcl_execution_policy(outputs: dict[str, str], image: str) -> dict[str, Any]:
+    """What ECS needs to start the KCL tasks: their log streams, and pulling the image when it
+    is in ECR (GetAuthorizationToken has no resource-level permission, hence its ``*``).
+    infra/template.yaml's KclExecutionRole holds this policy."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "TaskLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": outputs["KclLogGroupArn"],
+        }
+    ]
+    repository = ecr_repository_arn(image)
+    if repository:
+        statements += [
+            {
+                "Sid": "ImageToken",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ImagePull",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": repository,
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def kcl_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The template's KCL parameters from the command line; none when no image is given."""
+    if not args.kcl_image:
+        return {}
+    return {
+        "KclConsumers": "true",
+        "KclImage": args.kcl_image,
+        "KclImageRepositoryArn": ecr_repository_arn(args.kcl_image),
+        "KclSubnetIds": args.kcl_subnets,
+        "KclSecurityGroupIds": args.kcl_security_groups,
+        "KclDesiredCount": str(args.kcl_workers),
     }
 
 
@@ -457,6 +569,7 @@ def up(args: argparse.Namespace, target: Target) -> None:
         "DashboardBucketName": args.dashboard_bucket or "",
         "ReadAuth": args.read_auth,
         "CognitoUserPoolArn": args.user_pool_arn or "",
+        **kcl_parameters(args),
     }
     print(f"1/5 deploying {TEMPLATE.name} as stack {args.stack}", flush=True)
     outputs = target.stacks.deploy(parameters)
@@ -499,6 +612,14 @@ def up(args: argparse.Namespace, target: Target) -> None:
     print(f"deployed; API: {api_url}", flush=True)
 
 
+def kcl(args: argparse.Namespace, target: Target) -> None:
+    """Move a deployed stage's stream consumers to the KCL service: one change set with the
+    KCL parameters (the ECS service and its roles come, the stream's mappings go)."""
+    print(f"deploying {TEMPLATE.name} with the KCL consumers as stack {args.stack}", flush=True)
+    outputs = target.stacks.deploy(kcl_parameters(args))
+    print(f"    KCL consumers: service {outputs.get('KclServiceName')}", flush=True)
+
+
 def down(args: argparse.Namespace, target: Target) -> None:
     """chalice's deployed record, then the stack: its buckets are emptied first (CloudFormation
     deletes only empty buckets), and only the buckets the stack itself lists."""
@@ -514,7 +635,7 @@ def down(args: argparse.Namespace, target: Target) -> None:
 
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "kcl", "down"])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--stack", default="clickstream")
     parser.add_argument("--region", default=None)
@@ -551,6 +672,17 @@ def argument_parser() -> argparse.ArgumentParser:
         default="false",
         help="answer GraphQL introspection (schema) queries on this stage",
     )
+    parser.add_argument(
+        "--kcl-image",
+        default="",
+        help="run the stream's consumers under the KCL on ECS Fargate, from this image "
+        "(README: Lambda or KCL consumers); kcl: required",
+    )
+    parser.add_argument("--kcl-subnets", default="", help="comma-separated subnet ids (KCL)")
+    parser.add_argument(
+        "--kcl-security-groups", default="", help="comma-separated security group ids (KCL)"
+    )
+    parser.add_argument("--kcl-workers", type=int, default=1, help="KCL tasks (workers)")
     return parser
 
 
@@ -561,9 +693,12 @@ def run(
 ) -> None:
     if args.command == "up" and not args.bucket:
         parser.error("up needs --bucket (S3 bucket names are global)")
+    if args.command == "kcl" and not args.kcl_image:
+        parser.error("kcl needs --kcl-image")
     target = target_of(args)
+    commands = {"up": up, "kcl": kcl, "down": down}
     try:
-        (up if args.command == "up" else down)(args, target)
+        commands[args.command](args, target)
     except cloudformation.NotConfirmed as stopped:
         raise SystemExit(f"stopped: {stopped}") from None
 

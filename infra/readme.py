@@ -1,5 +1,6 @@
 """The README's figures, generated: the cost table from ``infra.cost`` (recorded in
-``infra/cost-figures.json``) and the benchmark table from ``bench/results.md``.
+``infra/cost-figures.json``), the consumers priced on Lambda and under the KCL (the cost
+model's formulas, computed here), and the benchmark table from ``bench/results.md``.
 
 ``python -m infra.readme`` rewrites them; ``--measure-cost`` runs the cost model first;
 ``--check`` exits 1 when the README differs from what the recorded figures give."""
@@ -7,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import re
@@ -92,6 +94,35 @@ def cost_block(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def short_volume(events: int) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
+        if events >= size and events % size == 0:
+            return f"{events // size}{unit}"
+    return f"{events:,}"
+
+
+@functools.cache  # the same for one template and one price list: computed once a process
+def consumers_block() -> str:
+    """``python -m infra.cost --compare-consumers``: the consumers per day on Lambda or under
+    the KCL on Fargate, at the README's volumes."""
+    from infra.cost import CONSUMER_VOLUMES, consumer_comparison
+
+    lines = [
+        "`python -m infra.cost --compare-consumers`:",
+        "",
+        "| events/day | shards | Lambda consumers | USD/day | KCL on Fargate | USD/day |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in consumer_comparison(CONSUMER_VOLUMES):
+        on_lambda = "; ".join(text for _, text, _ in row["lambda"]["rows"])
+        on_kcl = "; ".join(text for _, text, _ in row["kcl"]["rows"])
+        lines.append(
+            f"| {short_volume(row['events_per_day'])} | {row['shards']} | {on_lambda} | "
+            f"{row['lambda']['total']:.2f} | {on_kcl} | {row['kcl']['total']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def bench_block(results: str) -> str:
     """``bench/results.md``'s summary table and the run it comes from."""
     date = re.search(r"^- \*\*date\*\*: (.+)$", results, re.MULTILINE)
@@ -104,7 +135,12 @@ def bench_block(results: str) -> str:
 
 
 def render(readme: str, cost: dict[str, Any], bench_results: str) -> str:
-    for name, body in (("cost", cost_block(cost)), ("benchmarks", bench_block(bench_results))):
+    blocks = (
+        ("cost", cost_block(cost)),
+        ("consumers", consumers_block()),
+        ("benchmarks", bench_block(bench_results)),
+    )
+    for name, body in blocks:
         found = _block(name).search(readme)
         if found is None:
             raise ValueError(f"the README has no generated block '{name}'")

@@ -23,6 +23,10 @@ def print_banner(info: dict[str, Any], state: Path) -> None:
         f"  demo shop  {info['demo_url']}   (instrumented with the tracker, /cs.js)",
         f"  graphiql   {info['graphiql_url']}   (POST {info['api_url']}/graphql)",
         f"  emulator   {info['endpoint_url']} ({info['emulator']})",
+        f"  consumers  {info['consumers']}"
+        + (
+            "   (the KCL's MultiLangDaemon, one per consumer)" if info["consumers"] == "kcl" else ""
+        ),
         f"  metrics    {info['metrics_urls']['api']}   (Prometheus: the API)",
         f"             {info['metrics_urls']['consumers']}   (the consumers, the DLQ)",
         f"  logs       {info['logs']}/",

@@ -14,9 +14,13 @@ from typing import Any
 
 from moto.apigateway import models as apigateway_models
 from moto.awslambda import models as lambda_models
+from moto.cloudformation import parsing as cloudformation_parsing
 from moto.dynamodb.models import table as dynamodb_table
+from moto.ecs import models as ecs_models
+from moto.iam import models as iam_models
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.kinesis import models as kinesis_models
+from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3 import models as s3_models
 from moto.server import main as moto_main
@@ -109,6 +113,145 @@ def _get_records_to_shard_end(
 _original_get_records = kinesis_models.KinesisBackend.get_records
 
 
+def _get_records_response(self: Any) -> Any:
+    """moto's ``GetRecords`` answer, plus ``ChildShards`` at a closed shard's end."""
+    from moto.core.responses import ActionResult
+
+    stream_arn = self._get_param("StreamARN")
+    shard_iterator = self._get_param("ShardIterator")
+    next_iterator, records, behind = self.kinesis_backend.get_records(
+        stream_arn, shard_iterator, self._get_param("Limit")
+    )
+    answer: dict[str, Any] = {
+        "NextShardIterator": next_iterator,
+        "Records": [record.to_json() for record in records],
+        "MillisBehindLatest": behind,
+    }
+    if next_iterator is None:
+        stream_name, shard_id, _ = kinesis_models.decompose_shard_iterator(shard_iterator)
+        stream = self.kinesis_backend.describe_stream(
+            stream_arn=stream_arn, stream_name=stream_name
+        )
+        answer["ChildShards"] = [
+            {
+                "ShardId": child.shard_id,
+                "ParentShards": [p for p in (child.parent, child.adjacent_parent) if p],
+                "HashKeyRange": child.to_json()["HashKeyRange"],
+            }
+            for child in stream.shards.values()
+            if shard_id in (child.parent, child.adjacent_parent)
+        ]
+    return ActionResult(answer)
+
+
+def _update_resource_if_its_condition_holds(
+    logical_id: str,
+    resource_json: dict[str, Any],
+    resources_map: Any,
+    account_id: str,
+    region_name: str,
+) -> Any:
+    condition = resource_json.get("Condition")
+    if condition and not resources_map.lazy_condition_map[condition]:
+        existing = resources_map._parsed_resources.get(logical_id)
+        if existing is not None:
+            resources_map._delete_resource(existing, resource_json)
+        return None
+    if resources_map._parsed_resources.get(logical_id) is None:  # its condition was false
+        return cloudformation_parsing.parse_and_create_resource(
+            logical_id, resource_json, resources_map, account_id, region_name
+        )
+    return _original_update_resource(
+        logical_id, resource_json, resources_map, account_id, region_name
+    )
+
+
+_original_update_resource = cloudformation_parsing.parse_and_update_resource
+
+
+def _update_then_drop_what_lost_its_condition(
+    self: Any, template: dict[str, Any], parameters: dict[str, Any] | None = None
+) -> None:
+    _original_map_update(self, template, parameters)
+    for logical_id, resource_json in template["Resources"].items():
+        condition = resource_json.get("Condition")
+        existing = self._parsed_resources.get(logical_id)
+        if condition and existing is not None and not self.lazy_condition_map[condition]:
+            self._delete_resource(existing, resource_json)
+            self._parsed_resources[logical_id] = None
+
+
+_original_map_update = cloudformation_parsing.ResourceMap.update
+
+
+def honour_conditions_on_update() -> None:
+    cloudformation_parsing.parse_and_update_resource = _update_resource_if_its_condition_holds
+    cloudformation_parsing.ResourceMap.update = _update_then_drop_what_lost_its_condition  # type: ignore[method-assign]
+
+
+def _service_from_cloudformation(
+    cls: Any,
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> Any:
+    """moto's, with the launch type and the awsvpc network it drops (a Fargate service)."""
+    properties = cloudformation_json["Properties"]
+    cluster, task = properties["Cluster"], properties["TaskDefinition"]
+    network = (properties.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration")
+    return ecs_models.ecs_backends[account_id][region_name].create_service(
+        getattr(cluster, "name", cluster),
+        resource_name,
+        properties.get("DesiredCount"),
+        task_definition_str=getattr(task, "family", task),
+        launch_type=properties.get("LaunchType"),
+        network_configuration=None
+        if network is None
+        else {
+            "awsvpcConfiguration": {
+                "subnets": list(network.get("Subnets") or []),
+                "securityGroups": list(network.get("SecurityGroups") or []),
+                "assignPublicIp": network.get("AssignPublicIp", "DISABLED"),
+            }
+        },
+    )
+
+
+def _delete_service(self: Any, account_id: str, region_name: str) -> None:
+    ecs_models.ecs_backends[account_id][region_name].delete_service(
+        self.cluster_name, self.name, force=True
+    )
+
+
+def _delete_cluster(self: Any, account_id: str, region_name: str) -> None:
+    ecs_models.ecs_backends[account_id][region_name].delete_cluster(self.name)
+
+
+def _put_role_policy_as_json(self: Any, policy_name: str, policy_json: Any) -> None:
+    _original_put_role_policy(
+        self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json)
+    )
+
+
+_original_put_role_policy = iam_models.Role.put_policy
+
+
+def role_policies_from_cloudformation_as_json() -> None:
+    """A role's inline ``Policies`` made by CloudFormation: moto keeps the template's document
+    as a dict and answers ``GetRolePolicy`` with its Python repr; IAM answers JSON."""
+    iam_models.Role.put_policy = _put_role_policy_as_json  # type: ignore[method-assign]
+
+
+def ecs_services_as_cloudformation_makes_them() -> None:
+    """ECS in moto's CloudFormation: a service keeps its launch type and network (moto drops
+    them), and deleting the stack deletes the service and the cluster (moto keeps both)."""
+    ecs_models.Service.create_from_cloudformation_json = classmethod(_service_from_cloudformation)  # type: ignore[method-assign,assignment]
+    ecs_models.Service.delete = _delete_service  # type: ignore[attr-defined]
+    ecs_models.Cluster.delete = _delete_cluster  # type: ignore[attr-defined]
+
+
 def support_resharding() -> None:
     """SplitShard and MergeShards as Kinesis does them: records stay in the closed parents,
     new ones go to the open children, and a drained parent reports its end."""
@@ -119,6 +262,7 @@ def support_resharding() -> None:
     stream.split_shard = _split_shard  # type: ignore[method-assign,assignment]
     stream.merge_shards = _merge_shards  # type: ignore[method-assign,assignment]
     kinesis_models.KinesisBackend.get_records = _get_records_to_shard_end  # type: ignore[method-assign,assignment]
+    kinesis_responses.KinesisResponse.get_records = _get_records_response  # type: ignore[method-assign]
     stream._clickstream_resharding = True  # type: ignore[attr-defined]
 
 
@@ -358,6 +502,9 @@ def main(argv: list[str] | None = None) -> None:
 
     make_kinesis_thread_safe()
     support_resharding()
+    honour_conditions_on_update()
+    ecs_services_as_cloudformation_makes_them()
+    role_policies_from_cloudformation_as_json()
     query_by_partition()
     kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
     accept_swagger2_imports()

@@ -6,12 +6,14 @@ web server on loopback; a consumer that dies is restarted; all stopped in order
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
@@ -22,8 +24,9 @@ from localdev.processes import LOOPBACK, OutputPump, answers, free_port, port_in
 from localdev.web import QuietStaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALSTACK_URL = "http://localhost:4566"
 CONSUMERS = ("aggregator", "archiver", "jobs")  # jobs: the exports' and erasures' queue
+# The stream's consumers, which CONSUMERS=kcl runs under the KCL (jobs stays on its queue)
+KCL_CONSUMERS = ("aggregator", "archiver")
 log = logging.getLogger("localdev")
 LOCAL_SHARDS = 2
 
@@ -38,6 +41,10 @@ class StackConfig:
     state_dir: Path = ROOT / ".local"
     use_localstack: bool = True
     serve_web: bool = True
+    # "lambda": each consumer behind the event-source runner; "kcl": the stream's consumers
+    # each under the KCL's MultiLangDaemon (consumers/kcl_daemon.py), leases in the
+    # emulator's DynamoDB.
+    consumers: str = "lambda"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -51,7 +58,29 @@ class StackConfig:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             state_dir=Path(env.get("CLICKSTREAM_STATE_DIR", str(ROOT / ".local"))),
             use_localstack=env.get("CLICKSTREAM_USE_LOCALSTACK", "auto") != "false",
+            consumers=consumer_runtime(env.get("CLICKSTREAM_CONSUMERS") or "lambda"),
         )
+
+
+def consumer_runtime(value: str) -> str:
+    if value not in ("lambda", "kcl"):
+        raise ValueError(f"CLICKSTREAM_CONSUMERS must be lambda or kcl, not {value!r}")
+    return value
+
+
+# The KCL daemon's timings on the local stack: reads every 200 ms (as the event-source runner
+# polls), a dead worker's leases taken over after 10 s, new shards found within 5 s.
+LOCAL_KCL_PROPERTIES = {
+    "idleTimeBetweenReadsInMillis": "200",
+    "failoverTimeMillis": "10000",
+    "shardSyncIntervalMillis": "5000",
+    "parentShardPollIntervalMillis": "1000",
+    "maxRecords": "100",
+    # KCL 3 assigns leases only to workers that have reported their metrics: report soon.
+    "leaseAssignmentIntervalMillis": "2000",
+    "workerMetricsReporterFreqInMillis": "2000",
+    "inMemoryWorkerMetricsCaptureFrequencyMillis": "1000",
+}
 
 
 class LoopbackStack:
@@ -73,15 +102,18 @@ class LoopbackStack:
         self._cloudwatch: Any = None
         self.consumer_metrics: Any = None  # localdev.prometheus.PrometheusMetrics
         self.metrics_server: Any = None
+        self.kinesis_h2c_url = ""  # the KCL daemons' Kinesis endpoint on moto
 
     # --- emulator ------------------------------------------------------------------------
 
     def _start_emulator(self) -> None:
+        from localdev.localstack import edge_url, health_url
+
         explicit = os.environ.get("AWS_ENDPOINT_URL")
         if explicit:
             self.endpoint_url, self.emulator = explicit, "external"
-        elif self.config.use_localstack and answers(f"{LOCALSTACK_URL}/_localstack/health"):
-            self.endpoint_url, self.emulator = LOCALSTACK_URL, "localstack"
+        elif self.config.use_localstack and answers(health_url(edge_url())):
+            self.endpoint_url, self.emulator = edge_url(), "localstack"
         else:
             port = self.config.emulator_port or free_port()
             if port_in_use(port):
@@ -98,9 +130,11 @@ class LoopbackStack:
         log.info("AWS emulator: %s (%s)", self.endpoint_url, self.emulator)
 
     def _base_env(self) -> dict[str, str]:
+        from localdev.localstack import CREDENTIALS
+
         env = dict(os.environ)
-        env.setdefault("AWS_ACCESS_KEY_ID", "test")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        env.setdefault("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+        env.setdefault("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
         env |= {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.config.region,
@@ -211,12 +245,42 @@ class LoopbackStack:
 
     def _spawn_consumer(self, function: str) -> None:
         observe = None if self.consumer_metrics is None else self.consumer_metrics.record_line
+        if self.config.consumers == "kcl" and function in KCL_CONSUMERS:
+            self._spawn(
+                function,
+                [sys.executable, "-m", "consumers.kcl_daemon", function],
+                env=self.kcl_env(),
+                observe=observe,
+            )
+            return
         self._spawn(
             function,
             [sys.executable, "-m", "localdev.consumer", function],
             env=self.env,
             observe=observe,
         )
+
+    def kcl_env(self, worker_id: str | None = None) -> dict[str, str]:
+        """A KCL worker's environment: the stack's, the stream's ARN for the records' source,
+        the local timings (a test's CLICKSTREAM_KCL_PROPERTIES goes over them)."""
+        stream = self._client("kinesis").describe_stream_summary(
+            StreamName=self.env["CLICKSTREAM_STREAM_NAME"]
+        )["StreamDescriptionSummary"]
+        properties = LOCAL_KCL_PROPERTIES | json.loads(
+            self.env.get("CLICKSTREAM_KCL_PROPERTIES") or "{}"
+        )
+        env = self.env | {
+            "CLICKSTREAM_STREAM_ARN": stream["StreamARN"],
+            "CLICKSTREAM_KCL_PROPERTIES": json.dumps(properties),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT), self.env.get("PYTHONPATH", "")])
+            ),
+        }
+        if self.kinesis_h2c_url:
+            env["AWS_ENDPOINT_URL_KINESIS"] = self.kinesis_h2c_url
+        if worker_id:
+            env["CLICKSTREAM_KCL_WORKER_ID"] = worker_id
+        return env
 
     def _start_metrics(self) -> None:
         """The consumers' metrics (fed by their output) and the dead-letter queue's depth, on
@@ -235,7 +299,31 @@ class LoopbackStack:
             self.config.metrics_port, addr=LOOPBACK, registry=self.consumer_metrics.registry
         )
 
+    def _start_h2c_bridge(self) -> None:
+        """The KCL daemons reach Kinesis through localdev/H2cBridge.java: their Kinesis client
+        speaks only HTTP/2, the emulator only HTTP/1.1. DynamoDB (the leases) needs no bridge."""
+        from consumers.kcl_daemon import DEFAULT_JARS
+
+        port = free_port()
+        command = [
+            os.environ.get("JAVA", "java"),
+            "-cp",
+            f"{os.environ.get('CLICKSTREAM_KCL_JARS') or DEFAULT_JARS}/*",
+            str(ROOT / "localdev" / "H2cBridge.java"),
+            str(port),
+            self.endpoint_url,
+        ]
+        process = self._spawn("kinesis-h2c", command, env=self.env)
+        deadline = time.monotonic() + 60
+        while not port_in_use(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the KCL's HTTP/2 bridge did not start; see its log")
+            time.sleep(0.2)
+        self.kinesis_h2c_url = f"http://{LOOPBACK}:{port}"
+
     def _start_consumers(self) -> None:
+        if self.config.consumers == "kcl" and self.emulator == "moto":
+            self._start_h2c_bridge()
         for function in CONSUMERS:
             self._spawn_consumer(function)
 
@@ -372,6 +460,9 @@ class LoopbackStack:
             "keys": dict(self.keys),
             "endpoint_url": self.endpoint_url,
             "emulator": self.emulator,
+            "consumers": self.config.consumers,
+            # A KCL worker's environment: tests start more workers with it
+            "kcl_env": self.kcl_env() if self.config.consumers == "kcl" else None,
             "resources": self.outputs,
             # "supervisor" is this process: SIGTERM to it stops the stack as Ctrl-C does
             "pids": {
@@ -394,7 +485,7 @@ class LoopbackStack:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        for name in ("api", *CONSUMERS, "emulator"):
+        for name in ("api", *CONSUMERS, "kinesis-h2c", "emulator"):
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
                 continue

@@ -225,7 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-LOCALSTACK_URL = "http://localhost:4566"
 
 
 def _answers(url: str) -> bool:
@@ -243,10 +242,12 @@ def use_local_emulator(api_endpoint: str, console: Console) -> str | None:
     Returns the endpoint chosen, if any."""
     if os.environ.get("AWS_ENDPOINT_URL") or urlsplit(api_endpoint).hostname not in LOOPBACK_HOSTS:
         return None
+    from localdev.localstack import edge_url, health_url
+
     if os.environ.get("CLICKSTREAM_USE_LOCALSTACK", "auto") != "false" and _answers(
-        LOCALSTACK_URL + "/_localstack/health"
+        health_url(edge_url())
     ):
-        emulator = LOCALSTACK_URL
+        emulator = edge_url()
     else:
         emulator = f"http://127.0.0.1:{os.environ.get('CLICKSTREAM_EMULATOR_PORT') or 4567}"
     os.environ["AWS_ENDPOINT_URL"] = emulator

@@ -23,7 +23,15 @@ from typing import Any
 
 import boto3
 
-from infra.deploy import PANDAS_LAYER, STAGE_ENVIRONMENT, least_privilege_policy
+from clickstream.settings import Settings
+from consumers.kcl_daemon import daemon_properties
+from infra.deploy import (
+    PANDAS_LAYER,
+    STAGE_ENVIRONMENT,
+    kcl_execution_policy,
+    kcl_task_policy,
+    least_privilege_policy,
+)
 from infra.template import load_template
 from localdev.harness import embedded_emulator, patched_env
 from localdev.provision import mapping_api_arguments, stack_outputs
@@ -613,6 +621,85 @@ class Rehearsal:
         return f"{answer['partitions']} closed hours to compact (the events are this hour's)"
 
     # -- 5. destroy ----------------------------------------------------------------------------
+    # -- 5. the consumers moved to the KCL (ECS Fargate) --------------------------------------
+    def kcl(self) -> None:
+        step = "kcl"
+        account = self.outputs["StreamArn"].split(":")[4]
+        image = f"{account}.dkr.ecr.{self.region}.amazonaws.com/clickstream-kcl:rehearsal"
+        ec2 = self.client("ec2")
+        subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+        groups = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]][:1]
+
+        def run() -> str:
+            self.run_deploy(
+                "kcl", "--stage", STAGE, "--stack", STACK, "--kcl-image", image,
+                "--kcl-subnets", ",".join(subnets), "--kcl-security-groups", ",".join(groups),
+                "--kcl-workers", "2",
+            )  # fmt: skip
+            with patched_env(dict(self.tls_environment())):
+                self.outputs = stack_outputs(self.endpoint_url, self.region, STACK)
+            assert "KclServiceName" in self.outputs, sorted(self.outputs)
+            return f"service {self.outputs['KclServiceName']} in {self.outputs['KclClusterName']}"
+
+        if not self.check(step, "make deploy with KCL_IMAGE updates the stack", run):
+            return
+        self.check(step, "Fargate service: both consumers' daemons", self._kcl_service(image))
+        self.check(step, "IAM: the generated KCL policies only", lambda: self._kcl_policies(image))
+        self.check(step, "the Lambda event source mappings are gone", self._no_mappings)
+
+    def _kcl_service(self, image: str) -> Callable[[], str]:
+        def run() -> str:
+            ecs = self.client("ecs")
+            cluster = self.outputs["KclClusterName"]
+            service = ecs.describe_services(
+                cluster=cluster, services=[self.outputs["KclServiceName"]]
+            )["services"][0]
+            assert service["launchType"] == "FARGATE" and service["desiredCount"] == 2, service
+            task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
+            containers = {c["name"]: c for c in task["taskDefinition"]["containerDefinitions"]}
+            assert sorted(containers) == ["aggregator", "archiver"], sorted(containers)
+            for name, container in containers.items():
+                assert container["image"] == image, container["image"]
+                assert container["command"] == ["python", "-m", "consumers.kcl_daemon", name]
+                env = {e["name"]: e["value"] for e in container["environment"]}
+                for variable in ("CLICKSTREAM_STREAM_NAME", "CLICKSTREAM_AGGREGATES_TABLE",
+                                 "CLICKSTREAM_ARCHIVE_BUCKET", "CLICKSTREAM_DLQ_NAME"):  # fmt: skip
+                    assert env[variable] == self.outputs[STAGE_ENVIRONMENT[variable]], variable
+                assert env["CLICKSTREAM_STREAM_ARN"] == self.outputs["StreamArn"]
+                # what the daemon will run with there: AWS's own endpoints, polling, no CBOR
+                with patched_env(dict(env)):
+                    settings = Settings.from_env()
+                properties = daemon_properties(name, settings, env)
+                assert properties["streamName"] == self.outputs["StreamName"]
+                assert "kinesisEndpoint" not in properties and "dynamoDBEndpoint" not in properties
+            return f"2 tasks x {len(containers)} containers; {image}"
+
+        return run
+
+    def _kcl_policies(self, image: str) -> str:
+        iam = self.client("iam")
+        expected = {
+            self.outputs["KclTaskRoleName"]: kcl_task_policy(self.outputs),
+            self.outputs["KclExecutionRoleName"]: kcl_execution_policy(self.outputs, image),
+        }
+        for role, document in expected.items():
+            names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+            attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+            assert names == ["clickstream-kcl"] and not attached, (role, names, attached)
+            policy = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+            policy = json.loads(policy) if isinstance(policy, str) else policy
+            assert policy == document, f"{role}: the policy differs from the generated one"
+            actions = [a for s in policy["Statement"] for a in s["Action"]]
+            assert not any("*" in action for action in actions), actions
+        statements = sum(len(d["Statement"]) for d in expected.values())
+        return f"{statements} statements on 2 roles, no wildcard action"
+
+    def _no_mappings(self) -> str:
+        mappings = self.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ours = [m for m in mappings if m.get("EventSourceArn") == self.outputs["StreamArn"]]
+        assert not ours, ours
+        return "the stream feeds only the KCL service"
+
     def destroy(self) -> None:
         step = "destroy"
 
@@ -645,6 +732,10 @@ class Rehearsal:
         found |= {f"topic {t['TopicArn']}" for t in self.client("sns").list_topics()["Topics"]}
         found |= {f"stream {n}" for n in self.client("kinesis").list_streams()["StreamNames"]}
         found |= {f"table {n}" for n in self.client("dynamodb").list_tables()["TableNames"]}
+        ecs = self.client("ecs")
+        if clusters := ecs.list_clusters()["clusterArns"]:  # a deleted one stays, INACTIVE
+            described = ecs.describe_clusters(clusters=clusters)["clusters"]
+            found |= {f"cluster {c['clusterArn']}" for c in described if c["status"] == "ACTIVE"}
         log_groups = self.client("logs").describe_log_groups()["logGroups"]
         found |= {f"log group {g['logGroupName']}" for g in log_groups}
         pools = self.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
@@ -660,7 +751,7 @@ class Rehearsal:
         assert not left, f"left behind: {left}"
         return (
             "no function, mapping, API, role, rule, bucket, alarm, database, queue, topic, "
-            "stream, table, log group, user pool or stack more than before the deploy"
+            "stream, table, cluster, log group, user pool or stack more than before the deploy"
         )
 
 
@@ -708,6 +799,7 @@ def rehearse(endpoint_url: str | None = None) -> list[Check]:
             if rehearsal.deploy():
                 rehearsal.inspect()
                 rehearsal.run_package(scratch)
+                rehearsal.kcl()
                 rehearsal.destroy()
             return rehearsal.checks
 

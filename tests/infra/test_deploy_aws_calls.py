@@ -269,3 +269,47 @@ def test_aws_deploy_refuses_an_emulator_endpoint(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     with pytest.raises(SystemExit):
         deploy.main(["down"])
+
+
+KCL_IMAGE = f"111122223333.dkr.ecr.{REGION}.amazonaws.com/clickstream-kcl:1"
+KCL = ["--kcl-image", KCL_IMAGE, "--kcl-subnets", "subnet-1,subnet-2"]
+KCL += ["--kcl-security-groups", "sg-1", "--kcl-workers", "2"]
+
+
+def change_set_parameters(account: FakeAccount) -> list[dict[str, str]]:
+    return [
+        {p["ParameterKey"]: p.get("ParameterValue", "") for p in params["Parameters"]}
+        for _, operation, params in account.calls
+        if operation == "CreateChangeSet"
+    ]
+
+
+def test_the_kcl_consumers_come_by_the_same_change_sets_and_no_iam_call(project: Path) -> None:
+    # GIVEN an account without the stack
+    account = FakeAccount(owned_buckets=("acme-clickstream", "acme-clickstream-site"))
+    # WHEN make deploy runs with a KCL image
+    run_deploy([*UP, *KCL, "--yes"], account)
+    # THEN the KCL service and its roles' policies come with the stack's change sets: no IAM
+    # call, nothing mutated outside CloudFormation but chalice's API and the site's files
+    assert not [call for call in account.calls if call[0] in ("iam", "ecs")]
+    cloudformation = [op for s, op, _ in account.mutating() if s == "cloudformation"]
+    assert cloudformation == ["CreateChangeSet", "ExecuteChangeSet"] * 2
+    for parameters in change_set_parameters(account):
+        assert parameters["KclConsumers"] == "true"
+        assert parameters["KclImage"] == KCL_IMAGE
+        assert parameters["KclImageRepositoryArn"].endswith(":repository/clickstream-kcl")
+        assert parameters["KclSubnetIds"] == "subnet-1,subnet-2"
+        assert parameters["KclDesiredCount"] == "2"
+
+
+def test_moving_a_stage_to_the_kcl_is_one_change_set(project: Path) -> None:
+    # GIVEN a deployed stack
+    account = FakeAccount(owned_buckets=("acme-clickstream",))
+    account.stack_status = "CREATE_COMPLETE"
+    # WHEN python -m infra.deploy kcl runs
+    commands, _ = run_deploy(["kcl", "--stack", STACK, *KCL, "--yes"], account)
+    # THEN one change set turns the option on; chalice and IAM are not called
+    assert commands == []
+    assert [op for _, op, _ in account.mutating()] == ["CreateChangeSet", "ExecuteChangeSet"]
+    (parameters,) = change_set_parameters(account)
+    assert parameters["KclConsumers"] == "true"

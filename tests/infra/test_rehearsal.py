@@ -33,6 +33,10 @@ EXPECTED = [
     ("package", "JSON logs carry request and event ids, never a key"),
     ("package", "EMF metrics match the custom-metric alarms"),
     ("package", "X-Ray segments around Kinesis, DynamoDB, S3"),
+    ("kcl", "make deploy with KCL_IMAGE updates the stack"),
+    ("kcl", "Fargate service: both consumers' daemons"),
+    ("kcl", "IAM: the generated KCL policies only"),
+    ("kcl", "the Lambda event source mappings are gone"),
     ("destroy", "make destroy runs"),
     ("destroy", "nothing is left"),
 ]

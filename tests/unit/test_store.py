@@ -57,6 +57,18 @@ def test_a_fresh_process_finds_the_watermark_in_the_table(store, new_store):
     assert counted(restarted)["events"] == 30
 
 
+def test_the_watermark_is_the_last_record_written_per_shard_folded_or_not(store, new_store):
+    # what the KCL soak compares with the lease table's checkpoint
+    events = sequenced([make_event(session_id=f"s{i}") for i in range(30)])
+    assert store.watermark(SHARD) is None
+    store.apply(SHARD, events[:20])
+    assert new_store().watermark(SHARD) == events[19].sequence_number
+    store.apply(SHARD, events[20:])
+    store.fold(SHARD)
+    assert new_store().watermark(SHARD) == events[29].sequence_number
+    assert new_store().watermark(OTHER) is None
+
+
 def test_a_clients_retry_of_an_event_counts_once_however_it_is_sequenced(store):
     event = make_event(session_id="retrying", received_at=T0)
     retry = event.model_copy(update={"received_at": T0 + timedelta(minutes=10)})
