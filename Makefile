@@ -24,7 +24,7 @@ CONSUMERS ?= lambda
 # Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
 $(INSTALLED): requirements-lock.txt pyproject.toml $(KCL_JARS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip < 26.3
 	KCL_MVN_REPO_SEARCH_URL=file://$(MAVEN_REPO)/ $(PY) -m pip install --quiet -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
