@@ -99,6 +99,7 @@ def test_a_second_compaction_of_an_hour_keeps_every_event(s3):
     archive(s3, events[:2], start=100)  # a redelivery after compaction
     second = compact_partition(s3, BUCKET, prefix)
     assert second is not None and (second.rows_read, second.rows_written) == (7, 5)
+    assert (second.objects_read, second.duplicates_removed) == (2, 2)  # compacted + redelivered
     assert list_archive_keys(s3, BUCKET, prefix) == [compacted_key(prefix)]
     rows = read_parquet_objects(s3, BUCKET, [compacted_key(prefix)])
     assert sorted(rows["event_id"].to_pylist()) == sorted(e.event_id for e in events)
@@ -176,3 +177,33 @@ def test_compaction_leaves_erased_users_out_and_skips_an_hour_an_erasure_holds(s
     assert kept["user_id"].to_pylist() == ["kept", "kept"]
     assert len(list_archive_keys(s3, BUCKET, partition_prefix(busy))) == 2  # untouched
     assert locks.held == {partition_prefix(busy): "era-an-erasure"}  # its lock released
+
+
+def test_each_scheduled_run_locks_the_hours_under_an_owner_of_its_own(s3):
+    """Two overlapping runs must exclude each other: each takes every hour's lock under its
+    own owner, and releases it under the same one."""
+
+    class Locks:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str, str]] = []
+
+        def lock(self, prefix: str, owner: str) -> bool:
+            self.calls.append(("lock", prefix, owner))
+            return True
+
+        def unlock(self, prefix: str, owner: str) -> None:
+            self.calls.append(("unlock", prefix, owner))
+
+    hour = (NOW - timedelta(days=1)).replace(minute=0)
+    owners = []
+    for start in (1, 100):
+        archive(s3, [make_event(timestamp=hour)], start=start)
+        locks = Locks()
+        (result,) = compact_closed_hours(s3, BUCKET, NOW, locks=locks)
+        assert [call[:2] for call in locks.calls] == [
+            ("lock", result.prefix), ("unlock", result.prefix)
+        ]
+        (owner,) = {call[2] for call in locks.calls}
+        assert isinstance(owner, str) and owner.startswith("compactor-")
+        owners.append(owner)
+    assert owners[0] != owners[1]
