@@ -201,7 +201,8 @@ def test_each_scheduled_run_locks_the_hours_under_an_owner_of_its_own(s3):
         locks = Locks()
         (result,) = compact_closed_hours(s3, BUCKET, NOW, locks=locks)
         assert [call[:2] for call in locks.calls] == [
-            ("lock", result.prefix), ("unlock", result.prefix)
+            ("lock", result.prefix),
+            ("unlock", result.prefix),
         ]
         (owner,) = {call[2] for call in locks.calls}
         assert isinstance(owner, str) and owner.startswith("compactor-")

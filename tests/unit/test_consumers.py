@@ -151,16 +151,22 @@ def test_a_poison_record_is_quarantined_and_the_records_around_it_are_handled(
     body = json.loads(message["Body"])
     assert body["reason"] == "schema-invalid: event_id: Field required"
     assert (body["consumer"], body["shardId"], body["sequenceNumber"]) == (
-        function, SHARD, poison.sequence_number
+        function,
+        SHARD,
+        poison.sequence_number,
     )
-    assert body["payloadLocation"] == f"s3://{BUCKET}/{bad_record_key(SHARD, poison.sequence_number)}"
+    assert (
+        body["payloadLocation"] == f"s3://{BUCKET}/{bad_record_key(SHARD, poison.sequence_number)}"
+    )
     assert message["MessageAttributes"]["reason"]["StringValue"] == "schema-invalid"
     expected_ids = [json.loads(r.data)["event_id"] for i, r in enumerate(records) if i != 3]
     if function == "aggregator":
         assert counted_events() == 5
     else:
         assert sorted(archived_event_ids(s3)) == sorted(expected_ids)
-    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
     (flushed,) = metrics
     assert (flushed["PoisonRecords"], flushed["BatchSize"]) == ([1.0], [6.0])
 
@@ -220,7 +226,9 @@ def test_an_aggregate_write_that_fails_fails_the_batch_and_is_counted(aws, monke
     monkeypatch.setattr(DynamoAggregateStore, "apply", refused)
     with pytest.raises(ClientError):
         deliver("aggregator", Shard().records(good(2, "a")))
-    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
     assert [m.get("ConsumerErrors") for m in metrics] == [[1.0]]
     assert metrics[0]["BatchSize"] == [2.0]
 

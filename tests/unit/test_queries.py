@@ -171,7 +171,9 @@ def shop(sessions: int, reached: dict[str, int]) -> list:
         for step in ("add_to_cart", "checkout", "purchase"):
             if i < reached[step]:
                 extra = {"value": 10.0} if step == "purchase" else {}
-                events.append(make_event(session_id=f"v{i}", user_id=f"u{i}", event_type=step, **extra))
+                events.append(
+                    make_event(session_id=f"v{i}", user_id=f"u{i}", event_type=step, **extra)
+                )
     return events
 
 
@@ -185,7 +187,10 @@ def test_the_funnels_rates_are_the_shares_of_visits_the_test_sent(store, folded)
     assert answer["sessions"] == 20
     assert answer["conversion_rate"] == round(3 / 20, 4)  # purchases over visits
     assert [(s["step"], s["sessions"]) for s in answer["steps"]] == [
-        ("page_view", 20), ("add_to_cart", 10), ("checkout", 6), ("purchase", 3)
+        ("page_view", 20),
+        ("add_to_cart", 10),
+        ("checkout", 6),
+        ("purchase", 3),
     ]
     assert [s["rate_from_previous"] for s in answer["steps"]] == [1.0, 0.5, 0.6, 0.5]
     assert [s["rate_from_start"] for s in answer["steps"]] == [1.0, 0.5, 0.3, 0.15]
@@ -199,7 +204,7 @@ def test_an_empty_funnel_has_no_rate_and_a_reversed_range_names_from(store):
     answer = queries.funnel(store)
     assert answer["conversion_rate"] == 0.0 and answer["sessions"] == 0
     assert all(s["rate_from_previous"] == 0.0 for s in answer["steps"])
-    with pytest.raises(queries.QueryError) as error:
+    with pytest.raises(RequestError) as error:
         queries.funnel(store, NOW, NOW - timedelta(days=1))
     assert (error.value.field, error.value.message) == ("from", "'from' is after 'to'")
 
@@ -225,10 +230,11 @@ def test_top_pages_are_ordered_by_the_views_the_test_sent(store):
 
 @pytest.mark.parametrize("limit", [0, queries.MAX_TOP + 1])
 def test_top_pages_limit_is_bounded(store, limit):
-    with pytest.raises(queries.QueryError) as error:
+    with pytest.raises(RequestError) as error:
         queries.top_pages(store, limit)
     assert (error.value.field, error.value.message) == (
-        "limit", f"must be between 1 and {queries.MAX_TOP}"
+        "limit",
+        f"must be between 1 and {queries.MAX_TOP}",
     )
 
 
