@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from localdev.harness import LocalStackHandle, start_local_stack
+from localdev.harness import LoopbackStackHandle, start_loopback_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -35,13 +35,13 @@ class BackgroundStack(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="kcl-stack", daemon=True)
         self.state_dir = Path(tempfile.mkdtemp(prefix="kcl-stack-"))
-        self.started: LocalStackHandle | None = None
+        self.started: LoopbackStackHandle | None = None
         self.error: BaseException | None = None
         self.stopped = False
 
     def run(self) -> None:
         try:
-            self.started = start_local_stack(
+            self.started = start_loopback_stack(
                 self.state_dir,
                 {
                     "CLICKSTREAM_CONSUMERS": "kcl",
@@ -51,7 +51,7 @@ class BackgroundStack(threading.Thread):
         except BaseException as error:  # reported by the fixture, in the test that needs it
             self.error = error
 
-    def handle(self) -> LocalStackHandle:
+    def handle(self) -> LoopbackStackHandle:
         self.join(STACK_START_S)
         if self.error is not None:
             raise RuntimeError(f"the KCL stack did not start: {self.error}") from self.error
@@ -80,7 +80,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def kcl_stack() -> Iterator[LocalStackHandle]:
+def kcl_stack() -> Iterator[LoopbackStackHandle]:
     assert _background, "the KCL stack was not started at collection"
     try:
         yield _background[0].handle()
@@ -89,7 +89,7 @@ def kcl_stack() -> Iterator[LocalStackHandle]:
 
 
 def simulator(
-    stack: LocalStackHandle, *args: str, timeout: float = 400
+    stack: LoopbackStackHandle, *args: str, timeout: float = 400
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "simulator", *args],
@@ -102,7 +102,7 @@ def simulator(
     )
 
 
-def simulator_env(stack: LocalStackHandle) -> dict[str, str]:
+def simulator_env(stack: LoopbackStackHandle) -> dict[str, str]:
     return {
         **stack.env,
         "CLICKSTREAM_ARCHIVE_BUCKET": stack.archive_bucket,
@@ -115,27 +115,27 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
-def reconcile(stack: LocalStackHandle, ledger: Path, wait: int = 240) -> None:
+def reconcile(stack: LoopbackStackHandle, ledger: Path, wait: int = 240) -> None:
     check = simulator(stack, "reconcile", "--ledger", str(ledger), "--endpoint", stack.api_url,
                       "--wait", str(wait))  # fmt: skip
     assert check.returncode == 0, output(check)
     assert "metrics match" in check.stdout
 
 
-def lease_checkpoints(stack: LocalStackHandle, consumer: str) -> dict[str, str]:
+def lease_checkpoints(stack: LoopbackStackHandle, consumer: str) -> dict[str, str]:
     """The KCL lease table's checkpoint per shard (the daemon's own record)."""
     table = f"{stack.stream_name}-{consumer}-kcl"
     items = stack.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
     return {item["leaseKey"]["S"]: item["checkpoint"]["S"] for item in items}
 
 
-def lease_owners(stack: LocalStackHandle, consumer: str) -> dict[str, str]:
+def lease_owners(stack: LoopbackStackHandle, consumer: str) -> dict[str, str]:
     table = f"{stack.stream_name}-{consumer}-kcl"
     items = stack.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
     return {item["leaseKey"]["S"]: item.get("leaseOwner", {}).get("S", "") for item in items}
 
 
-def log_text(stack: LocalStackHandle, name: str) -> str:
+def log_text(stack: LoopbackStackHandle, name: str) -> str:
     return (stack.state_dir / "logs" / f"{name}.log").read_text(errors="replace")
 
 
@@ -150,7 +150,7 @@ def eventually(predicate: Callable[[], Any], timeout: float, interval: float = 1
     raise AssertionError(f"not within {timeout} s (last: {last!r})")
 
 
-def aggregate_store(stack: LocalStackHandle) -> Any:
+def aggregate_store(stack: LoopbackStackHandle) -> Any:
     from clickstream.store import DynamoAggregateStore
 
     return DynamoAggregateStore(
