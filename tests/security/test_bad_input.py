@@ -69,7 +69,11 @@ def mixed(field_: str, says: str = "", **bad_fields: Any) -> Case:
 CASES: dict[str, Case] = {
     # --- the request as a whole: nothing is written ------------------------------------------
     "malformed JSON": Case(
-        WHOLE, 400, "body", lambda t: body(ok(t))[:-3] + b', {"event_type": }]}', says="malformed JSON: unexpected character"
+        WHOLE,
+        400,
+        "body",
+        lambda t: body(ok(t))[:-3] + b', {"event_type": }]}',
+        says="malformed JSON: unexpected character",
     ),
     "wrong content type (XML)": Case(
         WHOLE,
@@ -126,7 +130,11 @@ CASES: dict[str, Case] = {
         says='"records" has 501 events; the limit is 500',
     ),
     "1 MB string (body over 1 MiB)": Case(
-        WHOLE, 413, "body", lambda t: body(ok(t), bad(t, note="x" * 1_100_000)), says="the limit is 1048576"
+        WHOLE,
+        413,
+        "body",
+        lambda t: body(ok(t), bad(t, note="x" * 1_100_000)),
+        says="the limit is 1048576",
     ),
     "NaN literal": Case(
         WHOLE,
@@ -172,7 +180,13 @@ CASES: dict[str, Case] = {
         says="the body must be one JSON event object",
     ),
     # --- one bad record next to a good one: the good one is accepted --------------------------
-    "record is a string": Case(MIXED, 200, "record", lambda t: body(ok(t), "click"), says="must be a JSON object, got string"),
+    "record is a string": Case(
+        MIXED,
+        200,
+        "record",
+        lambda t: body(ok(t), "click"),
+        says="must be a JSON object, got string",
+    ),
     "record is null": Case(
         MIXED, 200, "record", lambda t: body(ok(t), None), says="must be a JSON object, got null"
     ),
@@ -188,7 +202,10 @@ CASES: dict[str, Case] = {
     ),
     "negative value": mixed("value", says="Input should be greater than or equal to 0", value=-1),
     "value is text": mixed("value", says="Input should be a valid number", value="12 dollars"),
-    "properties nested 6 deep": mixed("properties", says="properties nest 6 levels deep; the limit is 5", properties={"a": nested(5)}
+    "properties nested 6 deep": mixed(
+        "properties",
+        says="properties nest 6 levels deep; the limit is 5",
+        properties={"a": nested(5)},
     ),
     "properties nested 300 deep": mixed(
         "properties", says="levels deep; the limit is 5", properties={"a": nested(300)}
@@ -207,9 +224,11 @@ CASES: dict[str, Case] = {
         ),
         says="malformed JSON: nested deeper than the parser's limit of 1024 levels",
     ),
-    "properties over 8 KB": mixed("properties", says="bytes as JSON; the limit is 8192 bytes", properties={"blob": "x" * 9000}
+    "properties over 8 KB": mixed(
+        "properties", says="bytes as JSON; the limit is 8192 bytes", properties={"blob": "x" * 9000}
     ),
-    "record over 32 KB (40 KB string)": mixed("record", says="the limit is 32768 bytes per record", note="x" * 40_000
+    "record over 32 KB (40 KB string)": mixed(
+        "record", says="the limit is 32768 bytes per record", note="x" * 40_000
     ),
     "properties is an array": mixed(
         "properties", says="Input should be a valid dictionary", properties=[1, 2]
@@ -220,7 +239,9 @@ CASES: dict[str, Case] = {
     "event_id of 300 characters": mixed(
         "event_id", says="String should have at most 256 characters", event_id="e" * 300
     ),
-    "NUL in user_id": mixed("user_id", says="must not contain control characters", user_id="a\u0000b"),
+    "NUL in user_id": mixed(
+        "user_id", says="must not contain control characters", user_id="a\u0000b"
+    ),
     "newline in event_type": mixed("event_type", says=CUSTOM_TYPE_RULE, event_type="cl\nick"),
     "ESC in device.browser": mixed(
         "device.browser",
@@ -243,8 +264,12 @@ CASES: dict[str, Case] = {
         lambda t: body(ok(t), {"session_id": f"{t}-bad"}),
         says="Field required",
     ),
-    "timestamp 2 days ahead": mixed("timestamp", says="is more than 24 hours in the future", timestamp=iso(timedelta(days=2))),
-    "timestamp 8 days old": mixed("timestamp", says="is more than 7 days in the past", timestamp=iso(-timedelta(days=8))),
+    "timestamp 2 days ahead": mixed(
+        "timestamp", says="is more than 24 hours in the future", timestamp=iso(timedelta(days=2))
+    ),
+    "timestamp 8 days old": mixed(
+        "timestamp", says="is more than 7 days in the past", timestamp=iso(-timedelta(days=8))
+    ),
     "timestamp is not a time": mixed(
         "timestamp", says="Input should be a valid datetime or date", timestamp="yesterday"
     ),
@@ -298,27 +323,51 @@ CASES: dict[str, Case] = {
     ),
     # --- keys: nothing is written -----------------------------------------------------------
     "missing write key": Case(
-        AUTH, 401, "X-Write-Key", lambda t: body(ok(t)), key="none",
+        AUTH,
+        401,
+        "X-Write-Key",
+        lambda t: body(ok(t)),
+        key="none",
         says="missing X-Write-Key: send events needs a write key",
     ),
     "unknown write key": Case(
-        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="unknown",
+        AUTH,
+        403,
+        "X-Write-Key",
+        lambda t: body(ok(t)),
+        key="unknown",
         says="X-Write-Key is not a known key",
     ),
     "malformed write key": Case(
-        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="malformed",
+        AUTH,
+        403,
+        "X-Write-Key",
+        lambda t: body(ok(t)),
+        key="malformed",
         says="X-Write-Key is not a valid key",
     ),
     "revoked write key": Case(
-        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="revoked",
+        AUTH,
+        403,
+        "X-Write-Key",
+        lambda t: body(ok(t)),
+        key="revoked",
         says="X-Write-Key was revoked",
     ),
     "read key used to write": Case(
-        AUTH, 403, "X-Write-Key", lambda t: body(ok(t)), key="read",
+        AUTH,
+        403,
+        "X-Write-Key",
+        lambda t: body(ok(t)),
+        key="read",
         says="a read key cannot send events",
     ),
     "wrong ?key= on a beacon": Case(
-        AUTH, 403, "?key=", lambda t: body(ok(t)), key="query",
+        AUTH,
+        403,
+        "?key=",
+        lambda t: body(ok(t)),
+        key="query",
         says="?key= is not a valid key",
     ),
 }

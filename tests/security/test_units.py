@@ -115,7 +115,10 @@ def test_key_rules(access, key, found, status, says):
 def test_an_active_key_of_a_granted_role_is_accepted(access, role):
     principal = authorize_key(access, generate_key(role), "X-Api-Key", lambda _: record(role))
     assert (principal.kind, principal.role, principal.key_id, principal.site) == (
-        "key", role, "abc123def456", "shop.example"
+        "key",
+        role,
+        "abc123def456",
+        "shop.example",
     )
 
 
