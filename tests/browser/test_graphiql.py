@@ -31,7 +31,7 @@ def test_graphiql_runs_its_example_against_the_stack(page, local_stack):
     # The answer is shown: the result pane's first lines hold the same JSON (the pane draws
     # only the lines in view, so a field far down the answer may not be in the page at all).
     pane = page.locator(".result-window")
-    pane.get_by_text('"pageViews"').wait_for(timeout=10_000)
+    pane.get_by_text('"pageViews"').first.wait_for(timeout=10_000)
     assert f'"pageViews": {body["data"]["pageViews"]}' in pane.inner_text()
     outside = [url for url in requests_seen if not url.startswith(("http://127.0.0.1", "data:"))]
     assert outside == [], f"GraphiQL fetched from outside the stack: {outside}"
