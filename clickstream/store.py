@@ -327,12 +327,9 @@ class DynamoAggregateStore:
             return 0, None
         return int(item["n"]["N"]), item["upto"]["S"] if "upto" in item else None
 
-    def watermark(self, shard_id: str) -> str | None:
-        """The last sequence number of ``shard_id`` written (None before its first batch):
-        what a consumer may checkpoint, at most."""
-        shard = self.shard(shard_id)
-        cursor_n, cursor_upto = self._cursor(shard)
-        latest = list(
+    def _latest_delta(self, shard: str) -> list[dict[str, Any]]:
+        """The shard's newest delta item (none before its first batch)."""
+        return list(
             self._query(
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
                 ExpressionAttributeValues={":pk": {"S": "delta"}, ":shard": {"S": f"{shard}#"}},
@@ -340,6 +337,13 @@ class DynamoAggregateStore:
                 Limit=1,
             )
         )
+
+    def watermark(self, shard_id: str) -> str | None:
+        """The last sequence number of ``shard_id`` written (None before its first batch):
+        what a consumer may checkpoint, at most."""
+        shard = self.shard(shard_id)
+        cursor_n, cursor_upto = self._cursor(shard)
+        latest = self._latest_delta(shard)
         if latest and int(latest[0]["n"]["N"]) > cursor_n:
             return str(latest[0]["upto"]["S"])
         return cursor_upto
@@ -354,14 +358,7 @@ class DynamoAggregateStore:
                 {},
             )
         self._folded[shard] = cursor_n
-        latest = list(
-            self._query(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
-                ExpressionAttributeValues={":pk": {"S": "delta"}, ":shard": {"S": f"{shard}#"}},
-                ScanIndexForward=False,
-                Limit=1,
-            )
-        )
+        latest = self._latest_delta(shard)
         if latest and int(latest[0]["n"]["N"]) > cursor_n:
             return Head(int(latest[0]["n"]["N"]), latest[0]["upto"]["S"])
         return Head(cursor_n, cursor_upto)
