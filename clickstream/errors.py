@@ -1,8 +1,18 @@
 """The one error a request is refused with: the field at fault (a parameter, header, body
 member or limit), what is wrong with it, and the HTTP status (400 unless said). Nothing is
-done for a refused request; the API answers it in one place."""
+done for a refused request; the API answers it in one place. Also the one test of a write
+DynamoDB refused on its condition (the store, the jobs and the keys each expect it)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+
+def conditional_check_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class RequestError(ValueError):

@@ -29,6 +29,8 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError
 
+from clickstream.errors import conditional_check_failed
+
 JOB_TTL_S = 30 * 24 * 3600
 LOCK_LEASE_S = 15 * 60  # Lambda's longest timeout: a live holder never outlives its lease
 MAX_DELAY_S = 900  # SQS's longest message delay
@@ -45,10 +47,6 @@ def now_iso() -> str:
 def new_job_id(kind: str) -> str:
     prefix = {"export": "exp", "erasure": "era"}[kind]
     return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 @dataclass
@@ -166,7 +164,7 @@ class JobStore:
         try:
             self.dynamodb.update_item(**kwargs)
         except ClientError as exc:
-            if _conditional_failure(exc):
+            if conditional_check_failed(exc):
                 return False
             raise
         return True
@@ -193,7 +191,7 @@ class JobStore:
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if _conditional_failure(exc):
+            if conditional_check_failed(exc):
                 return False
             raise
         return True
@@ -208,7 +206,7 @@ class JobStore:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not conditional_check_failed(exc):
                 raise
 
 

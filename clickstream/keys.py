@@ -31,6 +31,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from clickstream.errors import conditional_check_failed
+
 ROLES = ("write", "read", "admin")
 ROLE_PREFIX = {"write": "csw_", "read": "csr_", "admin": "csa_"}
 KEY_PATTERN = re.compile(r"^cs[wra]_[0-9a-f]{48}$")
@@ -138,10 +140,6 @@ def create_key(
             raise KeyAdminError("that key exists already") from None
         raise
     return key, record_from_item(item)
-
-
-def conditional_check_failed(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def get_key(dynamodb: Any, table: str, key: str) -> KeyRecord | None:

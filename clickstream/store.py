@@ -46,6 +46,7 @@ from clickstream.aggregates import (
     newest_events,
     visit_state_key,
 )
+from clickstream.errors import conditional_check_failed
 from clickstream.hll import HyperLogLog
 from clickstream.summaries import SpaceSaving
 
@@ -210,10 +211,6 @@ def _summarize(sketch: SpaceSaving, value: str, count: int) -> None:
         sketch.total += count
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _item_bytes(item: Mapping[str, Any]) -> int:
     """DynamoDB's item size: attribute names plus values (numbers counted generously)."""
     size = 0
@@ -310,7 +307,7 @@ class DynamoAggregateStore:
         try:
             self.dynamodb.put_item(**kwargs)
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if conditional_check_failed(exc):
                 return False
             raise
         self.meter.add(_item_bytes(item), item["pk"]["S"].split("#", 1)[0])
@@ -674,7 +671,7 @@ class DynamoAggregateStore:
                     ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
-                if not _is_conditional_failure(exc):
+                if not conditional_check_failed(exc):
                     raise
                 item = self._get(pk, sk) or {}
                 held = int(item["w"]["N"]) if "w" in item else 0

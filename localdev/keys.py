@@ -25,13 +25,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from clickstream.errors import conditional_check_failed
 from clickstream.keys import (
     KEY_ID_LENGTH,
     KEY_ITEM_PREFIX,
     ROLES,
     KeyAdminError,
     KeyRecord,
-    conditional_check_failed,
     create_key,
     hash_key,
     item_key,
