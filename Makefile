@@ -18,7 +18,7 @@ READ_AUTH ?= cognito
 # Lambda's event-source runner.
 CONSUMERS ?= lambda
 
-.PHONY: readme venv kcl-jars soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql bench soak deploy destroy rehearse lock clean coverage mutants
+.PHONY: readme venv kcl-jars soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql compact bench soak deploy destroy rehearse lock clean coverage mutants
 
 # amazon-kclpy's install copies the daemon's jars into the package, fetching each from a
 # Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
@@ -141,6 +141,11 @@ simulate: venv
 reconcile: venv
 	$(PY) -m simulator reconcile --ledger $(LEDGER) $(ARGS)
 
+# Compaction on the running `make local` stack, now, as its hourly schedule runs it (every
+# closed hour touched since its last compaction); HOURS=24 compacts the last 24 hours instead.
+compact: venv
+	$(PY) -m localdev.compact $(if $(HOURS),--hours $(HOURS))
+
 # SQL over the archive with DuckDB: make sql Q="SELECT count(*) FROM events" [ARGS="--format csv"],
 # or ARGS="--sample funnel_by_day". Without BUCKET it reads the local stack's emulator (make
 # local); with BUCKET, that bucket on AWS with the SDK's credentials. Q is read from the
@@ -164,7 +169,7 @@ soak: venv
 	CLICKSTREAM_EXPORT_TEST_EVENTS=200000 $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_exports.py -k large_range
 	$(PY) -m localdev.soak $(ARGS)
 	$(MAKE) soak-kcl
-	CLICKSTREAM_SCHEMATHESIS_EXAMPLES=50 $(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests/security/test_schemathesis.py
+	CLICKSTREAM_SCHEMATHESIS_EXAMPLES=50 CLICKSTREAM_SCHEMATHESIS_PHASES=examples,coverage,fuzzing $(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests/security/test_schemathesis.py
 
 # The KCL consumers under failure: a worker SIGKILLed between write and checkpoint, a second
 # worker taking leases and handing them back, a shard split during traffic (tests/kcl).

@@ -811,24 +811,9 @@ def aggregator(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="compactor")
 def compactor(event: Any) -> dict[str, Any]:
-    """Hourly: each closed hour's Parquet objects become one file, each event once; and the
-    aggregates of shards that no consumer folds any more (closed by a reshard, idle) are."""
-    from clickstream.compaction import compact_closed_hours
+    from consumers.compactor import handler
 
-    # Under each hour's lock (an erasure's step takes the same), erased users left out.
-    results = compact_closed_hours(
-        client("s3"),
-        _settings().archive_bucket,
-        datetime.now(UTC),
-        erased=aggregate_store().erased_users(),
-        locks=_job_store(),
-    )
-    folded = aggregate_store().fold_all()
-    logger.info(
-        "compacted",
-        extra={"partitions": [vars(result) for result in results], "deltas_folded": folded},
-    )
-    return {"partitions": len(results), "deltas_folded": folded}
+    return handler(event)
 
 
 @app.lambda_function(name="archiver")

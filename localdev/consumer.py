@@ -62,6 +62,7 @@ def mapping_settings(function: str) -> MappingSettings:
         in properties.get("FunctionResponseTypes", []),
         on_failure_queue_url=queue,
         poll_interval_s=float(env.get("CLICKSTREAM_ESM_POLL_INTERVAL_S", "0.1")),
+        idle_poll_interval_s=float(env.get("CLICKSTREAM_ESM_IDLE_POLL_S", "1.0")),
         retry_backoff_s=float(env.get("CLICKSTREAM_ESM_RETRY_BACKOFF_S", "0.2")),
         shard_discovery_interval_s=float(env.get("CLICKSTREAM_ESM_SHARD_DISCOVERY_S", "10")),
     )

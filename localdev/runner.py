@@ -51,6 +51,9 @@ class MappingSettings:
     report_batch_item_failures: bool = True
     on_failure_queue_url: str | None = None
     poll_interval_s: float = 0.2
+    # Lambda polls an idle shard about once a second; empty polls back off to this from
+    # poll_interval_s (an idle local stack otherwise keeps half a core busy in the emulator).
+    idle_poll_interval_s: float = 1.0
     retry_backoff_s: float = 0.2
     shard_discovery_interval_s: float = 10.0
 
@@ -214,6 +217,7 @@ class ShardPoller(threading.Thread):
         self._shard_closed = False
         self._reported_lag: int | None = None
         self._lag_reported_at = 0.0
+        self._empty_polls = 0
         self.finished = False  # closed, and every record delivered: its children may start
 
     # --- reading -----------------------------------------------------------------------
@@ -246,8 +250,16 @@ class ShardPoller(threading.Thread):
             if len(self._buffer) >= self.settings.batch_size or time.monotonic() >= deadline:
                 break
             if not response.get("Records"):
+                if not self._buffer:
+                    break  # nothing to gather: the idle wait follows, not the window
                 self.stop_event.wait(self.settings.poll_interval_s)
+        self._empty_polls = 0 if self._buffer else self._empty_polls + 1
         return iterator
+
+    def _idle_wait_s(self) -> float:
+        """The wait after an empty poll: doubling from the poll interval to the idle one."""
+        grown = self.settings.poll_interval_s * 2 ** min(self._empty_polls - 1, 16)
+        return min(max(grown, self.settings.poll_interval_s), self.settings.idle_poll_interval_s)
 
     def run(self) -> None:
         iterator: str | None = None
@@ -265,7 +277,7 @@ class ShardPoller(threading.Thread):
                     self.finished = True
                     return
                 if not self._buffer:
-                    self.stop_event.wait(self.settings.poll_interval_s)
+                    self.stop_event.wait(self._idle_wait_s())
             except ClientError as exc:
                 code = exc.response["Error"]["Code"]
                 log.warning("%s: %s; re-reading from the checkpoint", self.name, code)

@@ -326,6 +326,11 @@ class LoopbackStack:
             self._start_h2c_bridge()
         for function in CONSUMERS:
             self._spawn_consumer(function)
+        # The deployed stack's hourly schedule (consumers.compactor), on the same period.
+        every = os.environ.get("CLICKSTREAM_COMPACT_EVERY_S", "3600")
+        self._spawn(
+            "compactor", [sys.executable, "-m", "localdev.compact", "--every", every], env=self.env
+        )
 
     def _dashboard_cognito(self) -> dict[str, str] | None:
         from infra.deploy import dashboard_cognito
@@ -485,7 +490,7 @@ class LoopbackStack:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        for name in ("api", *CONSUMERS, "kinesis-h2c", "emulator"):
+        for name in ("api", "compactor", *CONSUMERS, "kinesis-h2c", "emulator"):
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
                 continue

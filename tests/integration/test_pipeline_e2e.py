@@ -313,24 +313,41 @@ def test_an_export_job_and_paged_exports_carry_the_archived_events(local_stack):
     """What a user of `make local` does: page GET /export by its Link header, and ask for a
     CSV export job that the jobs function (on the jobs queue) writes to S3."""
     tag = _unique()
+    since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
     body = local_stack.post_events(
         [{"event_type": "click", "session_id": tag, "properties": {"tag": tag}}] * 3
     )
     wanted = set(body["event_ids"])
 
-    def paged() -> set[str]:
-        found: set[str] = set()
-        path = "/export?format=ndjson&limit=2"
-        while path:
-            response = requests.get(
-                local_stack.api_url + path, headers=local_stack.read_headers, timeout=30
-            )
+    def paged(params: dict[str, str | int]) -> dict[str, str]:
+        """Every page by the Link header: event id -> timestamp, of this test's events."""
+        found: dict[str, str] = {}
+        response = requests.get(
+            f"{local_stack.api_url}/export",
+            params={"format": "ndjson", **params},
+            headers=local_stack.read_headers,
+            timeout=30,
+        )
+        while True:
             assert response.status_code == 200 and len(response.content) < 5_000_000
-            found |= {json.loads(line)["event_id"] for line in response.text.splitlines()}
-            path = response.links.get("next", {}).get("url", "")
-        return found & wanted
+            for line in response.text.splitlines():
+                row = json.loads(line)
+                assert row["event_id"] not in found, "an event on two pages"
+                found[row["event_id"]] = row["timestamp"]
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return {key: ts for key, ts in found.items() if key in wanted}
+            response = requests.get(
+                local_stack.api_url + following, headers=local_stack.read_headers, timeout=30
+            )
 
-    local_stack.wait_until(lambda: paged() == wanted, timeout=60)
+    # Other tests' events share the stack: the range is this test's own seconds, then exactly
+    # its events' span, paged two rows at a time.
+    times = local_stack.wait_until(
+        lambda: (found := paged({"from": since})).keys() == wanted and found, timeout=60
+    )
+    span = {"from": min(times.values()), "to": max(times.values()), "limit": 2}
+    assert paged(span).keys() == wanted
     accepted = requests.post(
         f"{local_stack.api_url}/exports",
         json={"format": "csv"},

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -28,7 +30,6 @@ import pytest
 import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto.server import ThreadedMotoServer
 
 from clickstream.aggregates import SequencedEvent
 from clickstream.archive import (
@@ -56,6 +57,7 @@ from clickstream.sql import (
 from clickstream.sql.__main__ import location, main, parser
 from clickstream.sql.view import ARCHIVE_SCHEMA, PARTITIONING
 from infra.template import load_template
+from localdev.processes import LOOPBACK, free_port, wait_for
 from simulator.catalogue import SOURCES
 from simulator.config import SimulatorConfig
 from simulator.journeys import Simulation
@@ -348,13 +350,22 @@ def test_the_views_partitioning_reads_the_hour_the_layout_writes(moment):
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    """moto's server in its own process, as ``make sql`` meets it: in this one (a thread),
+    DuckDB's scan, Arrow's reads through the Python filesystem and the server's request
+    threads contend for one GIL, and a scan once hung there for good."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://{LOOPBACK}:{port}"
     try:
-        yield f"http://{host}:{port}"
+        wait_for(f"{url}/moto-api/", 30, "moto's server", server)
+        yield url
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture
