@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from clickstream.jobs import JobStore
 from clickstream.settings import get_settings
 from clickstream.store import DynamoAggregateStore
 
@@ -48,6 +49,11 @@ def aggregate_store() -> DynamoAggregateStore:
         visitor_secret=settings.visitor_salt_secret,
         goals=settings.goals,
     )
+
+
+def job_store() -> JobStore:
+    """The jobs table (exports, erasures, the hours' locks)."""
+    return JobStore(client("dynamodb"), get_settings().jobs_table)
 
 
 def reset_clients() -> None:

@@ -10,9 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from clickstream.aws import aggregate_store, client
+from clickstream.aws import aggregate_store, client, job_store
 from clickstream.compaction import compact_closed_hours
-from clickstream.jobs import JobStore
 from clickstream.settings import get_settings
 
 logger = Logger(service="clickstream-compactor")
@@ -26,7 +25,7 @@ def handler(event: Any = None, context: Any = None) -> dict[str, Any]:
         settings.archive_bucket,
         datetime.now(UTC),
         erased=aggregate_store().erased_users(),
-        locks=JobStore(client("dynamodb"), settings.jobs_table),
+        locks=job_store(),
     )
     folded = aggregate_store().fold_all()
     logger.info(

@@ -12,8 +12,8 @@ import orjson
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from clickstream.aws import aggregate_store, client
-from clickstream.jobs import JobQueue, JobStore
+from clickstream.aws import aggregate_store, client, job_store
+from clickstream.jobs import JobQueue
 from clickstream.settings import get_settings
 
 SERVICE = "clickstream-jobs"
@@ -23,14 +23,10 @@ metrics = Metrics(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
-def _jobs() -> JobStore:
-    return JobStore(client("dynamodb"), get_settings().jobs_table)
-
-
 def run_export(message: dict[str, Any]) -> None:
     from clickstream.exports import ExportRange, export_key, write_export_without_erased
 
-    jobs = _jobs()
+    jobs = job_store()
     job = jobs.get(message["job"])
     if job is None or job.status in ("succeeded", "failed", "withdrawn"):
         return
@@ -77,7 +73,7 @@ def run_erasure(message: dict[str, Any], context: Any) -> None:
         s3=client("s3"),
         dynamodb=client("dynamodb"),
         store=aggregate_store(),
-        jobs=_jobs(),
+        jobs=job_store(),
         queue=JobQueue(client("sqs"), settings.jobs_queue),
         bucket=settings.archive_bucket,
         keys_table=settings.keys_table,
@@ -107,7 +103,7 @@ def fail_job(message: dict[str, Any], error: str) -> None:
     """A message that can never succeed (malformed): its job fails, with the reason."""
     job_id = message.get("job")
     if isinstance(job_id, str):
-        _jobs().update(job_id, status="failed", error=error)
+        job_store().update(job_id, status="failed", error=error)
 
 
 @tracer.capture_lambda_handler

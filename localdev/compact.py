@@ -21,7 +21,7 @@ from types import FrameType
 from clickstream.aws import client, reset_clients
 from clickstream.compaction import compact_hours
 from clickstream.settings import get_settings
-from localdev.state import read_state
+from localdev.state import read_state, state_path
 
 STATE_DIR = Path(__file__).resolve().parent.parent / ".local"
 
@@ -30,10 +30,11 @@ def use_local_stack(state_dir: Path) -> None:
     """The running local stack's emulator, tables and bucket, unless an endpoint is set."""
     if os.environ.get("AWS_ENDPOINT_URL"):
         return
-    state = read_state(Path(os.environ.get("CLICKSTREAM_STATE_DIR", state_dir)))
+    state_dir = Path(os.environ.get("CLICKSTREAM_STATE_DIR", state_dir))
+    state = read_state(state_dir)
     if state is None:
         raise SystemExit(
-            f"no local stack is running ({state_dir / 'state.json'} is missing): start "
+            f"no local stack is running ({state_path(state_dir)} is missing): start "
             "`make local`, or set AWS_ENDPOINT_URL and the CLICKSTREAM_* names to compact "
             "another archive"
         )

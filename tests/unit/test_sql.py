@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -57,7 +55,7 @@ from clickstream.sql import (
 from clickstream.sql.__main__ import location, main, parser
 from clickstream.sql.view import ARCHIVE_SCHEMA, PARTITIONING
 from infra.template import load_template
-from localdev.processes import LOOPBACK, free_port, wait_for
+from localdev.harness import embedded_emulator
 from simulator.catalogue import SOURCES
 from simulator.config import SimulatorConfig
 from simulator.journeys import Simulation
@@ -353,19 +351,8 @@ def emulator() -> Iterator[str]:
     """moto's server in its own process, as ``make sql`` meets it: in this one (a thread),
     DuckDB's scan, Arrow's reads through the Python filesystem and the server's request
     threads contend for one GIL, and a scan once hung there for good."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_for(f"{url}/moto-api/", 30, "moto's server", server)
+    with embedded_emulator() as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture
