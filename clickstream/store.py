@@ -60,6 +60,7 @@ SESSION_TTL_S = 86_400  # past its timeout and dedupe window, a session item exp
 SESSION_CACHE_MAX = 200_000
 MAX_KEY_BYTES = 200  # longer dimension values are keyed by their digest
 FOLD_WRITERS = 16  # concurrent item writes in one fold: a fold touches hundreds of items
+READERS = 16  # concurrent item reads in one answer: a top-N list reads each row's counts
 _ORDINAL = "{:012d}"
 _DIGEST_PREFIX = "#"
 
@@ -965,20 +966,56 @@ class DynamoAggregateStore:
         pending: Mapping[str, list[PendingDelta]] | None = None,
     ) -> int:
         """Exact count of one value over days ``low`` to ``high`` (inclusive)."""
+        return self.dimension_counts(dimension, [value], low, high, pending)[value]
+
+    def dimension_counts(
+        self,
+        dimension: str,
+        values: Sequence[str],
+        low: str,
+        high: str,
+        pending: Mapping[str, list[PendingDelta]] | None = None,
+    ) -> dict[str, int]:
+        """Exact counts of several values over days ``low`` to ``high`` (inclusive): the
+        pending deltas are gone through once, the values' items read side by side."""
         pending = self.pending() if pending is None else pending
-        key = value_key(value)
-        count = 0
-        held: dict[tuple[str, str], int] = {}
-        for item in self._range(f"k#{dimension}#{key}", f"{low}#", f"{high}#~"):
-            day, shard = item["sk"]["S"].split("#", 1)
-            held[(day, shard)] = int(item["w"]["N"])
-            count += int(item.get("count", {"N": "0"})["N"])
+        waiting, _ = self._pending_values(dimension, low, high, pending)
+
+        def count(value: str) -> int:
+            key = value_key(value)
+            total = 0
+            held: dict[tuple[str, str], int] = {}
+            for item in self._range(f"k#{dimension}#{key}", f"{low}#", f"{high}#~"):
+                day, shard = item["sk"]["S"].split("#", 1)
+                held[(day, shard)] = int(item["w"]["N"])
+                total += int(item.get("count", {"N": "0"})["N"])
+            return total + sum(
+                amount
+                for shard, day, n, amount in waiting.get(key, ())
+                if n > held.get((day, shard), 0)
+            )
+
+        if len(values) <= 1:
+            return {value: count(value) for value in values}
+        with ThreadPoolExecutor(min(READERS, len(values))) as pool:
+            return dict(zip(values, pool.map(count, values), strict=True))
+
+    def _pending_values(
+        self, dimension: str, low: str, high: str, pending: Mapping[str, list[PendingDelta]]
+    ) -> tuple[dict[str, list[tuple[str, str, int, int]]], dict[str, str]]:
+        """A dimension's pending counts over days ``low``..``high``, by value key: ``(shard,
+        day, delta n, count)`` each; and each key's value."""
+        waiting: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
+        names: dict[str, str] = {}
         for shard, deltas in pending.items():
             for p in deltas:
                 for (dim, day), counts in p.delta.dimensions.items():
-                    if dim == dimension and low <= day <= high and p.n > held.get((day, shard), 0):
-                        count += sum(c for v, c in counts.items() if value_key(v) == key)
-        return count
+                    if dim == dimension and low <= day <= high:
+                        for value, amount in counts.items():
+                            key = value_key(value)
+                            names[key] = value
+                            waiting[key].append((shard, day, p.n, amount))
+        return waiting, names
 
     def top(self, dimension: str, low: str | None, high: str | None, limit: int) -> TopValues:
         """The ``limit`` most frequent values over days ``low``..``high`` (None: all time),
@@ -1003,35 +1040,32 @@ class DynamoAggregateStore:
             period, shard = item["sk"]["S"].split("#", 1)
             held[(period, shard)] = int(item["w"]["N"])
             merged.merge(SpaceSaving.from_json(_decode(item["summary"]["B"])))
-        names: dict[str, str] = {}
-        recent = SpaceSaving()
-        for shard, deltas in pending.items():
-            for p in deltas:
-                for (dim, day), counts in p.delta.dimensions.items():
-                    in_range = low is None or high is None or low <= day <= high
-                    period = day if low and high else "all"
-                    if dim == dimension and in_range and p.n > held.get((period, shard), 0):
-                        for value, count in counts.items():
-                            names[value_key(value)] = value
-                            _summarize(recent, value, count)
-        merged.merge(recent)
+        low_day, high_day = low or "0000-00-00", high or "9999-99-99"
+        waiting, names = self._pending_values(dimension, low_day, high_day, pending)
+        recent: Counter[str] = Counter()
+        for key, contributions in waiting.items():
+            for shard, day, n, amount in contributions:
+                if n > held.get((day if low and high else "all", shard), 0):
+                    recent[key] += amount
+        merged.merge(SpaceSaving.of_counts(recent))
         wanted = max(limit * 2, limit + 10)
         candidates = merged.top(wanted)
         # A value not among the candidates has an estimate (an upper bound of its count) no
         # larger than the last candidate's, and one not in the summaries at most their floor.
         passed_over = candidates[-1][1] if len(candidates) == wanted else 0
-        low_day, high_day = low or "0000-00-00", high or "9999-99-99"
         spec = DIMENSIONS[dimension]
+        named = {key: self._value_name(dimension, key, names) for key, _, _ in candidates}
+        recount = [
+            named[key]
+            for key, _, error in candidates
+            if spec.net or (error and spec.exact)  # else exact: never evicted from a summary
+        ]
+        exact = self.dimension_counts(dimension, recount, low_day, high_day, pending)
         rows = []
-        for key, estimate, error in candidates:
-            name = self._value_name(dimension, key, names)
-            count = (
-                self.dimension_count(dimension, name, low_day, high_day, pending)
-                if spec.net or (error and spec.exact)
-                else estimate  # exact when never evicted in any summary merged
-            )
+        for key, estimate, _ in candidates:
+            count = exact.get(named[key], estimate)
             if count > 0:
-                rows.append(Ranked(name, count))
+                rows.append(Ranked(named[key], count))
         rows.sort(key=lambda row: (-row.count, row.value))
         max_error = max(merged.max_error(), passed_over)
         if not spec.exact:  # listed estimates are upper bounds, at most this far over

@@ -10,7 +10,7 @@ kept estimate exceeds its true count by at most its ``error`` (itself at most ``
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,16 @@ class SpaceSaving:
             evicted = min(self.counts, key=lambda key: (self.counts[key][0], key))
             floor = self.counts.pop(evicted)[0]
             self.counts[value] = (floor + weight, floor)
+
+    @classmethod
+    def of_counts(cls, counts: Mapping[str, int], capacity: int = CAPACITY) -> SpaceSaving:
+        """A summary of exact counts: the ``capacity`` largest, each with no error (a value
+        left out had at most the smallest kept). A negative count (a net dimension's
+        decrement) only lowers the total."""
+        kept = heapq.nlargest(
+            capacity, ((v, c) for v, c in counts.items() if c > 0), key=lambda kv: (kv[1], kv[0])
+        )
+        return cls(capacity, {value: (count, 0) for value, count in kept}, sum(counts.values()))
 
     def update(self, weights: Iterable[tuple[str, int]]) -> None:
         for value, weight in weights:

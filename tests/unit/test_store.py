@@ -354,6 +354,35 @@ def test_top_pages_find_the_heavy_hitters_among_thousands_with_exact_counts(stor
     assert top.total == len(events)
 
 
+def test_top_rows_are_exact_with_evicting_summaries_on_two_shards_and_deltas_pending(store):
+    """Rows come from folded summaries that evicted values and from pending deltas of two
+    shards; every row shown gets its exact count, and none left out has more than the bound."""
+    exact = {f"/hot/{i}": 90 - 7 * i for i in range(8)} | {
+        f"/cold/{i}": 1 + i % 3 for i in range(600)
+    }
+    events = [
+        make_event(page=page, session_id=f"s{i % 50}")
+        for page, n in exact.items()
+        for i in range(n)
+    ]
+    events.sort(key=lambda event: event.event_id)  # hot and cold interleaved
+    halves = {SHARD: events[::2], OTHER: events[1::2]}
+    for shard, part in halves.items():
+        store.apply(shard, sequenced(part[: len(part) // 2]))
+        store.fold(shard)
+        store.apply(shard, sequenced(part[len(part) // 2 :], 1000 + len(part) // 2))  # pending
+    top = store.top("page", None, None, 12)
+    assert {row.value: row.count for row in top.rows} == {
+        row.value: exact[row.value] for row in top.rows
+    }
+    assert {f"/hot/{i}" for i in range(8)} <= {row.value for row in top.rows}
+    assert top.total == len(events)
+    shown = {row.value for row in top.rows}
+    assert max(n for page, n in exact.items() if page not in shown) <= max(
+        top.max_error, top.rows[-1].count
+    )
+
+
 def test_a_day_range_counts_only_its_days(store):
     days = [make_event(timestamp=T0 + timedelta(days=d), session_id=f"d{d}") for d in range(5)]
     store.apply(SHARD, sequenced(days))

@@ -56,3 +56,23 @@ def test_merged_summaries_keep_the_same_guarantees(streams, capacity):
 def test_a_summary_survives_its_encoding():
     summary = summarise([("/a", 3), ("/b", 1), ("/c", 9)], 2)
     assert SpaceSaving.from_json(summary.to_json()) == summary
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(values, min_size=1, max_size=6), st.integers(2, 40))
+def test_a_summary_of_exact_counts_merges_with_the_same_guarantees(streams, capacity):
+    """What a reader does with the pending deltas: their exact counts, summarised at once."""
+    exact: Counter = Counter()
+    merged = SpaceSaving(capacity)
+    for number, stream in enumerate(streams):
+        counts: Counter = Counter()
+        for value, weight in stream:
+            counts[value] += weight
+        exact.update(counts)
+        merged.merge(
+            SpaceSaving.of_counts(counts, capacity) if number % 2 else summarise(stream, capacity)
+        )
+    check(merged, exact)
+    alone = SpaceSaving.of_counts(exact, capacity)
+    check(alone, exact)
+    assert all(error == 0 for _, error in alone.counts.values())
