@@ -109,20 +109,20 @@ mutants: venv dynalite sdks
 audit: venv
 	$(VENV)/bin/pip-audit -r requirements-lock.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_FLAGS)
 
-# The browser tier (the dashboard's refresh clock, the tracker's timers) runs first, alone.
-# Then the stack tiers (infra, integration: they poll with deadlines) run beside the CPU tiers
-# (unit, packaging, security) in a second pytest process: two processes on two cores, each
-# prints its summary, any failing fails the target (~13 min here, against 16.5 serialized).
-# tests/kcl comes last among the stack tiers: its stack (consumers under the KCL) starts in the
-# background at collection, so only the reconcile itself is added; its failure runs are
-# `make soak-kcl`.
+# Two cores, three pytest processes. The CPU tiers (unit, packaging, security: no deadlines)
+# run niced in the background from the start and take whatever CPU the others leave idle. In
+# front of them, the browser tier (the dashboard's refresh clock, the tracker's timers) and
+# then the stack tiers (infra, integration, kcl: they poll with deadlines) run one after the
+# other. Each prints its summary; any failing fails the target. tests/kcl comes last among
+# the stack tiers: its stack (consumers under the KCL) starts when the module before it
+# does, so only the reconcile itself is added; its failure runs are `make soak-kcl`.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
-	@$(PYTEST) tests/browser; browser=$$?; \
-	$(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
+	@nice -n 10 $(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
+	$(PYTEST) tests/browser; browser=$$?; \
 	$(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl; stacks=$$?; \
-	wait $$fast; cpu=$$?; echo "--- tests/unit, packaging, security (beside infra and integration) ---"; \
+	wait $$fast; cpu=$$?; echo "--- tests/unit, packaging, security (niced, beside the others) ---"; \
 	cat test-output/fast.log; exit $$(( browser || stacks || cpu ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose

@@ -175,8 +175,8 @@ def kcl_lease_tables(stream_name: str) -> list[str]:
 def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
     """The KCL consumers' task role: the consumers' statements of
     :func:`least_privilege_policy` (the stream, the aggregates, the archive, dead letters)
-    plus the KCL's own tables, which the daemon creates and keeps (a GSI on the lease table:
-    UpdateTable). The daemon publishes no CloudWatch metrics (metricsLevel NONE); the
+    plus the KCL's own tables, which the template makes and the daemon keeps (UpdateTable: a
+    KCL that finds the lease table's GSI missing adds it). The daemon publishes no CloudWatch metrics (metricsLevel NONE); the
     processors' EMF goes to their logs. infra/template.yaml's KclTaskRole holds this policy
     (tests/unit/test_kcl_template.py)."""
     table_prefix = outputs["AggregatesTableArn"].rsplit("/", 1)[0]
@@ -190,7 +190,6 @@ def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
         "Sid": "KclLeases",
         "Effect": "Allow",
         "Action": [
-            "dynamodb:CreateTable",
             "dynamodb:DescribeTable",
             "dynamodb:UpdateTable",
             "dynamodb:GetItem",

@@ -29,6 +29,7 @@ from infra.deploy import (
     PANDAS_LAYER,
     STAGE_ENVIRONMENT,
     kcl_execution_policy,
+    kcl_lease_tables,
     kcl_task_policy,
     least_privilege_policy,
 )
@@ -645,6 +646,7 @@ class Rehearsal:
             return
         self.check(step, "Fargate service: both consumers' daemons", self._kcl_service(image))
         self.check(step, "IAM: the generated KCL policies only", lambda: self._kcl_policies(image))
+        self.check(step, "the KCL's tables are the stack's", self._kcl_tables)
         self.check(step, "the Lambda event source mappings are gone", self._no_mappings)
 
     def _kcl_service(self, image: str) -> Callable[[], str]:
@@ -693,6 +695,24 @@ class Rehearsal:
             assert not any("*" in action for action in actions), actions
         statements = sum(len(d["Statement"]) for d in expected.values())
         return f"{statements} statements on 2 roles, no wildcard action"
+
+    def _kcl_tables(self) -> str:
+        """Each consumer's lease, coordinator-state and worker-metrics tables exist before a
+        daemon runs (none runs here), made by the stack, so `make destroy` removes them."""
+        dynamodb, cfn = self.client("dynamodb"), self.client("cloudformation")
+        owned = {
+            r.get("PhysicalResourceId")
+            for r in cfn.describe_stack_resources(StackName=STACK)["StackResources"]
+            if r.get("ResourceType") == "AWS::DynamoDB::Table"  # moto leaves it off some kinds
+        }
+        names = kcl_lease_tables(self.outputs["StreamName"])
+        for name in names:
+            table = dynamodb.describe_table(TableName=name)["Table"]
+            assert name in owned, f"{name} is not the stack's"
+            if name.endswith("-kcl"):
+                indexes = [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])]
+                assert indexes == ["LeaseOwnerToLeaseKeyIndex"], (name, indexes)
+        return f"{len(names)} tables, the lease tables with the KCL's owner index"
 
     def _no_mappings(self) -> str:
         mappings = self.client("lambda").list_event_source_mappings()["EventSourceMappings"]

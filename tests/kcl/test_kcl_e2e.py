@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.kcl.conftest import log_text, output, reconcile, simulator
+from infra.template import load_template
+from tests.kcl.conftest import eventually, log_text, output, reconcile, simulator
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +32,53 @@ def test_simulated_traffic_reconciles_with_kcl_consumers(kcl_stack, tmp_path):
     assert json.loads(ledger.read_text())["accepted"]["events"] >= 400
     reconcile(kcl_stack, ledger)
     assert "Running clickstream" in log_text(kcl_stack, "aggregator")  # the MultiLangDaemon ran it
+
+
+def test_the_templates_kcl_tables_are_the_ones_the_kcl_makes(kcl_stack):
+    """On AWS the template makes the KCL's tables (so the daemon creates none and deleting the
+    stack deletes them); locally the daemons make their own. Keys and index must agree, or a
+    deployed daemon would find tables it cannot use."""
+    dynamodb = kcl_stack.client("dynamodb")
+    declared = {
+        resource["Properties"]["TableName"]["Fn::Sub"].replace("${EventStream}", ""): resource
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::DynamoDB::Table" and resource.get("Condition") == "UsesKcl"
+    }
+    made = {
+        f"-{consumer}-kcl{suffix}"
+        for consumer in ("aggregator", "archiver")
+        for suffix in ("", "-CoordinatorState", "-WorkerMetricStats")
+    }
+    assert set(declared) == made
+
+    def described(suffix: str) -> dict:
+        def ready() -> dict | None:  # the daemon makes the table, then the lease table's index
+            try:
+                table = dynamodb.describe_table(TableName=kcl_stack.stream_name + suffix)["Table"]
+            except dynamodb.exceptions.ResourceNotFoundException:
+                return None
+            return (
+                table
+                if suffix.endswith("-kcl") == bool(table.get("GlobalSecondaryIndexes"))
+                else None
+            )
+
+        return eventually(ready, timeout=120)
+
+    for suffix, resource in declared.items():
+        table = described(suffix)
+        properties = resource["Properties"]
+        assert table["KeySchema"] == properties["KeySchema"], suffix
+        assert {
+            (a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]
+        } == {
+            (a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]
+        }, suffix
+        indexes = {
+            index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+            for index in table.get("GlobalSecondaryIndexes", [])
+        }
+        assert indexes == {
+            index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+            for index in properties.get("GlobalSecondaryIndexes", [])
+        }, suffix
