@@ -649,6 +649,11 @@ class DynamoAggregateStore:
                     for name, amount in amounts.items():
                         totals[name] += Decimal(amount)
             totals = {name: amount for name, amount in totals.items() if amount}
+            if not totals:
+                # Nothing to add (a net dimension's +1 and -1 within these deltas, e.g. an
+                # exit page passed on): the item stays as it is, and its older ``w`` makes
+                # readers add these deltas while pending, which is adding nothing.
+                return
             names = {"#w": "w"}
             values: dict[str, Any] = {":top": {"N": str(top)}, ":base": {"N": str(held)}}
             adds = []

@@ -337,6 +337,32 @@ def query_by_partition() -> None:
     table._clickstream_partitioned = True  # type: ignore[attr-defined]
 
 
+_KNOWN_HOSTS_MAX = 4096
+
+
+def dispatch_by_remembered_host() -> None:
+    """moto's server finds a request's backend by listing its own package directory and
+    matching hundreds of URL patterns, under one lock that every request takes: while the
+    aggregator folded, requests spent most of the emulator's time waiting there. The answer
+    depends on the host name alone, so it is worked out once per host."""
+    dispatcher = DomainDispatcherApplication
+    if getattr(dispatcher, "_clickstream_remembers_hosts", False):
+        return
+    find = dispatcher.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    @functools.wraps(find)
+    def backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            if len(known) >= _KNOWN_HOSTS_MAX:  # virtual-hosted bucket names are hosts too
+                known.clear()
+            known[host] = find(self, host)
+        return known[host]
+
+    dispatcher.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
+    dispatcher._clickstream_remembers_hosts = True  # type: ignore[attr-defined]
+
+
 def _as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
     info = {"description": "", **api_doc.get("info", {})}
     document = {key: value for key, value in api_doc.items() if key != "swagger"}
@@ -506,6 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     ecs_services_as_cloudformation_makes_them()
     role_policies_from_cloudformation_as_json()
     query_by_partition()
+    dispatch_by_remembered_host()
     kinesis_models.Stream.put_record = _put_record_without_invoking  # type: ignore[method-assign,assignment]
     accept_swagger2_imports()
     accept_other_accounts_layers()
