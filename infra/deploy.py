@@ -176,9 +176,9 @@ def kcl_task_policy(outputs: dict[str, str]) -> dict[str, Any]:
     """The KCL consumers' task role: the consumers' statements of
     :func:`least_privilege_policy` (the stream, the aggregates, the archive, dead letters)
     plus the KCL's own tables, which the template makes and the daemon keeps (UpdateTable: a
-    KCL that finds the lease table's GSI missing adds it). The daemon publishes no CloudWatch metrics (metricsLevel NONE); the
-    processors' EMF goes to their logs. infra/template.yaml's KclTaskRole holds this policy
-    (tests/unit/test_kcl_template.py)."""
+    KCL that finds the lease table's GSI missing adds it). The daemon publishes no CloudWatch
+    metrics (metricsLevel NONE); the processors' EMF goes to their logs.
+    infra/template.yaml's KclTaskRole holds this policy (tests/unit/test_kcl_template.py)."""
     table_prefix = outputs["AggregatesTableArn"].rsplit("/", 1)[0]
     lease_tables = [f"{table_prefix}/{name}" for name in kcl_lease_tables(outputs["StreamName"])]
     consumer = {
@@ -681,7 +681,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kcl-security-groups", default="", help="comma-separated security group ids (KCL)"
     )
-    parser.add_argument("--kcl-workers", type=int, default=1, help="KCL tasks (workers)")
+    parser.add_argument("--kcl-workers", type=int, default=2, help="KCL tasks (workers)")
     return parser
 
 

@@ -115,6 +115,8 @@ class LoopbackStack:
         elif self.config.use_localstack and answers(health_url(edge_url())):
             self.endpoint_url, self.emulator = edge_url(), "localstack"
         else:
+            if self.config.use_localstack:
+                log.info("no LocalStack answers at %s: starting moto's server", edge_url())
             port = self.config.emulator_port or free_port()
             if port_in_use(port):
                 raise RuntimeError(
