@@ -342,9 +342,10 @@ _KNOWN_HOSTS_MAX = 4096
 
 def dispatch_by_remembered_host() -> None:
     """moto's server finds a request's backend by listing its own package directory and
-    matching hundreds of URL patterns, under one lock that every request takes: while the
-    aggregator folded, requests spent most of the emulator's time waiting there. The answer
-    depends on the host name alone, so it is worked out once per host."""
+    matching hundreds of URL patterns, under one lock that every request takes (68% of the
+    emulator's samples while the aggregator folded; conditional updates 85 -> 95 a second once
+    remembered). The answer depends on the host name alone, so it is worked out once per
+    host."""
     dispatcher = DomainDispatcherApplication
     if getattr(dispatcher, "_clickstream_remembers_hosts", False):
         return

@@ -383,6 +383,24 @@ def test_top_rows_are_exact_with_evicting_summaries_on_two_shards_and_deltas_pen
     )
 
 
+def test_a_fold_writes_no_item_whose_deltas_net_to_nothing(store):
+    """A visit through /a, /b and /c: its exit page passes on twice within one fold, so only
+    /c's exit item is written, and the counts read the same before and after the fold."""
+    pages = ["/a", "/b", "/c"]
+    visit = [
+        make_event(page=page, session_id="v", timestamp=T0 + timedelta(minutes=i))
+        for i, page in enumerate(pages)
+    ]
+    for i, event in enumerate(visit):  # one delta each
+        store.apply(SHARD, sequenced([event], 1000 + i))
+    before = {page: store.dimension_count("exit_page", page, "0000", "9999") for page in pages}
+    store.fold(SHARD)
+    exits = {pk for pk, _ in written_keys(store) if pk.startswith("k#exit_page#")}
+    assert exits == {"k#exit_page#/c"}
+    after = {page: store.dimension_count("exit_page", page, "0000", "9999") for page in pages}
+    assert before == after == {"/a": 0, "/b": 0, "/c": 1}
+
+
 def test_a_day_range_counts_only_its_days(store):
     days = [make_event(timestamp=T0 + timedelta(days=d), session_id=f"d{d}") for d in range(5)]
     store.apply(SHARD, sequenced(days))
