@@ -36,6 +36,7 @@ EXPECTED = [
     ("kcl", "make deploy with KCL_IMAGE updates the stack"),
     ("kcl", "Fargate service: both consumers' daemons"),
     ("kcl", "IAM: the generated KCL policies only"),
+    ("kcl", "the KCL's tables are the stack's"),
     ("kcl", "the Lambda event source mappings are gone"),
     ("destroy", "make destroy runs"),
     ("destroy", "nothing is left"),
