@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.deploy import kcl_lease_tables
 from infra.template import load_template
 from tests.kcl.conftest import eventually, log_text, output, reconcile, simulator
 
@@ -40,40 +41,37 @@ def test_the_templates_kcl_tables_are_the_ones_the_kcl_makes(kcl_stack):
     deployed daemon would find tables it cannot use."""
     dynamodb = kcl_stack.client("dynamodb")
     declared = {
-        resource["Properties"]["TableName"]["Fn::Sub"].replace("${EventStream}", ""): resource
+        resource["Properties"]["TableName"]["Fn::Sub"].replace(
+            "${EventStream}", kcl_stack.stream_name
+        ): resource
         for resource in load_template()["Resources"].values()
         if resource["Type"] == "AWS::DynamoDB::Table" and resource.get("Condition") == "UsesKcl"
     }
-    made = {
-        f"-{consumer}-kcl{suffix}"
-        for consumer in ("aggregator", "archiver")
-        for suffix in ("", "-CoordinatorState", "-WorkerMetricStats")
-    }
-    assert set(declared) == made
+    assert set(declared) == set(kcl_lease_tables(kcl_stack.stream_name))
 
-    def described(suffix: str) -> dict:
+    def described(name: str) -> dict:
         def ready() -> dict | None:  # the daemon makes the table, then the lease table's index
             try:
-                table = dynamodb.describe_table(TableName=kcl_stack.stream_name + suffix)["Table"]
+                table = dynamodb.describe_table(TableName=name)["Table"]
             except dynamodb.exceptions.ResourceNotFoundException:
                 return None
             return (
                 table
-                if suffix.endswith("-kcl") == bool(table.get("GlobalSecondaryIndexes"))
+                if name.endswith("-kcl") == bool(table.get("GlobalSecondaryIndexes"))
                 else None
             )
 
         return eventually(ready, timeout=120)
 
-    for suffix, resource in declared.items():
-        table = described(suffix)
+    for name, resource in declared.items():
+        table = described(name)
         properties = resource["Properties"]
-        assert table["KeySchema"] == properties["KeySchema"], suffix
+        assert table["KeySchema"] == properties["KeySchema"], name
         assert {
             (a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]
         } == {
             (a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]
-        }, suffix
+        }, name
         indexes = {
             index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
             for index in table.get("GlobalSecondaryIndexes", [])
@@ -81,4 +79,4 @@ def test_the_templates_kcl_tables_are_the_ones_the_kcl_makes(kcl_stack):
         assert indexes == {
             index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
             for index in properties.get("GlobalSecondaryIndexes", [])
-        }, suffix
+        }, name
