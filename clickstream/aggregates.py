@@ -3,7 +3,7 @@ given the state of the sessions it touches. Nothing here does I/O; ``clickstream
 owns the table and writes what this computes (the layout and its bounds: docs/aggregates.md).
 
 A batch becomes one :class:`Delta`: increments per time bucket (``minute``, ``hour``,
-``day``, ``all``), exact counts per dimension value and day (pages, event types), the new
+``day``, ``all``), counts per dimension value and hour (pages, event types, sources…), the new
 state of every session it touched, and the newest events for the live feed.
 
 Sessions are followed per session, in the session's own event time: a visit ends after 30
@@ -46,11 +46,14 @@ GRANULARITIES = ("minute", "hour", "day", "all")
 
 @dataclass(frozen=True)
 class DimensionSpec:
-    """How a dimension is kept: every dimension has a top-N summary per shard and day."""
+    """How a dimension is kept: every dimension has a top-N summary per shard and hour, and
+    one per shard and day."""
 
     exact: bool = False  # also an exact count per value and day (unbounded values)
     all_time: bool = False  # also an all-time summary
-    net: bool = False  # counts go down as well as up (exit pages): rows are read exactly
+    # counts go down as well as up (exit pages): rows are read exactly, so the exact counts
+    # are kept per hour too
+    net: bool = False
 
 
 # What each breakdown counts: page views and events per event; the visit's own dimensions
@@ -83,7 +86,9 @@ _SOURCED_BIT = 1 << (len(FUNNEL_STEPS) + 1)  # the visit has been counted under 
 _STANDARD = frozenset(STANDARD_EVENT_TYPES)
 
 BucketKey = tuple[str, str]  # (granularity, bucket): ("minute", "2026-11-24T02:51")
-DimensionKey = tuple[str, str]  # (dimension, day): ("page", "2026-11-24")
+# (dimension, hour): ("page", "2026-11-24T02"); a delta written before hours were kept has
+# a day there ("2026-11-24"), which the store folds into the day alone.
+DimensionKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -169,14 +174,14 @@ class Delta:
         item = self.counters.setdefault(key, defaultdict(Decimal))
         item[attribute] += Decimal(amount)
 
-    def count(self, dimension: str, day: str, value: str, amount: int = 1) -> None:
-        values = self.dimensions.setdefault((dimension, day), defaultdict(int))
+    def count(self, dimension: str, hour: str, value: str, amount: int = 1) -> None:
+        values = self.dimensions.setdefault((dimension, hour), defaultdict(int))
         values[value] += amount
 
     def to_json(self) -> dict[str, Any]:
         return {
             "c": [[g, b, {k: str(v) for k, v in c.items()}] for (g, b), c in self.counters.items()],
-            "d": [[dim, day, dict(v)] for (dim, day), v in self.dimensions.items()],
+            "d": [[dim, hour, dict(v)] for (dim, hour), v in self.dimensions.items()],
             "s": [[key, state.to_json()] for key, state in self.sessions.items()],
             "r": self.recent,
             "v": [[minute, sorted(hashes)] for minute, hashes in self.visitors.items()],
@@ -188,8 +193,8 @@ class Delta:
         delta = cls(recent=list(value["r"]))
         for granularity, bucket, counters in value["c"]:
             delta.counters[(granularity, bucket)] = {k: Decimal(v) for k, v in counters.items()}
-        for dimension, day, counts in value["d"]:
-            delta.dimensions[(dimension, day)] = dict(counts)
+        for dimension, hour, counts in value["d"]:
+            delta.dimensions[(dimension, hour)] = dict(counts)
         for key, state in value["s"]:
             delta.sessions[int(key)] = SessionState.from_json(state)
         for minute, hashes in value.get("v", []):
@@ -434,16 +439,16 @@ def _count_event(
 ) -> SessionState:
     ts = int(event.timestamp.timestamp())
     event_buckets = buckets_of(ts)
-    day = event_buckets[2][1]
+    hour = event_buckets[1][1]
     for key in event_buckets:
         delta.add(key, "events")
         delta.add(key, event_type_counter(event.event_type))
         if event.event_type == "purchase" and (revenue := revenue_of(event.value)):
             delta.add(key, "revenue", revenue)
-    delta.count("event_type", day, event.event_type)
+    delta.count("event_type", hour, event.event_type)
     page = page_path(event.page, event.page_url) if event.event_type == "page_view" else None
     if page:
-        delta.count("page", day, page)
+        delta.count("page", hour, page)
 
     seen_ids, dropped = _remember_id(state, id_hash, arrival)
     delta.dedupe_ids_dropped += dropped
@@ -457,7 +462,7 @@ def _count_event(
     earliest = _count_duration(delta, state, ts, visit_buckets)
     if page:
         _count_page_view(delta, state, page, visit_buckets)
-    converted = _count_goals(delta, state, goals_of(event, goals), visit_buckets[2][1])
+    converted = _count_goals(delta, state, goals_of(event, goals), visit_buckets[1][1])
     return SessionState(
         version=state.version + 1,
         steps=state.steps | new_bits,
@@ -484,14 +489,14 @@ def _visit(
     if not state.steps:
         state = replace(state, first_seen=ts, last_seen=ts, earliest=ts)
         for dimension, value in client_values(event).items():
-            delta.count(dimension, day_key(event.timestamp), value)
+            delta.count(dimension, hour_key(event.timestamp), value)
     if not state.visitor:
         state = replace(state, visitor=visitor_of(event, visitor_secret))
     if state.steps & _SOURCED_BIT or not is_landing(event):
         return state, 0
-    visit_day = buckets_of(state.first_seen)[2][1]
+    visit_hour = buckets_of(state.first_seen)[1][1]
     for dimension, value in source_values(event).items():
-        delta.count(dimension, visit_day, value)
+        delta.count(dimension, visit_hour, value)
     return state, _SOURCED_BIT
 
 
@@ -510,14 +515,14 @@ def _count_duration(
 
 
 def _count_goals(
-    delta: Delta, state: SessionState, reached: Sequence[str], visit_day: str
+    delta: Delta, state: SessionState, reached: Sequence[str], visit_hour: str
 ) -> tuple[int, ...]:
     """Each goal counts once per visit that reaches it."""
     converted = list(state.goals)
     for goal in reached:
         goal_hash = _goal_hash(goal)
         if goal_hash not in converted:
-            delta.count("goal", visit_day, goal)
+            delta.count("goal", visit_hour, goal)
             converted.append(goal_hash)
     return tuple(converted[-MAX_GOALS_PER_VISIT:])
 
@@ -526,16 +531,16 @@ def _count_page_view(
     delta: Delta, state: SessionState, page: str, visit_buckets: Sequence[BucketKey]
 ) -> None:
     """Bounces, entry and exit pages: what a page view changes about its visit."""
-    visit_day = visit_buckets[2][1]
+    visit_hour = visit_buckets[1][1]
     if state.page_views == 0:
         _add_all(delta, visit_buckets, "bounces")  # one page view so far: a bounce
-        delta.count("entry_page", visit_day, page)
+        delta.count("entry_page", visit_hour, page)
     elif state.page_views == 1:
         _add_all(delta, visit_buckets, "bounces", -1)  # a second one: no longer
     if page != state.last_page:  # the visit's exit page moves to this one
-        delta.count("exit_page", visit_day, page)
+        delta.count("exit_page", visit_hour, page)
         if state.last_page:
-            delta.count("exit_page", visit_day, state.last_page, -1)
+            delta.count("exit_page", visit_hour, state.last_page, -1)
 
 
 def _add_all(delta: Delta, keys: Iterable[BucketKey], attribute: str, amount: int = 1) -> None:

@@ -215,7 +215,12 @@ BREAKDOWN = {
         "other": {"type": "number", "description": "the count of the values not listed"},
         "complete": {"type": "boolean"},
         "max_error": {"type": "number", "description": "bound on a count's overestimate"},
-        "resolution": {"type": "string", "description": "breakdowns are kept per day"},
+        "resolution": {
+            "type": "string",
+            "enum": ["hour", "day"],
+            "description": "the rows cover the whole hours (right now, custom ranges of up "
+            "to 4 days) or days (today, longer ranges) that the range touches",
+        },
     },
 }
 REALTIME = {

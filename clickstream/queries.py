@@ -77,10 +77,15 @@ class Period:
     granularity: str
 
     @property
-    def days(self) -> tuple[str, str]:
-        """The days it covers, for the breakdowns (kept per day)."""
-        low = day_key(self.start) if self.start else "0000-00-00"
-        return low, day_key(self.end)
+    def breakdown_range(self) -> tuple[str, str, str]:
+        """(resolution, first, last) of the breakdowns' summaries: its hours when its series
+        is read in minutes or hours (right now, a custom range of up to 4 days), as a day
+        would cover more than it asks; else its days (today, 7 and 30 days, longer ranges)."""
+        if self.start is None:
+            return "day", "0000-00-00", day_key(self.end)
+        if self.granularity != "day" and self.name != "today":
+            return "hour", hour_key(self.start), hour_key(self.end)
+        return "day", day_key(self.start), day_key(self.end)
 
     @property
     def buckets(self) -> tuple[str, str, str]:
@@ -212,13 +217,14 @@ def realtime(store: DynamoAggregateStore, *, now: datetime | None = None) -> dic
 def breakdown(
     store: DynamoAggregateStore, dimension: str, period: Period, limit: int = 10
 ) -> dict[str, Any]:
-    """The top ``limit`` values of a dimension over the period's days, with an "other" row.
+    """The top ``limit`` values of a dimension over the period's hours or days, with an
+    "other" row.
     Visit dimensions count visits; pages count views; goals count converted visits."""
     if dimension not in DIMENSIONS:
         raise RequestError("dimension", f"must be one of {', '.join(DIMENSIONS)}")
     if not 1 <= limit <= MAX_TOP:
         raise RequestError("limit", f"must be between 1 and {MAX_TOP}")
-    low, high = period.days
+    resolution, low, high = period.breakdown_range
     with store.snapshot():
         all_time = period.start is None and DIMENSIONS[dimension].all_time
         top = (
@@ -232,7 +238,7 @@ def breakdown(
         "dimension": dimension,
         "metric": BREAKDOWN_METRIC.get(dimension, "visits"),
         **period.as_json(),
-        "resolution": "day",
+        "resolution": resolution,
         "rows": [{"value": row.value, "count": row.count} for row in top.rows],
         "other": max(0, top.total - shown),
         "total": top.total,

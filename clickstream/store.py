@@ -203,6 +203,22 @@ def _visitors_in(delta: Delta, granularity: str, bucket: str) -> Iterator[set[in
             yield hashes
 
 
+def _is_hour(period: str) -> bool:
+    """A delta's dimension key or a read's bound is an hour (``2026-11-24T02``); else a day
+    (``2026-11-24``, or a delta written before hours were kept)."""
+    return len(period) == 13
+
+
+def _day_of(period: str) -> str:
+    return period[:10]
+
+
+def _summary_kind(period: str) -> str:
+    """Day and all-time summaries share ``top#``; hours have their own partition, so that a
+    range of days never reads an hour's summary."""
+    return "toph" if _is_hour(period) else "top"
+
+
 def _summarize(sketch: SpaceSaving, value: str, count: int) -> None:
     """A summary keeps what was added; a decrement (a net dimension) only lowers its total,
     and its rows are read exactly."""
@@ -715,41 +731,53 @@ class DynamoAggregateStore:
     def _fold_dimensions(
         self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
     ) -> list[Callable[[], None]]:
-        exact: dict[tuple[str, str, str], list[tuple[int, Mapping[str, int]]]] = defaultdict(list)
+        writes = self._fold_exact_counts(shard, base, top, deltas)
+        for dimension, spec in DIMENSIONS.items():
+            keys = {key for p in deltas for (dim, key) in p.delta.dimensions if dim == dimension}
+            for day in sorted({_day_of(key) for key in keys}):
+                of_day = {key for key in keys if _day_of(key) == day}
+                writes.append(partial(self._fold_summary, dimension, day, shard, deltas, of_day))
+            for hour in sorted(filter(_is_hour, keys)):
+                writes.append(partial(self._fold_summary, dimension, hour, shard, deltas, {hour}))
+            if keys and spec.all_time:
+                writes.append(partial(self._fold_summary, dimension, "all", shard, deltas, keys))
+        return writes
+
+    def _fold_exact_counts(
+        self, shard: str, base: int, top: int, deltas: Sequence[PendingDelta]
+    ) -> list[Callable[[], None]]:
+        """Exact counts per value and day, and per hour for net dimensions."""
+        # (kind, dimension, value key, day or hour) -> contributions
+        exact: dict[tuple[str, str, str, str], list[tuple[int, Mapping[str, int]]]]
+        exact = defaultdict(list)
         values_of: dict[tuple[str, str], str] = {}
         for pending in deltas:
-            for (dimension, day), counts in pending.delta.dimensions.items():
-                if not DIMENSIONS[dimension].exact:
+            for (dimension, hour), counts in pending.delta.dimensions.items():
+                spec = DIMENSIONS[dimension]
+                if not spec.exact:
                     continue
+                periods = [("k", _day_of(hour))]
+                if spec.net and _is_hour(hour):
+                    periods.append(("kh", hour))
                 for value, count in counts.items():
                     key = value_key(value)
                     if key != value or (dimension, key) not in values_of:
                         values_of[(dimension, key)] = value
-                    exact[(dimension, day, key)].append((pending.n, {"count": count}))
+                    for kind, period in periods:
+                        exact[(kind, dimension, key, period)].append((pending.n, {"count": count}))
         writes: list[Callable[[], None]] = []
-        for (dimension, day, key), contributions in exact.items():
-            extra = (
-                {"v": {"S": values_of[(dimension, key)]}}
-                if key != values_of[(dimension, key)]
-                else None
-            )
+        for (kind, dimension, key, period), contributions in exact.items():
+            extra: dict[str, dict[str, str]] = {}
+            if key != values_of[(dimension, key)]:
+                extra["v"] = {"S": values_of[(dimension, key)]}
+            if _is_hour(period):
+                extra["expires_at"] = {"N": str(expires_at(("hour", period)))}
             writes.append(
                 partial(
-                    self._add_to_item,
-                    f"k#{dimension}#{key}",
-                    f"{day}#{shard}",
-                    contributions,
-                    base,
-                    top,
-                    extra,
+                    self._add_to_item, f"{kind}#{dimension}#{key}", f"{period}#{shard}",
+                    contributions, base, top, extra or None,
                 )
-            )
-        for dimension, spec in DIMENSIONS.items():
-            days = {day for p in deltas for (dim, day) in p.delta.dimensions if dim == dimension}
-            for day in sorted(days):
-                writes.append(partial(self._fold_summary, dimension, day, shard, deltas, {day}))
-            if days and spec.all_time:
-                writes.append(partial(self._fold_summary, dimension, "all", shard, deltas, days))
+            )  # fmt: skip
         return writes
 
     def _fold_summary(
@@ -758,9 +786,12 @@ class DynamoAggregateStore:
         period: str,
         shard: str,
         deltas: Sequence[PendingDelta],
-        days: set[str],
+        keys: set[str],
     ) -> None:
-        pk, sk = f"top#{dimension}", f"{period}#{shard}"
+        """Add the deltas' counts under ``keys`` (their hours, or days) to the summary of one
+        period: a day, an hour or all time."""
+        pk, sk = f"{_summary_kind(period)}#{dimension}", f"{period}#{shard}"
+        ttl = {"expires_at": {"N": str(expires_at(("hour", period)))}} if _is_hour(period) else {}
         for _ in range(4):
             item = self._get(pk, sk)
             held = int(item["w"]["N"]) if item else 0
@@ -769,8 +800,8 @@ class DynamoAggregateStore:
             for pending in deltas:
                 if pending.n <= held:
                     continue
-                for day in days:
-                    for value, count in pending.delta.dimensions.get((dimension, day), {}).items():
+                for key in keys:
+                    for value, count in pending.delta.dimensions.get((dimension, key), {}).items():
                         _summarize(sketch, value, count)
                         added += 1
             if not added:
@@ -779,6 +810,7 @@ class DynamoAggregateStore:
                 **self._key(pk, sk),
                 "w": {"N": str(deltas[-1].n)},
                 "summary": {"B": _encode(sketch.to_json())},
+                **ttl,
             }
             condition = "w = :held" if item else "attribute_not_exists(pk)"
             if self._put(new_item, condition, {":held": {"N": str(held)}} if item else {}):
@@ -970,7 +1002,8 @@ class DynamoAggregateStore:
         high: str,
         pending: Mapping[str, list[PendingDelta]] | None = None,
     ) -> int:
-        """Exact count of one value over days ``low`` to ``high`` (inclusive)."""
+        """Exact count of one value over days (or, for a net dimension, hours) ``low`` to
+        ``high``, inclusive."""
         return self.dimension_counts(dimension, [value], low, high, pending)[value]
 
     def dimension_counts(
@@ -981,23 +1014,25 @@ class DynamoAggregateStore:
         high: str,
         pending: Mapping[str, list[PendingDelta]] | None = None,
     ) -> dict[str, int]:
-        """Exact counts of several values over days ``low`` to ``high`` (inclusive): the
-        pending deltas are gone through once, the values' items read side by side."""
+        """Exact counts of several values over days ``low`` to ``high`` (inclusive; hours for
+        a net dimension, the only ones counted exactly per hour): the pending deltas are gone
+        through once, the values' items read side by side."""
         pending = self.pending() if pending is None else pending
         waiting, _ = self._pending_values(dimension, low, high, pending)
+        kind = "kh" if _is_hour(low) else "k"
 
         def count(value: str) -> int:
             key = value_key(value)
             total = 0
             held: dict[tuple[str, str], int] = {}
-            for item in self._range(f"k#{dimension}#{key}", f"{low}#", f"{high}#~"):
-                day, shard = item["sk"]["S"].split("#", 1)
-                held[(day, shard)] = int(item["w"]["N"])
+            for item in self._range(f"{kind}#{dimension}#{key}", f"{low}#", f"{high}#~"):
+                period, shard = item["sk"]["S"].split("#", 1)
+                held[(period, shard)] = int(item["w"]["N"])
                 total += int(item.get("count", {"N": "0"})["N"])
             return total + sum(
                 amount
-                for shard, day, n, amount in waiting.get(key, ())
-                if n > held.get((day, shard), 0)
+                for shard, period, n, amount in waiting.get(key, ())
+                if n > held.get((period, shard), 0)
             )
 
         if len(values) <= 1:
@@ -1008,28 +1043,34 @@ class DynamoAggregateStore:
     def _pending_values(
         self, dimension: str, low: str, high: str, pending: Mapping[str, list[PendingDelta]]
     ) -> tuple[dict[str, list[tuple[str, str, int, int]]], dict[str, str]]:
-        """A dimension's pending counts over days ``low``..``high``, by value key: ``(shard,
-        day, delta n, count)`` each; and each key's value."""
+        """A dimension's pending counts over ``low``..``high`` (days, or hours), by value key:
+        ``(shard, day or hour, delta n, count)`` each; and each key's value."""
+        hourly = _is_hour(low)
         waiting: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
         names: dict[str, str] = {}
         for shard, deltas in pending.items():
             for p in deltas:
-                for (dim, day), counts in p.delta.dimensions.items():
-                    if dim == dimension and low <= day <= high:
+                for (dim, key), counts in p.delta.dimensions.items():
+                    if dim != dimension or (hourly and not _is_hour(key)):
+                        continue
+                    period = key if hourly else _day_of(key)
+                    if low <= period <= high:
                         for value, amount in counts.items():
-                            key = value_key(value)
-                            names[key] = value
-                            waiting[key].append((shard, day, p.n, amount))
+                            value_hash = value_key(value)
+                            names[value_hash] = value
+                            waiting[value_hash].append((shard, period, p.n, amount))
         return waiting, names
 
     def top(self, dimension: str, low: str | None, high: str | None, limit: int) -> TopValues:
-        """The ``limit`` most frequent values over days ``low``..``high`` (None: all time),
-        from the frequent-items summaries, each row's count then read exactly."""
+        """The ``limit`` most frequent values over days, or hours, ``low``..``high`` (None:
+        all time), from the frequent-items summaries; each row's count is then read exactly
+        where it is kept exactly (days; hours of a net dimension), else it is the summaries'
+        estimate and ``max_error`` bounds its overcount."""
         pending = self.pending()
         merged = SpaceSaving()
         held: dict[tuple[str, str], int] = {}
         periods = (
-            self._range(f"top#{dimension}", f"{low}#", f"{high}#~")
+            self._range(f"{_summary_kind(low)}#{dimension}", f"{low}#", f"{high}#~")
             if low and high
             else (
                 self._query(
@@ -1045,12 +1086,12 @@ class DynamoAggregateStore:
             period, shard = item["sk"]["S"].split("#", 1)
             held[(period, shard)] = int(item["w"]["N"])
             merged.merge(SpaceSaving.from_json(_decode(item["summary"]["B"])))
-        low_day, high_day = low or "0000-00-00", high or "9999-99-99"
-        waiting, names = self._pending_values(dimension, low_day, high_day, pending)
+        low_key, high_key = low or "0000-00-00", high or "9999-99-99"
+        waiting, names = self._pending_values(dimension, low_key, high_key, pending)
         recent: Counter[str] = Counter()
         for key, contributions in waiting.items():
-            for shard, day, n, amount in contributions:
-                if n > held.get((day if low and high else "all", shard), 0):
+            for shard, period, n, amount in contributions:
+                if n > held.get((period if low and high else "all", shard), 0):
                     recent[key] += amount
         merged.merge(SpaceSaving.of_counts(recent))
         wanted = max(limit * 2, limit + 10)
@@ -1059,13 +1100,14 @@ class DynamoAggregateStore:
         # larger than the last candidate's, and one not in the summaries at most their floor.
         passed_over = candidates[-1][1] if len(candidates) == wanted else 0
         spec = DIMENSIONS[dimension]
+        counted_exactly = spec.net or (spec.exact and not _is_hour(low_key))
         named = {key: self._value_name(dimension, key, names) for key, _, _ in candidates}
         recount = [
             named[key]
             for key, _, error in candidates
-            if spec.net or (error and spec.exact)  # else exact: never evicted from a summary
+            if spec.net or (error and counted_exactly)  # else exact: never evicted
         ]
-        exact = self.dimension_counts(dimension, recount, low_day, high_day, pending)
+        exact = self.dimension_counts(dimension, recount, low_key, high_key, pending)
         rows = []
         for key, estimate, _ in candidates:
             count = exact.get(named[key], estimate)
@@ -1073,7 +1115,7 @@ class DynamoAggregateStore:
                 rows.append(Ranked(named[key], count))
         rows.sort(key=lambda row: (-row.count, row.value))
         max_error = max(merged.max_error(), passed_over)
-        if not spec.exact:  # listed estimates are upper bounds, at most this far over
+        if not counted_exactly:  # listed estimates are upper bounds, at most this far over
             max_error = max(max_error, max((error for _, _, error in candidates), default=0))
         return TopValues(rows[:limit], merged.total, max_error)
 

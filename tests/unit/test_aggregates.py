@@ -58,14 +58,14 @@ def test_a_batch_becomes_one_increment_per_bucket_and_one_count_per_page():
         ALL,
     }
     assert delta.counters[ALL]["events"] == 500
-    assert delta.dimensions[("page", "2026-11-24")] == {"/home": 500}
+    assert delta.dimensions[("page", "2026-11-24T10")] == {"/home": 500}
 
 
 def test_bucket_items_have_the_same_attributes_whatever_the_number_of_custom_types():
     delta = aggregate([make_event(event_type=f"custom_{i}") for i in range(3000)], {})
     assert set(delta.counters[ALL]) <= {"events", "type:custom", "sessions", "duration_s"}
     assert delta.counters[ALL]["type:custom"] == 3000
-    assert len(delta.dimensions[("event_type", "2026-11-24")]) == 3000
+    assert len(delta.dimensions[("event_type", "2026-11-24T10")]) == 3000
 
 
 def test_revenue_counts_purchase_values_only():
@@ -285,10 +285,14 @@ def test_type_counts_add_up_to_the_counted_events_in_every_bucket(events):
 
 
 def dimension(deltas, name, day="2026-11-24"):
+    """A dimension's counts over one day (deltas keep them per hour)."""
     total: dict[str, int] = {}
     for delta in deltas:
-        for value, count in delta.dimensions.get((name, day), {}).items():
-            total[value] = total.get(value, 0) + count
+        for (dim, hour), counts in delta.dimensions.items():
+            if dim != name or hour[:10] != day:
+                continue
+            for value, count in counts.items():
+                total[value] = total.get(value, 0) + count
     return {value: count for value, count in total.items() if count}
 
 
@@ -350,7 +354,7 @@ def test_goals_count_visits_that_convert_once_each():
         make_event(session_id="s3", event_type="page_view"),
     ]
     delta = aggregate(events, {}, goals=[pro])
-    assert dict(delta.dimensions[("goal", "2026-11-24")]) == {"signup": 2, "Pro signup": 1}
+    assert dict(delta.dimensions[("goal", "2026-11-24T10")]) == {"signup": 2, "Pro signup": 1}
 
 
 def test_bots_are_counted_as_bots_and_nothing_else():

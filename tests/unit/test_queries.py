@@ -117,6 +117,34 @@ def test_web_analytics_over_two_shards_folded_and_pending_agree_with_what_was_se
     assert sum(m["events"] for m in live["minutes"]) == sum(map(len, sent))
 
 
+def test_breakdowns_of_right_now_and_of_hours_leave_out_the_rest_of_the_day(store):
+    """Visits at 02:00 and 10:20, one folded, one pending: right now and a custom range of
+    hours count only theirs; today counts both; a range ending before 10:00 has none."""
+    early = _visit("early", ["/night", "/a"], NOW.replace(hour=2, minute=0), referrer=None)
+    late = _visit("late", ["/now"], NOW - timedelta(minutes=11), referrer=None)
+    store.apply("shardId-000000000000", sequenced(early, start=1))
+    store.fold("shardId-000000000000")
+    store.apply("shardId-000000000001", sequenced(late, start=1))
+
+    def pages(period: queries.Period) -> tuple[str, dict[str, int]]:
+        found = queries.breakdown(store, "page", period, 10)
+        return found["resolution"], {row["value"]: row["count"] for row in found["rows"]}
+
+    assert pages(queries.resolve_period("realtime", now=NOW)) == ("hour", {"/now": 1})
+    assert pages(queries.resolve_period("today", now=NOW)) == (
+        "day", {"/night": 1, "/a": 1, "/now": 1},
+    )  # fmt: skip
+    night = queries.resolve_period(
+        "custom", NOW.replace(hour=1), NOW.replace(hour=3, minute=0), now=NOW
+    )
+    assert pages(night) == ("hour", {"/night": 1, "/a": 1})
+    assert queries.breakdown(store, "entry_page", night, 10)["rows"] == [
+        {"value": "/night", "count": 1}
+    ]
+    before = queries.resolve_period("custom", NOW.replace(hour=4), NOW.replace(hour=9), now=NOW)
+    assert pages(before) == ("hour", {})
+
+
 def test_bots_are_left_out_of_every_measure_and_their_number_is_shown(store):
     store.apply(
         "shardId-000000000000",

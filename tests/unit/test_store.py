@@ -326,8 +326,8 @@ def test_no_item_grows_with_the_number_of_pages_or_event_types(store):
     sizes = largest_items(store, count=1_000_000)
     # the largest item of each kind stays under its bound, whatever the cardinality
     assert max(size for pk, size in sizes if pk.startswith("c#")) < 1024
-    assert max(size for pk, size in sizes if pk.startswith("k#")) < 1024
-    assert max(size for pk, size in sizes if pk.startswith("top#")) < SKETCH_BOUND
+    assert max(size for pk, size in sizes if pk.startswith(("k#", "kh#"))) < 1024
+    assert max(size for pk, size in sizes if pk.startswith(("top#", "toph#"))) < SKETCH_BOUND
     assert max(size for _, size in sizes) < ITEM_LIMIT
 
 
@@ -399,6 +399,44 @@ def test_a_fold_writes_no_item_whose_deltas_net_to_nothing(store):
     assert exits == {"k#exit_page#/c"}
     after = {page: store.dimension_count("exit_page", page, "0000", "9999") for page in pages}
     assert before == after == {"/a": 0, "/b": 0, "/c": 1}
+
+
+def test_an_hour_range_counts_only_its_hours_folded_pending_and_over_shards(store):
+    """Breakdowns of hours: a visit 10:00-10:10 on one shard, one 11:00-11:05 on another,
+    and one 11:20 still pending; an hour's rows hold only its visits, and exit pages (which
+    move) are exact per hour as well. A day's range reads no hour twice."""
+
+    def visit(session: str, start: datetime, pages: list[str]) -> list:
+        return [
+            make_event(page=page, session_id=session, timestamp=start + timedelta(minutes=i))
+            for i, page in enumerate(pages)
+        ]
+
+    store.apply(SHARD, sequenced(visit("a", T0, ["/home", "/a", "/x"]), 1))
+    store.apply(OTHER, sequenced(visit("b", T0 + timedelta(hours=1), ["/home", "/b"]), 1))
+    store.fold(SHARD)
+    store.fold(OTHER)
+    store.apply(OTHER, sequenced(visit("c", T0 + timedelta(minutes=80), ["/b", "/c"]), 10))
+
+    def rows(dimension: str, low: str, high: str) -> dict[str, int]:
+        return {row.value: row.count for row in store.top(dimension, low, high, 10).rows}
+
+    ten, eleven = "2026-11-24T10", "2026-11-24T11"
+    assert rows("page", ten, ten) == {"/home": 1, "/a": 1, "/x": 1}
+    assert rows("page", eleven, eleven) == {"/home": 1, "/b": 2, "/c": 1}
+    assert rows("exit_page", ten, ten) == {"/x": 1}
+    assert rows("exit_page", eleven, eleven) == {"/b": 1, "/c": 1}
+    assert rows("entry_page", eleven, eleven) == {"/home": 1, "/b": 1}
+    assert rows("page", ten, eleven) == rows("page", "2026-11-24", "2026-11-24")
+    assert rows("page", "2026-11-24", "2026-11-25") == {
+        "/home": 2,
+        "/b": 2,
+        "/a": 1,
+        "/x": 1,
+        "/c": 1,
+    }
+    assert rows("exit_page", "2026-11-24", "2026-11-24") == {"/x": 1, "/b": 1, "/c": 1}
+    assert store.top("page", "2026-11-24T12", "2026-11-24T23", 10).rows == []
 
 
 def test_a_day_range_counts_only_its_days(store):
@@ -573,7 +611,7 @@ def test_visitor_sketches_breakdowns_and_goals_stay_bounded_at_any_cardinality(s
     while store.fold(SHARD):
         pass
     sizes = largest_items(store, count=1_000_000)
-    assert max(size for pk, size in sizes if pk.startswith("top#")) < SKETCH_BOUND
+    assert max(size for pk, size in sizes if pk.startswith(("top#", "toph#"))) < SKETCH_BOUND
     assert max(size for pk, size in sizes if pk.startswith("hll#")) < 17 * 1024
     assert max(size for pk, size in sizes if pk.startswith("session#")) < 85 * 1024
     assert store.unique_visitors("all", "all", "all") == pytest.approx(600, rel=0.02)
