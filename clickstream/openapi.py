@@ -8,15 +8,17 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
 from clickstream.aggregates import DIMENSIONS
 from clickstream.auth import API_KEY_HEADER, WRITE_KEY_HEADER, WRITE_KEY_PARAM
 from clickstream.exports import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS
 from clickstream.graphql_limits import MAX_BODY_BYTES as MAX_GRAPHQL_BODY_BYTES
 from clickstream.graphql_limits import MAX_GET_QUERY_BYTES, MAX_QUERY_BYTES
 from clickstream.ingest import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
-from clickstream.jobs import JOB_STATUSES
 from clickstream.protocols.segment import PATH_TYPES as SEGMENT_CALLS
 from clickstream.queries import DASHBOARD_SECTIONS, MAX_TOP, PERIODS
+from clickstream.responses import ANSWERS
 from clickstream.schema import IncomingEvent
 
 REF = "#/components/schemas/{model}"
@@ -30,293 +32,22 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-RECORD_ERROR = {
-    "type": "object",
-    "required": ["index", "field", "message"],
-    "properties": {
-        "index": {
-            "type": ["integer", "null"],
-            "description": "the record's position in the request; null for the whole request",
-        },
-        "field": {"type": "string", "description": "the offending field, header or limit"},
-        "message": {"type": "string"},
-        "retryable": {
-            "type": "boolean",
-            "description": "the record was valid but the stream refused it: send it again",
-        },
-    },
-}
-INGEST_ERROR = {
-    "type": "object",
-    "required": ["status", "errors"],
-    "properties": {
-        "status": {"type": "string", "enum": ["rejected", "unavailable"]},
-        "error": {"type": "string"},
-        "processed": {"type": "integer"},
-        "failed": {"type": "integer"},
-        "errors": {"type": "array", "items": _ref("RecordError")},
-        "event_ids": {"type": "array", "items": {"type": "string"}},
-    },
-}
-INGEST_ACCEPTED = {
-    "type": "object",
-    "required": ["status", "processed", "failed", "errors", "event_ids"],
-    "properties": {
-        "status": {"const": "accepted"},
-        "processed": {"type": "integer", "minimum": 0},
-        "failed": {"type": "integer", "minimum": 0},
-        "errors": {"type": "array", "items": _ref("RecordError")},
-        "event_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-    },
-}
-TRACK_ACCEPTED = {
-    "type": "object",
-    "required": ["status", "event_id"],
-    "properties": {"status": {"const": "accepted"}, "event_id": {"type": "string"}},
-}
-READ_ERROR = {
-    "type": "object",
-    "required": ["error", "field"],
-    "properties": {
-        "error": {"type": "string"},
-        "field": {"type": ["string", "null"], "description": "null when no field is at fault"},
-    },
-}
-COUNTS = {"type": "object", "additionalProperties": {"type": "number"}}
-STATS = {
-    "type": "object",
-    "required": [
-        "total_events",
-        "events_by_type",
-        "recent_events",
-        "sessions",
-        "page_views",
-        "revenue",
-        "events_last_minute",
-        "updated_at",
-    ],
-    "properties": {
-        "total_events": {"type": "number"},
-        "events_by_type": COUNTS,
-        "events_by_type_complete": {
-            "type": "boolean",
-            "description": "false when more types exist than the 50 most frequent listed",
-        },
-        "recent_events": {"type": "array", "items": {"type": "object"}, "maxItems": 50},
-        "sessions": {"type": "number"},
-        "page_views": {"type": "number"},
-        "revenue": {"type": "number"},
-        "bounces": {"type": "number", "description": "sessions with one page view"},
-        "events_last_minute": {"type": "number"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
-TIMESERIES = {
-    "type": "object",
-    "required": ["granularity", "from", "to", "points"],
-    "properties": {
-        "granularity": {"type": "string", "enum": ["minute", "hour", "day"]},
-        "from": {"type": "string"},
-        "to": {"type": "string"},
-        "points": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["bucket", "start", "events", "by_type", "revenue"],
-                "properties": {
-                    "bucket": {"type": "string"},
-                    "start": {"type": "string"},
-                    "events": {"type": "number"},
-                    "by_type": COUNTS,
-                    "revenue": {"type": "number"},
-                },
-            },
-        },
-    },
-}
-FUNNEL = {
-    "type": "object",
-    "required": ["steps", "sessions", "conversion_rate"],
-    "properties": {
-        "steps": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["step", "sessions", "rate_from_previous", "rate_from_start"],
-                "properties": {
-                    "step": {"type": "string"},
-                    "sessions": {"type": "number"},
-                    "rate_from_previous": {"type": "number"},
-                    "rate_from_start": {"type": "number"},
-                },
-            },
-        },
-        "sessions": {"type": "number"},
-        "conversion_rate": {"type": "number"},
-    },
-}
-TOP_PAGES = {
-    "type": "object",
-    "required": ["pages"],
-    "properties": {
-        "pages": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["page", "views"],
-                "properties": {"page": {"type": "string"}, "views": {"type": "number"}},
-            },
-        },
-        "other_views": {"type": "number", "description": "views of the pages not listed"},
-        "complete": {"type": "boolean", "description": "true when no other page has views"},
-        "max_error": {"type": "number", "description": "no page left out has more views"},
-    },
-}
-SECTION_ERROR = {
-    "type": "object",
-    "required": ["error", "status"],
-    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
-}
-DASHBOARD = {
-    "type": "object",
-    "required": ["period"],
-    "properties": {
-        "stats": {"anyOf": [STATS, SECTION_ERROR]},
-        "timeseries": {"anyOf": [TIMESERIES, SECTION_ERROR]},
-        "funnel": {"anyOf": [FUNNEL, SECTION_ERROR]},
-        "pages": {"anyOf": [TOP_PAGES, SECTION_ERROR]},
-    },
-}
-NUMBER = {"type": "number"}
-HEADLINE = {
-    "visitors": {"type": "integer", "description": "distinct visitors (HyperLogLog, 0.81% error)"},
-    "visits": NUMBER,
-    "bounce_rate": {"type": "number", "description": "visits with one page view / visits"},
-    "avg_visit_duration_s": NUMBER,
-    "pages_per_visit": NUMBER,
-    "bots_excluded": {"type": "number", "description": "bot events left out of every count"},
-    "visitors_now": {"type": "integer", "description": "distinct visitors, last 5 minutes"},
-}
-STATS["properties"].update(HEADLINE)  # type: ignore[attr-defined]
-BREAKDOWN = {
-    "type": "object",
-    "required": ["dimension", "metric", "rows", "other", "complete", "max_error"],
-    "properties": {
-        "dimension": {"type": "string", "enum": list(DIMENSIONS)},
-        "metric": {"type": "string", "enum": ["visits", "views", "events"]},
-        "rows": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["value", "count"],
-                "properties": {"value": {"type": "string"}, "count": NUMBER},
-            },
-        },
-        "other": {"type": "number", "description": "the count of the values not listed"},
-        "complete": {"type": "boolean"},
-        "max_error": {"type": "number", "description": "bound on a count's overestimate"},
-        "resolution": {
-            "type": "string",
-            "enum": ["hour", "day"],
-            "description": "the rows cover the whole hours (right now, custom ranges of up "
-            "to 4 days) or days (today, longer ranges) that the range touches",
-        },
-    },
-}
-REALTIME = {
-    "type": "object",
-    "required": ["visitors_now", "minutes"],
-    "properties": {
-        "visitors_now": {"type": "integer"},
-        "minutes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["bucket", "visitors", "events"],
-                "properties": {"bucket": {"type": "string"}, "visitors": NUMBER, "events": NUMBER},
-            },
-        },
-    },
-}
-GOALS = {
-    "type": "object",
-    "required": ["visits", "goals"],
-    "properties": {
-        "visits": NUMBER,
-        "goals": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["goal", "visits", "conversion_rate"],
-                "properties": {
-                    "goal": {"type": "string"},
-                    "visits": NUMBER,
-                    "conversion_rate": NUMBER,
-                },
-            },
-        },
-    },
-}
-DASHBOARD["properties"].update(  # type: ignore[attr-defined]
-    {
-        "breakdowns": {
-            "anyOf": [{"type": "object", "additionalProperties": BREAKDOWN}, SECTION_ERROR]
-        },
-        "goals": {"anyOf": [GOALS, SECTION_ERROR]},
-        "realtime": {"anyOf": [REALTIME, SECTION_ERROR]},
-    }
-)
-PAGE_VIEWS = {
-    "type": "object",
-    "required": ["page", "page_views"],
-    "properties": {"page": {"type": "string"}, "page_views": {"type": "number"}},
-}
-EXPORT = {
-    "type": "object",
-    "required": ["events", "count", "cursor", "next"],
-    "properties": {
-        "events": {"type": "array", "items": {"type": "object"}},
-        "count": {"type": "integer"},
-        "cursor": {
-            "type": ["string", "null"],
-            "description": "opaque: the position after this page; null on the last page",
-        },
-        "next": {
-            "type": ["string", "null"],
-            "description": "the next page's path (also in the Link header); null on the last",
-        },
-    },
-}
-JOB_ACCEPTED = {
-    "type": "object",
-    "required": ["job_id", "status", "status_url"],
-    "properties": {
-        "job_id": {"type": "string"},
-        "status": {"type": "string", "enum": ["queued"]},
-        "status_url": {"type": "string"},
-        "user_hash": {"type": "string", "description": "an erasure's: SHA-256 of the user id"},
-    },
-}
-JOB_STATUS = {
-    "type": "object",
-    "required": ["job_id", "kind", "status", "created_at", "updated_at", "progress"],
-    "properties": {
-        "job_id": {"type": "string"},
-        "kind": {"type": "string", "enum": ["export", "erasure"]},
-        "status": {"type": "string", "enum": list(JOB_STATUSES)},
-        "created_at": {"type": "string"},
-        "updated_at": {"type": "string"},
-        "format": {"type": "string"},
-        "from": {"type": "string"},
-        "to": {"type": "string"},
-        "user_hash": {"type": "string"},
-        "progress": {"type": "object"},
-        "result": {"type": "object"},
-        "error": {"type": "string"},
-        "url": {"type": "string", "description": "a finished export: presigned, 1 hour"},
-        "url_expires_in_s": {"type": "integer"},
-    },
-}
+# The answers' schemas are generated from clickstream.responses; here, references to them.
+RECORD_ERROR = _ref("RecordError")
+INGEST_ACCEPTED = _ref("IngestAccepted")
+TRACK_ACCEPTED = _ref("TrackAccepted")
+STATS = _ref("Stats")
+TIMESERIES = _ref("Timeseries")
+FUNNEL = _ref("Funnel")
+TOP_PAGES = _ref("TopPages")
+DASHBOARD = _ref("Dashboard")
+BREAKDOWN = _ref("Breakdown")
+REALTIME = _ref("Realtime")
+GOALS = _ref("Goals")
+PAGE_VIEWS = _ref("PageViews")
+EXPORT = _ref("ExportPage")
+JOB_ACCEPTED = _ref("JobAccepted")
+JOB_STATUS = _ref("JobStatus")
 EXPORT_FORMATS = ["json", "ndjson", "csv", "parquet"]
 
 
@@ -374,20 +105,7 @@ def _read_responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-GRAPHQL_ANSWER = {
-    "type": "object",
-    "properties": {
-        "data": {"type": ["object", "null"]},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["message"],
-                "properties": {"message": {"type": "string"}, "extensions": {"type": "object"}},
-            },
-        },
-    },
-}
+GRAPHQL_ANSWER = _ref("GraphQLAnswer")
 GRAPHQL_QUERY = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES}
 
 
@@ -621,6 +339,14 @@ def _from_route_table(
     return paths
 
 
+def _answer_schemas() -> dict[str, Any]:
+    """Every answer model's schema, and the models they use, by component name."""
+    _, schemas = models_json_schema(
+        [(model, "serialization") for model in ANSWERS], ref_template=REF
+    )
+    return dict(schemas["$defs"])
+
+
 @lru_cache(maxsize=4)
 def openapi_document(
     read_auth: str = "apikey", routes: tuple[Route, ...] | None = None
@@ -632,9 +358,7 @@ def openapi_document(
     event_schema["anyOf"] = [{"required": ["event_type"]}, {"required": ["button"]}]
     components = dict(event_schema.pop("$defs", {}))
     components["IncomingEvent"] = event_schema
-    components["RecordError"] = RECORD_ERROR
-    components["IngestError"] = INGEST_ERROR
-    components["ReadError"] = READ_ERROR
+    components.update(_answer_schemas())
     schemes, write, read = _security(read_auth)
     admin = read if read_auth == "cognito" else [{"apiKey": []}]
 

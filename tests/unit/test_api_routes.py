@@ -314,6 +314,24 @@ def test_every_route_answers_with_its_key_and_the_cors_headers(api, method, rout
     assert answer.status_code == case.status, answer.body
     assert case.check(answer)
     assert answer.headers["Access-Control-Allow-Origin"] in ("*", ORIGIN)
+    assert_documented(method, route, answer)
+
+
+def assert_documented(method: str, route: str, answer: Any) -> None:
+    """A JSON answer matches the OpenAPI document's schema for its route and status (the
+    schemas generated from clickstream.responses)."""
+    from jsonschema import Draft202012Validator
+
+    from clickstream.openapi import openapi_document
+
+    if not answer.headers.get("Content-Type", "").startswith("application/json"):
+        return
+    document = openapi_document()
+    response = document["paths"][route][method.lower()]["responses"][str(answer.status_code)]
+    schema = response["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({"components": document["components"], **schema})
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(_json(answer))]
+    assert not errors, (method, route, errors[:5])
 
 
 @pytest.mark.parametrize(("method", "route"), sorted(CASES))
@@ -465,6 +483,8 @@ def test_a_bad_parameter_or_body_is_a_400_naming_it(api, method, path, body, fie
     )
     assert answer.status_code == 400, answer.body
     assert _json(answer)["field"] == field
+    route = "/users/{user_id}" if path.startswith("/users/") else path.split("?")[0]
+    assert_documented(method, route, answer)
 
 
 @pytest.mark.parametrize(
