@@ -181,7 +181,9 @@ class Delta:
     def to_json(self) -> dict[str, Any]:
         return {
             "c": [[g, b, {k: str(v) for k, v in c.items()}] for (g, b), c in self.counters.items()],
-            "d": [[dim, hour, dict(v)] for (dim, hour), v in self.dimensions.items()],
+            # "h", not the day-keyed "d" of earlier versions: an earlier version's folder
+            # fails on this delta instead of folding its hours as days.
+            "h": [[dim, hour, dict(v)] for (dim, hour), v in self.dimensions.items()],
             "s": [[key, state.to_json()] for key, state in self.sessions.items()],
             "r": self.recent,
             "v": [[minute, sorted(hashes)] for minute, hashes in self.visitors.items()],
@@ -193,7 +195,7 @@ class Delta:
         delta = cls(recent=list(value["r"]))
         for granularity, bucket, counters in value["c"]:
             delta.counters[(granularity, bucket)] = {k: Decimal(v) for k, v in counters.items()}
-        for dimension, hour, counts in value["d"]:
+        for dimension, hour, counts in value.get("h", value.get("d", [])):
             delta.dimensions[(dimension, hour)] = dict(counts)
         for key, state in value["s"]:
             delta.sessions[int(key)] = SessionState.from_json(state)

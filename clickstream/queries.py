@@ -31,6 +31,7 @@ MIN_YEAR, MAX_YEAR = 1970, 2999  # bounds of a query time (far enough, no date o
 _BUCKET_KEY = {"minute": minute_key, "hour": hour_key, "day": day_key}
 PERIODS = ("all", "realtime", "today", "7d", "30d", "custom")
 REALTIME_WINDOW = timedelta(minutes=30)
+HOURLY_BREAKDOWN_SPAN = timedelta(hours=24)  # longer: days (fewer summaries read)
 VISITORS_NOW_MINUTES = 5  # "right now": the current minute and the four before it
 # What a breakdown row counts, per dimension.
 BREAKDOWN_METRIC = {"page": "views", "event_type": "events", "goal": "visits"}
@@ -76,15 +77,26 @@ class Period:
     end: datetime
     granularity: str
 
-    @property
-    def breakdown_range(self) -> tuple[str, str, str]:
-        """(resolution, first, last) of the breakdowns' summaries: its hours when its series
-        is read in minutes or hours (right now, a custom range of up to 4 days), as a day
-        would cover more than it asks; else its days (today, 7 and 30 days, longer ranges)."""
+    def breakdown_range(self, hours_since: str | None) -> tuple[str, str, str]:
+        """(resolution, first, last) of the breakdowns' summaries: the hours of "right now"
+        and of a custom range of up to a day that is not whole days (a day would cover more
+        than it asks), where hour summaries are kept (``hours_since``, the store's; 90 days);
+        else days, which for pages, event types and entry pages are also exact."""
         if self.start is None:
             return "day", "0000-00-00", day_key(self.end)
-        if self.granularity != "day" and self.name != "today":
-            return "hour", hour_key(self.start), hour_key(self.end)
+        first, last = hour_key(self.start), hour_key(self.end)
+        whole_days = self.start == _floor(self.start, "day") and (
+            self.name != "custom" or (self.end.hour, self.end.minute) == (23, 59)
+        )
+        if (
+            self.name in ("realtime", "custom")
+            and self.granularity != "day"  # (a custom range older than hours are kept)
+            and not whole_days
+            and self.end - self.start <= HOURLY_BREAKDOWN_SPAN
+            and hours_since is not None
+            and first >= hours_since
+        ):
+            return "hour", first, last
         return "day", day_key(self.start), day_key(self.end)
 
     @property
@@ -224,7 +236,7 @@ def breakdown(
         raise RequestError("dimension", f"must be one of {', '.join(DIMENSIONS)}")
     if not 1 <= limit <= MAX_TOP:
         raise RequestError("limit", f"must be between 1 and {MAX_TOP}")
-    resolution, low, high = period.breakdown_range
+    resolution, low, high = period.breakdown_range(store.hours_kept_since())
     with store.snapshot():
         all_time = period.start is None and DIMENSIONS[dimension].all_time
         top = (

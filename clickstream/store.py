@@ -7,10 +7,10 @@ shard and the delta's ordinal in the shard's chain and put only if that ordinal 
 writers of one shard can never both append, and the latest delta's ``upto`` (the last
 sequence number it holds) is the shard's watermark, so a redelivered record is never counted
 twice. Every few minutes the shard's owner *folds* its pending deltas into per-key items
-(counters per time bucket, exact counts per dimension value and day, top-N summaries,
-sessions, the feed), each of them shard-local and stamped with the last delta folded into it
-(``w``). Readers merge: a per-key item plus the pending deltas of its shard newer than its
-``w``. Layout, bounds and costs: docs/aggregates.md.
+(counters per time bucket, exact counts per dimension value and day, top-N summaries per
+hour and day, sessions, the feed), each of them shard-local and stamped with the last delta
+folded into it (``w``). Readers merge: a per-key item plus the pending deltas of its shard
+newer than its ``w``. Layout, bounds and costs: docs/aggregates.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -42,6 +43,7 @@ from clickstream.aggregates import (
     SessionState,
     aggregate,
     expires_at,
+    hour_key,
     merge_sessions,
     newest_events,
     visit_state_key,
@@ -282,6 +284,8 @@ class DynamoAggregateStore:
         self._local = threading.local()
         self._delta_cache: dict[str, list[PendingDelta]] = {}
         self._delta_cache_lock = threading.Lock()
+        self._hours_marked = False
+        self._hours_since: str | None = None
 
     def shard(self, shard_id: str) -> str:
         return f"{self.stream_name}#{shard_id}" if self.stream_name else shard_id
@@ -444,6 +448,8 @@ class DynamoAggregateStore:
 
     def _append(self, shard: str, n: int, upto: str, delta: Delta, body: bytes) -> None:
         now = self.clock()
+        if not self._hours_marked:
+            self._mark_hours_kept(now, fresh=n == 1)
         item = {
             **self._key("delta", self._delta_sk(shard, n)),
             "n": {"N": str(n)},
@@ -454,6 +460,24 @@ class DynamoAggregateStore:
         }
         if not self._put(item, "attribute_not_exists(pk)", {}):
             raise StoreConflict(shard)
+
+    def _mark_hours_kept(self, now: float, *, fresh: bool) -> None:
+        """Note, once per table, the first hour whose breakdowns are all in hour summaries:
+        all of them on a new table; on a table an earlier version wrote (day-keyed deltas),
+        the hour after this version's first delta. Readers fall back to days before it."""
+        since = "0000-00-00T00" if fresh else hour_key(datetime.fromtimestamp(now + 3600, UTC))
+        self._put(
+            {**self._key("layout", "hours"), "since": {"S": since}}, "attribute_not_exists(pk)", {}
+        )
+        self._hours_marked = True
+
+    def hours_kept_since(self) -> str | None:
+        """The first hour (``2026-11-24T02``) from which breakdowns can be read in hours; None
+        before this version has written a delta."""
+        if self._hours_since is None:
+            item = self._get("layout", "hours")
+            self._hours_since = item["since"]["S"] if item else None
+        return self._hours_since
 
     # --- applying a batch --------------------------------------------------------------------
 

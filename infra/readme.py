@@ -30,8 +30,10 @@ EVENTS_PER_REQUEST = 10.0
 ITEM_KINDS = {
     "delta": "deltas",
     "session": "sessions",
-    "k": "exact counts per value (pages, event types, entry and exit pages)",
-    "top": "top-N summaries",
+    "k": "exact counts per value and day (pages, event types, entry and exit pages)",
+    "kh": "exact exit-page counts per hour",
+    "top": "top-N summaries per day and all time",
+    "toph": "top-N summaries per hour",
     "hll": "visitor sketches",
     "c": "bucket counters",
     "recent": "feed",

@@ -99,6 +99,7 @@ async function main() {
       for (const [dimension, breakdown] of Object.entries(data ?? {})) {
         renderBreakdown(root, dimension, breakdown);
       }
+      showBreakdownSpan(root, period, Object.values(data ?? {})[0]);
     },
     goals(data) {
       renderGoals(root, data);
@@ -213,6 +214,20 @@ function showPeriod(root, period) {
   root.querySelector('[data-testid="period-label"]').textContent = `Showing ${sub}.`;
   root.querySelectorAll("[data-period-sub]").forEach((s) => { s.textContent = sub; });
   root.documentElement.dataset.period = period.id;
+}
+
+/** Breakdowns are kept per hour and per day: where their rows (sources, pages, goals…)
+ * cover more than the period asked for, the whole hours "right now" touches, say so. */
+function showBreakdownSpan(root, period, breakdown) {
+  if (!breakdown || breakdown.period !== period.id) return; // an answer for another period
+  let sub = periodSub(period);
+  if (breakdown.resolution === "hour" && breakdown.from) {
+    const from = new Date(breakdown.from);
+    from.setUTCMinutes(0, 0, 0);
+    const since = from.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    sub = `${sub} (whole hours, since ${since})`;
+  }
+  root.querySelectorAll("[data-rows-sub]").forEach((s) => { s.textContent = sub; });
 }
 
 /** Tabs inside a panel: one table shown at a time. */

@@ -153,6 +153,9 @@ def test_every_panel_shows_what_the_api_computed_for_the_chosen_period(
         wait_for_clean_refresh(page)
         assert f"period={period}" in page.url or period == "all"
         eventually(local_stack, lambda p=period: mismatches(page, local_stack, f"period={p}"), 30)
+        # "right now"'s breakdowns are read in whole hours, and the panels say since when
+        span = page.get_by_test_id("panel-sources").locator("[data-period-sub]").text_content()
+        assert ("whole hours, since" in (span or "")) == (period == "realtime"), span
     shown = page.evaluate(READ_PANELS_JS, list(BREAKDOWNS))
     assert len(shown["realtime"]) == 30 and sum(m["events"] for m in shown["realtime"]) >= 8
 

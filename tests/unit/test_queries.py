@@ -145,6 +145,25 @@ def test_breakdowns_of_right_now_and_of_hours_leave_out_the_rest_of_the_day(stor
     assert pages(before) == ("hour", {})
 
 
+def test_breakdowns_are_read_in_hours_only_where_days_would_cover_more_and_hours_are_kept():
+    def resolution(name, start=None, end=None, since="0000-00-00T00"):
+        period = queries.resolve_period(name, start, end, now=NOW)
+        return period.breakdown_range(since)[0]
+
+    midnight = NOW.replace(hour=0, minute=0)
+    assert resolution("realtime") == "hour"
+    assert resolution("realtime", since="2026-11-24T11") == "day"  # hours not all kept yet
+    assert resolution("realtime", since=None) == "day"
+    assert [resolution(name) for name in ("today", "7d", "30d", "all")] == ["day"] * 4
+    assert resolution("custom", NOW - timedelta(hours=20), NOW) == "hour"
+    assert resolution("custom", NOW - timedelta(hours=25), NOW) == "day"  # > a day: days
+    day_before = midnight - timedelta(days=1)
+    assert resolution("custom", day_before, midnight - timedelta(minutes=1)) == "day"  # whole
+    assert resolution("custom", day_before, day_before + timedelta(hours=6)) == "hour"
+    old = NOW - timedelta(days=100)
+    assert resolution("custom", old, old + timedelta(hours=2)) == "day"  # past hours' 90 days
+
+
 def test_bots_are_left_out_of_every_measure_and_their_number_is_shown(store):
     store.apply(
         "shardId-000000000000",

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from clickstream.aggregates import SESSION_TIMEOUT
+from clickstream import queries
+from clickstream.aggregates import SESSION_TIMEOUT, Delta, aggregate
 from clickstream.schema import Location
 from clickstream.store import (
     MAX_KEY_BYTES,
@@ -271,6 +272,8 @@ def test_every_item_a_shard_writes_is_its_own(store):
     for pk, sk in written_keys(store):
         if pk.startswith(("session#", "erased")):
             continue  # a session lives on one shard at a time (its partition key)
+        if pk == "layout":
+            continue  # put once per table if absent, never updated: nothing to contend on
         assert sk.endswith((SHARD, OTHER)) or SHARD in sk or OTHER in sk, (pk, sk)
     assert counted(store)["events"] == 100
 
@@ -437,6 +440,81 @@ def test_an_hour_range_counts_only_its_hours_folded_pending_and_over_shards(stor
     }
     assert rows("exit_page", "2026-11-24", "2026-11-24") == {"/x": 1, "/b": 1, "/c": 1}
     assert store.top("page", "2026-11-24T12", "2026-11-24T23", 10).rows == []
+
+
+def test_hour_items_expire_with_the_hour_counters_and_day_items_stay(store):
+    visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
+    store.apply(SHARD, sequenced(visit))
+    store.fold(SHARD)
+    expiry = {
+        item["pk"]["S"].split("#")[0]: item.get("expires_at", {}).get("N")
+        for item in store.dynamodb.scan(TableName=store.table)["Items"]
+        if item["pk"]["S"].startswith(("toph#", "kh#", "top#", "k#"))
+    }
+    in_90_days = str(int((T0 + timedelta(days=90)).timestamp()))
+    assert expiry == {"toph": in_90_days, "kh": in_90_days, "top": None, "k": None}
+
+
+def test_a_delta_of_this_version_fails_in_an_earlier_versions_folder():
+    """Earlier versions read day-keyed counts from "d": this version's deltas carry hours
+    under "h" only, so an earlier folder still running during a deploy fails on them (and
+    leaves them to this version) instead of folding hours as days."""
+    encoded = aggregate([make_event()], {}).to_json()
+    assert "d" not in encoded and encoded["h"][0] == [
+        "event_type",
+        "2026-11-24T10",
+        {"page_view": 1},
+    ]
+
+
+def test_a_table_an_earlier_version_wrote_is_read_in_days_until_its_hours_are_all_kept(
+    store_with, monkeypatch
+):
+    """An earlier version counted dimensions per day only. After the upgrade, breakdowns are
+    read in hours only from the hour after this version's first delta: before it, hours
+    would miss what the earlier version counted, so "right now" falls back to the day."""
+    clock = EventClock(T0.timestamp())
+    real_to_json = Delta.to_json
+
+    def day_keyed(delta: Delta) -> dict:
+        value = real_to_json(delta)
+        days: dict = {}
+        for dimension, hour, counts in value.pop("h"):
+            merged = days.setdefault((dimension, hour[:10]), {})
+            for name, count in counts.items():
+                merged[name] = merged.get(name, 0) + count
+        value["d"] = [[dim, day, counts] for (dim, day), counts in days.items()]
+        return value
+
+    with monkeypatch.context() as earlier:
+        earlier.setattr(Delta, "to_json", day_keyed)
+        earlier.setattr(DynamoAggregateStore, "_mark_hours_kept", lambda *_, **__: None)
+        old = store_with(clock=clock)
+        old.apply(SHARD, sequenced([make_event(page="/old", session_id="o", timestamp=T0)], 1))
+        old.fold(SHARD)
+    assert old.hours_kept_since() is None
+    clock.now = (T0 + timedelta(minutes=90)).timestamp()  # 11:30: this version's first delta
+    store = store_with(clock=clock)
+    late = make_event(page="/new", session_id="n", timestamp=T0 + timedelta(minutes=95))
+    store.apply(SHARD, sequenced([late], 10))
+    assert store.hours_kept_since() == "2026-11-24T12"
+    assert store.top("page", "2026-11-24T10", "2026-11-24T10", 10).rows == []  # not kept
+
+    def pages(at: datetime) -> tuple[str, set[str]]:
+        period = queries.resolve_period("realtime", now=at)
+        found = queries.breakdown(store, "page", period, 10)
+        return found["resolution"], {row["value"] for row in found["rows"]}
+
+    assert pages(T0 + timedelta(minutes=100)) == ("day", {"/old", "/new"})
+    store.apply(
+        SHARD,
+        sequenced(
+            [make_event(page="/noon", session_id="m", timestamp=T0 + timedelta(minutes=140))], 20
+        ),
+    )
+    assert pages(T0 + timedelta(minutes=155)) == ("hour", {"/noon"})
+    store.fold(SHARD)
+    assert store.dimension_count("page", "/old", "2026-11-24", "2026-11-24") == 1
 
 
 def test_a_day_range_counts_only_its_days(store):
