@@ -555,10 +555,15 @@ def _funnel_attributes() -> Iterable[tuple[str, int]]:
 
 
 def newest_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The feed's order: newest arrival first (a client's clock cannot pin an event on top)."""
+    """The feed's order: newest arrival first (a client's clock cannot pin an event on top);
+    the events of one request, which arrive together, newest event time first."""
     ordered = sorted(
         events,
-        key=lambda item: (item.get("received_at", item["timestamp"]), item["event_id"]),
+        key=lambda item: (
+            item.get("received_at", item["timestamp"]),
+            item["timestamp"],
+            item["event_id"],
+        ),
         reverse=True,
     )
     return ordered[:RECENT_EVENTS_KEPT]

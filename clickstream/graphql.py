@@ -168,6 +168,8 @@ type Breakdown {
   to: String!
   granularity: String!
   resolution: String!
+  coversFrom: String
+  coversTo: String!
   rows: [BreakdownRow!]!
   other: Int!
   total: Int!

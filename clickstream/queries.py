@@ -10,7 +10,7 @@ from typing import Any, Literal
 from clickstream.aggregates import DIMENSIONS, RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
 from clickstream.errors import RequestError
 from clickstream.hll import HyperLogLog
-from clickstream.schema import FUNNEL_STEPS, page_path
+from clickstream.schema import FUNNEL_STEPS, STANDARD_EVENT_TYPES, page_path
 from clickstream.store import Counters, DynamoAggregateStore
 
 Granularity = Literal["minute", "hour", "day"]
@@ -177,6 +177,10 @@ def period_counters(store: DynamoAggregateStore, period: Period) -> Counters:
 def headline(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
     """The numbers a site owner reads first, over the period. Unique visitors come from
     HyperLogLog sketches (0.81% standard error); every other number is exact."""
+    return _headline(store, period)[0]
+
+
+def _headline(store: DynamoAggregateStore, period: Period) -> tuple[dict[str, Any], Counters]:
     granularity, low, high = period.buckets
     with store.snapshot():
         counters = period_counters(store, period)
@@ -195,7 +199,7 @@ def headline(store: DynamoAggregateStore, period: Period) -> dict[str, Any]:
         "pages_per_visit": _ratio(page_views, visits, 2),
         "revenue": counters.get("revenue"),
         "bots_excluded": counters.get("bots"),
-    }
+    }, counters
 
 
 def realtime(store: DynamoAggregateStore, *, now: datetime | None = None) -> dict[str, Any]:
@@ -251,12 +255,24 @@ def breakdown(
         "metric": BREAKDOWN_METRIC.get(dimension, "visits"),
         **period.as_json(),
         "resolution": resolution,
+        **_covered(resolution, low, high, all_time=period.start is None),
         "rows": [{"value": row.value, "count": row.count} for row in top.rows],
         "other": max(0, top.total - shown),
         "total": top.total,
         "complete": shown == top.total,
         "max_error": max(top.max_error, listed_floor),
     }
+
+
+def _covered(resolution: str, low: str, high: str, *, all_time: bool) -> dict[str, Any]:
+    """The span the rows cover: the whole hours or days the period touches."""
+    if resolution == "hour":
+        first = datetime.strptime(low, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        last = datetime.strptime(high, "%Y-%m-%dT%H").replace(tzinfo=UTC) + timedelta(hours=1)
+    else:
+        first = datetime.strptime(max(low, "1970-01-01"), "%Y-%m-%d").replace(tzinfo=UTC)
+        last = datetime.strptime(high, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    return {"covers_from": None if all_time else _iso(first), "covers_to": _iso(last)}
 
 
 def goals(store: DynamoAggregateStore, period: Period, limit: int = 10) -> dict[str, Any]:
@@ -354,11 +370,11 @@ def stats(
     now = now or datetime.now(UTC)
     period = period or resolve_period("all", now=now)
     with store.snapshot():
-        measures = headline(store, period)
+        measures, counters = _headline(store, period)
         types = (
             event_types(store)
             if period.start is None
-            else _types_over(breakdown(store, "event_type", period, EVENT_TYPES_SHOWN))
+            else _types_over(breakdown(store, "event_type", period, EVENT_TYPES_SHOWN), counters)
         )
         return {
             **period.as_json(),
@@ -374,8 +390,17 @@ def stats(
         }
 
 
-def _types_over(found: dict[str, Any]) -> dict[str, Any]:
-    return {"by_type": {row["value"]: row["count"] for row in found["rows"]}, **found}
+def _types_over(found: dict[str, Any], counters: Counters) -> dict[str, Any]:
+    """Events per type over a period. Read in whole hours, the standard types take their
+    exact counts over the period itself from its bucket counters, so that they agree with
+    the period's other figures; custom types are the hours'."""
+    by_type = {row["value"]: row["count"] for row in found["rows"]}
+    if found["resolution"] == "hour":
+        for name in STANDARD_EVENT_TYPES:
+            by_type[name] = counters.get(f"type:{name}")
+        by_type = dict(sorted(by_type.items(), key=lambda kv: -kv[1])[:EVENT_TYPES_SHOWN])
+        by_type = {name: count for name, count in by_type.items() if count > 0}
+    return {**found, "by_type": by_type}
 
 
 def funnel(

@@ -135,18 +135,29 @@ class BreakdownRow(Answer):
     count: Count
 
 
-class Breakdown(Answer):
+class PeriodRange(Answer):
+    period: str
+    from_: str | None = Field(alias="from", description="null: all time")
+    to: str
+    granularity: Literal["minute", "hour", "day"] = Field(
+        description="the buckets the period's series and counters are read in"
+    )
+
+
+class Breakdown(PeriodRange):
     dimension: str = _one_of(list(DIMENSIONS))
     metric: Literal["visits", "views", "events"]
+    resolution: Literal["hour", "day"] = Field(
+        description="hour: right now, and custom ranges of up to a day that are not whole "
+        "days; day: the rest. The rows cover the whole hours or days the period touches"
+    )
+    covers_from: str | None = Field(description="where the rows begin (null: all time)")
+    covers_to: str = Field(description="where the rows end")
     rows: list[BreakdownRow]
     other: Count = Field(description="the count of the values not listed")
+    total: Count = Field(description="the count of every value together")
     complete: bool
     max_error: Count = Field(description="bound on a count's overestimate")
-    resolution: Literal["hour", "day"] | None = Field(
-        None,
-        description="the rows cover the whole hours (right now, custom ranges of up to 4 "
-        "days) or days (today, longer ranges) that the range touches",
-    )
 
 
 class RealtimeMinute(Answer):
@@ -169,13 +180,6 @@ class GoalConversions(Answer):
 class Goals(Answer):
     visits: Count
     goals: list[GoalConversions]
-
-
-class PeriodRange(Answer):
-    period: str
-    from_: str | None = Field(alias="from", description="null: all time")
-    to: str
-    granularity: Literal["minute", "hour", "day"]
 
 
 class Dashboard(Answer):

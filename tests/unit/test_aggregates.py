@@ -20,6 +20,7 @@ from clickstream.aggregates import (
     aggregate,
     expires_at,
     merge_sessions,
+    newest_events,
     session_hash,
 )
 from clickstream.schema import Device, Location
@@ -441,3 +442,17 @@ def test_cookieless_events_are_visits_of_their_address_and_browser_not_one_visit
     )
     assert delta.counters[ALL]["sessions"] == 3
     assert delta.counters[ALL]["bounces"] == 2
+
+
+def test_the_feed_shows_newest_arrivals_first_and_one_requests_events_newest_first():
+    received = "2026-11-24T10:40:00Z"
+    events = [
+        {"event_id": eid, "timestamp": ts, "received_at": at}
+        for eid, ts, at in [
+            ("a", "2026-11-24T10:31:00Z", received),
+            ("b", "2026-11-24T10:39:00Z", received),
+            ("c", "2026-11-24T10:35:00Z", received),
+            ("d", "2026-11-24T09:00:00Z", "2026-11-24T10:45:00Z"),  # late: arrived last
+        ]
+    ]
+    assert [e["event_id"] for e in newest_events(events)] == ["d", "b", "c", "a"]

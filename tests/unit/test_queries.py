@@ -143,6 +143,31 @@ def test_breakdowns_of_right_now_and_of_hours_leave_out_the_rest_of_the_day(stor
     ]
     before = queries.resolve_period("custom", NOW.replace(hour=4), NOW.replace(hour=9), now=NOW)
     assert pages(before) == ("hour", {})
+    found = queries.breakdown(store, "page", night, 10)
+    assert (found["covers_from"], found["covers_to"]) == (
+        "2026-11-24T01:00:00Z", "2026-11-24T04:00:00Z",
+    )  # fmt: skip
+    today = queries.breakdown(store, "page", queries.resolve_period("today", now=NOW), 10)
+    assert (today["covers_from"], today["covers_to"]) == (
+        "2026-11-24T00:00:00Z", "2026-11-25T00:00:00Z",
+    )  # fmt: skip
+
+
+def test_right_nows_event_types_agree_with_its_page_views_though_read_in_whole_hours(store):
+    """A page view at 10:05 is in the hour "right now" (10:01-10:30) touches, not in the
+    period: the standard types come from the period's own counters, custom ones from the
+    hour."""
+    store.apply(
+        "shardId-000000000000",
+        sequenced([
+            make_event(session_id="early", timestamp=NOW.replace(minute=0, second=30)),
+            make_event(session_id="now", timestamp=NOW - timedelta(minutes=3)),
+            make_event(session_id="now", event_type="wishlist", timestamp=NOW - timedelta(minutes=2)),
+        ]),
+    )  # fmt: skip
+    answer = queries.stats(store, queries.resolve_period("realtime", now=NOW), now=NOW)
+    assert answer["page_views"] == 1
+    assert answer["events_by_type"] == {"page_view": 1, "wishlist": 1}
 
 
 def test_breakdowns_are_read_in_hours_only_where_days_would_cover_more_and_hours_are_kept():
