@@ -178,7 +178,7 @@ soak-kcl: venv
 
 # The aggregates' end-to-end test at real-shop cardinality: 100,000 pages, 10,000 custom types
 # (with retries, a skewed clock, four shards, a split and a merge), counted against its ledger.
-# 42 minutes on two cores here (its timeouts allow two hours): the emulator's writes set the pace.
+# 42 to 58 minutes on two cores here (its timeouts allow two hours): the emulator's writes set the pace.
 soak-aggregates: venv
 	CLICKSTREAM_E2E_PAGES=100000 CLICKSTREAM_E2E_TYPES=10000 $(PY) -m pytest -q -p no:cacheprovider --timeout=10800 tests/integration/test_aggregates_e2e.py
 

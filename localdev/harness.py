@@ -214,6 +214,12 @@ class LoopbackStackHandle:
         response = requests.get(
             f"{self.api_url}{path}", params=params, headers=self.read_headers, timeout=30
         )
+        if response.status_code >= 500:  # the API's traceback is in the stack's output
+            raise requests.HTTPError(
+                f"{response.status_code} for {path}: {response.text[:500]}\n"
+                + "".join(self.output[-80:]),
+                response=response,
+            )
         response.raise_for_status()
         return response.json()
 
