@@ -215,6 +215,11 @@ def _day_of(period: str) -> str:
     return period[:10]
 
 
+def _hour_expiry(period: str) -> dict[str, dict[str, str]]:
+    """An hour's items expire with its counters (90 days); a day's and all time's never."""
+    return {"expires_at": {"N": str(expires_at(("hour", period)))}} if _is_hour(period) else {}
+
+
 def _summary_kind(period: str) -> str:
     """Day and all-time summaries share ``top#``; hours have their own partition, so that a
     range of days never reads an hour's summary."""
@@ -791,11 +796,9 @@ class DynamoAggregateStore:
                         exact[(kind, dimension, key, period)].append((pending.n, {"count": count}))
         writes: list[Callable[[], None]] = []
         for (kind, dimension, key, period), contributions in exact.items():
-            extra: dict[str, dict[str, str]] = {}
+            extra = _hour_expiry(period)
             if key != values_of[(dimension, key)]:
                 extra["v"] = {"S": values_of[(dimension, key)]}
-            if _is_hour(period):
-                extra["expires_at"] = {"N": str(expires_at(("hour", period)))}
             writes.append(
                 partial(
                     self._add_to_item, f"{kind}#{dimension}#{key}", f"{period}#{shard}",
@@ -815,7 +818,7 @@ class DynamoAggregateStore:
         """Add the deltas' counts under ``keys`` (their hours, or days) to the summary of one
         period: a day, an hour or all time."""
         pk, sk = f"{_summary_kind(period)}#{dimension}", f"{period}#{shard}"
-        ttl = {"expires_at": {"N": str(expires_at(("hour", period)))}} if _is_hour(period) else {}
+        ttl = _hour_expiry(period)
         for _ in range(4):
             item = self._get(pk, sk)
             held = int(item["w"]["N"]) if item else 0
