@@ -255,7 +255,7 @@ def breakdown(
         "metric": BREAKDOWN_METRIC.get(dimension, "visits"),
         **period.as_json(),
         "resolution": resolution,
-        **_covered(resolution, low, high, all_time=period.start is None),
+        **_covered(period, resolution),
         "rows": [{"value": row.value, "count": row.count} for row in top.rows],
         "other": max(0, top.total - shown),
         "total": top.total,
@@ -264,15 +264,13 @@ def breakdown(
     }
 
 
-def _covered(resolution: str, low: str, high: str, *, all_time: bool) -> dict[str, Any]:
+def _covered(period: Period, resolution: str) -> dict[str, Any]:
     """The span the rows cover: the whole hours or days the period touches."""
-    if resolution == "hour":
-        first = datetime.strptime(low, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-        last = datetime.strptime(high, "%Y-%m-%dT%H").replace(tzinfo=UTC) + timedelta(hours=1)
-    else:
-        first = datetime.strptime(max(low, "1970-01-01"), "%Y-%m-%d").replace(tzinfo=UTC)
-        last = datetime.strptime(high, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
-    return {"covers_from": None if all_time else _iso(first), "covers_to": _iso(last)}
+    step = timedelta(hours=1) if resolution == "hour" else timedelta(days=1)
+    return {
+        "covers_from": _iso(_floor(period.start, resolution)) if period.start else None,
+        "covers_to": _iso(_floor(period.end, resolution) + step),
+    }
 
 
 def goals(store: DynamoAggregateStore, period: Period, limit: int = 10) -> dict[str, Any]:

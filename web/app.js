@@ -221,10 +221,9 @@ function showPeriod(root, period) {
 function showBreakdownSpan(root, period, breakdown) {
   if (!breakdown || breakdown.period !== period.id) return; // an answer for another period
   let sub = periodSub(period);
-  if (breakdown.resolution === "hour" && breakdown.from) {
-    const from = new Date(breakdown.from);
-    from.setUTCMinutes(0, 0, 0);
-    const since = from.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (breakdown.resolution === "hour" && breakdown.covers_from) {
+    const since = new Date(breakdown.covers_from)
+      .toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     sub = `${sub} (whole hours, since ${since})`;
   }
   root.querySelectorAll("[data-rows-sub]").forEach((s) => { s.textContent = sub; });
