@@ -33,7 +33,6 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 # The answers' schemas are generated from clickstream.responses; here, references to them.
-RECORD_ERROR = _ref("RecordError")
 INGEST_ACCEPTED = _ref("IngestAccepted")
 TRACK_ACCEPTED = _ref("TrackAccepted")
 STATS = _ref("Stats")

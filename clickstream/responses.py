@@ -12,10 +12,9 @@ from clickstream.aggregates import DIMENSIONS
 from clickstream.jobs import JOB_STATUSES
 
 
-def _one_of(values: tuple[str, ...] | list[str], description: str = "") -> Any:
+def _one_of(values: tuple[str, ...] | list[str]) -> Any:
     """A string restricted to values known only at run time (an enum in the schema)."""
-    extra: dict[str, Any] = {"enum": list(values)}
-    return Field(json_schema_extra=extra, description=description or None)
+    return Field(json_schema_extra={"enum": list(values)})
 
 
 class Answer(BaseModel):
