@@ -78,10 +78,10 @@ def device_from_user_agent(user_agent: str) -> Device:
 
 def _device(incoming: IncomingEvent) -> dict[str, str]:
     """The device as the canonical event's JSON has it (only the fields known)."""
-    given = incoming.device or _NO_DEVICE
-    device_type = given.device_type or incoming.device_type
-    platform = given.platform or incoming.platform
-    browser = given.browser or incoming.browser
+    given = incoming.device or {}
+    device_type = given.get("device_type") or incoming.device_type
+    platform = given.get("platform") or incoming.platform
+    browser = given.get("browser") or incoming.browser
     if incoming.user_agent and not (device_type and platform and browser):
         derived = device_from_user_agent(incoming.user_agent)
         device_type = device_type or derived.device_type
@@ -97,15 +97,15 @@ def _device(incoming: IncomingEvent) -> dict[str, str]:
     return device
 
 
-_NO_DEVICE = Device()
-
-
 def _properties(incoming: IncomingEvent) -> dict[str, Any]:
+    extra = incoming.model_extra
+    if incoming.button is None and not extra:
+        return incoming.properties  # (most records: no copy)
     properties = dict(incoming.properties)
     if incoming.button is not None:
         properties.setdefault("button", incoming.button)
     # Unmapped top-level fields are kept, not lost.
-    for key, value in (incoming.model_extra or {}).items():
+    for key, value in (extra or {}).items():
         if key not in _CANONICAL_FIELDS:
             properties.setdefault(key, value)
     return properties
@@ -116,11 +116,11 @@ def _location(
     source_ip: str | None,
     locate: Callable[[str | None], Location] | None,
 ) -> dict[str, str]:
-    given = incoming.location
+    given = incoming.location or {}
     if isinstance(given, str):  # seed 004: "location": "<region or country>"
-        given = Location(country=given)
-    country = (given.country if given else None) or incoming.country
-    city = (given.city if given else None) or incoming.city
+        given = {"country": given}
+    country = given.get("country") or incoming.country
+    city = given.get("city") or incoming.city
     if not country and locate is not None:
         placed = locate(incoming.ip_address or source_ip)
         country, city = placed.country, city or placed.city

@@ -30,9 +30,9 @@ from clickstream.schema import (
     Location,
     RecordError,
     json_depth,
+    names_its_type,
     parse_incoming_all,
     partition_key,
-    typed_incoming,
 )
 
 MAX_RECORDS_PER_REQUEST = 500
@@ -465,12 +465,14 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
         records = _EventsBody.model_validate_json(raw_body).records
     except ValidationError:
         return None
-    typed = [typed_incoming(index, record) for index, record in enumerate(records)]
-    if any(isinstance(record, list) for record in typed):
-        return None
-    # Free-form values orjson would read otherwise: the record-by-record path answers.
     for record in records:
-        if not (_as_orjson_reads(record.properties) and _as_orjson_reads(record.model_extra or {})):
+        if not names_its_type(record):
+            return None
+        # Free-form values orjson would read otherwise: the record-by-record path answers.
+        extra = record.model_extra
+        if (record.properties and not _as_orjson_reads(record.properties)) or (
+            extra and not _as_orjson_reads(extra)
+        ):
             return None
     return records
 
