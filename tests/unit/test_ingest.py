@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import boto3
+import orjson
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -184,3 +185,87 @@ def test_bodies_with_hex_ids_take_the_fast_path():
 
     body = b'{"records": [{"event_type": "click", "event_id": "3e130b96-184b-453e-a9b7-8521aafde44e", "properties": {"n": 1e5, "m": [1, 2.5e10]}}]}'
     assert valid_events_body(body) is not None
+
+
+class _Keeping:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def put_records(self, StreamName: str, Records: list[dict]) -> dict:
+        self.sent += [orjson.loads(record["Data"]) for record in Records]
+        return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
+
+
+DEVICE_AND_PLACE_SHAPES = [
+    # (as sent, the stored device, the stored location)
+    (
+        {"device": {"deviceType": "Mobile", "platform": "iOS"}},
+        {"device_type": "mobile", "platform": "iOS"},
+        {},
+    ),
+    (
+        {"device": {"device_type": "tablet", "browser": "Safari", "other": 1}},
+        {"device_type": "tablet", "browser": "Safari"},
+        {},
+    ),
+    (
+        {"device": None, "deviceType": "desktop", "platform": "Linux"},
+        {"device_type": "desktop", "platform": "Linux"},
+        {},
+    ),
+    (
+        {"device": {"platform": "Android"}, "device_type": "mobile"},
+        {"device_type": "mobile", "platform": "Android"},
+        {},
+    ),
+    (
+        {"location": {"country": "ES", "city": "Madrid", "lat": 40.4}},
+        {},
+        {"country": "ES", "city": "Madrid"},
+    ),
+    ({"location": "Spain"}, {}, {"country": "Spain"}),
+    ({"location": {"city": "Lyon"}, "country": "FR"}, {}, {"country": "FR", "city": "Lyon"}),
+    ({"location": None, "country": "DE"}, {}, {"country": "DE"}),
+]
+
+
+@pytest.mark.parametrize("unmappable", [False, True], ids=["fast path", "record by record"])
+@pytest.mark.parametrize(("sent", "device", "location"), DEVICE_AND_PLACE_SHAPES)
+def test_device_and_place_are_read_in_every_shape_on_both_paths(sent, device, location, unmappable):
+    """The nested device and location (validated as TypedDicts) and their flat forms, stored
+    alike whether the body takes the fast path or, with a bad record beside, record by record."""
+    record = {"event_type": "click", "session_id": "s1", **sent}
+    records = [record, {"event_type": "no spaces allowed"}] if unmappable else [record]
+    stream = _Keeping()
+    context = IngestContext(kinesis=stream, stream_name="s", received_at=NOW)
+    answer = handle_events_request(orjson.dumps({"records": records}), context)
+    assert answer.accepted == 1, answer.body
+    [stored] = stream.sent
+    assert stored["device"] == device
+    assert stored["location"] == location
+
+
+@pytest.mark.parametrize(
+    ("sent", "field", "message"),
+    [
+        ({"device": {"platform": "x" * 65}}, "device.platform", "at most 64 characters"),
+        ({"device": {"deviceType": "a\u0000b"}}, "device.deviceType", "control characters"),
+        ({"device": "mobile"}, "device", "valid dictionary"),
+        (
+            {"location": {"city": "y" * 129}},
+            "location",
+            "at most 128 characters",
+        ),
+        ({"location": 7}, "location", "valid string"),
+    ],
+)
+def test_a_bad_device_or_location_names_its_record_and_field(sent, field, message):
+    records = [{"event_type": "click"}, {"event_type": "click", **sent}]
+    stream = _Keeping()
+    context = IngestContext(kinesis=stream, stream_name="s", received_at=NOW)
+    answer = handle_events_request(orjson.dumps({"records": records}), context)
+    assert answer.accepted == 1 and len(stream.sent) == 1  # the valid one is kept
+    errors = answer.body["errors"]  # (a union field: one error per form it may take)
+    assert {error["index"] for error in errors} == {1}
+    assert all(error["field"].startswith(field) for error in errors), errors
+    assert any(message in error["message"] for error in errors), errors
