@@ -395,48 +395,6 @@ def stage_config(
     return config
 
 
-def gateway_error_headers(origins: list[str]) -> dict[str, str]:
-    """``responseParameters`` for API Gateway's own 4XX/5XX answers: the Cognito authorizer's
-    401, throttling's 429, an unknown route's 403. They never reach the function, so they lack
-    its CORS headers and a browser reports only a network error. One allowed origin is named;
-    with several, the request's Origin is echoed (these answers carry no data)."""
-    if not origins:
-        return {}
-    if "*" in origins:
-        allow = "'*'"
-    elif len(origins) == 1:
-        allow = f"'{origins[0]}'"
-    else:
-        allow = "method.request.header.Origin"
-    return {
-        "gatewayresponse.header.Access-Control-Allow-Origin": allow,
-        "gatewayresponse.header.Vary": "'Origin'",
-    }
-
-
-def add_gateway_error_cors(apigateway: Any, api_id: str, stage: str, origins: list[str]) -> bool:
-    headers = gateway_error_headers(origins)
-    if not headers:
-        return False
-    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
-        apigateway.put_gateway_response(
-            restApiId=api_id, responseType=response_type, responseParameters=headers
-        )
-    apigateway.create_deployment(  # gateway responses take effect with a deployment
-        restApiId=api_id, stageName=stage, description="CORS on API Gateway's own errors"
-    )
-    return True
-
-
-def deployed_rest_api_id(stage: str) -> str:
-    """The REST API chalice deployed for ``stage`` (its record in .chalice/deployed/)."""
-    record = json.loads((CONFIG.parent / "deployed" / f"{stage}.json").read_text())
-    for resource in record["resources"]:
-        if "rest_api_id" in resource:
-            return str(resource["rest_api_id"])
-    raise RuntimeError(f"chalice deployed no REST API for stage {stage}")
-
-
 STACK_TIMEOUT_S = 1800.0  # a first AWS deploy takes a few minutes; this is the give-up point
 
 
@@ -537,6 +495,17 @@ class Target:
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
         return environment
 
+    def deploy_api(self, stage: str) -> None:
+        """``chalice deploy`` with the gateway responses in the API definition (api_deploy)."""
+        module = ["-m", "infra.api_deploy", "--project-dir", str(CHALICE_DIR)]
+        self.run(
+            [sys.executable, *module, "--stage", stage],
+            cwd=ROOT,
+            check=True,
+            env=self.chalice_environment(),
+            text=True,
+        )
+
     def chalice(self, *arguments: str, capture: bool = False) -> str:
         chalice = Path(sys.executable).parent / "chalice"
         completed = self.run(
@@ -587,16 +556,7 @@ def up(args: argparse.Namespace, target: Target) -> None:
     policy_path = CONFIG.parent / f"policy-{args.stage}.json"
     policy_path.write_text(json.dumps(least_privilege_policy(outputs), indent=2) + "\n")
     print(f"3/5 chalice deploy --stage {args.stage}", flush=True)
-    target.chalice("deploy", "--stage", args.stage)
-    origins = config["stages"][args.stage]["environment_variables"].get(
-        "CLICKSTREAM_CORS_ORIGINS", ""
-    )
-    stage_name = config["stages"][args.stage]["api_gateway_stage"]
-    allowed = [origin for origin in origins.split(",") if origin]
-    if add_gateway_error_cors(
-        target.client("apigateway"), deployed_rest_api_id(args.stage), stage_name, allowed
-    ):
-        print(f"    API Gateway's own errors carry CORS for {', '.join(allowed)}", flush=True)
+    target.deploy_api(args.stage)
     print("4/5 connecting the stream to the consumers (event source mappings)", flush=True)
     target.stacks.deploy(parameters | {"CreateEventSourceMappings": "true"})
     api_url = target.chalice("url", "--stage", args.stage, capture=True)

@@ -411,6 +411,19 @@ def _apply_security(backend: Any, api_id: str, api_doc: dict[str, Any]) -> None:
                         method.api_key_required = True
 
 
+def _apply_gateway_responses(backend: Any, api_id: str, api_doc: dict[str, Any]) -> None:
+    """What API Gateway's import does and moto's skips: a gateway response per entry of
+    ``x-amazon-apigateway-gateway-responses``."""
+    for kind, spec in (api_doc.get("x-amazon-apigateway-gateway-responses") or {}).items():
+        backend.put_gateway_response(
+            api_id,
+            kind,
+            status_code=spec.get("statusCode"),
+            response_parameters=spec.get("responseParameters"),
+            response_templates=spec.get("responseTemplates"),
+        )
+
+
 def accept_swagger2_imports() -> None:
     backend = apigateway_models.APIGatewayBackend
     if getattr(backend, "_clickstream_swagger2", False):
@@ -421,12 +434,14 @@ def accept_swagger2_imports() -> None:
     def importing(self: Any, api_doc: dict[str, Any], fail_on_warnings: bool) -> Any:
         api = import_rest_api(self, _as_openapi3(api_doc), fail_on_warnings)
         _apply_security(self, api.id, api_doc)
+        _apply_gateway_responses(self, api.id, api_doc)
         return api
 
     @functools.wraps(put_rest_api)
     def putting(self: Any, function_id: str, api_doc: dict[str, Any], *args: Any, **kw: Any) -> Any:
         api = put_rest_api(self, function_id, _as_openapi3(api_doc), *args, **kw)
         _apply_security(self, function_id, api_doc)
+        _apply_gateway_responses(self, function_id, api_doc)
         return api
 
     backend.import_rest_api = importing  # type: ignore[method-assign]

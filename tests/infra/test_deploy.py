@@ -10,7 +10,6 @@ from pathlib import Path
 from infra.deploy import (
     dashboard_cognito,
     dashboard_config,
-    gateway_error_headers,
     least_privilege_policy,
     stage_config,
 )
@@ -187,18 +186,3 @@ def test_dashboard_config_names_the_user_pool_when_reads_are_on_cognito():
     assert '"region": "eu-west-1"' in config
     assert dashboard_cognito({k: v for k, v in OUTPUTS.items() if k != "UserPoolArn"}) is None
     assert "auth:" not in dashboard_config("https://x/api/")
-
-
-def test_api_gateways_own_errors_name_the_allowed_origin():
-    site = "http://acme-site.s3-website.eu-west-1.amazonaws.com"
-    assert gateway_error_headers([site]) == {
-        "gatewayresponse.header.Access-Control-Allow-Origin": f"'{site}'",
-        "gatewayresponse.header.Vary": "'Origin'",
-    }
-    several = gateway_error_headers([site, "https://app.acme.example"])
-    allow = several["gatewayresponse.header.Access-Control-Allow-Origin"]
-    assert allow == "method.request.header.Origin"  # echoed: the answers carry no data
-    assert (
-        gateway_error_headers(["*"])["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
-    )
-    assert gateway_error_headers([]) == {}
