@@ -37,40 +37,48 @@ def record_ref(record: KinesisStreamRecord) -> RecordRef:
     )
 
 
+def handle_record(
+    record: KinesisStreamRecord, *, consumer: str, logger: Logger, metrics: Metrics
+) -> SequencedEvent | None:
+    """Decode one record. A poison record is quarantined and counted as handled (None), so
+    it never blocks the shard; a failure to quarantine it raises, and Lambda retries."""
+    raw = record.kinesis.data_as_bytes()
+    try:
+        return decode_sequenced(raw, record.kinesis.sequence_number)
+    except PoisonRecord as poison:
+        settings = get_settings()
+        ref = record_ref(record)
+        key = quarantine(
+            sqs=client("sqs"),
+            s3=client("s3"),
+            queue_name=settings.dead_letter_queue,
+            bucket=settings.archive_bucket,
+            consumer=consumer,
+            ref=ref,
+            raw=raw,
+            reason=poison.reason,
+        )
+        logger.warning(
+            "poison record quarantined",
+            extra={
+                "reason": poison.reason,
+                "shard_id": ref.shard_id,
+                "sequence_number": ref.sequence_number,
+                "s3_key": key,
+            },
+        )
+        metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+        return None
+
+
 def make_record_handler(
     consumer: str, logger: Logger, metrics: Metrics
 ) -> Callable[[KinesisStreamRecord], SequencedEvent | None]:
-    """Decode one record. A poison record is quarantined and counted as handled (None), so
-    it never blocks the shard; a failure to quarantine it raises, and Lambda retries."""
+    """``handle_record`` for one consumer: a module-level function the handler looks up at
+    each call (so a test, or a mutant under mutation testing, reaches the code that runs)."""
 
     def handle(record: KinesisStreamRecord) -> SequencedEvent | None:
-        raw = record.kinesis.data_as_bytes()
-        try:
-            return decode_sequenced(raw, record.kinesis.sequence_number)
-        except PoisonRecord as poison:
-            settings = get_settings()
-            ref = record_ref(record)
-            key = quarantine(
-                sqs=client("sqs"),
-                s3=client("s3"),
-                queue_name=settings.dead_letter_queue,
-                bucket=settings.archive_bucket,
-                consumer=consumer,
-                ref=ref,
-                raw=raw,
-                reason=poison.reason,
-            )
-            logger.warning(
-                "poison record quarantined",
-                extra={
-                    "reason": poison.reason,
-                    "shard_id": ref.shard_id,
-                    "sequence_number": ref.sequence_number,
-                    "s3_key": key,
-                },
-            )
-            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
-            return None
+        return handle_record(record, consumer=consumer, logger=logger, metrics=metrics)
 
     return handle
 
