@@ -175,8 +175,9 @@ def test_a_valid_cognito_token_is_accepted(signing_key):
     ],
 )
 def test_expired_or_foreign_cognito_tokens_are_rejected(signing_key, change, says):
-    issued = change.pop("issued", NOW - timedelta(minutes=5))
-    value = token(signing_key, issued=issued, lifetime=timedelta(hours=1), **change)
+    claims = dict(change)  # (the parameter itself is shared by every run of this test)
+    issued = claims.pop("issued", NOW - timedelta(minutes=5))
+    value = token(signing_key, issued=issued, lifetime=timedelta(hours=1), **claims)
     with pytest.raises(RequestError) as raised:
         verify_cognito_jwt(value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW)
     assert raised.value.status == 401 and says in raised.value.message
