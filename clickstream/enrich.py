@@ -117,8 +117,6 @@ def _location(
     locate: Callable[[str | None], Location] | None,
 ) -> dict[str, str]:
     given = incoming.location or {}
-    if isinstance(given, str):  # seed 004: "location": "<region or country>"
-        given = {"country": given}
     country = given.get("country") or incoming.country
     city = given.get("city") or incoming.city
     if not country and locate is not None:

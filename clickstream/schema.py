@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -163,6 +164,12 @@ class IncomingLocation(TypedDict, total=False):
     city: Annotated[Text | None, Field(max_length=128)]
 
 
+def _place_name_as_country(value: Any) -> Any:
+    """Seed 004 sends ``"location": "<region or country>"``: read as the country, so its
+    limits and errors are the country's (``location.country``)."""
+    return {"country": value.strip()} if isinstance(value, str) else value
+
+
 class IncomingEvent(BaseModel):
     """One record as clients send it. Known aliases from other trackers are accepted; fields
     nobody maps are kept under ``properties`` rather than dropped."""
@@ -226,7 +233,7 @@ class IncomingEvent(BaseModel):
     )
     platform: Text | None = Field(default=None, max_length=64)
     browser: Text | None = Field(default=None, max_length=64)
-    location: IncomingLocation | Text | None = None  # seed 004 sends a region or country name
+    location: Annotated[IncomingLocation | None, BeforeValidator(_place_name_as_country)] = None
     country: Text | None = Field(default=None, max_length=64)
     city: Text | None = Field(default=None, max_length=128)
     user_type: Text | None = Field(

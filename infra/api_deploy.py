@@ -82,7 +82,9 @@ class GatewayResponsesSwagger(TemplatedSwaggerGenerator):
         return swagger
 
 
-def deployer(session: Session, config: Config, ui: UI, swagger: TemplatedSwaggerGenerator) -> Any:
+def deployer(
+    session: Session, config: Config, ui: UI, swagger: TemplatedSwaggerGenerator
+) -> Deployer:
     """chalice's default deployer (``chalice.deploy.deployer.create_default_deployer``), built
     with this swagger generator: chalice takes it as a collaborator and offers no other hook."""
     client = TypedAWSClient(session)
@@ -110,12 +112,12 @@ def deploy(project_dir: Path, stage: str) -> None:
     ui = UI()
     origins = allowed_origins(config)
     swagger = GatewayResponsesSwagger(gateway_responses(origins))
-    if origins:
-        print(f"    API Gateway's own 4XX/5XX answers carry CORS for {', '.join(origins)}")
     deployed = deployer(factory.create_botocore_session(), config, ui, swagger).deploy(
         config, chalice_stage_name=stage
     )
     factory.create_deployment_reporter(ui=ui).display_report(deployed)
+    if origins:
+        print(f"API Gateway's own 4XX/5XX answers carry CORS for {', '.join(origins)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -411,9 +411,13 @@ def _apply_security(backend: Any, api_id: str, api_doc: dict[str, Any]) -> None:
                         method.api_key_required = True
 
 
-def _apply_gateway_responses(backend: Any, api_id: str, api_doc: dict[str, Any]) -> None:
+def _apply_gateway_responses(
+    backend: Any, api_id: str, api_doc: dict[str, Any], mode: str = "merge"
+) -> None:
     """What API Gateway's import does and moto's skips: a gateway response per entry of
-    ``x-amazon-apigateway-gateway-responses``."""
+    ``x-amazon-apigateway-gateway-responses`` (an overwrite keeps only the definition's)."""
+    if mode == "overwrite":
+        backend.get_rest_api(api_id).gateway_responses.clear()
     for kind, spec in (api_doc.get("x-amazon-apigateway-gateway-responses") or {}).items():
         backend.put_gateway_response(
             api_id,
@@ -441,7 +445,7 @@ def accept_swagger2_imports() -> None:
     def putting(self: Any, function_id: str, api_doc: dict[str, Any], *args: Any, **kw: Any) -> Any:
         api = put_rest_api(self, function_id, _as_openapi3(api_doc), *args, **kw)
         _apply_security(self, function_id, api_doc)
-        _apply_gateway_responses(self, function_id, api_doc)
+        _apply_gateway_responses(self, function_id, api_doc, kw.get("mode", "merge"))
         return api
 
     backend.import_rest_api = importing  # type: ignore[method-assign]

@@ -6,15 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
+from chalice.deploy.deployer import create_default_deployer
 from chalice.deploy.swagger import TemplatedSwaggerGenerator
+from chalice.utils import UI
 
 from infra.api_deploy import (
     GATEWAY_RESPONSES,
     GatewayResponsesSwagger,
     allowed_origins,
+    deployer,
     gateway_error_headers,
     gateway_responses,
 )
@@ -68,3 +72,27 @@ def test_the_origins_are_the_stages_own() -> None:
     )
     assert allowed_origins(config) == [SITE, "https://app.acme.example"]
     assert allowed_origins(Config.create(environment_variables={})) == []
+
+
+def _shape(value: Any, depth: int = 0) -> Any:
+    """The classes an object is built from, a few levels deep (chalice's deployer graph)."""
+    if isinstance(value, list | tuple):
+        return [_shape(item, depth) for item in value]
+    if depth > 3 or not hasattr(value, "__dict__"):
+        return type(value).__name__
+    fields = {name: _shape(field, depth + 1) for name, field in vars(value).items()}
+    return (type(value).__name__, fields)
+
+
+def test_the_deployer_is_chalices_default_one_but_for_the_swagger_generator(tmp_path: Path) -> None:
+    """A chalice upgrade that changes its default deployer fails here, so that
+    ``infra.api_deploy.deployer`` is brought in line rather than drifting silently."""
+    session = botocore.session.get_session()
+    session.set_config_variable("region", "eu-west-1")
+    config = Config.create(chalice_stage="dev", project_dir=str(tmp_path), app_name="clickstream")
+    ui = UI()
+    ours = _shape(deployer(session, config, ui, GatewayResponsesSwagger({})))
+    chalices = _shape(create_default_deployer(session, config, ui))
+    generator = "('GatewayResponsesSwagger', {'responses': 'dict'})"
+    assert repr(ours).count(generator) == 1
+    assert repr(ours).replace(generator, "('TemplatedSwaggerGenerator', {})") == repr(chalices)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +21,6 @@ from infra import deploy
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 STACK = "clickstream"
-REST_API_ID = "abc123"
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Head")
 OUTPUTS = {
     "StreamName": "clickstream-events",
@@ -147,13 +145,9 @@ class FakeAccount:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of api/.chalice, with chalice's deployed record, for the deploy to write into."""
+    """A copy of api/.chalice for the deploy to write the stage's config into."""
     chalice_dir = tmp_path / "api"
     shutil.copytree(ROOT / "api" / ".chalice", chalice_dir / ".chalice", dirs_exist_ok=True)
-    deployed = chalice_dir / ".chalice" / "deployed"
-    deployed.mkdir(exist_ok=True)
-    record = {"resources": [{"name": "rest_api", "rest_api_id": REST_API_ID}]}
-    (deployed / "dev.json").write_text(json.dumps(record))
     monkeypatch.setattr(deploy, "CHALICE_DIR", chalice_dir)
     monkeypatch.setattr(deploy, "CONFIG", chalice_dir / ".chalice" / "config.json")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
