@@ -5,10 +5,14 @@ when Lambda resumes the shard from it every event is counted and archived exactl
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
+import logging
+import logging.handlers
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -136,6 +140,18 @@ def test_the_batchs_shard_is_read_from_the_first_records_event_id():
 def test_a_poison_record_is_quarantined_and_the_records_around_it_are_handled(
     aws, function, capsys
 ):
+    module = importlib.import_module(f"consumers.{function}")
+    logged = logging.handlers.BufferingHandler(capacity=1000)
+    module.logger.addHandler(logged)  # (the consumer's own logger, whatever stream it writes to)
+    try:
+        check_poison_is_quarantined(aws, function, capsys, logged)
+    finally:
+        module.logger.removeHandler(logged)
+
+
+def check_poison_is_quarantined(
+    aws: dict[str, Any], function: str, capsys: Any, logged: logging.handlers.BufferingHandler
+) -> None:
     sqs, s3 = aws["sqs"], aws["s3"]
     queue = dead_letter_queue(sqs)
     shard = Shard()
@@ -143,32 +159,47 @@ def test_a_poison_record_is_quarantined_and_the_records_around_it_are_handled(
     answer = deliver(function, records)
     assert answer == {"batchItemFailures": []}
     poison = records[3]
-    stored = s3.get_object(Bucket=BUCKET, Key=bad_record_key(SHARD, poison.sequence_number))
+    key = bad_record_key(SHARD, poison.sequence_number)
+    stored = s3.get_object(Bucket=BUCKET, Key=key)
     assert stored["Body"].read() == poison.data
+    assert stored["ContentType"] == "application/octet-stream"
     (message,) = sqs.receive_message(
         QueueUrl=queue, MessageAttributeNames=["All"], MaxNumberOfMessages=10
     )["Messages"]
     body = json.loads(message["Body"])
-    assert body["reason"] == "schema-invalid: event_id: Field required"
-    assert (body["consumer"], body["shardId"], body["sequenceNumber"]) == (
-        function,
-        SHARD,
-        poison.sequence_number,
-    )
-    assert (
-        body["payloadLocation"] == f"s3://{BUCKET}/{bad_record_key(SHARD, poison.sequence_number)}"
-    )
-    assert message["MessageAttributes"]["reason"]["StringValue"] == "schema-invalid"
+    quarantined_at = datetime.fromisoformat(body.pop("quarantinedAt"))
+    assert quarantined_at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - quarantined_at) < timedelta(minutes=5)
+    # every field of the dead-letter message, as the record had it
+    assert body == {
+        "reason": "schema-invalid: event_id: Field required",
+        "consumer": function,
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/events",
+        "shardId": SHARD,
+        "sequenceNumber": poison.sequence_number,
+        "partitionKey": poison.partition_key,
+        "approximateArrivalTimestamp": poison.approximate_arrival,
+        "payloadLocation": f"s3://{BUCKET}/{key}",
+        "payloadBytes": len(poison.data),
+    }
+    attributes = {
+        name: value["StringValue"] for name, value in message["MessageAttributes"].items()
+    }
+    assert attributes == {"reason": "schema-invalid", "consumer": function}
     expected_ids = [json.loads(r.data)["event_id"] for i, r in enumerate(records) if i != 3]
     if function == "aggregator":
         assert counted_events() == 5
     else:
         assert sorted(archived_event_ids(s3)) == sorted(expected_ids)
-    metrics = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     ]
-    (flushed,) = metrics
+    (flushed,) = [line for line in lines if "_aws" in line]
     assert (flushed["PoisonRecords"], flushed["BatchSize"]) == ([1.0], [6.0])
+    (warning,) = [r for r in logged.buffer if r.getMessage() == "poison record quarantined"]
+    assert warning.levelname == "WARNING"
+    assert (warning.reason, warning.shard_id) == (body["reason"], SHARD)
+    assert (warning.sequence_number, warning.s3_key) == (poison.sequence_number, key)
 
 
 def test_an_oversize_record_is_poison_whatever_it_holds():
