@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,7 +13,7 @@ from clickstream.aws import aggregate_store, client
 from clickstream.settings import get_settings
 from consumers.common import (
     applicable_prefix,
-    make_record_handler,
+    handle_record,
     measured_batch,
     new_processor,
     shard_id_of_batch,
@@ -23,7 +24,7 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 processor = new_processor()
-decode = make_record_handler("archiver", logger, metrics)
+decode = partial(handle_record, consumer="archiver", logger=logger, metrics=metrics)
 
 
 @tracer.capture_lambda_handler

@@ -4,7 +4,7 @@ and the run of successfully decoded records that may be applied."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,18 +69,6 @@ def handle_record(
         )
         metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
         return None
-
-
-def make_record_handler(
-    consumer: str, logger: Logger, metrics: Metrics
-) -> Callable[[KinesisStreamRecord], SequencedEvent | None]:
-    """``handle_record`` for one consumer: a module-level function the handler looks up at
-    each call (so a test, or a mutant under mutation testing, reaches the code that runs)."""
-
-    def handle(record: KinesisStreamRecord) -> SequencedEvent | None:
-        return handle_record(record, consumer=consumer, logger=logger, metrics=metrics)
-
-    return handle
 
 
 def applicable_prefix(outcomes: Sequence[tuple[str, Any, Any]]) -> list[SequencedEvent]:

@@ -196,6 +196,8 @@ def check_poison_is_quarantined(
     ]
     (flushed,) = [line for line in lines if "_aws" in line]
     assert (flushed["PoisonRecords"], flushed["BatchSize"]) == ([1.0], [6.0])
+    (declared,) = flushed["_aws"]["CloudWatchMetrics"]
+    assert {"Name": "PoisonRecords", "Unit": "Count"} in declared["Metrics"]
     (warning,) = [r for r in logged.buffer if r.getMessage() == "poison record quarantined"]
     assert warning.levelname == "WARNING"
     assert (warning.reason, warning.shard_id) == (body["reason"], SHARD)
