@@ -31,6 +31,8 @@ from chalice.deploy.models import RestAPI
 from chalice.deploy.swagger import TemplatedSwaggerGenerator
 from chalice.utils import UI, OSUtils
 
+from clickstream.settings import parse_origins
+
 GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
 ORIGINS_VARIABLE = "CLICKSTREAM_CORS_ORIGINS"
 
@@ -63,9 +65,10 @@ def gateway_responses(origins: list[str]) -> dict[str, Any]:
 
 
 def allowed_origins(config: Config) -> list[str]:
-    """The stage's allowed browser origins, as ``infra.deploy`` wrote them into its config."""
+    """The stage's allowed browser origins, read as the API reads them (none when unset)."""
     variables: dict[str, str] = config.environment_variables
-    return [origin for origin in variables.get(ORIGINS_VARIABLE, "").split(",") if origin]
+    raw = variables.get(ORIGINS_VARIABLE, "")
+    return list(parse_origins(raw)) if raw.strip(", ") else []
 
 
 class GatewayResponsesSwagger(TemplatedSwaggerGenerator):

@@ -72,6 +72,13 @@ def test_the_origins_are_the_stages_own() -> None:
     )
     assert allowed_origins(config) == [SITE, "https://app.acme.example"]
     assert allowed_origins(Config.create(environment_variables={})) == []
+    # read as the API reads it: spaces and a trailing slash are not part of an origin
+    spaced = Config.create(environment_variables={"CLICKSTREAM_CORS_ORIGINS": f" {SITE}/ ,"})
+    assert allowed_origins(spaced) == [SITE]
+    assert (
+        allowed_origins(Config.create(environment_variables={"CLICKSTREAM_CORS_ORIGINS": ","}))
+        == []
+    )
 
 
 def _shape(value: Any, depth: int = 0) -> Any:
