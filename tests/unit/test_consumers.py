@@ -136,22 +136,20 @@ def test_the_batchs_shard_is_read_from_the_first_records_event_id():
 # --- poison records --------------------------------------------------------------------------
 
 
+@pytest.fixture
+def logged(function: str) -> Iterator[logging.handlers.BufferingHandler]:
+    """What the consumer's own logger logs, whatever stream it was made to write to."""
+    logger = importlib.import_module(f"consumers.{function}").logger
+    handler = logging.handlers.BufferingHandler(capacity=1000)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
 @pytest.mark.parametrize("function", ["aggregator", "archiver"])
 def test_a_poison_record_is_quarantined_and_the_records_around_it_are_handled(
-    aws, function, capsys
+    aws, function, capsys, logged
 ):
-    module = importlib.import_module(f"consumers.{function}")
-    logged = logging.handlers.BufferingHandler(capacity=1000)
-    module.logger.addHandler(logged)  # (the consumer's own logger, whatever stream it writes to)
-    try:
-        check_poison_is_quarantined(aws, function, capsys, logged)
-    finally:
-        module.logger.removeHandler(logged)
-
-
-def check_poison_is_quarantined(
-    aws: dict[str, Any], function: str, capsys: Any, logged: logging.handlers.BufferingHandler
-) -> None:
     sqs, s3 = aws["sqs"], aws["s3"]
     queue = dead_letter_queue(sqs)
     shard = Shard()
