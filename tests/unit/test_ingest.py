@@ -164,8 +164,12 @@ def test_an_encoded_event_over_a_kinesis_record_is_rejected_before_any_call(kine
     assert error.index == 0 and "Kinesis allows 1 MiB" in error.message
 
 
-class _Taking:
+class _Keeping:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
     def put_records(self, StreamName: str, Records: list[dict]) -> dict:
+        self.sent += [orjson.loads(record["Data"]) for record in Records]
         return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
 
 
@@ -178,7 +182,7 @@ def test_a_body_pydantic_and_orjson_read_differently_is_answered_as_orjson_reads
     record-by-record path (orjson) does not, or reads them as floats: both paths answer
     such a body alike, never with an exception."""
     body = b'{"records": [{"event_type": "click", "properties": {"n": ' + value + b"}}]}"
-    context = IngestContext(kinesis=_Taking(), stream_name="s", received_at=NOW)
+    context = IngestContext(kinesis=_Keeping(), stream_name="s", received_at=NOW)
     assert handle_events_request(body, context).status == status
 
 
@@ -187,15 +191,6 @@ def test_bodies_with_hex_ids_take_the_fast_path():
 
     body = b'{"records": [{"event_type": "click", "event_id": "3e130b96-184b-453e-a9b7-8521aafde44e", "properties": {"n": 1e5, "m": [1, 2.5e10]}}]}'
     assert valid_events_body(body) is not None
-
-
-class _Keeping:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def put_records(self, StreamName: str, Records: list[dict]) -> dict:
-        self.sent += [orjson.loads(record["Data"]) for record in Records]
-        return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
 
 
 DEVICE_AND_PLACE_SHAPES = [
