@@ -1,0 +1,506 @@
+"""What ingest answers, exactly: each whole-request refusal (field, message, status), each
+record's limit at its boundary, and the answer's body and counts. The messages are the
+API's documented contract, so each is stated here in full rather than by a fragment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from clickstream.errors import RequestError
+from clickstream.ingest import (
+    MAX_BODY_BYTES,
+    MAX_INCOMING_RECORD_BYTES,
+    MAX_RECORD_BYTES,
+    IngestContext,
+    check_content_type,
+    count_reasons,
+    handle_events_request,
+    handle_track_request,
+    load_json_body,
+    put_events,
+    records_from_body,
+    rejection_reason,
+    validate_records,
+)
+from clickstream.schema import RecordError
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+UNSUPPORTED = "send application/json (or text/plain from navigator.sendBeacon)"  # the 415's advice
+
+
+def refusal(call: Any, *args: Any) -> tuple[str, str, int]:
+    with pytest.raises(RequestError) as caught:
+        call(*args)
+    return caught.value.field, caught.value.message, caught.value.status
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "  ",
+        "application/json",
+        "text/plain",
+        "Application/JSON; charset=UTF-8",
+        "text/plain;charset=utf-8",
+        "application/json; charset = utf-8",
+        " application/json ; boundary=x",
+    ],
+)
+def test_json_and_beacon_content_types_are_taken(content_type):
+    assert check_content_type(content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("text/html", ("Content-Type", f"Content-Type 'text/html' is not accepted; {UNSUPPORTED}")),
+        (
+            " Multipart/Form-Data ; boundary=x",
+            ("Content-Type", f"Content-Type 'Multipart/Form-Data' is not accepted; {UNSUPPORTED}"),
+        ),
+        (
+            "x/" + "y" * 200,
+            ("Content-Type", f"Content-Type {'x/' + 'y' * 98!r} is not accepted; {UNSUPPORTED}"),
+        ),
+        (
+            "application/json; charset=latin-1",
+            ("Content-Type", "the body must be UTF-8 (charset=utf-8)"),
+        ),
+        ("text/plain; Charset=UTF-16", ("Content-Type", "the body must be UTF-8 (charset=utf-8)")),
+    ],
+)
+def test_other_content_types_are_refused_with_415(content_type, expected):
+    assert refusal(check_content_type, content_type) == (*expected, 415)
+
+
+EMPTY = ("body", "request body is empty; send a JSON object", 400)
+
+
+@pytest.mark.parametrize("raw", [None, b"", b" \n\t "])
+def test_an_empty_body_is_refused(raw):
+    assert refusal(load_json_body, raw) == EMPTY
+
+
+def test_a_body_at_the_size_limit_is_read_and_one_byte_more_is_refused_with_413():
+    at_limit = b'"' + b"a" * (MAX_BODY_BYTES - 2) + b'"'
+    assert load_json_body(at_limit) == "a" * (MAX_BODY_BYTES - 2)
+    over = at_limit + b" "
+    assert refusal(load_json_body, over) == (
+        "body",
+        f"request body is {MAX_BODY_BYTES + 1} bytes; the limit is 1048576",
+        413,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{", "malformed JSON: unexpected end of data: line 1 column 2 (char 1)"),
+        (b"[1,]", "malformed JSON: trailing comma is not allowed: line 1 column 3 (char 2)"),
+        (b"[" * 2000, "malformed JSON: nested deeper than the parser's limit of 1024 levels"),
+    ],
+)
+def test_malformed_json_is_refused_saying_where(raw, message):
+    assert refusal(load_json_body, raw) == ("body", message, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ([], ("body", 'the body must be a JSON object like {"records": [...]}', 400)),
+        ("records", ("body", 'the body must be a JSON object like {"records": [...]}', 400)),
+        ({}, ("records", '"records" must be an array of event objects', 400)),
+        ({"records": {}}, ("records", '"records" must be an array of event objects', 400)),
+        ({"records": []}, ("records", '"records" is empty; send 1 to 500 events', 400)),
+        ({"records": [{}] * 501}, ("records", '"records" has 501 events; the limit is 500', 413)),
+    ],
+)
+def test_a_body_without_a_usable_records_array_is_refused(body, expected):
+    assert refusal(records_from_body, body) == expected
+
+
+def test_five_hundred_records_are_taken():
+    records = [{"event_type": "click"}] * 500
+    assert records_from_body({"records": records}) == records
+
+
+def checked(record: dict[str, Any], **options: Any) -> tuple[list[int], list[tuple[str, str]]]:
+    batch = validate_records([record], received_at=NOW, **options)
+    return [index for index, _ in batch.records], [(e.field, e.message) for e in batch.errors]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_properties_nest_at_most_five_levels():
+    assert checked({"event_type": "click", "properties": nested(5)}) == ([0], [])
+    assert checked({"event_type": "click", "properties": nested(6)}) == (
+        [],
+        [("properties", "properties nest 6 levels deep; the limit is 5")],
+    )
+
+
+def test_properties_are_at_most_8192_bytes_as_json():
+    def with_properties_of(size: int) -> dict[str, Any]:
+        properties = {"p": "x" * (size - len(b'{"p":""}'))}
+        assert len(orjson.dumps(properties)) == size
+        return {"event_type": "click", "properties": properties}
+
+    assert checked(with_properties_of(8192)) == ([0], [])
+    assert checked(with_properties_of(8193)) == (
+        [],
+        [
+            (
+                "properties",
+                "properties (with unmapped top-level fields) are 8193 bytes as JSON; the limit "
+                "is 8192 bytes",
+            )
+        ],
+    )
+
+
+def test_a_record_is_at_most_32_kb_as_stored():
+    """Measured as the stream stores it: the enriched event, compact JSON, UTC times as Z."""
+
+    def stored_size(record: dict[str, Any]) -> int:
+        batch = validate_records([record], received_at=NOW)
+        ((_, event),) = batch.records
+        return len(orjson.dumps(event, option=orjson.OPT_UTC_Z))
+
+    # Every bounded field at its longest in 4-byte characters (the bounds count characters),
+    # then the properties padded under their own limit to reach the record's exactly.
+    wide = "\U0001f600"
+    base = {
+        "event_type": "page_view",
+        "page": "/" + wide * 2047,
+        "page_url": "https://a/" + wide * 2038,
+        "referrer": "https://a/" + wide * 2038,
+        "user_agent": wide * 1000,
+    }
+    padding = MAX_INCOMING_RECORD_BYTES - stored_size({**base, "properties": {"p": ""}})
+    assert 0 < padding < 8000
+    at_limit = {**base, "properties": {"p": "a" * padding}}
+    assert stored_size(at_limit) == MAX_INCOMING_RECORD_BYTES
+    over = {**base, "properties": {"p": "a" * (padding + 1)}}
+    assert checked(over) == (
+        [],
+        [
+            (
+                "record",
+                f"record is {MAX_INCOMING_RECORD_BYTES + 1} bytes as stored; the limit is "
+                "32768 bytes per record",
+            )
+        ],
+    )
+
+
+def test_an_integer_past_64_bits_cannot_be_stored():
+    assert checked({"event_type": "click", "properties": {"n": 2**64}}) == (
+        [],
+        [("record", "cannot be stored as JSON: Integer exceeds 64-bit range")],
+    )
+    assert checked({"event_type": "click", "properties": {"n": 2**64 - 1}}) == ([0], [])
+
+
+def test_an_event_may_be_up_to_24_hours_ahead_of_the_server():
+    ahead = NOW + timedelta(hours=24)
+    assert checked({"event_type": "click", "timestamp": ahead.isoformat()}) == ([0], [])
+    later = ahead + timedelta(milliseconds=1)
+    assert checked({"event_type": "click", "timestamp": later.isoformat()}) == (
+        [],
+        [("timestamp", "is more than 24 hours in the future")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("age", "days"), [(timedelta(days=3650), "3650"), (timedelta(days=7), "7")]
+)
+def test_an_event_may_be_as_old_as_the_stage_allows(age, days):
+    oldest = NOW - age
+    options = {"max_event_age": age}
+    assert checked({"event_type": "click", "timestamp": oldest.isoformat()}, **options) == ([0], [])
+    older = oldest - timedelta(milliseconds=1)
+    assert checked({"event_type": "click", "timestamp": older.isoformat()}, **options) == (
+        [],
+        [("timestamp", f"is more than {days} days in the past (the limit on event age)")],
+    )
+
+
+class _Stream:
+    """A Kinesis stand-in that answers each ``PutRecords`` from a script: an exception, or a
+    per-entry list of error codes (None = stored)."""
+
+    def __init__(self, *answers: Exception | list[str | None]) -> None:
+        self.answers = list(answers)
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(Records)
+        answer = self.answers.pop(0) if self.answers else [None] * len(Records)
+        if isinstance(answer, Exception):
+            raise answer
+        return {
+            "Records": [
+                {"ErrorCode": code, "ErrorMessage": "no"} if code else {"SequenceNumber": "1"}
+                for code in answer
+            ]
+        }
+
+
+THROTTLED = "ProvisionedThroughputExceededException"
+
+
+def throttling() -> ClientError:
+    return ClientError({"Error": {"Code": THROTTLED, "Message": "slow"}}, "PutRecords")
+
+
+def valid(count: int) -> list[tuple[int, dict[str, Any]]]:
+    records = [{"event_type": "click", "session_id": f"s{i}"} for i in range(count)]
+    return validate_records(records, received_at=NOW).records
+
+
+def test_what_the_stream_still_refuses_after_the_last_attempt_is_named_and_retryable():
+    waits: list[float] = []
+    stream = _Stream(
+        [None, THROTTLED, "InternalFailure"], [THROTTLED, "InternalFailure"], throttling()
+    )
+    outcome = put_events(stream, "st", valid(3), max_attempts=3, sleep=waits.append)
+    assert [index for index, _ in outcome.accepted] == [0]
+    assert outcome.rejected == [
+        RecordError(
+            1,
+            "record",
+            f"not accepted: the stream refused it ({THROTTLED}) after 3 attempts; retry later",
+            retryable=True,
+        ),
+        RecordError(
+            2,
+            "record",
+            f"not accepted: the stream refused it ({THROTTLED}) after 3 attempts; retry later",
+            retryable=True,
+        ),
+    ]
+    # each throttled entry counts, and a whole call throttled counts once
+    assert (outcome.attempts, outcome.throttled) == (3, 1 + 1 + 1)
+    assert [len(call) for call in stream.calls] == [3, 2, 2]
+    assert len(waits) == 2 and all(0 <= wait <= 1.0 for wait in waits)
+
+
+def test_a_connection_failure_is_named_by_its_exception():
+    stream = _Stream(EndpointConnectionError(endpoint_url="http://kinesis"))
+    outcome = put_events(stream, "st", valid(1), max_attempts=1, sleep=lambda _: None)
+    assert outcome.accepted == [] and outcome.throttled == 0
+    assert outcome.rejected[0].message == (
+        "not accepted: the stream refused it (EndpointConnectionError) after 1 attempts; "
+        "retry later"
+    )
+
+
+def test_a_stream_record_may_hold_exactly_1_mib_with_its_key():
+    batch = valid(2)
+    key = len(b"s0")
+    encoded = {0: b"x" * (MAX_RECORD_BYTES - key), 1: b"x" * (MAX_RECORD_BYTES - key + 1)}
+    stream = _Stream()
+    outcome = put_events(stream, "st", batch, encoded=encoded)
+    assert [index for index, _ in outcome.accepted] == [0]
+    assert outcome.rejected == [
+        RecordError(
+            1, "record", f"encoded event is {MAX_RECORD_BYTES + 1} bytes; Kinesis allows 1 MiB"
+        )
+    ]
+    assert [len(call) for call in stream.calls] == [1]
+
+
+def context(stream: Any, **options: Any) -> IngestContext:
+    return IngestContext(kinesis=stream, stream_name="st", received_at=NOW, **options)
+
+
+def test_the_answer_names_each_record_not_taken_and_counts_each_outcome():
+    body = orjson.dumps(
+        {
+            "records": [
+                {"event_type": "click", "session_id": "a"},
+                {"event_type": "click", "properties": nested(6)},
+                {"event_type": "click", "session_id": "b"},
+                {"event_type": "click", "session_id": "c"},
+            ]
+        }
+    )
+    stream = _Stream([None, THROTTLED, None], [THROTTLED])
+    response = handle_events_request(body, context(stream, max_attempts=2))
+    assert response.status == 200
+    sent = [orjson.loads(entry["Data"]) for entry in stream.calls[0]]
+    assert response.body == {
+        "status": "accepted",
+        "processed": 2,
+        "failed": 2,
+        "errors": [
+            {
+                "index": 1,
+                "field": "properties",
+                "message": "properties nest 6 levels deep; the limit is 5",
+            },
+            {
+                "index": 2,
+                "field": "record",
+                "message": f"not accepted: the stream refused it ({THROTTLED}) after 2 attempts; "
+                "retry later",
+                "retryable": True,
+            },
+        ],
+        "event_ids": [sent[0]["event_id"], sent[2]["event_id"]],
+    }
+    assert response.headers == {}
+    assert (response.accepted, response.rejected, response.throttled, response.put_retries) == (
+        2,
+        2,
+        2,
+        1,
+    )
+    assert response.rejected_by_reason == {"invalid_properties": 1, "stream_refused": 1}
+
+
+def test_a_batch_with_nothing_valid_is_a_400():
+    body = b'{"records": [{"event_type": ""}, {"event_type": "click", "timestamp": "2030-01-01T00:00:00Z"}]}'
+    stream = _Stream()
+    response = handle_events_request(body, context(stream))
+    assert response.status == 400 and response.body["status"] == "rejected"
+    assert (response.body["processed"], response.body["failed"]) == (0, 2)
+    assert [(e["index"], e["field"]) for e in response.body["errors"]] == [
+        (0, "event_type"),
+        (1, "timestamp"),
+    ]
+    assert stream.calls == [] and response.headers == {}
+
+
+def test_a_batch_the_stream_takes_none_of_is_a_503_to_retry_after_a_second():
+    response = handle_events_request(
+        b'{"records": [{"event_type": "click"}]}',
+        context(_Stream(throttling(), throttling()), max_attempts=2),
+    )
+    assert response.status == 503 and response.body["status"] == "unavailable"
+    assert response.headers == {"Retry-After": "1"}
+    assert (response.put_retries, response.throttled) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status", "field", "message"),
+    [
+        (b"", None, 400, "body", "request body is empty; send a JSON object"),
+        (
+            b"{}",
+            "text/csv",
+            415,
+            "Content-Type",
+            f"Content-Type 'text/csv' is not accepted; {UNSUPPORTED}",
+        ),
+        (b"[]", None, 400, "body", 'the body must be a JSON object like {"records": [...]}'),
+        (
+            b"x" * (MAX_BODY_BYTES + 1),
+            None,
+            413,
+            "body",
+            "request body is 1048577 bytes; the limit is 1048576",
+        ),
+    ],
+)
+def test_a_whole_request_refused_says_why_once_and_in_the_errors_list(
+    raw, content_type, status, field, message
+):
+    stream = _Stream()
+    response = handle_events_request(raw, context(stream), content_type)
+    assert response.status == status
+    assert response.body == {
+        "status": "rejected",
+        "error": message,
+        "errors": [{"index": None, "field": field, "message": message}],
+    }
+    assert stream.calls == []
+
+
+def test_track_takes_one_event_and_answers_its_id():
+    stream = _Stream()
+    response = handle_track_request(b'{"event_type": "click"}', context(stream), "application/json")
+    (entry,) = stream.calls[0]
+    assert response.status == 200
+    assert response.body == {
+        "status": "accepted",
+        "event_id": orjson.loads(entry["Data"])["event_id"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status", "field", "message"),
+    [
+        (b'[{"event_type": "click"}]', None, 400, "body", "the body must be one JSON event object"),
+        (b"", None, 400, "body", "request body is empty; send a JSON object"),
+        (
+            b"{}",
+            "image/png",
+            415,
+            "Content-Type",
+            f"Content-Type 'image/png' is not accepted; {UNSUPPORTED}",
+        ),
+        (
+            b'{"event_type": ',
+            None,
+            400,
+            "body",
+            "malformed JSON: unexpected end of data: line 1 column 16 (char 15)",
+        ),
+    ],
+)
+def test_track_refuses_what_is_not_one_event(raw, content_type, status, field, message):
+    stream = _Stream()
+    response = handle_track_request(raw, context(stream), content_type)
+    assert (response.status, response.body["errors"]) == (
+        status,
+        [{"index": None, "field": field, "message": message}],
+    )
+    assert stream.calls == []
+
+
+def test_track_answers_an_invalid_event_with_its_field():
+    response = handle_track_request(b'{"event_type": 3}', context(_Stream()))
+    assert response.status == 400
+    assert [(e["index"], e["field"]) for e in response.body["errors"]] == [(0, "event_type")]
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("properties.a.b", "invalid_properties"),
+        ("context[0].page", "invalid_context"),
+        ("device.screen_width", "invalid_device"),
+        ("record", "invalid_record"),
+        ("", "invalid_record"),
+        ("f" * 60 + ".x", "invalid_" + "f" * 40),
+    ],
+)
+def test_a_rejection_reason_is_the_top_level_field_bounded_in_length(field, reason):
+    assert rejection_reason(RecordError(0, field, "m")) == reason
+
+
+def test_a_record_the_stream_refused_is_counted_apart_from_invalid_ones():
+    errors = [
+        RecordError(0, "record", "m", retryable=True),
+        RecordError(1, "record", "m"),
+        RecordError(2, "properties.x", "m"),
+        RecordError(3, "properties", "m"),
+    ]
+    assert count_reasons(errors) == {
+        "stream_refused": 1,
+        "invalid_record": 1,
+        "invalid_properties": 2,
+    }
