@@ -51,7 +51,7 @@ class StatsPoller(threading.Thread):
         while not self.stop_event.is_set():
             started = time.monotonic()
             try:
-                total = int(self.stack.get_json("/stats", timeout=5).get("total_events", 0))
+                total = self.stack.total_events(timeout=5)
             except Exception:
                 total = -1
             received = time.monotonic()
@@ -247,10 +247,10 @@ def run(open_stack: Callable[[], AbstractContextManager[Stack]], config: RunConf
         f"{REQUESTS_PER_S} POSTs/s by a pool of 8 threads for {duration:.0f} s. A poller "
         f"reads `GET /stats` every {POLL_INTERVAL_S * 1000:.0f} ms. Latency per event "
         "('counter catch-up'): batches ordered by acknowledgement; a batch counts as visible "
-        "at the first poll *response* whose `total_events` growth covers all events accepted "
-        "up to and including it; latency = that time minus the moment its POST was sent "
-        "(so it includes the POST itself and up to one poll interval + one /stats response "
-        "time). Percentiles over events, median of 3 runs per rate. "
+        "at the first poll *response* whose `total_events` + `bots_excluded` growth covers all "
+        "events accepted up to and including it; latency = that time minus the moment its "
+        "POST was sent (so it includes the POST itself and up to one poll interval + one "
+        "/stats response time). Percentiles over events, median of 3 runs per rate. "
         "'Achieved' = accepted events / (last ack - first send). Baseline: on the same "
         "emulator, `PutRecord` then `GetRecords` in a tight loop until the record is read, "
         f"{len(roundtrips)} times."

@@ -1,9 +1,13 @@
 """Figure 6 — read latency: ``/stats``, ``/metrics/timeseries``, ``/funnel``, the web-analytics
 reads (``/breakdown``, ``/goals``, ``/realtime``, ``/dashboard`` by period) p50/p99 with
-10^4 and then 10^6 events' aggregates in the table (written directly with
-``DynamoAggregateStore.apply`` — the same items the aggregator writes — because 10^6
-events cannot go through HTTP in the bench's time); must be flat in the number of events.
-Baseline: ``GET /`` (health)."""
+10^4 and then 10^5 events' aggregates in the table (written directly with
+``DynamoAggregateStore.apply`` — the same items the aggregator writes, folded as it folds —
+because 10^5 events cannot go through HTTP in the bench's time); must be flat in the number
+of events. Baseline: ``GET /`` (health).
+
+Why not 10^6: every session is its own item, folded with one conditional ``UpdateItem``, and
+the emulator serves about 80 of those a second, so 10^6 events (~170,000 sessions) take ~35
+minutes to write; 10^5 take ~4."""
 
 from __future__ import annotations
 
@@ -22,12 +26,12 @@ from clickstream.aggregates import SequencedEvent
 from clickstream.schema import Event
 from clickstream.store import DynamoAggregateStore
 
-# One busy hour: spreading 10^6 events over a day through the emulator would take far longer
+# One busy hour: spreading 10^5 events over a day through the emulator would take far longer
 # than the bench's budget. Reads cover the same buckets at both sizes either way.
 SPAN = timedelta(hours=1)
 SHARDS = 2
 APPLY_BATCH = 10_000
-FLAT = 1.5  # p50 at 10^6 may be at most this times p50 at 10^4
+FLAT = 1.5  # p50 at 10^5 may be at most this times p50 at 10^4
 
 
 def endpoints(now: datetime) -> dict[str, str]:
@@ -109,12 +113,15 @@ class Backfill:
                     result = self.store.apply(f"bench-backfill-{shard}", items)
                     self.deltas += result.deltas_written
                     self.events += result.applied
+        # What the aggregator leaves when its stream goes quiet: every delta folded, so the
+        # reads measure the items, not a backlog of deltas added up at read time.
+        self.store.fold_all()
         return time.monotonic() - started
 
 
 def run(small_stack: Stack, large_stack: Stack, config: RunConfig) -> FigureResult:
-    result = FigureResult(6, "Read latency at 10^4 and 10^6 events (local stack)")
-    small, large = 10_000, config.pick(1_000_000, 100_000)
+    result = FigureResult(6, "Read latency at 10^4 and 10^5 events (local stack)")
+    small, large = 10_000, config.pick(100_000, 30_000)
     samples = config.pick(60, 15)
     now = datetime.now(UTC)
     paths = endpoints(now)
@@ -149,7 +156,7 @@ def run(small_stack: Stack, large_stack: Stack, config: RunConfig) -> FigureResu
                 "ms",
                 health,
                 "GET / p50",
-                target=f"flat: <= {FLAT}x the 10^4 p50",
+                target=f"flat: <= {FLAT}x the {small_label} p50",
                 holds=p50_large <= FLAT * p50_small,
             )
         )
@@ -179,8 +186,9 @@ def run(small_stack: Stack, large_stack: Stack, config: RunConfig) -> FigureResu
     result.details += [
         "Aggregates written: "
         + "; ".join(
-            f"{count:,} events in {seconds:.1f} s ({deltas:,} deltas, folded as they went), "
-            f"`/stats` `total_events` read back {total:,}"
+            f"{count:,} events in {seconds:.1f} s ({deltas:,} deltas, folded as they went and "
+            "then all), "
+            f"`/stats` `total_events` + `bots_excluded` read back {total:,}"
             for count, (seconds, deltas, total) in writes.items()
         )
         + ".",

@@ -231,11 +231,11 @@ def run(stack: Stack, config: RunConfig, *, profile: bool) -> FigureResult:
         f"{WORKERS} threads POST {BATCH}-event batches "
         f"of simulator events back to back for {duration:.0f} s (bodies built beforehand); "
         "accepted = event ids in the 200 answers. Then the bench waits until `/stats` "
-        "`total_events` has grown by exactly the accepted count and every accepted id is in "
-        "the new Parquet objects under `events/` (read with pyarrow). Sustained end to end = "
-        "the slowest stage's rate while backlogged (see the stage table). CPU per process "
-        "from /proc/<pid>/stat (utime+stime, all threads) over the load window, in cores "
-        "(1.0 = one core busy); the machine's total from /proc/stat."
+        "`total_events` + `bots_excluded` has grown by exactly the accepted count and every "
+        "accepted id is in the new Parquet objects under `events/` (read with pyarrow). "
+        "Sustained end to end = the slowest stage's rate while backlogged (see the stage "
+        "table). CPU per process from /proc/<pid>/stat (utime+stime, all threads) over the "
+        "load window, in cores (1.0 = one core busy); the machine's total from /proc/stat."
     )
     result.details += [
         f"Accepted {load.accepted:,} events in {load.ended - load.started:.1f} s "

@@ -77,7 +77,7 @@ def largest_item_growth(
 
 def run(config: RunConfig) -> FigureResult:
     result = FigureResult(2, "Aggregator DynamoDB write units per 1,000 events")
-    count = config.pick(20_000, 10_000)
+    count = config.pick(10_000, 5_000)
     repeats = config.pick(3, 3)
     runs: dict[int, list[dict[str, float]]] = {size: [] for size in BATCH_SIZES}
     shapes = []
@@ -95,7 +95,7 @@ def run(config: RunConfig) -> FigureResult:
             )
             for size in BATCH_SIZES:
                 runs[size].append(measure(events, size, f"bench-writes-{repeat}-{size}"))
-        probe_events = config.pick(30_000, 10_000)
+        probe_events = config.pick(15_000, 6_000)
         probe_records = traffic.records(
             probe_events,
             seed=config.seed,
@@ -103,7 +103,7 @@ def run(config: RunConfig) -> FigureResult:
             rate=probe_events / 600,
         )
         growth = largest_item_growth(
-            probe_records, "bench-session-growth", step=config.pick(5_000, 2_500)
+            probe_records, "bench-session-growth", step=config.pick(3_000, 2_000)
         )
     med = {size: {k: median(r[k] for r in runs[size]) for k in runs[size][0]} for size in runs}
     for size in BATCH_SIZES:

@@ -100,8 +100,11 @@ class Stack:
             payload = {}
         return response.status_code, payload
 
-    def total_events(self) -> int:
-        return int(self.get_json("/stats").get("total_events", 0))
+    def total_events(self, timeout: float = 10.0) -> int:
+        """Every event the aggregator has counted: ``/stats`` leaves crawlers' events out of
+        ``total_events`` and reports them as ``bots_excluded`` (the simulator sends some)."""
+        stats = self.get_json("/stats", timeout=timeout)
+        return int(stats.get("total_events") or 0) + int(stats.get("bots_excluded") or 0)
 
     def wait_idle(self, quiet_s: float = 1.5, timeout: float = 60.0) -> int:
         """Wait until ``total_events`` stops moving for ``quiet_s``; returns it."""

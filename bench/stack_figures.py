@@ -23,7 +23,7 @@ STACK_ENV: dict[int, dict[str, str]] = {7: {"CLICKSTREAM_ESM_BATCHING_WINDOW_S":
 
 TITLES = {
     5: "Freshness: POST -> counted in /stats (local stack)",
-    6: "Read latency at 10^4 and 10^6 events (local stack)",
+    6: "Read latency at 10^4 and 10^5 events (local stack)",
     7: "Local throughput with zero loss, and what bounds it",
 }
 

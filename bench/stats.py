@@ -36,6 +36,15 @@ def ratio(value: float, baseline: float) -> float:
     return value / baseline
 
 
+def paired_ratios(values: Sequence[float], baselines: Sequence[float]) -> list[float]:
+    """``value / baseline`` of each pair measured back to back: a machine that speeds up or
+    slows down between pairs moves both sides of a pair alike, so the ratios spread less
+    than the two medians' ratio does."""
+    if len(values) != len(baselines):
+        raise ValueError(f"{len(values)} values against {len(baselines)} baselines")
+    return [ratio(value, baseline) for value, baseline in zip(values, baselines, strict=True)]
+
+
 def per_thousand(count: float, events: int) -> float:
     return math.nan if events <= 0 else count * 1000.0 / events
 

@@ -15,6 +15,7 @@ from bench.stats import (
     crossing,
     fmt_number,
     median,
+    paired_ratios,
     per_thousand,
     percentile,
     ratio,
@@ -49,6 +50,17 @@ def test_ratio_and_per_thousand():
     assert math.isnan(ratio(1.0, 0.0))
     assert per_thousand(9, 1000) == 9.0
     assert math.isnan(per_thousand(1, 0))
+
+
+def test_paired_ratios_divide_each_value_by_the_baseline_of_its_own_round():
+    # The machine at 1.0, 0.6 and 1.4 times its speed in three rounds; the work half as fast
+    # as its floor in each.
+    floor = [100.0, 60.0, 140.0]
+    assert paired_ratios([50.0, 30.0, 70.0], floor) == [0.5, 0.5, 0.5]
+    assert paired_ratios([50.0, 0.0], [0.0, 10.0])[1] == 0.0
+    assert math.isnan(paired_ratios([50.0], [0.0])[0])
+    with pytest.raises(ValueError, match="2 values against 1 baselines"):
+        paired_ratios([1.0, 2.0], [1.0])
 
 
 def test_weighted_expand_repeats_each_value_by_its_weight():
