@@ -430,11 +430,12 @@ def stream_batch(batch: ValidatedBatch, sent: int, context: IngestContext) -> In
     return response
 
 
-_MAX_INT = 2**64  # orjson reads integers past 64 bits as floats and cannot write them
+# orjson reads integers in [-2**63, 2**64) as ints, any other as a float, and cannot write them
+_MIN_INT, _END_INT = -(2**63), 2**64
 
 
 def _as_orjson_reads(values: Any) -> bool:
-    """No NaN, no infinity, no integer past 64 bits among the free-form values: what
+    """No NaN, no infinity, no integer orjson reads as a float among the free-form values: what
     pydantic-core's JSON parser takes but orjson (the record-by-record path) reads
     otherwise. Scalars are checked in place, containers walked without recursion."""
     stack = [values]
@@ -446,7 +447,7 @@ def _as_orjson_reads(values: Any) -> bool:
                 if value != value or value in (math.inf, -math.inf):
                     return False
             elif kind is int:
-                if not -_MAX_INT < value < _MAX_INT:
+                if not _MIN_INT <= value < _END_INT:
                     return False
             elif kind is dict or kind is list:
                 stack.append(value)

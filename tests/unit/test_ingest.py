@@ -175,15 +175,31 @@ class _Keeping:
 
 @pytest.mark.parametrize(
     ("value", "status"),
-    [(b"123456789012345678901234567890", 200), (b"NaN", 400), (b"Infinity", 400), (b"1e400", 400)],
+    [
+        (b"123456789012345678901234567890", 200),
+        (b"18446744073709551616", 200),  # 2**64: orjson reads a float
+        (b"18446744073709551615", 200),
+        (b"-9223372036854775809", 200),  # -2**63 - 1: orjson reads a float
+        (b"-9223372036854775808", 200),
+        (b"NaN", 400),
+        (b"Infinity", 400),
+        (b"-Infinity", 400),
+        (b"1e400", 400),
+        (b'{"deeper": [NaN]}', 400),
+        (b"[[Infinity]]", 400),
+    ],
 )
 def test_a_body_pydantic_and_orjson_read_differently_is_answered_as_orjson_reads_it(value, status):
     """pydantic-core's JSON parser takes NaN, Infinity and 30-digit integers; the
     record-by-record path (orjson) does not, or reads them as floats: both paths answer
     such a body alike, never with an exception."""
-    body = b'{"records": [{"event_type": "click", "properties": {"n": ' + value + b"}}]}"
-    context = IngestContext(kinesis=_Keeping(), stream_name="s", received_at=NOW)
-    assert handle_events_request(body, context).status == status
+    for record in (
+        b'{"event_type": "click", "properties": {"n": ' + value + b"}}",
+        b'{"event_type": "click", "unmapped": ' + value + b"}",  # kept in properties
+    ):
+        body = b'{"records": [' + record + b"]}"
+        context = IngestContext(kinesis=_Keeping(), stream_name="s", received_at=NOW)
+        assert handle_events_request(body, context).status == status, record
 
 
 def test_bodies_with_hex_ids_take_the_fast_path():

@@ -27,7 +27,7 @@ from clickstream.ingest import (
     rejection_reason,
     validate_records,
 )
-from clickstream.schema import RecordError
+from clickstream.schema import Location, RecordError
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 UNSUPPORTED = "send application/json (or text/plain from navigator.sendBeacon)"  # the 415's advice
@@ -74,6 +74,10 @@ def test_json_and_beacon_content_types_are_taken(content_type):
             ("Content-Type", "the body must be UTF-8 (charset=utf-8)"),
         ),
         ("text/plain; Charset=UTF-16", ("Content-Type", "the body must be UTF-8 (charset=utf-8)")),
+        (
+            "text/plain; charset = latin-1",
+            ("Content-Type", "the body must be UTF-8 (charset=utf-8)"),
+        ),
     ],
 )
 def test_other_content_types_are_refused_with_415(content_type, expected):
@@ -132,7 +136,9 @@ def test_five_hundred_records_are_taken():
 
 
 def checked(record: dict[str, Any], **options: Any) -> tuple[list[int], list[tuple[str, str]]]:
-    batch = validate_records([record], received_at=NOW, **options)
+    """Which of [a valid record, ``record``] pass, and the errors, each of record 1."""
+    batch = validate_records([{"event_type": "click"}, record], received_at=NOW, **options)
+    assert {error.index for error in batch.errors} <= {1}
     return [index for index, _ in batch.records], [(e.field, e.message) for e in batch.errors]
 
 
@@ -144,9 +150,9 @@ def nested(depth: int) -> dict[str, Any]:
 
 
 def test_properties_nest_at_most_five_levels():
-    assert checked({"event_type": "click", "properties": nested(5)}) == ([0], [])
+    assert checked({"event_type": "click", "properties": nested(5)}) == ([0, 1], [])
     assert checked({"event_type": "click", "properties": nested(6)}) == (
-        [],
+        [0],
         [("properties", "properties nest 6 levels deep; the limit is 5")],
     )
 
@@ -157,9 +163,9 @@ def test_properties_are_at_most_8192_bytes_as_json():
         assert len(orjson.dumps(properties)) == size
         return {"event_type": "click", "properties": properties}
 
-    assert checked(with_properties_of(8192)) == ([0], [])
+    assert checked(with_properties_of(8192)) == ([0, 1], [])
     assert checked(with_properties_of(8193)) == (
-        [],
+        [0],
         [
             (
                 "properties",
@@ -194,7 +200,7 @@ def test_a_record_is_at_most_32_kb_as_stored():
     assert stored_size(at_limit) == MAX_INCOMING_RECORD_BYTES
     over = {**base, "properties": {"p": "a" * (padding + 1)}}
     assert checked(over) == (
-        [],
+        [0],
         [
             (
                 "record",
@@ -207,18 +213,18 @@ def test_a_record_is_at_most_32_kb_as_stored():
 
 def test_an_integer_past_64_bits_cannot_be_stored():
     assert checked({"event_type": "click", "properties": {"n": 2**64}}) == (
-        [],
+        [0],
         [("record", "cannot be stored as JSON: Integer exceeds 64-bit range")],
     )
-    assert checked({"event_type": "click", "properties": {"n": 2**64 - 1}}) == ([0], [])
+    assert checked({"event_type": "click", "properties": {"n": 2**64 - 1}}) == ([0, 1], [])
 
 
 def test_an_event_may_be_up_to_24_hours_ahead_of_the_server():
     ahead = NOW + timedelta(hours=24)
-    assert checked({"event_type": "click", "timestamp": ahead.isoformat()}) == ([0], [])
+    assert checked({"event_type": "click", "timestamp": ahead.isoformat()}) == ([0, 1], [])
     later = ahead + timedelta(milliseconds=1)
     assert checked({"event_type": "click", "timestamp": later.isoformat()}) == (
-        [],
+        [0],
         [("timestamp", "is more than 24 hours in the future")],
     )
 
@@ -229,10 +235,13 @@ def test_an_event_may_be_up_to_24_hours_ahead_of_the_server():
 def test_an_event_may_be_as_old_as_the_stage_allows(age, days):
     oldest = NOW - age
     options = {"max_event_age": age}
-    assert checked({"event_type": "click", "timestamp": oldest.isoformat()}, **options) == ([0], [])
+    assert checked({"event_type": "click", "timestamp": oldest.isoformat()}, **options) == (
+        [0, 1],
+        [],
+    )
     older = oldest - timedelta(milliseconds=1)
     assert checked({"event_type": "click", "timestamp": older.isoformat()}, **options) == (
-        [],
+        [0],
         [("timestamp", f"is more than {days} days in the past (the limit on event age)")],
     )
 
@@ -486,6 +495,7 @@ def test_track_answers_an_invalid_event_with_its_field():
         ("record", "invalid_record"),
         ("", "invalid_record"),
         ("f" * 60 + ".x", "invalid_" + "f" * 40),
+        ("context[0][1]", "invalid_context"),
     ],
 )
 def test_a_rejection_reason_is_the_top_level_field_bounded_in_length(field, reason):
@@ -504,3 +514,83 @@ def test_a_record_the_stream_refused_is_counted_apart_from_invalid_ones():
         "invalid_record": 1,
         "invalid_properties": 2,
     }
+
+
+def placed_in(country: str) -> Any:
+    seen: list[str | None] = []
+
+    def locate(address: str | None) -> Location:
+        seen.append(address)
+        return Location(country=country)
+
+    locate.seen = seen  # type: ignore[attr-defined]
+    return locate
+
+
+@pytest.mark.parametrize("path", ["fast path", "record by record"])
+def test_both_paths_enrich_with_the_callers_address_and_place_and_the_stages_age_limit(path):
+    """The fast path (every record valid) and the record-by-record one (here, because one
+    record is not) take the same context: the caller's address, truncated, and its place,
+    and the stage's maximum event age."""
+    locate = placed_in("FR")
+    records = [
+        {"event_type": "click", "session_id": "s"},
+        {"event_type": "click", "timestamp": (NOW - timedelta(days=8)).isoformat()},
+    ]
+    if path == "record by record":
+        records.append({"event_type": 3})
+    stream = _Stream()
+    ctx = context(stream, source_ip="203.0.113.77", locate=locate, max_event_age=timedelta(days=7))
+    response = handle_events_request(orjson.dumps({"records": records}), ctx)
+    stored = [orjson.loads(entry["Data"]) for entry in stream.calls[0]]
+    assert [(event["ip_truncated"], event["location"]) for event in stored] == [
+        ("203.0.113.0", {"country": "FR"})
+    ]
+    assert locate.seen == ["203.0.113.77"] * (len(records) - (path == "record by record"))
+    assert response.body["errors"][0] == {
+        "index": 1,
+        "field": "timestamp",
+        "message": "is more than 7 days in the past (the limit on event age)",
+    }
+
+
+def test_records_an_sdk_could_not_map_keep_their_positions_beside_invalid_ones():
+    unmapped = RecordError(0, "type", "not a message this endpoint maps")
+    batch = validate_records(
+        [unmapped, {"event_type": 3}, {"event_type": "click"}], received_at=NOW
+    )
+    assert [index for index, _ in batch.records] == [2]
+    assert sorted((e.index, e.field) for e in batch.errors) == [(0, "type"), (1, "event_type")]
+
+
+def test_put_events_tries_five_times_by_default_and_sends_each_event_as_stored():
+    stream = _Stream(*[throttling()] * 5)
+    batch = valid(1)
+    outcome = put_events(stream, "st", batch, sleep=lambda _: None)
+    assert outcome.attempts == 5 and len(stream.calls) == 5
+    ((_, event),) = batch
+    assert stream.calls[0] == [
+        {"Data": orjson.dumps(event, option=orjson.OPT_UTC_Z), "PartitionKey": "s0"}
+    ]
+
+
+def test_no_attempt_allowed_reports_every_event_unsent():
+    outcome = put_events(_Stream(), "st", valid(1), max_attempts=0)
+    assert outcome.rejected == [
+        RecordError(
+            0,
+            "record",
+            "not accepted: the stream refused it (unknown) after 0 attempts; retry later",
+            retryable=True,
+        )
+    ]
+
+
+def test_a_batch_taken_at_the_first_attempt_counts_no_retry():
+    response = handle_events_request(b'{"records": [{"event_type": "click"}]}', context(_Stream()))
+    assert (response.status, response.put_retries, response.throttled) == (200, 0, 0)
+
+
+def test_no_body_at_all_is_an_empty_body():
+    response = handle_events_request(None, context(_Stream()))
+    assert (response.status, response.body["error"]) == (400, EMPTY[1])

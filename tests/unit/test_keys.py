@@ -141,6 +141,12 @@ def test_creation_refuses_what_it_cannot_store(dynamodb, options, message):
     assert dynamodb.scan(TableName=TABLE)["Items"] == []
 
 
+def test_a_key_may_be_created_without_a_name(dynamodb):
+    key, record = create_key(dynamodb, TABLE, role="write", site="s")
+    assert record.name == ""
+    assert get_key(dynamodb, TABLE, key) == record
+
+
 def test_the_longest_site_and_name_are_taken(dynamodb):
     _, record = create_key(dynamodb, TABLE, role="admin", site="s" * 253, name="n" * 128)
     assert (record.site, record.name) == ("s" * 253, "n" * 128)
