@@ -218,6 +218,32 @@ def test_an_oversize_record_is_poison_whatever_it_holds():
     assert raised.value.reason.startswith("undecodable: not JSON")
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"device": {"device_type": 5}}, "device.device_type: Input should be a valid string"),
+        ({"event_type": None}, "event_type: Input should be a valid string"),
+    ],
+)
+def test_a_record_against_the_schema_is_poison_naming_the_path_of_its_first_error(change, reason):
+    from clickstream.records import PoisonRecord, decode_event
+
+    with pytest.raises(PoisonRecord) as raised:
+        decode_event(orjson.dumps({**make_event().model_dump(mode="json"), **change}))
+    assert raised.value.reason == f"schema-invalid: {reason}"
+
+
+@pytest.mark.parametrize("data", [b"[]", b"1", b'"event"'])
+def test_a_record_that_is_not_an_object_is_poison_as_a_whole(data):
+    from clickstream.records import PoisonRecord, decode_event
+
+    with pytest.raises(PoisonRecord) as raised:
+        decode_event(data)
+    assert raised.value.reason == (
+        "schema-invalid: record: Input should be a valid dictionary or instance of Event"
+    )
+
+
 # --- a failed record: nothing after it applied, resumed from it --------------------------------
 
 
