@@ -10,22 +10,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import RSAKey
 
 from clickstream.auth import (
-    authorize_claims,
     authorize_key,
     presented_key,
-    verify_cognito_jwt,
 )
 from clickstream.cors import cors_headers, preflight
 from clickstream.errors import RequestError
-from clickstream.ingest import validate_records
 from clickstream.keys import KeyRecord, generate_key
 from clickstream.settings import parse_origins
 
@@ -100,37 +95,6 @@ def test_admin_keys_also_read_and_write_keys_come_from_a_header_or_the_query():
 # --- Cognito -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def signing_key():
-    return RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
-
-
-def token(key, *, issued: datetime, lifetime: timedelta, **claims) -> str:
-    body = {
-        "sub": "user-1",
-        "iss": ISSUER,
-        "aud": CLIENT_ID,
-        "token_use": "id",
-        "iat": int(issued.timestamp()),
-        "exp": int((issued + lifetime).timestamp()),
-        **claims,
-    }
-    return jwt.encode({"alg": "RS256", "kid": "test-key"}, body, key)
-
-
-def jwks(key) -> dict:
-    return {"keys": [key.as_dict(private=False)]}
-
-
-def test_a_valid_cognito_token_is_accepted(signing_key):
-    value = token(signing_key, issued=NOW - timedelta(minutes=5), lifetime=timedelta(hours=1))
-    claims = verify_cognito_jwt(
-        value, jwks(signing_key), issuer=ISSUER, client_id=CLIENT_ID, now=NOW
-    )
-    assert claims["sub"] == "user-1"
-    assert authorize_claims("read", claims, NOW).role == "read"
-
-
 def test_a_cognito_stage_puts_the_user_pool_authorizer_on_every_read_route():
     arn = "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_TEST"
     script = (
@@ -179,18 +143,3 @@ def test_cors_echoes_only_listed_origins():
         ["POST"],
     )
     assert answer.status == 204 and answer.headers["Access-Control-Allow-Methods"] == "OPTIONS,POST"
-
-
-def test_limits_name_the_field_and_the_limit():
-    batch = validate_records(
-        [
-            {"event_type": "click", "properties": {"a": {"b": {"c": {"d": {"e": 1}}}}}},
-            {"event_type": "click", "properties": {"a": {"b": {"c": {"d": {"e": {}}}}}}},
-            {"event_type": "click", "timestamp": "1970-01-01T00:00:00Z"},
-        ],
-        received_at=NOW,
-    )
-    assert [index for index, _ in batch.events] == [0]
-    assert [(e.index, e.field) for e in batch.errors] == [(1, "properties"), (2, "timestamp")]
-    assert "the limit is 5" in batch.errors[0].message
-    assert "3650 days" in batch.errors[1].message

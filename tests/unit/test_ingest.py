@@ -68,36 +68,6 @@ def test_only_the_failed_entries_are_sent_again(kinesis):
     assert outcome.rejected == [] and outcome.attempts == 2 and outcome.throttled == 1
 
 
-def test_records_still_failing_after_the_last_attempt_are_reported_not_accepted(kinesis):
-    client, stubber = kinesis
-    batch = events(2)
-    stubber.add_response(
-        "put_records",
-        {"FailedRecordCount": 1, "Records": [{"SequenceNumber": "1", "ShardId": "s"}, throttled()]},
-    )
-    for _ in range(2):
-        stubber.add_response("put_records", {"FailedRecordCount": 1, "Records": [throttled()]})
-    outcome = put_events(client, "st", batch, max_attempts=3, sleep=lambda _: None)
-    assert [index for index, _ in outcome.accepted] == [0]
-    assert [(e.index, e.field) for e in outcome.rejected] == [(1, "record")]
-    assert "ProvisionedThroughputExceededException" in outcome.rejected[0].message
-
-
-def test_whole_call_errors_are_retried_then_answered_503_with_retry_after(kinesis):
-    client, stubber = kinesis
-    for _ in range(2):
-        stubber.add_client_error(
-            "put_records", "ProvisionedThroughputExceededException", http_status_code=400
-        )
-    response = handle_events_request(
-        b'{"records": [{"event_type": "click"}]}',
-        IngestContext(kinesis=client, stream_name="st", received_at=NOW, max_attempts=2),
-    )
-    assert response.status == 503
-    assert response.headers == {"Retry-After": "1"}
-    assert response.body["processed"] == 0 and response.body["failed"] == 1
-
-
 def test_partition_key_is_session_then_user_then_event_id(kinesis):
     client, stubber = kinesis
     batch = validate_records(
@@ -151,17 +121,6 @@ def test_the_waits_between_put_attempts_grow(kinesis, monkeypatch):
     outcome = put_events(client, "st", events(1), max_attempts=4, sleep=waits.append)
     assert waits == [0.1, 0.2, 0.4]  # none before the first attempt
     assert outcome.attempts == 4 and outcome.rejected[0].retryable
-
-
-def test_an_encoded_event_over_a_kinesis_record_is_rejected_before_any_call(kinesis):
-    from clickstream.ingest import MAX_RECORD_BYTES
-
-    client, _ = kinesis  # no response stubbed: a call would fail the test
-    batch = events(1)
-    outcome = put_events(client, "st", batch, encoded={0: b"x" * MAX_RECORD_BYTES})
-    assert outcome.accepted == [] and outcome.attempts == 0
-    (error,) = outcome.rejected
-    assert error.index == 0 and "Kinesis allows 1 MiB" in error.message
 
 
 class _Keeping:
