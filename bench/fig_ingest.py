@@ -71,15 +71,17 @@ def cpu_rate(work: Callable[[Sequence[bytes]], int], bodies: Sequence[bytes]) ->
 def interleaved(
     works: dict[str, Callable[[], float]], repeats: int, warmup: bool = True
 ) -> dict[str, list[float]]:
-    """``repeats`` runs of each, interleaved (round ``i`` of every work back to back) so
-    drift hits all alike; each work's samples in round order."""
+    """``repeats`` runs of each, interleaved (round ``i`` of every work back to back, in
+    forward order in even rounds and reversed in odd ones, so that no work always runs
+    first) so drift hits all alike; each work's samples in round order."""
     if warmup:
         for work in works.values():
             work()
     samples: dict[str, list[float]] = {name: [] for name in works}
-    for _ in range(repeats):
-        for name, work in works.items():
-            samples[name].append(work())
+    names = list(works)
+    for round_number in range(repeats):
+        for name in names if round_number % 2 == 0 else reversed(names):
+            samples[name].append(works[name]())
     return samples
 
 
