@@ -19,6 +19,7 @@ from clickstream.ingest import (
 )
 from clickstream.records import decode_event
 from clickstream.schema import CONTROL_MESSAGE
+from tests.unit.stream_support import ScriptedStream
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -123,15 +124,6 @@ def test_the_waits_between_put_attempts_grow(kinesis, monkeypatch):
     assert outcome.attempts == 4 and outcome.rejected[0].retryable
 
 
-class _Keeping:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def put_records(self, StreamName: str, Records: list[dict]) -> dict:
-        self.sent += [orjson.loads(record["Data"]) for record in Records]
-        return {"Records": [{"SequenceNumber": "1", "ShardId": "s"} for _ in Records]}
-
-
 @pytest.mark.parametrize(
     ("value", "status"),
     [
@@ -157,7 +149,7 @@ def test_a_body_pydantic_and_orjson_read_differently_is_answered_as_orjson_reads
         b'{"event_type": "click", "unmapped": ' + value + b"}",  # kept in properties
     ):
         body = b'{"records": [' + record + b"]}"
-        context = IngestContext(kinesis=_Keeping(), stream_name="s", received_at=NOW)
+        context = IngestContext(kinesis=ScriptedStream(), stream_name="s", received_at=NOW)
         assert handle_events_request(body, context).status == status, record
 
 
@@ -210,7 +202,7 @@ def test_device_and_place_are_read_in_every_shape_on_both_paths(sent, device, lo
     alike whether the body takes the fast path or, with a bad record beside, record by record."""
     record = {"event_type": "click", "session_id": "s1", **sent}
     records = [record, {"event_type": "no spaces allowed"}] if unmappable else [record]
-    stream = _Keeping()
+    stream = ScriptedStream()
     context = IngestContext(kinesis=stream, stream_name="s", received_at=NOW)
     answer = handle_events_request(orjson.dumps({"records": records}), context)
     assert answer.accepted == 1, answer.body
@@ -249,7 +241,7 @@ def test_a_bad_device_or_location_names_its_record_and_field(sent, field, messag
     record)."""
     records = [{"event_type": "click"}, {"event_type": "click", **sent}]
     records += [{"event_type": "no spaces allowed"}] if unmappable else []
-    stream = _Keeping()
+    stream = ScriptedStream()
     context = IngestContext(kinesis=stream, stream_name="s", received_at=NOW)
     answer = handle_events_request(orjson.dumps({"records": records}), context)
     assert answer.accepted == 1 and len(stream.sent) == 1

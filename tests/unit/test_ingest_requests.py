@@ -29,6 +29,7 @@ from clickstream.ingest import (
     validate_records,
 )
 from clickstream.schema import Location, RecordError
+from tests.unit.stream_support import ScriptedStream
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 UNSUPPORTED = "send application/json (or text/plain from navigator.sendBeacon)"  # the 415's advice
@@ -255,27 +256,6 @@ def test_an_event_may_be_as_old_as_the_stage_allows(age, days):
     )
 
 
-class _Stream:
-    """A Kinesis stand-in that answers each ``PutRecords`` from a script: an exception, or a
-    per-entry list of error codes (None = stored)."""
-
-    def __init__(self, *answers: Exception | list[str | None]) -> None:
-        self.answers = list(answers)
-        self.calls: list[list[dict[str, Any]]] = []
-
-    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
-        self.calls.append(Records)
-        answer = self.answers.pop(0) if self.answers else [None] * len(Records)
-        if isinstance(answer, Exception):
-            raise answer
-        return {
-            "Records": [
-                {"ErrorCode": code, "ErrorMessage": "no"} if code else {"SequenceNumber": "1"}
-                for code in answer
-            ]
-        }
-
-
 THROTTLED = "ProvisionedThroughputExceededException"
 
 
@@ -290,7 +270,7 @@ def valid(count: int) -> list[tuple[int, dict[str, Any]]]:
 
 def test_what_the_stream_still_refuses_after_the_last_attempt_is_named_and_retryable():
     waits: list[float] = []
-    stream = _Stream(
+    stream = ScriptedStream(
         [None, THROTTLED, "InternalFailure"], [THROTTLED, "InternalFailure"], throttling()
     )
     outcome = put_events(stream, "st", valid(3), max_attempts=3, sleep=waits.append)
@@ -316,7 +296,7 @@ def test_what_the_stream_still_refuses_after_the_last_attempt_is_named_and_retry
 
 
 def test_a_connection_failure_is_named_by_its_exception():
-    stream = _Stream(EndpointConnectionError(endpoint_url="http://kinesis"))
+    stream = ScriptedStream(EndpointConnectionError(endpoint_url="http://kinesis"))
     outcome = put_events(stream, "st", valid(1), max_attempts=1, sleep=lambda _: None)
     assert outcome.accepted == [] and outcome.throttled == 0
     assert outcome.rejected[0].message == (
@@ -329,7 +309,7 @@ def test_a_stream_record_may_hold_exactly_1_mib_with_its_key():
     batch = valid(2)
     key = len(b"s0")
     encoded = {0: b"x" * (MAX_RECORD_BYTES - key), 1: b"x" * (MAX_RECORD_BYTES - key + 1)}
-    stream = _Stream()
+    stream = ScriptedStream()
     outcome = put_events(stream, "st", batch, encoded=encoded)
     assert [index for index, _ in outcome.accepted] == [0]
     assert outcome.rejected == [
@@ -355,7 +335,7 @@ def test_the_answer_names_each_record_not_taken_and_counts_each_outcome():
             ]
         }
     )
-    stream = _Stream([None, THROTTLED, None], [THROTTLED])
+    stream = ScriptedStream([None, THROTTLED, None], [THROTTLED])
     response = handle_events_request(body, context(stream, max_attempts=2))
     assert response.status == 200
     sent = [orjson.loads(entry["Data"]) for entry in stream.calls[0]]
@@ -391,7 +371,7 @@ def test_the_answer_names_each_record_not_taken_and_counts_each_outcome():
 
 def test_a_batch_with_nothing_valid_is_a_400():
     body = b'{"records": [{"event_type": ""}, {"event_type": "click", "timestamp": "2030-01-01T00:00:00Z"}]}'
-    stream = _Stream()
+    stream = ScriptedStream()
     response = handle_events_request(body, context(stream))
     assert response.status == 400 and response.body["status"] == "rejected"
     assert (response.body["processed"], response.body["failed"]) == (0, 2)
@@ -405,7 +385,7 @@ def test_a_batch_with_nothing_valid_is_a_400():
 def test_a_batch_the_stream_takes_none_of_is_a_503_to_retry_after_a_second():
     response = handle_events_request(
         b'{"records": [{"event_type": "click"}]}',
-        context(_Stream(throttling(), throttling()), max_attempts=2),
+        context(ScriptedStream(throttling(), throttling()), max_attempts=2),
     )
     assert response.status == 503 and response.body["status"] == "unavailable"
     assert response.headers == {"Retry-After": "1"}
@@ -436,7 +416,7 @@ def test_a_batch_the_stream_takes_none_of_is_a_503_to_retry_after_a_second():
 def test_a_whole_request_refused_says_why_once_and_in_the_errors_list(
     raw, content_type, status, field, message
 ):
-    stream = _Stream()
+    stream = ScriptedStream()
     response = handle_events_request(raw, context(stream), content_type)
     assert response.status == status
     assert response.body == {
@@ -448,7 +428,7 @@ def test_a_whole_request_refused_says_why_once_and_in_the_errors_list(
 
 
 def test_track_takes_one_event_and_answers_its_id():
-    stream = _Stream()
+    stream = ScriptedStream()
     response = handle_track_request(b'{"event_type": "click"}', context(stream), "application/json")
     (entry,) = stream.calls[0]
     assert response.status == 200
@@ -481,7 +461,7 @@ def test_track_takes_one_event_and_answers_its_id():
 )
 def test_track_refuses_what_is_not_one_event(raw, content_type, status, field, message):
     message = message or f"malformed JSON: {parser_says(raw)}"
-    stream = _Stream()
+    stream = ScriptedStream()
     response = handle_track_request(raw, context(stream), content_type)
     assert (response.status, response.body["errors"]) == (
         status,
@@ -491,7 +471,7 @@ def test_track_refuses_what_is_not_one_event(raw, content_type, status, field, m
 
 
 def test_track_answers_an_invalid_event_with_its_field():
-    response = handle_track_request(b'{"event_type": 3}', context(_Stream()))
+    response = handle_track_request(b'{"event_type": 3}', context(ScriptedStream()))
     assert response.status == 400
     assert [(e["index"], e["field"]) for e in response.body["errors"]] == [(0, "event_type")]
 
@@ -551,7 +531,7 @@ def test_both_paths_enrich_with_the_callers_address_and_place_and_the_stages_age
         records.append({"event_type": 3})
     body = orjson.dumps({"records": records})
     assert (valid_events_body(body) is None) is (path == "record by record")
-    stream = _Stream()
+    stream = ScriptedStream()
     ctx = context(stream, source_ip="203.0.113.77", locate=locate, max_event_age=timedelta(days=7))
     response = handle_events_request(body, ctx)
     stored = [orjson.loads(entry["Data"]) for entry in stream.calls[0]]
@@ -576,7 +556,7 @@ def test_records_an_sdk_could_not_map_keep_their_positions_beside_invalid_ones()
 
 
 def test_put_events_tries_five_times_by_default_and_sends_each_event_as_stored():
-    stream = _Stream(*[throttling()] * 5)
+    stream = ScriptedStream(*[throttling()] * 5)
     batch = valid(1)
     outcome = put_events(stream, "st", batch, sleep=lambda _: None)
     assert outcome.attempts == 5 and len(stream.calls) == 5
@@ -587,7 +567,7 @@ def test_put_events_tries_five_times_by_default_and_sends_each_event_as_stored()
 
 
 def test_no_attempt_allowed_reports_every_event_unsent():
-    outcome = put_events(_Stream(), "st", valid(1), max_attempts=0)
+    outcome = put_events(ScriptedStream(), "st", valid(1), max_attempts=0)
     assert outcome.rejected == [
         RecordError(
             0,
@@ -599,16 +579,18 @@ def test_no_attempt_allowed_reports_every_event_unsent():
 
 
 def test_a_batch_taken_at_the_first_attempt_counts_no_retry():
-    response = handle_events_request(b'{"records": [{"event_type": "click"}]}', context(_Stream()))
+    response = handle_events_request(
+        b'{"records": [{"event_type": "click"}]}', context(ScriptedStream())
+    )
     assert (response.status, response.put_retries, response.throttled) == (200, 0, 0)
 
 
 def test_no_body_at_all_is_an_empty_body():
-    response = handle_events_request(None, context(_Stream()))
+    response = handle_events_request(None, context(ScriptedStream()))
     assert (response.status, response.body["error"]) == (400, EMPTY[1])
 
 
-class _ShortAnswer(_Stream):
+class _ShortAnswer(ScriptedStream):
     """A stream whose answer lists one result fewer than the entries it was sent."""
 
     def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -631,5 +613,5 @@ def test_a_body_of_valid_records_never_takes_the_record_by_record_path(monkeypat
 
     monkeypatch.setattr("clickstream.ingest.ingest_records", record_by_record)
     body = b'{"records": [{"event_type": "click", "unmapped": {"n": 1}}, {"event_type": "buy"}]}'
-    response = handle_events_request(body, context(_Stream()))
+    response = handle_events_request(body, context(ScriptedStream()))
     assert (response.status, response.accepted) == (200, 2)
