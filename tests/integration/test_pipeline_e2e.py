@@ -16,6 +16,7 @@ import requests
 
 from clickstream.store import DynamoAggregateStore
 from tests.factories import seed_payloads
+from tests.integration.consumers_idle import settled
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,8 @@ def _archive_rows(stack, tmp_path: Path, event_ids: list[str]) -> tuple[int, int
 
 
 def test_events_flow_from_api_to_aggregates_and_parquet(local_stack, tmp_path):
-    # GIVEN the current totals
+    # GIVEN the current totals, once earlier tests' events have all been counted
+    settled(local_stack.metrics_urls["consumers"], local_stack)
     before = local_stack.get("/stats")
     funnel_before = {step["step"]: step["sessions"] for step in local_stack.get("/funnel")["steps"]}
     tag = _unique()

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
+from tests.integration.consumers_idle import settled
+
 pytestmark = pytest.mark.integration
 
 CLIENT_IP = "203.0.113.77"
@@ -81,6 +83,7 @@ def test_erasing_a_user_removes_their_events_and_keeps_everyone_elses(secure_sta
         timeout=90,
     )
     secure_stack.wait_until(lambda: ours <= {e["event_id"] for e in feed(secure_stack)}, 60)
+    settled(secure_stack.metrics_urls["consumers"], secure_stack)  # nothing else still to count
     total_before = secure_stack.get("/stats")["total_events"]
 
     result = erase(secure_stack, erased)
