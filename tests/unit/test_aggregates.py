@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +81,19 @@ def test_revenue_counts_purchase_values_only():
         {},
     )
     assert delta.counters[DAY]["revenue"] == Decimal("25.00")
+
+
+def test_a_purchase_without_a_value_adds_no_revenue():
+    delta = aggregate(
+        [
+            make_event(event_type="purchase"),
+            make_event(event_type="purchase", value=0.0),
+            make_event(event_type="purchase", value=2.5),
+        ],
+        {},
+    )
+    assert delta.counters[DAY]["revenue"] == Decimal("2.5")
+    assert delta.counters[DAY]["type:purchase"] == 3
 
 
 def test_funnel_counts_each_session_once_per_step_across_batches():
@@ -225,8 +240,24 @@ def test_minute_and_hour_buckets_expire_but_days_and_totals_do_not():
     assert expires_at(("minute", "2026-11-24T10:30")) == int(
         (datetime(2026, 11, 27, 10, 30, tzinfo=UTC)).timestamp()
     )
-    assert expires_at(("hour", "2026-11-24T10")) is not None
+    assert expires_at(("hour", "2026-11-24T10")) == int(
+        (datetime(2027, 2, 22, 10, tzinfo=UTC)).timestamp()
+    )
     assert expires_at(DAY) is None and expires_at(ALL) is None
+
+
+def test_bucket_expiry_is_read_in_utc_whatever_the_machines_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert time.timezone != 0  # (the zone took effect)
+        assert expires_at(("minute", "2026-11-24T10:30")) == 1795775400  # 2026-11-27T10:30Z
+        assert expires_at(("hour", "2026-11-24T10")) == 1803290400  # 2027-02-22T10:00Z
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_a_delta_survives_its_encoding():
@@ -353,9 +384,33 @@ def test_goals_count_visits_that_convert_once_each():
         make_event(session_id="s1", event_type="signup", properties={"plan": "pro"}),
         make_event(session_id="s2", event_type="signup", properties={"plan": "free"}),
         make_event(session_id="s3", event_type="page_view"),
+        make_event(session_id="s4", event_type="signup", properties={"plan": "pro"}),
+        make_event(session_id="s5", event_type="page_view", properties={"plan": "pro"}),
+        make_event(session_id="s6", event_type="signup"),
     ]
     delta = aggregate(events, {}, goals=[pro])
-    assert dict(delta.dimensions[("goal", "2026-11-24T10")]) == {"signup": 2, "Pro signup": 1}
+    assert dict(delta.dimensions[("goal", "2026-11-24T10")]) == {"signup": 4, "Pro signup": 2}
+
+
+def test_a_property_goal_matches_only_its_type_with_every_value_given():
+    goal = Goal("Big pro", "signup", {"plan": "pro", "seats": 10})
+    assert goal.matches(make_event(event_type="signup", properties={"plan": "pro", "seats": 10}))
+    assert goal.matches(make_event(event_type="signup", properties={"plan": "pro", "seats": "10"}))
+    assert not goal.matches(make_event(event_type="signup", properties={"plan": "pro"}))
+    assert not goal.matches(
+        make_event(event_type="signup", properties={"plan": "free", "seats": 10})
+    )
+    assert not goal.matches(make_event(event_type="click", properties={"plan": "pro", "seats": 10}))
+    assert Goal("Any signup", "signup").matches(make_event(event_type="signup"))
+
+
+def test_a_visits_converted_goals_are_stored_as_the_32_bit_hashes_earlier_releases_wrote():
+    # A state written by an earlier release must still mark its goals: the ids never change.
+    _, states = run([[make_event(session_id="s1", event_type="signup")]])
+    (state,) = states.values()
+    assert state.goals == (345842596,)  # blake2b("signup", 4 bytes), little-endian
+    again, _ = run([[make_event(session_id="s1", event_type="signup")]], states)
+    assert ("goal", "2026-11-24T10") not in again[0].dimensions
 
 
 def test_bots_are_counted_as_bots_and_nothing_else():
