@@ -282,7 +282,7 @@ def test_an_empty_funnel_has_no_rate_and_a_reversed_range_names_from(store):
 
 
 def test_top_pages_are_ordered_by_the_views_the_test_sent(store):
-    views = {"/a": 7, "/b": 5, "/c": 5, "/d": 2, "/e": 1}
+    views = {"/a": 7, "/b": 5, "/c": 4, "/d": 2, "/e": 1}
     events = [
         make_event(session_id=f"{page}{i}", page=page)
         for page, count in views.items()
@@ -294,10 +294,52 @@ def test_top_pages_are_ordered_by_the_views_the_test_sent(store):
     assert [(row["page"], row["views"]) for row in answer["pages"]] == expected[:3]
     assert answer["other_views"] == sum(views.values()) - sum(c for _, c in expected[:3])
     assert answer["complete"] is False
+    # a page left out has at most the last listed page's views (the summaries are exact here)
+    assert answer["max_error"] == 4
     whole = queries.top_pages(store, 10)
     assert [(row["page"], row["views"]) for row in whole["pages"]] == expected
-    assert (whole["other_views"], whole["complete"]) == (0, True)
+    assert (whole["other_views"], whole["complete"], whole["max_error"]) == (0, True, 0)
     assert queries.page_views(store, "/b") == {"page": "/b", "page_views": 5}
+    assert queries.page_views(store, "c?x=1") == {"page": "/c", "page_views": 4}
+
+
+def test_top_pages_take_any_limit_from_one_to_the_most_and_ten_by_default(store):
+    pages = [f"/p{n:02d}" for n in range(12)]
+    events = [
+        make_event(session_id=f"{page}-{i}", page=page)
+        for rank, page in enumerate(pages)
+        for i in range(20 - rank)
+    ]
+    store.apply("shardId-000000000000", sequenced(events))
+    assert [row["page"] for row in queries.top_pages(store)["pages"]] == pages[:10]
+    assert queries.top_pages(store, 1)["pages"] == [{"page": "/p00", "views": 20}]
+    assert len(queries.top_pages(store, queries.MAX_TOP)["pages"]) == 12
+
+
+def test_the_root_page_is_asked_for_by_an_empty_path(store):
+    store.apply("shardId-000000000000", sequenced([make_event(page="/"), make_event(page="/")]))
+    assert queries.page_views(store, "") == {"page": "/", "page_views": 2}
+
+
+def test_events_by_type_say_whether_every_type_is_listed(store):
+    sent = {"page_view": 3, "click": 2, "wishlist": 1}
+    store.apply(
+        "shardId-000000000000",
+        sequenced(
+            [
+                make_event(session_id=f"{kind}{i}", event_type=kind)
+                for kind, count in sent.items()
+                for i in range(count)
+            ]
+        ),
+    )
+    assert queries.event_types(store) == {"by_type": sent, "complete": True}
+    assert queries.event_types(store, 2) == {
+        "by_type": {"page_view": 3, "click": 2},
+        "complete": False,
+    }
+    answer = queries.stats(store, now=NOW)
+    assert (answer["events_by_type"], answer["events_by_type_complete"]) == (sent, True)
 
 
 @pytest.mark.parametrize("limit", [0, queries.MAX_TOP + 1])
