@@ -361,3 +361,143 @@ def test_the_headline_figures_are_the_ones_the_test_sent(store):
     assert (figures["visits"], figures["page_views"], figures["events"]) == (4, 5, 6)
     assert (figures["bounces"], figures["bounce_rate"]) == (3, 0.75)
     assert (figures["pages_per_visit"], figures["revenue"]) == (1.25, 12.5)
+
+
+def test_a_custom_ranges_buckets_change_exactly_at_their_limits():
+    def granularity(start, end):
+        return queries.resolve_period("custom", start, end, now=NOW).granularity
+
+    second = timedelta(seconds=1)
+    # minutes: a span of at most 3 hours starting less than 2 days ago
+    assert granularity(NOW - timedelta(hours=3), NOW) == "minute"
+    assert granularity(NOW - timedelta(hours=3) - second, NOW) == "hour"
+    start = NOW - timedelta(days=2)
+    assert granularity(start + second, start + timedelta(hours=1)) == "minute"
+    assert granularity(start, start + timedelta(hours=1)) == "hour"
+    # hours: a span of at most 4 days starting less than 80 days ago
+    assert granularity(NOW - timedelta(days=4), NOW) == "hour"
+    assert granularity(NOW - timedelta(days=4) - second, NOW) == "day"
+    start = NOW - timedelta(days=80)
+    assert granularity(start + second, start + timedelta(days=1)) == "hour"
+    assert granularity(start, start + timedelta(days=1)) == "day"
+
+
+def test_the_series_is_dense_and_each_point_holds_what_the_test_sent_in_its_minute(store):
+    minute = NOW.replace(second=0)
+    store.apply(
+        "shardId-000000000000",
+        sequenced([
+            make_event(session_id="a", timestamp=minute - timedelta(minutes=2, seconds=-5)),
+            make_event(session_id="a", event_type="purchase", value=12.5,
+                       timestamp=minute - timedelta(minutes=2, seconds=-9)),
+            make_event(session_id="b", event_type="wishlist", timestamp=minute + timedelta(seconds=3)),
+        ]),
+    )  # fmt: skip
+    series = queries.timeseries(
+        store, "minute", minute - timedelta(minutes=2), minute + timedelta(seconds=59)
+    )
+    assert (series["granularity"], series["from"], series["to"]) == (
+        "minute", "2026-11-24T10:29:00Z", "2026-11-24T10:31:00Z",
+    )  # fmt: skip
+    assert series["points"] == [
+        {
+            "bucket": "2026-11-24T10:29",
+            "start": "2026-11-24T10:29:00Z",
+            "events": 2,
+            "by_type": {"page_view": 1, "purchase": 1},
+            "revenue": 12.5,
+            "visitors": 1,
+        },
+        {
+            "bucket": "2026-11-24T10:30",
+            "start": "2026-11-24T10:30:00Z",
+            "events": 0,
+            "by_type": {},
+            "revenue": 0,
+            "visitors": 0,
+        },
+        {
+            "bucket": "2026-11-24T10:31",
+            "start": "2026-11-24T10:31:00Z",
+            "events": 1,
+            "by_type": {"custom": 1},
+            "revenue": 0,
+            "visitors": 1,
+        },
+    ]
+
+
+def test_the_series_window_defaults_to_the_last_hour_48_hours_or_30_days(store):
+    for granularity, points, first in (
+        ("minute", 60, "2026-11-24T09:32:00Z"),
+        ("hour", 48, "2026-11-22T11:00:00Z"),
+        ("day", 30, "2026-10-26T00:00:00Z"),
+    ):
+        series = queries.timeseries(store, granularity, now=NOW)
+        assert (len(series["points"]), series["from"]) == (points, first), granularity
+        assert series["points"][-1]["start"] == queries._iso(queries._floor(NOW, granularity))
+
+
+def test_the_series_takes_up_to_1500_points_and_names_from_past_them(store):
+    end = NOW.replace(second=0)
+    widest = queries.timeseries(store, "minute", end - timedelta(minutes=1499), end)
+    assert len(widest["points"]) == 1500
+    with pytest.raises(RequestError) as error:
+        queries.timeseries(store, "minute", end - timedelta(minutes=1500), end)
+    assert (error.value.field, error.value.message) == (
+        "from", "the range spans more than 1500 minutes",
+    )  # fmt: skip
+    with pytest.raises(RequestError) as error:
+        queries.timeseries(store, "hour", end, end - timedelta(hours=1))
+    assert (error.value.field, error.value.message) == ("from", "'from' is after 'to'")
+    with pytest.raises(RequestError) as error:
+        queries.timeseries(store, "week", now=NOW)
+    assert (error.value.field, error.value.message) == (
+        "granularity", "must be one of minute, hour, day",
+    )  # fmt: skip
+
+
+def test_right_nows_event_types_come_most_frequent_first(store):
+    kinds = ["wishlist", "page_view", "share", "page_view", "share", "share"]
+    store.apply(
+        "shardId-000000000000",
+        sequenced([
+            make_event(session_id=f"s{i}", event_type=kind, timestamp=NOW - timedelta(minutes=2))
+            for i, kind in enumerate(kinds)
+        ]),
+    )  # fmt: skip
+    answer = queries.stats(store, queries.resolve_period("realtime", now=NOW), now=NOW)
+    assert list(answer["events_by_type"].items()) == [
+        ("share", 3),
+        ("page_view", 2),
+        ("wishlist", 1),
+    ]
+
+
+def test_a_funnel_over_days_counts_only_the_visits_of_those_days(store):
+    day_before = NOW - timedelta(days=1)
+    events = [make_event(session_id=f"old{i}", timestamp=day_before) for i in range(3)]
+    events += [make_event(session_id="new", timestamp=NOW)]
+    events += [make_event(session_id="new", event_type="add_to_cart", timestamp=NOW)]
+    store.apply("shardId-000000000000", sequenced(events))
+
+    def sessions(answer):
+        return [step["sessions"] for step in answer["steps"]]
+
+    assert sessions(queries.funnel(store)) == [4, 1, 0, 0]
+    assert sessions(queries.funnel(store, NOW)) == [1, 1, 0, 0]  # from today on
+    assert sessions(queries.funnel(store, None, day_before)) == [3, 0, 0, 0]  # up to yesterday
+    assert sessions(queries.funnel(store, day_before, day_before)) == [3, 0, 0, 0]
+    assert sessions(queries.funnel(store, NOW, NOW)) == [1, 1, 0, 0]
+
+
+def test_the_dashboard_names_its_sections_when_asked_for_one_it_does_not_have():
+    assert queries.parse_sections(None) == queries.DASHBOARD_SECTIONS
+    assert queries.parse_sections(" funnel, stats,funnel ") == ("funnel", "stats")
+    for raw in ("stats,weather", " , "):
+        with pytest.raises(RequestError) as error:
+            queries.parse_sections(raw)
+        assert (error.value.field, error.value.message) == (
+            "sections",
+            "must be some of stats, timeseries, funnel, pages, breakdowns, goals, realtime",
+        )
