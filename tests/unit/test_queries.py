@@ -501,3 +501,72 @@ def test_the_dashboard_names_its_sections_when_asked_for_one_it_does_not_have():
             "sections",
             "must be some of stats, timeseries, funnel, pages, breakdowns, goals, realtime",
         )
+
+
+def test_goals_list_the_most_converted_first_up_to_the_limit_ten_by_default(store):
+    converted = {f"goal{n:02d}": 12 - n for n in range(12)}  # goal00: 12 visits ... goal11: 1
+    events = [make_event(session_id=f"v{i}") for i in range(40)]
+    events += [
+        make_event(session_id=f"v{i}", event_type=goal)
+        for goal, visits in converted.items()
+        for i in range(visits)
+    ]
+    store.apply("shardId-000000000000", sequenced(events))
+    period = queries.resolve_period("7d", now=NOW)
+    answer = queries.goals(store, period)
+    assert (answer["visits"], answer["complete"]) == (40, False)
+    assert answer["goals"][:2] == [
+        {"goal": "goal00", "visits": 12, "conversion_rate": 0.3},
+        {"goal": "goal01", "visits": 11, "conversion_rate": 0.275},
+    ]
+    assert [row["goal"] for row in answer["goals"]] == [f"goal{n:02d}" for n in range(10)]
+    two = queries.goals(store, period, 2)
+    assert ([row["goal"] for row in two["goals"]], two["complete"]) == (["goal00", "goal01"], False)
+    every = queries.goals(store, period, 12)
+    assert (len(every["goals"]), every["complete"]) == (12, True)
+
+
+def test_the_dashboard_over_a_period_answers_only_the_sections_asked_each_as_sent(store):
+    views = {"/a": 3, "/b": 2, "/c": 1}
+    events = [make_event(session_id=f"{p}{i}", page=p) for p, n in views.items() for i in range(n)]
+    events += [make_event(session_id="/a0", event_type="signup")]
+    store.apply("shardId-000000000000", sequenced(events))
+    period = queries.resolve_period("7d", now=NOW)
+    answer = queries.dashboard(store, 2, period, now=NOW, sections=("pages", "goals", "timeseries"))
+    assert set(answer) == {"period", "pages", "goals", "timeseries"}
+    assert answer["period"] == {
+        "period": "7d", "from": "2026-11-18T00:00:00Z", "to": "2026-11-24T10:31:00Z",
+        "granularity": "day",
+    }  # fmt: skip
+    # the two most viewed of the week; no page left out has more views than the last listed
+    assert answer["pages"] == {
+        "pages": [{"page": "/a", "views": 3}, {"page": "/b", "views": 2}],
+        "other_views": 1,
+        "complete": False,
+        "max_error": 2,
+    }
+    assert answer["goals"]["goals"] == [{"goal": "signup", "visits": 1, "conversion_rate": 0.1667}]
+    series = answer["timeseries"]
+    assert (series["granularity"], series["from"], series["to"]) == (
+        "day", "2026-11-18T00:00:00Z", "2026-11-24T00:00:00Z",
+    )  # fmt: skip
+    assert [point["events"] for point in series["points"]] == [0] * 6 + [7]
+    widest = queries.dashboard(store, queries.MAX_TOP, period, now=NOW, sections=("pages",))
+    assert len(widest["pages"]["pages"]) == 3 and widest["pages"]["complete"] is True
+    one = queries.dashboard(store, 1, now=NOW, sections=("pages",))
+    assert one["pages"]["pages"] == [{"page": "/a", "views": 3}]
+
+
+def test_events_in_the_last_minute_weigh_the_previous_minute_by_its_share_still_inside(store):
+    current = NOW.replace(second=0)
+    events = [
+        make_event(session_id=f"old{i}", timestamp=current - timedelta(seconds=30))
+        for i in range(8)
+    ]
+    events += [make_event(session_id=f"new{i}", timestamp=current) for i in range(3)]
+    store.apply("shardId-000000000000", sequenced(events))
+    assert queries.events_last_minute(store, current) == 11
+    assert queries.events_last_minute(store, current + timedelta(seconds=15)) == 9  # 3 + 8 * 0.75
+    assert queries.events_last_minute(store, current + timedelta(seconds=45)) == 5  # 3 + 8 * 0.25
+    assert queries.events_last_minute(store, current + timedelta(seconds=59)) == 3
+    assert queries.events_last_minute(store, current + timedelta(minutes=1)) == 3  # 0 + 3 * 1
