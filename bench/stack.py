@@ -39,7 +39,9 @@ class Stack:
     @property
     def pids(self) -> dict[str, int]:
         pids = {name: int(pid) for name, pid in self.handle.info.get("pids", {}).items()}
-        pids["localdev supervisor (log pump, EMF forwarder)"] = int(self.handle.process.pid)
+        supervisor = int(self.handle.process.pid)
+        if supervisor not in pids.values():  # (the stack lists itself as "supervisor")
+            pids["localdev supervisor (log pump, EMF forwarder)"] = supervisor
         pids["bench client (this process)"] = os.getpid()
         return pids
 

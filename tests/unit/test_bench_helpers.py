@@ -4,12 +4,17 @@ arithmetic, DynamoDB item sizing, py-spy summaries and the report table. No timi
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.awsmock import attribute_value_size, item_size, write_units
+from bench.fig_throughput import _pace
 from bench.profiling import package_of, summarise
 from bench.report import Row, md_table
+from bench.stack import Stack
 from bench.stats import (
     counter_catch_up,
     crossing,
@@ -142,3 +147,24 @@ def test_report_rows_and_markdown_tables():
         "| --- | --- |",
         "| 1.50 | x\\|y |",
     ]
+
+
+def test_the_emulator_is_called_the_common_bound_only_when_the_stages_keep_pace():
+    close = _pace({"ingest": 2000.0, "aggregator": 1900.0, "archiver": 2375.0})
+    assert close == ", the stages run at about the same rate, and it is their common bound"
+    apart = _pace({"ingest": 3983.0, "aggregator": 1907.0, "archiver": 2241.0})
+    assert apart == (
+        ", but the stages' rates differ (1,907 to 3,983 ev/s), so it is not their only bound"
+    )
+    assert _pace({"ingest": 10.0}) == ""
+
+
+def test_each_process_of_the_stack_is_listed_once_whatever_it_calls_itself():
+    class Handle:
+        process = SimpleNamespace(pid=101)
+        info = {"pids": {"supervisor": 101, "api": 102}}
+
+    listed = Stack(Handle(), Path())
+    assert sorted(listed.pids.values()) == sorted([101, 102, os.getpid()])
+    Handle.info = {"pids": {"api": 102}}  # (a stack that does not list itself)
+    assert listed.pids["localdev supervisor (log pump, EMF forwarder)"] == 101
