@@ -570,3 +570,50 @@ def test_events_in_the_last_minute_weigh_the_previous_minute_by_its_share_still_
     assert queries.events_last_minute(store, current + timedelta(seconds=45)) == 5  # 3 + 8 * 0.25
     assert queries.events_last_minute(store, current + timedelta(seconds=59)) == 3
     assert queries.events_last_minute(store, current + timedelta(minutes=1)) == 3  # 0 + 3 * 1
+
+
+def test_the_all_time_stats_answer_holds_every_figure_the_test_sent(store):
+    events = [
+        make_event(session_id="a", timestamp=NOW - timedelta(minutes=3)),
+        make_event(
+            session_id="a", event_type="purchase", value=20.0, timestamp=NOW - timedelta(minutes=2)
+        ),
+        make_event(session_id="b", user_id="u2", timestamp=NOW - timedelta(seconds=20)),
+        make_event(session_id="c", user_id="u3", timestamp=NOW - timedelta(days=1)),
+    ]
+    store.apply("shardId-000000000000", sequenced(events))
+    answer = queries.stats(store, now=NOW)
+    newest_first = sorted(events, key=lambda event: event.received_at, reverse=True)
+    assert [event["event_id"] for event in answer.pop("recent_events")] == [
+        event.event_id for event in newest_first
+    ]
+    assert answer == {
+        "period": "all", "from": None, "to": "2026-11-24T10:31:00Z", "granularity": "minute",
+        "total_events": 4,
+        "events_by_type": {"page_view": 3, "purchase": 1},
+        "events_by_type_complete": True,
+        "sessions": 3, "visits": 3, "visitors": 3,  # u1 (one visit of two events), u2, u3
+        "events": 4, "page_views": 3, "pages_per_visit": 1.0,
+        "bounces": 3, "bounce_rate": 1.0,  # one page view each
+        "visit_duration_s": 60, "avg_visit_duration_s": 20.0,  # a: 10:28 to 10:29
+        "revenue": 20,
+        "bots_excluded": 0,
+        "visitors_now": 2,  # a and b in the last five minutes
+        "events_last_minute": 1,  # b, at 10:30:40
+        "updated_at": "2026-11-24T10:31:00Z",
+    }  # fmt: skip
+
+
+def test_a_periods_stats_list_up_to_fifty_event_types(store):
+    kinds = {f"custom{n:02d}": n + 1 for n in range(12)}
+    store.apply(
+        "shardId-000000000000",
+        sequenced([
+            make_event(session_id=f"{kind}-{i}", event_type=kind)
+            for kind, count in kinds.items()
+            for i in range(count)
+        ]),
+    )  # fmt: skip
+    answer = queries.stats(store, queries.resolve_period("today", now=NOW), now=NOW)
+    assert answer["events_by_type"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    assert answer["events_by_type_complete"] is True
