@@ -47,13 +47,17 @@ def test_the_dashboard_answers_every_section_from_one_read_of_the_pending_deltas
 def test_a_section_whose_reads_fail_says_so_and_the_others_stand(store, monkeypatch):
     store.apply("shardId-000000000000", sequenced([make_event()]))
 
+    refusal = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Query")
+
     def throttled(*_args, **_kwargs):
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Query")
+        raise refusal
 
     monkeypatch.setattr(type(store), "top", throttled)
     answer = queries.dashboard(store, 5, now=NOW)
-    assert answer["pages"]["status"] == 503
-    assert "could not be read" in answer["pages"]["error"]
+    assert answer["pages"] == {
+        "error": f"the aggregates could not be read ({refusal})",
+        "status": 503,
+    }
     assert answer["stats"]["status"] == 503  # its event types come from the same summaries
     assert answer["funnel"]["sessions"] == 1
     assert sum(point["events"] for point in answer["timeseries"]["points"]) == 1
