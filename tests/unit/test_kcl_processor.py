@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
-from clickstream.settings import Settings
-from consumers.kcl import BatchRecordProcessor, lambda_event
-from consumers.kcl_daemon import daemon_properties, java_command, properties_text
+from clickstream.settings import Settings, get_settings
+from consumers.kcl import BatchRecordProcessor, batch_function, lambda_event
+from consumers.kcl import main as kcl_main
+from consumers.kcl_daemon import (
+    daemon_properties,
+    java_command,
+    lease_tables,
+    properties_text,
+)
+from consumers.kcl_daemon import main as daemon_main
 from infra.template import table_arguments
 from localdev.processes import free_port
 from localdev.runner import StreamRecord, kinesis_event
@@ -322,3 +330,81 @@ def test_the_archiver_child_writes_then_checkpoints_and_its_logs_stay_off_the_pr
             child.stderr.close()
         child.stdout.close()
     assert "batch archived" in stderr and '"EventsArchived"' in stderr  # logs and EMF: on stderr
+
+
+def test_an_empty_delivery_calls_nothing_and_a_failed_metrics_flush_keeps_the_batch():
+    calls: list[Any] = []
+    made = processor(lambda event: calls.append(event) or {"batchItemFailures": []})
+    made.process_records(type("Empty", (), {"records": [], "checkpointer": Checkpoints()}))
+    assert calls == []
+
+    def broken_flush() -> None:
+        raise RuntimeError("metrics endpoint down")
+
+    made.after_batch = broken_flush
+    checkpoints = Checkpoints()
+    made.process_records(type("Two", (), {"records": records(2), "checkpointer": checkpoints}))
+    assert len(calls) == 1 and checkpoints.at == ["101"]
+
+
+def test_a_shards_end_is_checkpointed_and_failing_to_stops_the_worker():
+    made = processor(lambda event: {"batchItemFailures": []})
+    ended = Checkpoints()
+    made.shard_ended(type("Ended", (), {"checkpointer": ended}))
+    assert ended.at == [None]  # (the end of the shard: the KCL starts its children after)
+    made.lease_lost(object())
+    made.shutdown_requested(object())
+    assert not made.stopped
+    refusing = Checkpoints(errors=["ThrottlingException"] * 10)
+    with pytest.raises(SystemExit):
+        made.shard_ended(type("Ended", (), {"checkpointer": refusing}))
+
+
+def test_each_consumer_runs_its_own_lambda_handlers_batch_function_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (powertools reads the namespace when a handler's module is first imported)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ClickstreamTest")
+    from consumers import aggregator, archiver
+
+    assert batch_function("aggregator") == (
+        aggregator.process_batch, aggregator.metrics.flush_metrics,
+    )  # fmt: skip
+    assert batch_function("archiver") == (archiver.process_batch, archiver.metrics.flush_metrics)
+    for argv in ([], ["compactor"], ["aggregator", "archiver"]):
+        with pytest.raises(SystemExit) as refused:
+            kcl_main(argv)
+        assert refused.value.code == "usage: python -m consumers.kcl {aggregator,archiver}"
+
+
+def test_the_daemon_launcher_execs_java_with_the_consumers_properties_in_its_place(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "amazon-kinesis-client-multilang-3.0.0.jar").touch()
+    monkeypatch.setenv("CLICKSTREAM_KCL_JARS", str(tmp_path))
+    monkeypatch.setenv("CLICKSTREAM_STREAM_NAME", "site-events")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    execs: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.setattr("consumers.kcl_daemon.os.execvpe", lambda *call: execs.append(call))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # (its properties file)
+    get_settings.cache_clear()  # (read from this test's environment, and not kept after it)
+    try:
+        daemon_main(["archiver"])
+        ((program, command, env),) = execs
+        assert program == command[0] and env["AWS_CBOR_DISABLE"] == "true"
+        written = Path(command[command.index("--properties-file") + 1]).read_text()
+        assert "applicationName = site-events-archiver-kcl\n" in written
+        assert "kinesisEndpoint = http://127.0.0.1:4566\n" in written
+        assert lease_tables("archiver", SETTINGS) == (
+            "clickstream-prod-events-archiver-kcl",
+            "clickstream-prod-events-archiver-kcl-CoordinatorState",
+            "clickstream-prod-events-archiver-kcl-WorkerMetricStats",
+        )
+        with pytest.raises(SystemExit) as refused:
+            daemon_main(["compactor"])
+        assert refused.value.code == "usage: python -m consumers.kcl_daemon {aggregator,archiver}"
+        monkeypatch.setenv("CLICKSTREAM_KCL_PROPERTIES", '["maxRecords", "5"]')
+        with pytest.raises(ValueError, match="must be a JSON object of properties"):
+            daemon_main(["archiver"])
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,82 @@
+"""The hourly compactor's handler (consumers/compactor.py) over moto, fed by the archiver's
+and the aggregator's own handlers: each closed hour becomes one file holding each event once,
+and the deltas left pending are folded."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from localdev.runner import LambdaContext, StreamRecord, kinesis_event
+from tests.factories import make_event
+from tests.unit.route_support import ARCHIVE_BUCKET, in_process_api
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    yield from in_process_api(monkeypatch)
+
+
+def deliver(batch: list[Any], first_sequence: int) -> None:
+    """One batch to the archiver and the aggregator, as their event source hands it."""
+    from consumers.aggregator import handler as aggregate
+    from consumers.archiver import handler as archive
+
+    records = [
+        StreamRecord(str(first_sequence + i), event.session_id,
+                     event.model_dump_json().encode(), time.time())
+        for i, event in enumerate(batch)
+    ]  # fmt: skip
+    event = kinesis_event(records, shard_id="shardId-000000000000",
+                          stream_arn="arn:aws:kinesis:us-east-1:1:stream/events",
+                          region="us-east-1")  # fmt: skip
+    for handler, name in ((archive, "archiver"), (aggregate, "aggregator")):
+        answer = handler(event, LambdaContext(name, f"arn:aws:lambda:::function:{name}"))
+        assert not answer["batchItemFailures"], (name, answer)
+
+
+def archived() -> dict[str, list[str]]:
+    """Each Parquet object of the archive and the event ids in it."""
+    s3 = boto3.client("s3")
+    objects = s3.list_objects_v2(Bucket=ARCHIVE_BUCKET, Prefix="events/").get("Contents", [])
+    return {
+        item["Key"]: pq.read_table(
+            io.BytesIO(s3.get_object(Bucket=ARCHIVE_BUCKET, Key=item["Key"])["Body"].read())
+        )
+        .column("event_id")
+        .to_pylist()
+        for item in objects
+    }
+
+
+def test_a_closed_hour_becomes_one_file_with_each_event_once_and_pending_deltas_fold(api):
+    from consumers.compactor import handler
+
+    hour_ago = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=10)
+    events = [
+        make_event(session_id=f"s{i}", timestamp=hour_ago, received_at=hour_ago) for i in range(5)
+    ]
+    deliver(events[:3], 1000)
+    deliver(events, 1000)  # the source's redelivery of the first three, then two more
+    before = archived()
+    assert sum(len(ids) for ids in before.values()) == 8 and len(before) == 2
+
+    result = handler({}, None)
+
+    assert result["partitions"] == 1
+    assert (result["rows_written"], result["duplicates_removed"]) == (5, 3)
+    assert result["deltas_folded"] == 2  # one delta per batch that brought new events
+    after = archived()
+    assert len(after) == 1
+    assert sorted(next(iter(after.values()))) == sorted(event.event_id for event in events)
+    # nothing new since: the next run has nothing to do
+    assert handler({}, None) == {
+        "partitions": 0, "rows_written": 0, "duplicates_removed": 0, "deltas_folded": 0,
+    }  # fmt: skip

@@ -1,0 +1,82 @@
+"""The jobs function's handler (consumers/jobs.py) over moto, fed SQS events as its event
+source mapping builds them: what it drops, what it fails, and what it hands back to SQS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from clickstream.aws import job_store
+from localdev.runner import LambdaContext
+from tests.unit.route_support import in_process_api
+
+CONTEXT = LambdaContext("jobs", "arn:aws:lambda:us-east-1:123456789012:function:jobs")
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    yield from in_process_api(monkeypatch)
+
+
+def sqs_event(*bodies: str, received: int = 1) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": str(received)},
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    from consumers.jobs import handler
+
+    return handler(event, CONTEXT)
+
+
+def test_a_message_that_is_not_json_is_dropped_and_one_of_no_known_kind_fails_its_job(api):
+    job = job_store().create("export", {"from": "x", "to": "y"})
+    answer = handle(sqs_event("{not json", json.dumps({"kind": "reindex", "job": job.job_id})))
+    assert answer == {"batchItemFailures": []}  # neither can ever succeed: not redelivered
+    failed = job_store().get(job.job_id)
+    assert failed is not None and (failed.status, failed.error) == ("failed", "unknown job kind")
+
+
+def test_a_failing_step_goes_back_to_sqs_and_fails_its_job_at_the_last_receive(
+    api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consumers import jobs
+
+    def broken(message: dict[str, Any], context: Any) -> None:
+        raise TimeoutError("the archive did not answer")
+
+    monkeypatch.setitem(jobs.RUNNERS, "export", broken)
+    job = job_store().create("export", {"from": "x", "to": "y"})
+    body = json.dumps({"kind": "export", "job": job.job_id})
+    for received in range(1, jobs.MAX_RECEIVES):
+        assert handle(sqs_event(body, received=received)) == {
+            "batchItemFailures": [{"itemIdentifier": "m0"}]
+        }
+        again = job_store().get(job.job_id)
+        assert again is not None and again.status == "queued", received
+    assert handle(sqs_event(body, received=jobs.MAX_RECEIVES)) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }  # (the queue's redrive takes it to the jobs DLQ)
+    failed = job_store().get(job.job_id)
+    assert failed is not None
+    assert (failed.status, failed.error) == ("failed", "TimeoutError after 5 attempts")
+
+
+def test_an_export_message_for_a_job_already_done_changes_nothing(api):
+    job = job_store().create("export", {"from": "x", "to": "y"})
+    job_store().update(job.job_id, status="succeeded")
+    answer = handle(sqs_event(json.dumps({"kind": "export", "job": job.job_id})))
+    assert answer == {"batchItemFailures": []}
+    done = job_store().get(job.job_id)
+    assert done is not None and done.status == "succeeded"
