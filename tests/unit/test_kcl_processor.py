@@ -334,7 +334,12 @@ def test_the_archiver_child_writes_then_checkpoints_and_its_logs_stay_off_the_pr
 
 def test_an_empty_delivery_calls_nothing_and_a_failed_metrics_flush_keeps_the_batch():
     calls: list[Any] = []
-    made = processor(lambda event: calls.append(event) or {"batchItemFailures": []})
+
+    def batch_function(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(event)
+        return {"batchItemFailures": []}
+
+    made = processor(batch_function)
     made.process_records(type("Empty", (), {"records": [], "checkpointer": Checkpoints()}))
     assert calls == []
 
