@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -580,7 +581,10 @@ def test_the_all_time_stats_answer_holds_every_figure_the_test_sent(store):
     events = [
         make_event(session_id="a", timestamp=NOW - timedelta(minutes=3)),
         make_event(
-            session_id="a", event_type="purchase", value=20.0, timestamp=NOW - timedelta(minutes=2)
+            session_id="a",
+            event_type="purchase",
+            value=20.0,
+            timestamp=NOW - timedelta(minutes=2, seconds=-5),
         ),
         make_event(session_id="b", user_id="u2", timestamp=NOW - timedelta(seconds=20)),
         make_event(session_id="c", user_id="u3", timestamp=NOW - timedelta(days=1)),
@@ -599,7 +603,7 @@ def test_the_all_time_stats_answer_holds_every_figure_the_test_sent(store):
         "sessions": 3, "visits": 3, "visitors": 3,  # u1 (one visit of two events), u2, u3
         "events": 4, "page_views": 3, "pages_per_visit": 1.0,
         "bounces": 3, "bounce_rate": 1.0,  # one page view each
-        "visit_duration_s": 60, "avg_visit_duration_s": 20.0,  # a: 10:28 to 10:29
+        "visit_duration_s": 65, "avg_visit_duration_s": 21.7,  # a: 10:28:00 to 10:29:05
         "revenue": 20,
         "bots_excluded": 0,
         "visitors_now": 2,  # a and b in the last five minutes
@@ -621,3 +625,83 @@ def test_a_periods_stats_list_up_to_fifty_event_types(store):
     answer = queries.stats(store, queries.resolve_period("today", now=NOW), now=NOW)
     assert answer["events_by_type"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
     assert answer["events_by_type_complete"] is True
+
+
+def test_an_empty_stores_stats_are_zeros_not_errors(store):
+    answer = queries.stats(store, now=NOW)
+    assert {key: answer[key] for key in (
+        "total_events", "events_by_type", "events_by_type_complete", "recent_events", "visits",
+        "bounce_rate", "pages_per_visit", "avg_visit_duration_s", "visitors_now",
+        "events_last_minute",
+    )} == {
+        "total_events": 0, "events_by_type": {}, "events_by_type_complete": True,
+        "recent_events": [], "visits": 0, "bounce_rate": 0.0, "pages_per_visit": 0.0,
+        "avg_visit_duration_s": 0.0, "visitors_now": 0, "events_last_minute": 0,
+    }  # fmt: skip
+    assert queries.funnel(store)["conversion_rate"] == 0.0
+
+
+def test_right_now_counts_the_visitors_of_the_last_five_minutes_and_lists_thirty(store):
+    last = NOW.replace(second=0)
+    events = [
+        make_event(session_id=f"m{minutes}", user_id=f"u{minutes}",
+                   timestamp=last - timedelta(minutes=minutes, seconds=-10))
+        for minutes in (0, 1, 4, 5, 29, 30)
+    ]  # fmt: skip
+    store.apply("shardId-000000000000", sequenced(events))
+    answer = queries.realtime(store, now=NOW + timedelta(seconds=30))
+    assert answer["visitors_now"] == 3  # the minutes 10:31, 10:30 and 10:27; not 10:26
+    assert answer["updated_at"] == "2026-11-24T10:31:30Z"
+    minutes = answer["minutes"]
+    assert len(minutes) == 30
+    # the oldest minute listed is 10:02 (10:01, thirty minutes before now, is outside)
+    assert minutes[0] == {
+        "bucket": "2026-11-24T10:02", "start": "2026-11-24T10:02:00Z", "visitors": 1, "events": 1,
+    }  # fmt: skip
+    assert minutes[-1] == {
+        "bucket": "2026-11-24T10:31", "start": "2026-11-24T10:31:00Z", "visitors": 1, "events": 1,
+    }  # fmt: skip
+    assert [m["events"] for m in minutes].count(1) == 5 and sum(m["events"] for m in minutes) == 5
+
+
+def test_a_query_time_is_read_as_iso_8601_in_utc_within_its_years():
+    def parsed(value):
+        return queries.parse_time(value, "from")
+
+    assert parsed(None) is None and parsed("") is None
+    assert parsed("2026-11-24T10:31:00Z") == NOW
+    assert parsed("2026-11-24T10:31:00") == NOW  # no zone: UTC
+    assert parsed("2026-11-24T12:31:00+02:00") == NOW
+    assert parsed("2026-11-24T12:31:00+02:00").tzinfo is UTC
+    assert parsed("2026-11-24") == datetime(2026, 11, 24, tzinfo=UTC)
+    assert parsed("1970-01-01T00:00:00Z").year == 1970
+    assert parsed("2999-12-31T23:59:59Z").year == 2999
+
+    def refusal(value):
+        with pytest.raises(RequestError) as error:
+            parsed(value)
+        assert error.value.field == "from"
+        return error.value.message
+
+    assert refusal("1969-12-31T23:59:59Z") == (
+        "'1969-12-31T23:59:59Z' is outside the years 1970 to 2999"
+    )
+    assert refusal("3000-01-01") == "'3000-01-01' is outside the years 1970 to 2999"
+    assert refusal("yesterday") == "'yesterday' is not an ISO 8601 date or time"
+    sixty_four = "2026-11-24T" + "9" * 53
+    assert refusal(sixty_four) == f"'{sixty_four}' is not an ISO 8601 date or time"
+    long = "x" * 65
+    assert refusal(long) == f"'{'x' * 61}...' is not an ISO 8601 date or time"
+
+
+def test_a_query_time_without_a_zone_is_utc_whatever_the_machines_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert time.timezone != 0  # (the zone took effect)
+        assert queries.parse_time("2026-11-24T10:31:00", "to") == NOW
+    finally:
+        monkeypatch.undo()
+        time.tzset()
