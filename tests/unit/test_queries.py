@@ -705,3 +705,39 @@ def test_a_query_time_without_a_zone_is_utc_whatever_the_machines_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_an_all_time_breakdown_lists_up_to_ten_values_by_default_and_names_a_bad_dimension(
+    store,
+):
+    countries = [f"C{n:02d}" for n in range(11)]
+    store.apply(
+        "shardId-000000000000",
+        sequenced([
+            make_event(session_id=f"{country}-{i}", location=Location(country=country),
+                       timestamp=NOW - timedelta(days=3))
+            for rank, country in enumerate(countries)
+            for i in range(12 - rank)
+        ]),
+    )  # fmt: skip
+    found = queries.breakdown(store, "country", queries.resolve_period("all", now=NOW))
+    assert [(row["value"], row["count"]) for row in found["rows"]] == [
+        (country, 12 - rank) for rank, country in enumerate(countries[:10])
+    ]
+    assert (found["other"], found["complete"]) == (2, False)
+    with pytest.raises(RequestError) as error:
+        queries.breakdown(store, "weather", queries.resolve_period("all", now=NOW))
+    assert (error.value.field, error.value.message) == (
+        "dimension", f"must be one of {', '.join(queries.DIMENSIONS)}",
+    )  # fmt: skip
+
+
+def test_a_custom_range_of_exactly_a_day_not_on_day_bounds_is_read_in_hours():
+    period = queries.resolve_period(
+        "custom", NOW - timedelta(days=1, minutes=31), NOW - timedelta(minutes=31), now=NOW
+    )
+    assert period.breakdown_range("0000-00-00T00")[0] == "hour"
+    longer = queries.resolve_period(
+        "custom", NOW - timedelta(days=1, minutes=32), NOW - timedelta(minutes=31), now=NOW
+    )
+    assert longer.breakdown_range("0000-00-00T00")[0] == "day"
