@@ -720,16 +720,28 @@ def test_an_all_time_breakdown_lists_up_to_ten_values_by_default_and_names_a_bad
             for i in range(12 - rank)
         ]),
     )  # fmt: skip
-    found = queries.breakdown(store, "country", queries.resolve_period("all", now=NOW))
+    all_time = queries.resolve_period("all", now=NOW)
+    found = queries.breakdown(store, "country", all_time)
     assert [(row["value"], row["count"]) for row in found["rows"]] == [
         (country, 12 - rank) for rank, country in enumerate(countries[:10])
     ]
     assert (found["other"], found["complete"]) == (2, False)
+    assert found["max_error"] == 3  # a country left out has at most the tenth's visits
+    assert len(queries.breakdown(store, "country", all_time, 1)["rows"]) == 1
+    assert len(queries.breakdown(store, "country", all_time, queries.MAX_TOP)["rows"]) == 11
+    for limit in (0, queries.MAX_TOP + 1):
+        with pytest.raises(RequestError) as error:
+            queries.breakdown(store, "country", all_time, limit)
+        assert (error.value.field, error.value.message) == (
+            "limit", f"must be between 1 and {queries.MAX_TOP}",
+        )  # fmt: skip
     with pytest.raises(RequestError) as error:
-        queries.breakdown(store, "weather", queries.resolve_period("all", now=NOW))
+        queries.breakdown(store, "weather", all_time)
     assert (error.value.field, error.value.message) == (
-        "dimension", f"must be one of {', '.join(queries.DIMENSIONS)}",
-    )  # fmt: skip
+        "dimension",
+        "must be one of page, event_type, entry_page, exit_page, goal, source, referrer, "
+        "channel, utm_medium, utm_campaign, device_type, browser, os, country, city",
+    )
 
 
 def test_a_custom_range_of_exactly_a_day_not_on_day_bounds_is_read_in_hours():
