@@ -4,10 +4,8 @@ the dashboard's static server) once per test session, exactly as ``make local`` 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -53,13 +51,3 @@ def _environment_unchanged() -> Iterator[None]:
                 del os.environ[name]
         pytest.fail(f"the test changed the environment outside monkeypatch: {changed}")
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under mutmut, which runs a mutant's tests with ``-x`` in no set order: the fastest
-    first (its recorded durations), so a killed mutant stops at its quickest failing test."""
-    stats = Path("mutmut-stats.json")  # (mutmut runs the tests in mutants/, beside its stats)
-    if not os.environ.get("MUTANT_UNDER_TEST") or not stats.is_file():
-        return
-    durations = json.loads(stats.read_text())["duration_by_test"]
-    items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
