@@ -59,9 +59,10 @@ def archived() -> dict[str, list[str]]:
 def test_a_closed_hour_becomes_one_file_with_each_event_once_and_pending_deltas_fold(api):
     from consumers.compactor import handler
 
-    hour_ago = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=10)
+    three_hours_ago = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=10)
     events = [
-        make_event(session_id=f"s{i}", timestamp=hour_ago, received_at=hour_ago) for i in range(5)
+        make_event(session_id=f"s{i}", timestamp=three_hours_ago, received_at=three_hours_ago)
+        for i in range(5)
     ]
     deliver(events[:3], 1000)
     deliver(events, 1000)  # the source's redelivery of the first three, then two more

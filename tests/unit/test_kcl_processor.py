@@ -357,12 +357,12 @@ def test_a_shards_end_is_checkpointed_and_failing_to_stops_the_worker():
     ended = Checkpoints()
     made.shard_ended(type("Ended", (), {"checkpointer": ended}))
     assert ended.at == [None]  # (the end of the shard: the KCL starts its children after)
-    made.lease_lost(object())
+    made.lease_lost(object())  # (these two only log: every written batch is checkpointed)
     made.shutdown_requested(object())
-    assert not made.stopped
     refusing = Checkpoints(errors=["ThrottlingException"] * 10)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stopped:
         made.shard_ended(type("Ended", (), {"checkpointer": refusing}))
+    assert stopped.value.code == 1
 
 
 def test_each_consumer_runs_its_own_lambda_handlers_batch_function_and_no_other(
@@ -400,11 +400,6 @@ def test_the_daemon_launcher_execs_java_with_the_consumers_properties_in_its_pla
         written = Path(command[command.index("--properties-file") + 1]).read_text()
         assert "applicationName = site-events-archiver-kcl\n" in written
         assert "kinesisEndpoint = http://127.0.0.1:4566\n" in written
-        assert lease_tables("archiver", SETTINGS) == (
-            "clickstream-prod-events-archiver-kcl",
-            "clickstream-prod-events-archiver-kcl-CoordinatorState",
-            "clickstream-prod-events-archiver-kcl-WorkerMetricStats",
-        )
         with pytest.raises(SystemExit) as refused:
             daemon_main(["compactor"])
         assert refused.value.code == "usage: python -m consumers.kcl_daemon {aggregator,archiver}"
@@ -413,3 +408,11 @@ def test_the_daemon_launcher_execs_java_with_the_consumers_properties_in_its_pla
             daemon_main(["archiver"])
     finally:
         get_settings.cache_clear()
+
+
+def test_a_consumers_lease_tables_are_named_after_its_stream():
+    assert lease_tables("archiver", SETTINGS) == (
+        "clickstream-prod-events-archiver-kcl",
+        "clickstream-prod-events-archiver-kcl-CoordinatorState",
+        "clickstream-prod-events-archiver-kcl-WorkerMetricStats",
+    )

@@ -287,7 +287,7 @@ def test_an_empty_funnel_has_no_rate_and_a_reversed_range_names_from(store):
 
 
 def test_top_pages_are_ordered_by_the_views_the_test_sent(store):
-    views = {"/a": 7, "/b": 5, "/c": 4, "/d": 2, "/e": 1}
+    views = {"/a": 7, "/b": 5, "/d": 4, "/c": 4, "/e": 1}  # /c before /d: ties go by name
     events = [
         make_event(session_id=f"{page}{i}", page=page)
         for page, count in views.items()
@@ -433,14 +433,14 @@ def test_the_series_is_dense_and_each_point_holds_what_the_test_sent_in_its_minu
 
 
 def test_the_series_window_defaults_to_the_last_hour_48_hours_or_30_days(store):
-    for granularity, points, first in (
-        ("minute", 60, "2026-11-24T09:32:00Z"),
-        ("hour", 48, "2026-11-22T11:00:00Z"),
-        ("day", 30, "2026-10-26T00:00:00Z"),
+    for granularity, points, first, last in (
+        ("minute", 60, "2026-11-24T09:32:00Z", "2026-11-24T10:31:00Z"),
+        ("hour", 48, "2026-11-22T11:00:00Z", "2026-11-24T10:00:00Z"),
+        ("day", 30, "2026-10-26T00:00:00Z", "2026-11-24T00:00:00Z"),
     ):
         series = queries.timeseries(store, granularity, now=NOW)
         assert (len(series["points"]), series["from"]) == (points, first), granularity
-        assert series["points"][-1]["start"] == queries._iso(queries._floor(NOW, granularity))
+        assert series["points"][-1]["start"] == last, granularity
 
 
 def test_the_series_takes_up_to_1500_points_and_names_from_past_them(store):
@@ -497,7 +497,9 @@ def test_a_funnel_over_days_counts_only_the_visits_of_those_days(store):
 
 
 def test_the_dashboard_names_its_sections_when_asked_for_one_it_does_not_have():
-    assert queries.parse_sections(None) == queries.DASHBOARD_SECTIONS
+    assert queries.parse_sections(None) == (
+        "stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime",
+    )  # fmt: skip
     assert queries.parse_sections(" funnel, stats,funnel ") == ("funnel", "stats")
     for raw in ("stats,weather", " , "):
         with pytest.raises(RequestError) as error:
@@ -612,7 +614,7 @@ def test_the_all_time_stats_answer_holds_every_figure_the_test_sent(store):
     }  # fmt: skip
 
 
-def test_a_periods_stats_list_up_to_fifty_event_types(store):
+def test_a_periods_stats_list_more_than_ten_event_types_most_frequent_first(store):
     kinds = {f"custom{n:02d}": n + 1 for n in range(12)}
     store.apply(
         "shardId-000000000000",
@@ -623,7 +625,7 @@ def test_a_periods_stats_list_up_to_fifty_event_types(store):
         ]),
     )  # fmt: skip
     answer = queries.stats(store, queries.resolve_period("today", now=NOW), now=NOW)
-    assert answer["events_by_type"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    assert list(answer["events_by_type"].items()) == sorted(kinds.items(), key=lambda kv: -kv[1])
     assert answer["events_by_type_complete"] is True
 
 
@@ -638,7 +640,6 @@ def test_an_empty_stores_stats_are_zeros_not_errors(store):
         "recent_events": [], "visits": 0, "bounce_rate": 0.0, "pages_per_visit": 0.0,
         "avg_visit_duration_s": 0.0, "visitors_now": 0, "events_last_minute": 0,
     }  # fmt: skip
-    assert queries.funnel(store)["conversion_rate"] == 0.0
 
 
 def test_right_now_counts_the_visitors_of_the_last_five_minutes_and_lists_thirty(store):
@@ -697,14 +698,15 @@ def test_a_query_time_is_read_as_iso_8601_in_utc_within_its_years():
 def test_a_query_time_without_a_zone_is_utc_whatever_the_machines_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        assert time.timezone != 0  # (the zone took effect)
-        assert queries.parse_time("2026-11-24T10:31:00", "to") == NOW
-    finally:
-        monkeypatch.undo()
+    with monkeypatch.context() as zone:
+        zone.setenv("TZ", "EST+05")  # (a POSIX zone: no tz database needed)
         time.tzset()
+        try:
+            assert time.timezone != 0  # (the zone took effect)
+            assert queries.parse_time("2026-11-24T10:31:00", "to") == NOW
+        finally:
+            zone.undo()
+            time.tzset()
 
 
 def test_an_all_time_breakdown_lists_up_to_ten_values_by_default_and_names_a_bad_dimension(
@@ -728,13 +730,11 @@ def test_an_all_time_breakdown_lists_up_to_ten_values_by_default_and_names_a_bad
     assert (found["other"], found["complete"]) == (2, False)
     assert found["max_error"] == 3  # a country left out has at most the tenth's visits
     assert len(queries.breakdown(store, "country", all_time, 1)["rows"]) == 1
-    assert len(queries.breakdown(store, "country", all_time, queries.MAX_TOP)["rows"]) == 11
-    for limit in (0, queries.MAX_TOP + 1):
+    assert len(queries.breakdown(store, "country", all_time, 100)["rows"]) == 11
+    for limit in (0, 101):
         with pytest.raises(RequestError) as error:
             queries.breakdown(store, "country", all_time, limit)
-        assert (error.value.field, error.value.message) == (
-            "limit", f"must be between 1 and {queries.MAX_TOP}",
-        )  # fmt: skip
+        assert (error.value.field, error.value.message) == ("limit", "must be between 1 and 100")
     with pytest.raises(RequestError) as error:
         queries.breakdown(store, "weather", all_time)
     assert (error.value.field, error.value.message) == (
