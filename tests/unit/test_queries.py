@@ -317,6 +317,10 @@ def test_top_pages_take_any_limit_from_one_to_the_most_and_ten_by_default(store)
     ]
     store.apply("shardId-000000000000", sequenced(events))
     assert [row["page"] for row in queries.top_pages(store)["pages"]] == pages[:10]
+    board = queries.dashboard(store, now=NOW, sections=("pages",))
+    assert [row["page"] for row in board["pages"]["pages"]] == pages[:10]
+    # without a time given, the dashboard's is now, in UTC
+    assert queries.dashboard(store, sections=("pages",))["period"]["to"].endswith("Z")
     assert queries.top_pages(store, 1)["pages"] == [{"page": "/p00", "views": 20}]
     assert len(queries.top_pages(store, queries.MAX_TOP)["pages"]) == 12
 
