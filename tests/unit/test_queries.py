@@ -757,3 +757,41 @@ def test_a_custom_range_of_exactly_a_day_not_on_day_bounds_is_read_in_hours():
         "custom", NOW - timedelta(days=1, minutes=32), NOW - timedelta(minutes=31), now=NOW
     )
     assert longer.breakdown_range("0000-00-00T00")[0] == "day"
+
+
+def test_the_dashboard_of_a_past_range_reads_every_section_over_that_range_alone(store):
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # yesterday 09:00 to 11:00: minutes
+    kinds = ["page_view"] * 6 + ["signup", "share", "share", "invite"] * 2
+    inside = [
+        make_event(session_id=f"in{i}", user_id=f"in{i}", page=f"/p{i % 3}", event_type=kind,
+                   location=Location(country=["FR", "DE", "IT"][i % 3]),
+                   timestamp=start + timedelta(minutes=8 * i))
+        for i, kind in enumerate(kinds)
+    ]  # fmt: skip
+    outside = [  # today, a minute ago: only "right now" may see them
+        make_event(session_id=f"out{i}", user_id=f"out{i}", page="/elsewhere", event_type=kind,
+                   location=Location(country="US"), timestamp=NOW - timedelta(minutes=1))
+        for i in range(6)
+        for kind in ("page_view", "signup")
+    ]  # fmt: skip
+    store.apply("shardId-000000000000", sequenced(inside + outside))
+    period = queries.resolve_period("custom", start, start + timedelta(hours=2), now=NOW)
+    assert period.granularity == "minute"
+    answer = queries.dashboard(store, 2, period, now=NOW)
+    assert answer["stats"]["total_events"] == 14
+    assert answer["stats"]["updated_at"] == "2026-11-24T10:31:00Z"
+    series = answer["timeseries"]
+    assert (series["from"], series["to"], len(series["points"])) == (
+        "2026-11-23T09:00:00Z", "2026-11-23T11:00:00Z", 121,
+    )  # fmt: skip
+    assert sum(point["events"] for point in series["points"]) == 14
+    # two page views each; ties go by name
+    assert [row["page"] for row in answer["pages"]["pages"]] == ["/p0", "/p1"]
+    # visits: FR 5, DE 5, IT 4
+    assert [row["value"] for row in answer["breakdowns"]["country"]["rows"]] == ["DE", "FR"]
+    # share 4 visits, invite 2 and signup 2 (a tie: invite first by name)
+    assert [(row["goal"], row["visits"]) for row in answer["goals"]["goals"]] == [
+        ("share", 4), ("invite", 2),
+    ]  # fmt: skip
+    assert answer["realtime"]["visitors_now"] == 6
+    assert answer["realtime"]["updated_at"] == "2026-11-24T10:31:00Z"
