@@ -579,6 +579,7 @@ def test_events_in_the_last_minute_weigh_the_previous_minute_by_its_share_still_
     assert queries.events_last_minute(store, current) == 11
     assert queries.events_last_minute(store, current + timedelta(seconds=15)) == 9  # 3 + 8 * 0.75
     assert queries.events_last_minute(store, current + timedelta(seconds=45)) == 5  # 3 + 8 * 0.25
+    assert queries.events_last_minute(store, current + timedelta(seconds=57)) == 3  # 3 + 0.4
     assert queries.events_last_minute(store, current + timedelta(seconds=59)) == 3
     assert queries.events_last_minute(store, current + timedelta(minutes=1)) == 3  # 0 + 3 * 1
 
@@ -659,6 +660,9 @@ def test_right_now_counts_the_visitors_of_the_last_five_minutes_and_lists_thirty
     assert answer["updated_at"] == "2026-11-24T10:31:30Z"
     minutes = answer["minutes"]
     assert len(minutes) == 30
+    assert minutes[1] == {  # 10:03: nobody
+        "bucket": "2026-11-24T10:03", "start": "2026-11-24T10:03:00Z", "visitors": 0, "events": 0,
+    }  # fmt: skip
     # the oldest minute listed is 10:02 (10:01, thirty minutes before now, is outside)
     assert minutes[0] == {
         "bucket": "2026-11-24T10:02", "start": "2026-11-24T10:02:00Z", "visitors": 1, "events": 1,
@@ -795,3 +799,35 @@ def test_the_dashboard_of_a_past_range_reads_every_section_over_that_range_alone
     ]  # fmt: skip
     assert answer["realtime"]["visitors_now"] == 6
     assert answer["realtime"]["updated_at"] == "2026-11-24T10:31:00Z"
+
+
+def test_a_series_may_be_one_bucket_long(store):
+    series = queries.timeseries(store, "hour", NOW, NOW)
+    assert [point["start"] for point in series["points"]] == ["2026-11-24T10:00:00Z"]
+
+
+def test_the_feed_of_the_stats_is_the_newest_fifty_across_shards(store):
+    for shard in ("shardId-000000000000", "shardId-000000000001"):
+        store.apply(shard, sequenced([
+            make_event(session_id=f"{shard}-{i}", timestamp=NOW - timedelta(seconds=i))
+            for i in range(40)
+        ]))  # fmt: skip
+    assert len(queries.stats(store, now=NOW)["recent_events"]) == 50
+
+
+def test_without_a_time_given_the_answers_are_of_now_in_utc_whatever_the_machines_zone(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.apply("shardId-000000000000", sequenced([make_event(timestamp=datetime.now(UTC))]))
+    with monkeypatch.context() as zone:
+        zone.setenv("TZ", "EST+05")  # (a POSIX zone: no tz database needed)
+        time.tzset()
+        try:
+            assert time.timezone != 0  # (the zone took effect)
+            assert queries.events_last_minute(store) == 1
+            assert queries.stats(store)["updated_at"].endswith("Z")
+            assert queries.realtime(store)["visitors_now"] == 1
+            assert queries.timeseries(store, "minute")["to"].endswith("Z")
+        finally:
+            zone.undo()
+            time.tzset()
