@@ -831,3 +831,11 @@ def test_without_a_time_given_the_answers_are_of_now_in_utc_whatever_the_machine
         finally:
             zone.undo()
             time.tzset()
+
+
+def test_funnel_rates_are_rounded_to_four_places(store):
+    events = [make_event(session_id=f"v{i}") for i in range(3)]
+    events.append(make_event(session_id="v0", event_type="add_to_cart"))
+    store.apply("shardId-000000000000", sequenced(events))
+    steps = queries.funnel(store)["steps"]
+    assert (steps[1]["rate_from_previous"], steps[1]["rate_from_start"]) == (0.3333, 0.3333)
