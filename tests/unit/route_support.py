@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import boto3
@@ -149,3 +150,23 @@ def run_jobs(context: Any = None) -> int:
                 QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
         handled += 1
+
+
+def deliver_to_consumers(events: Sequence[Event], first_sequence: int) -> None:
+    """One batch to the archiver's and the aggregator's own handlers, as their Kinesis event
+    source hands it: one shard, sequence numbers from ``first_sequence`` on."""
+    from consumers.aggregator import handler as aggregate
+    from consumers.archiver import handler as archive
+    from localdev.runner import LambdaContext, StreamRecord, kinesis_event
+
+    records = [
+        StreamRecord(str(first_sequence + index), event.session_id,
+                     event.model_dump_json().encode(), time.time())
+        for index, event in enumerate(events)
+    ]  # fmt: skip
+    batch = kinesis_event(records, shard_id="shardId-000000000000",
+                          stream_arn="arn:aws:kinesis:us-east-1:1:stream/events",
+                          region="us-east-1")  # fmt: skip
+    for handler, name in ((archive, "archiver"), (aggregate, "aggregator")):
+        answer = handler(batch, LambdaContext(name, f"arn:aws:lambda:::function:{name}"))
+        assert not answer["batchItemFailures"], (name, answer)

@@ -5,7 +5,6 @@ and the deltas left pending are folded."""
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,32 +13,13 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from localdev.runner import LambdaContext, StreamRecord, kinesis_event
 from tests.factories import make_event
-from tests.unit.route_support import ARCHIVE_BUCKET, in_process_api
+from tests.unit.route_support import ARCHIVE_BUCKET, deliver_to_consumers, in_process_api
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     yield from in_process_api(monkeypatch)
-
-
-def deliver(batch: list[Any], first_sequence: int) -> None:
-    """One batch to the archiver and the aggregator, as their event source hands it."""
-    from consumers.aggregator import handler as aggregate
-    from consumers.archiver import handler as archive
-
-    records = [
-        StreamRecord(str(first_sequence + i), event.session_id,
-                     event.model_dump_json().encode(), time.time())
-        for i, event in enumerate(batch)
-    ]  # fmt: skip
-    event = kinesis_event(records, shard_id="shardId-000000000000",
-                          stream_arn="arn:aws:kinesis:us-east-1:1:stream/events",
-                          region="us-east-1")  # fmt: skip
-    for handler, name in ((archive, "archiver"), (aggregate, "aggregator")):
-        answer = handler(event, LambdaContext(name, f"arn:aws:lambda:::function:{name}"))
-        assert not answer["batchItemFailures"], (name, answer)
 
 
 def archived() -> dict[str, list[str]]:
@@ -64,8 +44,8 @@ def test_a_closed_hour_becomes_one_file_with_each_event_once_and_pending_deltas_
         make_event(session_id=f"s{i}", timestamp=three_hours_ago, received_at=three_hours_ago)
         for i in range(5)
     ]
-    deliver(events[:3], 1000)
-    deliver(events, 1000)  # the source's redelivery of the first three, then two more
+    deliver_to_consumers(events[:3], 1000)
+    deliver_to_consumers(events, 1000)  # the source's redelivery of the first three, then two more
     before = archived()
     assert sum(len(ids) for ids in before.values()) == 8 and len(before) == 2
 

@@ -25,9 +25,13 @@ from clickstream.compaction import compact_closed_hours
 from clickstream.jobs import JobStore
 from clickstream.privacy import ErasureContext, erase_now
 from clickstream.store import _decode
-from localdev.runner import LambdaContext, StreamRecord, kinesis_event
 from tests.factories import make_event, sequenced
-from tests.unit.route_support import ARCHIVE_BUCKET, in_process_api, run_jobs
+from tests.unit.route_support import (
+    ARCHIVE_BUCKET,
+    deliver_to_consumers,
+    in_process_api,
+    run_jobs,
+)
 
 GONE = "erase-me"
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
@@ -49,21 +53,10 @@ class Stream:
         self.lock = threading.Lock()
 
     def deliver(self, events: list[Any]) -> None:
-        from consumers.aggregator import handler as aggregate
-        from consumers.archiver import handler as archive
-
         with self.lock:
-            records = []
-            for event in events:
-                self.sequence += 1
-                records.append(StreamRecord(str(self.sequence), event.session_id,
-                                            event.model_dump_json().encode(), time.time()))  # fmt: skip
-        event = kinesis_event(records, shard_id="shardId-000000000000",
-                              stream_arn="arn:aws:kinesis:us-east-1:1:stream/events",
-                              region="us-east-1")  # fmt: skip
-        for handler, name in ((archive, "archiver"), (aggregate, "aggregator")):
-            answer = handler(event, LambdaContext(name, f"arn:aws:lambda:::function:{name}"))
-            assert not answer["batchItemFailures"], (name, answer)
+            first = self.sequence + 1
+            self.sequence += len(events)
+        deliver_to_consumers(events, first)
 
 
 def traffic(hours: int, per_hour: int, start: datetime = T0) -> list[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ from clickstream import queries
 from clickstream.errors import RequestError
 from clickstream.schema import Location
 from tests.factories import make_event, sequenced
+from tests.unit.zone_support import machine_zone
 
 NOW = datetime(2026, 11, 24, 10, 31, tzinfo=UTC)
 
@@ -706,15 +706,8 @@ def test_a_query_time_is_read_as_iso_8601_in_utc_within_its_years():
 def test_a_query_time_without_a_zone_is_utc_whatever_the_machines_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with monkeypatch.context() as zone:
-        zone.setenv("TZ", "EST+05")  # (a POSIX zone: no tz database needed)
-        time.tzset()
-        try:
-            assert time.timezone != 0  # (the zone took effect)
-            assert queries.parse_time("2026-11-24T10:31:00", "to") == NOW
-        finally:
-            zone.undo()
-            time.tzset()
+    with machine_zone(monkeypatch):
+        assert queries.parse_time("2026-11-24T10:31:00", "to") == NOW
 
 
 def test_an_all_time_breakdown_lists_up_to_ten_values_by_default_and_names_a_bad_dimension(
@@ -819,19 +812,12 @@ def test_without_a_time_given_the_answers_are_of_now_in_utc_whatever_the_machine
     store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.apply("shardId-000000000000", sequenced([make_event(timestamp=datetime.now(UTC))]))
-    with monkeypatch.context() as zone:
-        zone.setenv("TZ", "EST+05")  # (a POSIX zone: no tz database needed)
-        time.tzset()
-        try:
-            assert time.timezone != 0  # (the zone took effect)
-            assert queries.events_last_minute(store) == 1
-            assert queries.stats(store)["updated_at"].endswith("Z")
-            live = queries.realtime(store)
-            assert (live["visitors_now"], live["updated_at"][-1]) == (1, "Z")
-            assert queries.timeseries(store, "minute")["to"].endswith("Z")
-        finally:
-            zone.undo()
-            time.tzset()
+    with machine_zone(monkeypatch):
+        assert queries.events_last_minute(store) == 1
+        assert queries.stats(store)["updated_at"].endswith("Z")
+        live = queries.realtime(store)
+        assert (live["visitors_now"], live["updated_at"][-1]) == (1, "Z")
+        assert queries.timeseries(store, "minute")["to"].endswith("Z")
 
 
 def test_funnel_rates_are_rounded_to_four_places(store):
