@@ -50,4 +50,3 @@ def _environment_unchanged() -> Iterator[None]:
             else:
                 del os.environ[name]
         pytest.fail(f"the test changed the environment outside monkeypatch: {changed}")
-

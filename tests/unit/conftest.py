@@ -18,6 +18,7 @@ from moto import mock_aws
 from clickstream.store import DynamoAggregateStore
 from infra.template import table_arguments
 from localdev.processes import LOOPBACK, free_port, wait_for
+from tests.unit.route_support import in_process_api
 
 DYNALITE = Path(__file__).parents[2] / "tools" / "dynalite" / "node_modules" / "dynalite"
 
@@ -93,3 +94,10 @@ def new_store(
 @pytest.fixture
 def store(store_with: Callable[..., DynamoAggregateStore]) -> DynamoAggregateStore:
     return store_with()
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The API in process over moto's mock of every resource (``route_support``); a module
+    that needs other settings defines its own."""
+    yield from in_process_api(monkeypatch)

@@ -5,21 +5,13 @@ and the deltas left pending are folded."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
-import pytest
 
 from tests.factories import make_event
-from tests.unit.route_support import ARCHIVE_BUCKET, deliver_to_consumers, in_process_api
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield from in_process_api(monkeypatch)
+from tests.unit.route_support import ARCHIVE_BUCKET, deliver_to_consumers
 
 
 def archived() -> dict[str, list[str]]:

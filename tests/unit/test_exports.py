@@ -27,7 +27,7 @@ import requests
 
 from clickstream.archive import object_key, to_parquet_bytes, to_table
 from clickstream.layout import partition_prefix
-from tests.unit.route_support import ARCHIVE_BUCKET, in_process_api, run_jobs
+from tests.unit.route_support import ARCHIVE_BUCKET, run_jobs
 
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 # 30,000 in the fast tier; `make soak` runs the same test with 200,000
@@ -35,11 +35,6 @@ START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 EVENTS = int(os.environ.get("CLICKSTREAM_EXPORT_TEST_EVENTS", "30000"))
 HOURS = 6
 MAX_RESPONSE = 5_000_000
-
-
-@pytest.fixture
-def api(monkeypatch):
-    yield from in_process_api(monkeypatch)
 
 
 def write_archive(count: int, hours: int = HOURS) -> list[str]:

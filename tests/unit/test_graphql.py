@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ from clickstream.graphql import (
     SCHEMA,
     SCHEMA_SDL,
 )
-from tests.unit.route_support import aggregate_what_was_sent, get, in_process_api, post
+from tests.unit.route_support import aggregate_what_was_sent, get, post
 
 # Each Query field, the REST route answering the same, and the arguments both take.
 EQUIVALENT = [
@@ -51,11 +50,6 @@ MAPS = {"events_by_type": "eventType", "by_type": "eventType"}
 JSON_VALUES = {"recent_events"}  # events as the stream carries them (the JSON scalar)
 # "now" where the answer was made: the named periods end then.
 VOLATILE = {"updatedAt", "to"}
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield from in_process_api(monkeypatch)
 
 
 def graphql(api: dict[str, Any], query: str, **extra: Any) -> tuple[int, dict[str, Any]]:

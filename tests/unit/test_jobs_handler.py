@@ -4,21 +4,14 @@ source mapping builds them: what it drops, what it fails, and what it hands back
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from clickstream.aws import job_store
 from localdev.runner import LambdaContext
-from tests.unit.route_support import in_process_api
 
 CONTEXT = LambdaContext("jobs", "arn:aws:lambda:us-east-1:123456789012:function:jobs")
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield from in_process_api(monkeypatch)
 
 
 def sqs_event(*bodies: str, received: int = 1) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import io
 import json
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ from localdev.prometheus import (
     twins_markdown,
 )
 from localdev.runner import iterator_age_emf
-from tests.unit.route_support import in_process_api
 
 ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -63,11 +61,6 @@ def powertools_lines(capsys: pytest.CaptureFixture[str], *emit: Any) -> list[str
 
 
 # --- the API's own EMF, after known traffic ------------------------------------------------
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield from in_process_api(monkeypatch)
 
 
 def _throttle_first_put(service: str, made: Any) -> None:

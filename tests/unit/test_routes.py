@@ -3,17 +3,9 @@ over moto's mock of AWS (a stream, the aggregates and keys tables)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-from tests.unit.route_support import aggregate_what_was_sent, get, in_process_api, post
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield from in_process_api(monkeypatch)
+from tests.unit.route_support import aggregate_what_was_sent, get, post
 
 
 def test_visitors_sources_places_and_goals_come_back_from_the_routes(api):
