@@ -159,12 +159,10 @@ def test_the_emulator_is_called_the_common_bound_only_when_the_stages_keep_pace(
     assert _pace({"ingest": 10.0}) == ""
 
 
-def test_each_process_of_the_stack_is_listed_once_whatever_it_calls_itself():
+def test_each_process_of_the_stack_is_listed_once():
     class Handle:
         process = SimpleNamespace(pid=101)
         info = {"pids": {"supervisor": 101, "api": 102}}
 
     listed = Stack(Handle(), Path())
     assert sorted(listed.pids.values()) == sorted([101, 102, os.getpid()])
-    Handle.info = {"pids": {"api": 102}}  # (a stack that does not list itself)
-    assert listed.pids["localdev supervisor (log pump, EMF forwarder)"] == 101
