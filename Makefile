@@ -99,7 +99,7 @@ coverage: venv dynalite sdks
 MUTATE ?= clickstream.records consumers.common clickstream.compaction clickstream.auth \
   clickstream.keys clickstream.ingest clickstream.queries clickstream.aggregates clickstream.store
 mutants: venv dynalite sdks
-	nice -n 10 $(VENV)/bin/mutmut run $(foreach m,$(MUTATE),'$(m).*')
+	nice -n 10 $(PY) -m tests.dynalite -- $(VENV)/bin/mutmut run $(foreach m,$(MUTATE),'$(m).*')
 	$(PY) -m tests.mutation_report $(MUTATE)
 	nice -n 10 $(PY) -m tests.named_mutants
 

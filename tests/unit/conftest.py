@@ -4,11 +4,10 @@ bills capacity by size) on loopback, installed by ``make test`` from the npm reg
 
 from __future__ import annotations
 
-import subprocess
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,10 +16,8 @@ from moto import mock_aws
 
 from clickstream.store import DynamoAggregateStore
 from infra.template import table_arguments
-from localdev.processes import LOOPBACK, free_port, wait_for
+from tests import dynalite
 from tests.unit.route_support import in_process_api
-
-DYNALITE = Path(__file__).parents[2] / "tools" / "dynalite" / "node_modules" / "dynalite"
 
 
 def _client(endpoint: str | None = None) -> Any:
@@ -35,22 +32,15 @@ def _client(endpoint: str | None = None) -> Any:
 
 @pytest.fixture(scope="session")
 def dynalite_endpoint() -> Iterator[str]:
-    if not (DYNALITE / "cli.js").exists():
-        pytest.fail("dynalite is not installed: run `make test` (npm ci --prefix tools/dynalite)")
-    port = free_port()
-    server = subprocess.Popen(
-        ["node", str(DYNALITE / "cli.js"), "--host", LOOPBACK, "--port", str(port),
-         "--createTableMs", "0", "--deleteTableMs", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    endpoint = f"http://{LOOPBACK}:{port}"
+    """The server ``python -m tests.dynalite`` started for the whole run, else one of its own."""
+    if shared := os.environ.get(dynalite.ENDPOINT_VARIABLE):
+        yield shared
+        return
     try:
-        wait_for(endpoint, timeout=30, what="dynalite", process=server)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        with dynalite.running() as endpoint:
+            yield endpoint
+    except dynalite.NotInstalled as missing:
+        pytest.fail(str(missing))
 
 
 @pytest.fixture(params=["moto", "dynalite"])

@@ -4,6 +4,7 @@ items. The same tests run on DynamoDB Local in tests/dynamodb_local."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -536,6 +537,103 @@ def test_an_erased_user_stays_out_of_the_feed_whatever_the_aggregator_writes_nex
     assert store.erase_user("gone", "2026-11-24T11:00:00Z") == 0
 
 
+def test_erasing_removes_the_users_events_from_the_stored_feed_even_when_retried(store):
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
+    store.apply(SHARD, sequenced([make_event(user_id="kept", session_id="k")], 2))
+    store.fold(SHARD)
+    assert store.shown_in_feed("gone") == 1
+    assert store.erase_user("gone", "2026-11-24T10:00:00Z") == 1
+    assert store.shown_in_feed("gone") == 0  # gone from the item, not only hidden on read
+    store.apply(SHARD, sequenced([make_event(user_id="late", session_id="l")], 3))
+    store.fold(SHARD)
+    # an erasure whose first attempt recorded the marker and stopped: the retry still cleans
+    assert store.mark_erased("late", "2026-11-24T10:05:00Z")
+    assert store.shown_in_feed("late") == 1
+    assert store.erase_user("late", "2026-11-24T10:06:00Z") == 0
+    assert store.shown_in_feed("late") == 0
+    assert store.shown_in_feed("kept") == 1
+
+
+FIRST_LAYOUT = ("total", "minute", "hour", "day", "pages", "shard")
+
+
+class ThrottledWrites:
+    """The table's client, except that a batch write of several requests leaves its last one
+    unprocessed, as DynamoDB does when a partition is throttled."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems):  # boto3 names its arguments so
+        ((table, requests),) = RequestItems.items()
+        if len(requests) == 1:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        self._client.batch_write_item(RequestItems={table: requests[:-1]})
+        return {"UnprocessedItems": {table: requests[-1:]}}
+
+
+def test_the_first_layouts_items_are_dropped_and_nothing_else(aggregates_table):
+    dynamodb, table = aggregates_table
+    store = DynamoAggregateStore(ThrottledWrites(dynamodb), table, stream_name="stream")
+    for pk in FIRST_LAYOUT:  # 26 of each: every kind takes two batches of at most 25
+        for n in range(26):
+            item = {"pk": {"S": pk}, "sk": {"S": f"{pk}#{n:02d}"}, "events": {"N": "9"}}
+            dynamodb.put_item(TableName=table, Item=item)
+    store.apply(SHARD, sequenced([make_event()]))
+    store.fold(SHARD)
+    kept = [key for key in written_keys(store) if key[0] not in FIRST_LAYOUT]
+    assert store.drop_first_layout() == 6 * 26
+    assert sorted(written_keys(store)) == sorted(kept)
+    assert counted(store)["events"] == 1
+    assert store.drop_first_layout() == 0
+
+
+def test_unique_visitors_count_each_visitor_once_per_range_folded_pending_and_across_shards(
+    store,
+):
+    def visit(user, minutes, session):
+        return make_event(
+            user_id=user, session_id=session, timestamp=T0 + timedelta(minutes=minutes)
+        )
+
+    store.apply(
+        SHARD, sequenced([visit("a", 0, "s1"), visit("b", 1, "s2"), visit("a", 1, "s1")], 1)
+    )
+    store.fold(SHARD)
+    store.apply(SHARD, sequenced([visit("c", 1, "s3"), visit("b", 1, "s2")], 4))  # pending
+    store.apply(OTHER, sequenced([visit("a", 2, "s4"), visit("d", 60, "s5")], 1))  # pending
+    by_minute = {
+        "2026-11-24T10:00": 1,
+        "2026-11-24T10:01": 3,
+        "2026-11-24T10:02": 1,
+        "2026-11-24T11:00": 1,
+    }
+
+    def answers():
+        sketches = store.visitor_sketches("minute", "2026-11-24T10:00", "2026-11-24T11:00")
+        return (
+            {bucket: sketch.count() for bucket, sketch in sketches.items()},
+            store.unique_visitors("minute", "2026-11-24T10:01", "2026-11-24T10:01"),
+            store.unique_visitors("minute", "2026-11-24T10:01", "2026-11-24T10:02"),
+            store.unique_visitors("minute", "2026-11-24T10:00", "2026-11-24T10:59"),
+            store.unique_visitors("hour", "2026-11-24T10", "2026-11-24T10"),
+            store.unique_visitors("hour", "2026-11-24T10", "2026-11-24T11"),
+            store.unique_visitors("day", "2026-11-24", "2026-11-24"),
+            store.unique_visitors("day", "2026-11-25", "2026-11-30"),
+            store.unique_visitors("all", "all", "all"),
+        )
+
+    expected = (by_minute, 3, 3, 3, 3, 4, 4, 0, 4)
+    assert answers() == expected
+    store.fold(OTHER)  # one shard folded, the other's delta still pending
+    assert answers() == expected
+    store.fold(SHARD)
+    assert answers() == expected
+
+
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
@@ -571,7 +669,8 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint)
         aws_access_key_id="x",
         aws_secret_access_key="x",
     )
-    dynamodb.create_table(**table_arguments("AggregatesTable", "billed-writes"))
+    table = f"billed-writes-{uuid.uuid4().hex[:12]}"  # the server may be shared by a whole run
+    dynamodb.create_table(**table_arguments("AggregatesTable", table))
     billed = []
 
     def ask_for_capacity(params, **_):
@@ -585,7 +684,7 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint)
             f"provide-client-params.dynamodb.{operation}", ask_for_capacity
         )
         dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", record_capacity)
-    store = DynamoAggregateStore(dynamodb, "billed-writes", stream_name="stream")
+    store = DynamoAggregateStore(dynamodb, table, stream_name="stream")
     # WHEN ordinary traffic is applied and folded
     events = [
         make_event(session_id=f"s{i % 40}", page=f"/p/{i % 90}", event_type=kind)
