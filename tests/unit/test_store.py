@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from clickstream import queries
 from clickstream.aggregates import SESSION_TIMEOUT, Delta, aggregate
@@ -569,10 +570,13 @@ class ThrottledWrites:
 
     def batch_write_item(self, RequestItems):  # boto3 names its arguments so
         ((table, requests),) = RequestItems.items()
-        if len(requests) == 1:
-            return self._client.batch_write_item(RequestItems=RequestItems)
-        self._client.batch_write_item(RequestItems={table: requests[:-1]})
-        return {"UnprocessedItems": {table: requests[-1:]}}
+        if len(requests) > 25:  # DynamoDB's limit (dynalite enforces it, moto does not)
+            error = {"Error": {"Code": "ValidationException", "Message": "Too many items"}}
+            raise ClientError(error, "BatchWriteItem")
+        # the last request is reported unprocessed, so it is sent again (deleting twice is
+        # harmless)
+        self._client.batch_write_item(RequestItems=RequestItems)
+        return {"UnprocessedItems": {table: requests[-1:]}} if len(requests) > 1 else {}
 
 
 def test_the_first_layouts_items_are_dropped_and_nothing_else(aggregates_table):
@@ -632,6 +636,76 @@ def test_unique_visitors_count_each_visitor_once_per_range_folded_pending_and_ac
     assert answers() == expected
     store.fold(SHARD)
     assert answers() == expected
+
+
+def test_folding_every_shard_folds_each_ones_pending_deltas_and_counts_them(store):
+    store.apply(SHARD, sequenced([make_event(session_id="a")], 1))
+    store.apply(SHARD, sequenced([make_event(session_id="b")], 2))
+    store.apply(OTHER, sequenced([make_event(session_id="c")], 1))
+    assert store.fold_all() == 3
+    assert store.pending() == {store.shard(SHARD): [], store.shard(OTHER): []}
+    assert store.fold_all() == 0
+    assert counted(store)["events"] == 3
+
+
+def test_cleaning_the_feeds_counts_what_it_removed_from_each_shard(store):
+    store.apply(
+        SHARD, sequenced([make_event(user_id="gone", session_id=f"g{i}") for i in range(3)], 1)
+    )
+    store.apply(OTHER, sequenced([make_event(user_id="kept", session_id="k")], 1))
+    store.apply(OTHER, sequenced([make_event(user_id="gone", session_id="g9")], 2))
+    store.apply("shardId-000000000002", sequenced([make_event(user_id="kept", session_id="j")], 1))
+    store.fold_all()
+    assert store.clean_feeds("gone") == 4
+    assert store.clean_feeds("gone") == 0  # twice: the second finds nothing to remove
+    assert store.clean_feeds("nobody") == 0
+    assert store.shown_in_feed("kept") == 2
+
+
+def test_a_feed_written_before_generations_were_kept_is_cleaned_and_kept_consistent(store):
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
+    store.apply(SHARD, sequenced([make_event(user_id="kept", session_id="k")], 2))
+    store.fold(SHARD)
+    key = {"pk": {"S": "recent"}, "sk": {"S": store.shard(SHARD)}}
+    older = store.dynamodb.get_item(TableName=store.table, Key=key)["Item"]
+    del older["g"]  # the feed as a version before erasure wrote it
+    store.dynamodb.put_item(TableName=store.table, Item=older)
+    assert store.clean_feeds("gone") == 1
+    assert store.shown_in_feed("gone") == 0
+    store.apply(SHARD, sequenced([make_event(user_id="later", session_id="l")], 3))
+    store.fold(SHARD)  # the next fold writes over the cleaned feed, conditions and all
+    assert store.clean_feeds("later") == 1
+    assert store.shown_in_feed("kept") == 1 and store.shown_in_feed("later") == 0
+
+
+class LosingFeedWrites:
+    """The table's client, except that every conditional write of a feed fails its condition,
+    as if a fold wrote the feed each time between the read and the write."""
+
+    def __init__(self, client):
+        self._client = client
+        self.attempts = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_item(self, **kwargs):
+        if kwargs["Item"]["pk"]["S"] != "recent":
+            return self._client.put_item(**kwargs)
+        self.attempts += 1
+        error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "lost"}}
+        raise ClientError(error, "PutItem")
+
+
+def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store, aggregates_table):
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
+    store.fold(SHARD)
+    dynamodb, table = aggregates_table
+    losing = LosingFeedWrites(dynamodb)
+    with pytest.raises(StoreConflict, match="recent"):
+        DynamoAggregateStore(losing, table, stream_name="stream").clean_feeds("gone")
+    assert losing.attempts == 8
+    assert store.shown_in_feed("gone") == 1
 
 
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
