@@ -122,6 +122,44 @@ def test_web_analytics_over_two_shards_folded_and_pending_agree_with_what_was_se
     assert sum(m["events"] for m in live["minutes"]) == sum(map(len, sent))
 
 
+def test_a_breakdown_names_its_dimension_and_what_its_rows_count(store):
+    store.apply("shardId-000000000000", sequenced(_visit("v", ["/a", "/b"], NOW.replace(hour=9))))
+    today = queries.resolve_period("today", now=NOW)
+    named = {
+        dimension: (found["dimension"], found["metric"])
+        for dimension in ("page", "event_type", "goal", "country", "exit_page")
+        for found in [queries.breakdown(store, dimension, today, 10)]
+    }
+    assert named == {
+        "page": ("page", "views"),
+        "event_type": ("event_type", "events"),
+        "goal": ("goal", "visits"),
+        "country": ("country", "visits"),
+        "exit_page": ("exit_page", "visits"),
+    }
+
+
+def test_all_time_exit_pages_are_read_from_every_day_folded_or_pending(store):
+    """Exit pages have no all-time summary (a visit's exit moves): all time reads the days."""
+    days = [NOW - timedelta(days=400), NOW - timedelta(days=3), NOW - timedelta(hours=1)]
+    for n, (day, pages) in enumerate(
+        zip(days, [["/x", "/old"], ["/y", "/mid"], ["/new"]], strict=True)
+    ):
+        store.apply(
+            "shardId-000000000000", sequenced(_visit(f"s{n}", pages, day), start=10 * n + 1)
+        )
+        if n < 2:
+            store.fold("shardId-000000000000")
+    found = queries.breakdown(store, "exit_page", queries.resolve_period("all", now=NOW), 10)
+    assert (found["resolution"], found["covers_from"]) == ("day", None)
+    assert {row["value"]: row["count"] for row in found["rows"]} == {
+        "/old": 1,
+        "/mid": 1,
+        "/new": 1,
+    }
+    assert (found["total"], found["other"], found["complete"]) == (3, 0, True)
+
+
 def test_breakdowns_of_right_now_and_of_hours_leave_out_the_rest_of_the_day(store):
     """Visits at 02:00 and 10:20, one folded, one pending: right now and a custom range of
     hours count only theirs; today counts both; a range ending before 10:00 has none."""
