@@ -250,18 +250,30 @@ def test_goals_convert_visits_over_the_range(store):
 
 
 @pytest.mark.parametrize(
-    ("period", "start", "end", "field"),
+    ("period", "start", "end", "field", "message"),
     [
-        ("yesterday", None, None, "period"),
-        ("today", NOW, None, "period"),
-        ("custom", None, None, "from"),
-        (None, NOW, NOW - timedelta(days=1), "from"),
+        ("yesterday", None, None, "period",
+         "must be one of all, realtime, today, 7d, 30d, custom"),
+        ("today", NOW, None, "period", "'from' and 'to' go with period=custom only"),
+        ("7d", None, NOW, "period", "'from' and 'to' go with period=custom only"),
+        ("custom", None, None, "from", "period=custom needs 'from'"),
+        (None, None, NOW, "from", "period=custom needs 'from'"),  # 'to' alone: custom
+        (None, NOW, NOW - timedelta(days=1), "from", "'from' is after 'to'"),
     ],
-)
-def test_a_bad_period_names_its_parameter(period, start, end, field):
+)  # fmt: skip
+def test_a_bad_period_names_its_parameter_and_what_is_wrong(period, start, end, field, message):
     with pytest.raises(RequestError) as error:
         queries.resolve_period(period, start, end, now=NOW)
-    assert error.value.field == field
+    assert (error.value.field, error.value.message) == (field, message)
+
+
+def test_a_period_without_a_time_given_is_of_now_in_utc_whatever_the_machines_zone(monkeypatch):
+    with machine_zone(monkeypatch):
+        before = datetime.now(UTC)
+        today = queries.resolve_period("today")
+        after = datetime.now(UTC)
+    assert today.start == before.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert before <= today.end <= after and today.end.utcoffset() == timedelta(0)
 
 
 def test_a_custom_range_is_read_at_the_finest_buckets_still_kept():
