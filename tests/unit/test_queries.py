@@ -267,6 +267,20 @@ def test_a_bad_period_names_its_parameter_and_what_is_wrong(period, start, end, 
     assert (error.value.field, error.value.message) == (field, message)
 
 
+def test_each_named_period_spans_what_its_name_says():
+    def span(name):
+        period = queries.resolve_period(name, now=NOW)
+        return period.name, period.start, period.end, period.granularity
+
+    day = NOW.replace(hour=0, minute=0)
+    assert span("all") == ("all", None, NOW, "minute")
+    assert span("realtime") == ("realtime", NOW.replace(minute=2), NOW, "minute")  # 30 minutes
+    assert span("today") == ("today", day, NOW, "hour")
+    assert span("7d") == ("7d", day - timedelta(days=6), NOW, "day")
+    assert span("30d") == ("30d", day - timedelta(days=29), NOW, "day")
+    assert span(None) == span("all")
+
+
 def test_a_period_without_a_time_given_is_of_now_in_utc_whatever_the_machines_zone(monkeypatch):
     with machine_zone(monkeypatch):
         before = datetime.now(UTC)
