@@ -279,6 +279,10 @@ def test_each_named_period_spans_what_its_name_says():
     assert span("7d") == ("7d", day - timedelta(days=6), NOW, "day")
     assert span("30d") == ("30d", day - timedelta(days=29), NOW, "day")
     assert span(None) == span("all")
+    instant = queries.resolve_period("custom", NOW, NOW, now=NOW)  # from = to: one moment
+    assert (instant.start, instant.end) == (NOW, NOW)
+    since = queries.resolve_period(None, NOW - timedelta(hours=2), now=NOW)  # 'from' alone
+    assert (since.name, since.start, since.end) == ("custom", NOW - timedelta(hours=2), NOW)
 
 
 def test_a_period_without_a_time_given_is_of_now_in_utc_whatever_the_machines_zone(monkeypatch):
