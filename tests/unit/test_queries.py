@@ -190,6 +190,16 @@ def test_breakdowns_of_right_now_and_of_hours_leave_out_the_rest_of_the_day(stor
     assert (found["covers_from"], found["covers_to"]) == (
         "2026-11-24T01:00:00Z", "2026-11-24T04:00:00Z",
     )  # fmt: skip
+    odd = queries.resolve_period(
+        "custom",
+        NOW.replace(hour=1, minute=15, second=30, microsecond=250),
+        NOW.replace(hour=3),
+        now=NOW,
+    )
+    found = queries.breakdown(store, "page", odd, 10)
+    assert (found["covers_from"], found["covers_to"]) == (
+        "2026-11-24T01:00:00Z", "2026-11-24T04:00:00Z",
+    )  # fmt: skip
     today = queries.breakdown(store, "page", queries.resolve_period("today", now=NOW), 10)
     assert (today["covers_from"], today["covers_to"]) == (
         "2026-11-24T00:00:00Z", "2026-11-25T00:00:00Z",
@@ -279,6 +289,9 @@ def test_each_named_period_spans_what_its_name_says():
     assert span("7d") == ("7d", day - timedelta(days=6), NOW, "day")
     assert span("30d") == ("30d", day - timedelta(days=29), NOW, "day")
     assert span(None) == span("all")
+    later = NOW.replace(second=42, microsecond=7)  # a period's edges are whole minutes, days
+    assert queries.resolve_period("realtime", now=later).start == NOW.replace(minute=2)
+    assert queries.resolve_period("today", now=later).start == day
     instant = queries.resolve_period("custom", NOW, NOW, now=NOW)  # from = to: one moment
     assert (instant.start, instant.end) == (NOW, NOW)
     since = queries.resolve_period(None, NOW - timedelta(hours=2), now=NOW)  # 'from' alone
