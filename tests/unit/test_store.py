@@ -708,6 +708,40 @@ def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store,
     assert store.shown_in_feed("gone") == 1
 
 
+class FailingCursorMoves:
+    """The table's client, except that a fold's move of the shard's cursor fails, as when the
+    folding Lambda times out after writing the items and before moving the cursor."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_item(self, **kwargs):
+        if kwargs["Item"]["pk"]["S"] == "cursor" and "upto" in kwargs["Item"]:
+            error = {"Error": {"Code": "InternalServerError", "Message": "timed out"}}
+            raise ClientError(error, "PutItem")
+        return self._client.put_item(**kwargs)
+
+
+def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_once(
+    store, aggregates_table
+):
+    events = [make_event(session_id=f"s{i}", user_id=f"u{i}") for i in range(3)]
+    store.apply(SHARD, sequenced(events[:2], 1))
+    store.apply(SHARD, sequenced(events[2:], 3))
+    dynamodb, table = aggregates_table
+    with pytest.raises(ClientError):
+        DynamoAggregateStore(FailingCursorMoves(dynamodb), table, stream_name="stream").fold(SHARD)
+    sent = sorted(str(event.event_id) for event in events)
+    assert sorted(e["event_id"] for e in store.recent()) == sent
+    assert counted(store)["events"] == 3
+    assert store.fold(SHARD) == 2  # the next fold finishes what the first began
+    assert sorted(e["event_id"] for e in store.recent()) == sent
+    assert counted(store)["events"] == 3
+
+
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
