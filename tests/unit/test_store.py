@@ -742,6 +742,27 @@ def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_onc
     assert counted(store)["events"] == 3
 
 
+def test_a_value_kept_by_its_digest_is_named_in_full_in_the_top_rows_folded_or_pending(store):
+    long_page = "/p/" + "x" * (MAX_KEY_BYTES + 1)
+    events = [
+        make_event(page=page, session_id=f"s{i}")
+        for i, page in enumerate([long_page, "/a", long_page])
+    ]
+
+    def rows():
+        everything = store.top("page", None, None, 10).rows
+        that_day = store.top("page", "2026-11-24", "2026-11-24", 10).rows
+        assert everything == that_day
+        return [(row.value, row.count) for row in everything]
+
+    store.apply(SHARD, sequenced(events, 1))
+    assert rows() == [(long_page, 2), ("/a", 1)]  # pending
+    store.fold(SHARD)
+    assert rows() == [(long_page, 2), ("/a", 1)]  # folded
+    store.apply(SHARD, sequenced([make_event(page=long_page, session_id="t")], 4))
+    assert rows() == [(long_page, 3), ("/a", 1)]  # both
+
+
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
