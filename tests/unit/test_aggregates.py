@@ -261,6 +261,21 @@ def test_a_delta_survives_its_encoding():
     assert Delta.from_json(delta.to_json()) == delta
 
 
+def test_a_delta_written_before_dimensions_visitors_or_bots_were_kept_still_reads():
+    (delta,), _ = run([[make_event()]])
+    encoded = delta.to_json()
+    older = {key: value for key, value in encoded.items() if key not in ("h", "v")}
+    older["n"] = encoded["n"][:3]  # no bot count
+    read = Delta.from_json(older)
+    assert (read.dimensions, read.visitors, read.bots) == ({}, {}, 0)
+    assert (read.counters, read.sessions, read.recent) == (
+        delta.counters,
+        delta.sessions,
+        delta.recent,
+    )
+    assert (read.applied, read.duplicates, read.dedupe_ids_dropped) == (1, 0, 0)
+
+
 def test_the_newest_session_state_wins_when_merging():
     old, new = SessionState(version=3), SessionState(version=9)
     a, b = Delta(sessions={1: new}), Delta(sessions={1: old})
