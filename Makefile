@@ -95,12 +95,16 @@ coverage: venv dynalite sdks
 # guarantees and runs the fast tier's tests that reach each mutant (the selection is
 # [tool.mutmut] in pyproject.toml); the table per module goes to tests/mutation.md. Then the
 # mutants issue 19 names, applied by hand (tests/named_mutants.py), must all be killed.
-# MUTATE picks modules: the small ones take minutes on two cores, clickstream.store hours.
+# mutmut runs every mutant not run yet (and those of a function changed since), cheapest
+# first: the small modules take minutes on two cores, clickstream.store hours; stopped, it
+# goes on from where it was. RERUN names mutants, or patterns, to run again whatever their
+# result (survivors after new tests: RERUN='clickstream.store.x_value_key__mutmut_3'); MUTATE
+# picks the modules of the table.
 MUTATE ?= clickstream.records consumers.common clickstream.compaction clickstream.auth \
   clickstream.keys clickstream.ingest clickstream.queries clickstream.aggregates clickstream.store
+RERUN ?=
 mutants: venv dynalite sdks
-	set -f; names="$$($(PY) -m tests.mutation_report --to-run $(MUTATE))" && if [ -n "$$names" ]; then \
-	  AGGREGATE_STORE_ENGINES=moto nice -n 10 $(PY) -m tests.dynalite -- $(VENV)/bin/mutmut run $$names; fi
+	set -f; AGGREGATE_STORE_ENGINES=moto nice -n 10 $(PY) -m tests.dynalite -- $(VENV)/bin/mutmut run $(RERUN)
 	$(PY) -m tests.mutation_report $(MUTATE)
 	nice -n 10 $(PY) -m tests.named_mutants
 

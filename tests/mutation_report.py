@@ -1,7 +1,6 @@
 """The table of ``make mutants``: mutmut's result for every mutant of the chosen modules,
 counted per module (killed, survived, timeout, other), printed and written into
-tests/mutation.md between its markers. ``python -m tests.mutation_report MODULE ...``;
-``--to-run MODULE ...`` lists what ``make mutants`` gives ``mutmut run``."""
+tests/mutation.md between its markers. ``python -m tests.mutation_report MODULE ...``"""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "tests" / "mutation.md"
-LINE = re.compile(r"^\s*(?P<mutant>(?P<name>\S+)__mutmut_\d+): (?P<status>.+)$")
-NOT_RUN = "not checked"
+LINE = re.compile(r"^\s*(?P<name>\S+)__mutmut_\d+: (?P<status>.+)$")
 
 
 def replace_section(marker: str, body: str, path: Path = REPORT) -> None:
@@ -34,38 +32,16 @@ def module_of(name: str) -> str:
     return name.rsplit(".", 1)[0]
 
 
-def statuses() -> dict[str, tuple[str, str]]:
-    """Every mutant mutmut has generated: its module and its status."""
+def results() -> dict[str, Counter[str]]:
     output = subprocess.run(
         [str(Path(sys.executable).with_name("mutmut")), "results", "--all", "true"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return {
-        match["mutant"]: (module_of(match["name"]), match["status"].strip())
-        for line in output.splitlines()
-        if (match := LINE.match(line))
-    }
-
-
-def results() -> dict[str, Counter[str]]:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
-    for module, status in statuses().values():
-        by_module[module][status] += 1
+    for line in output.splitlines():
+        if match := LINE.match(line):
+            by_module[module_of(match["name"])][match["status"].strip()] += 1
     return by_module
-
-
-def to_run(modules: list[str]) -> list[str]:
-    """What ``mutmut run`` is to be given: a module never generated as a whole
-    (``module.*``), and of the others only their mutants not run yet. Named mutants are run
-    again whatever their result, so naming a module would rerun every one of its mutants."""
-    if not (ROOT / "mutants").is_dir():
-        return [f"{module}.*" for module in modules]
-    known = statuses()
-    generated = {module for module, _ in known.values()}
-    return [f"{module}.*" for module in modules if module not in generated] + [
-        mutant for mutant, (module, status) in known.items()
-        if module in modules and status == NOT_RUN
-    ]  # fmt: skip
 
 
 def table(modules: list[str], by_module: dict[str, Counter[str]]) -> str:
@@ -87,9 +63,6 @@ def table(modules: list[str], by_module: dict[str, Counter[str]]) -> str:
 
 
 def main(modules: list[str]) -> int:
-    if modules[:1] == ["--to-run"]:
-        print("\n".join(to_run(modules[1:])))
-        return 0
     by_module = results()
     text = table(modules or sorted(by_module), by_module)
     print(text)

@@ -22,6 +22,7 @@ from tests.unit.route_support import in_process_api
 # ``make mutants`` runs the store's tests on moto alone (each mutant's tests then take half
 # the time); every other run, ``make test`` included, runs them on both engines.
 ENGINES_VARIABLE = "AGGREGATE_STORE_ENGINES"
+ENGINES = ("moto", "dynalite")
 
 
 def _client(endpoint: str | None = None) -> Any:
@@ -47,12 +48,15 @@ def dynalite_endpoint() -> Iterator[str]:
         pytest.fail(str(missing))
 
 
-@pytest.fixture(params=["moto", "dynalite"])
+@pytest.fixture(params=ENGINES)
 def aggregates_table(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Any, str]]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    if request.param not in os.environ.get(ENGINES_VARIABLE, "moto,dynalite").split(","):
+    engines = os.environ.get(ENGINES_VARIABLE, ",".join(ENGINES)).split(",")
+    if unknown := set(engines) - set(ENGINES):  # a typo would otherwise skip every store test
+        pytest.fail(f"{ENGINES_VARIABLE}: unknown engines {sorted(unknown)}; known: {ENGINES}")
+    if request.param not in engines:
         pytest.skip(f"{request.param} is left out of this run ({ENGINES_VARIABLE})")
     if request.param == "moto":
         with mock_aws():

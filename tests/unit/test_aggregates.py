@@ -256,8 +256,12 @@ def test_bucket_expiry_is_read_in_utc_whatever_the_machines_time_zone(
 
 def test_a_delta_survives_its_encoding():
     (delta,), _ = run(
-        [[make_event(event_type=t, value=1.5) for t in ("purchase", "x_y", "page_view")]]
+        [
+            [make_event(event_type=t, value=1.5) for t in ("purchase", "x_y", "page_view")]
+            + [make_event(is_bot=True, session_id="crawler")]
+        ]
     )
+    assert delta.bots == 1
     assert Delta.from_json(delta.to_json()) == delta
 
 

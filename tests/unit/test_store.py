@@ -1,9 +1,10 @@
-"""The aggregate store on DynamoDB (moto, in-process): every event counted once whatever the
+"""The aggregate store on DynamoDB: every event counted once whatever the
 redelivery, retries, folds, crashes, reshards and cardinality; shard-local writes; bounded
-items. The same tests run on DynamoDB Local in tests/dynamodb_local."""
+items. Each test runs on moto in-process and on dynalite (see tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -558,9 +559,8 @@ def test_erasing_removes_the_users_events_from_the_stored_feed_even_when_retried
 FIRST_LAYOUT = ("total", "minute", "hour", "day", "pages", "shard")
 
 
-class ThrottledWrites:
-    """The table's client, except that a batch write of several requests leaves its last one
-    unprocessed, as DynamoDB does when a partition is throttled."""
+class ClientDouble:
+    """The table's real client, with the calls a subclass defines answered its own way."""
 
     def __init__(self, client):
         self._client = client
@@ -568,15 +568,24 @@ class ThrottledWrites:
     def __getattr__(self, name):
         return getattr(self._client, name)
 
+
+def client_error(code, operation):
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class ThrottledWrites(ClientDouble):
+    """A batch write of several requests carries out all but its last, which it reports
+    unprocessed, as DynamoDB does when a partition is throttled; more than 25 are refused, as
+    DynamoDB does (dynalite too; moto does not)."""
+
     def batch_write_item(self, RequestItems):  # boto3 names its arguments so
         ((table, requests),) = RequestItems.items()
-        if len(requests) > 25:  # DynamoDB's limit (dynalite enforces it, moto does not)
-            error = {"Error": {"Code": "ValidationException", "Message": "Too many items"}}
-            raise ClientError(error, "BatchWriteItem")
-        # the last request is reported unprocessed, so it is sent again (deleting twice is
-        # harmless)
-        self._client.batch_write_item(RequestItems=RequestItems)
-        return {"UnprocessedItems": {table: requests[-1:]}} if len(requests) > 1 else {}
+        if len(requests) > 25:
+            raise client_error("ValidationException", "BatchWriteItem")
+        if len(requests) == 1:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        self._client.batch_write_item(RequestItems={table: requests[:-1]})
+        return {"UnprocessedItems": {table: requests[-1:]}}
 
 
 def test_the_first_layouts_items_are_dropped_and_nothing_else(aggregates_table):
@@ -678,23 +687,19 @@ def test_a_feed_written_before_generations_were_kept_is_cleaned_and_kept_consist
     assert store.shown_in_feed("kept") == 1 and store.shown_in_feed("later") == 0
 
 
-class LosingFeedWrites:
-    """The table's client, except that every conditional write of a feed fails its condition,
-    as if a fold wrote the feed each time between the read and the write."""
+class LosingFeedWrites(ClientDouble):
+    """Every write of a feed item fails its condition, as if a fold wrote the feed each time
+    between the cleaning's read and its write."""
 
     def __init__(self, client):
-        self._client = client
+        super().__init__(client)
         self.attempts = 0
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
 
     def put_item(self, **kwargs):
         if kwargs["Item"]["pk"]["S"] != "recent":
             return self._client.put_item(**kwargs)
         self.attempts += 1
-        error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "lost"}}
-        raise ClientError(error, "PutItem")
+        raise client_error("ConditionalCheckFailedException", "PutItem")
 
 
 def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store, aggregates_table):
@@ -702,26 +707,19 @@ def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store,
     store.fold(SHARD)
     dynamodb, table = aggregates_table
     losing = LosingFeedWrites(dynamodb)
-    with pytest.raises(StoreConflict, match="recent"):
+    with pytest.raises(StoreConflict, match=f"^recent {re.escape(store.shard(SHARD))}$"):
         DynamoAggregateStore(losing, table, stream_name="stream").clean_feeds("gone")
     assert losing.attempts == 8
     assert store.shown_in_feed("gone") == 1
 
 
-class FailingCursorMoves:
-    """The table's client, except that a fold's move of the shard's cursor fails, as when the
-    folding Lambda times out after writing the items and before moving the cursor."""
-
-    def __init__(self, client):
-        self._client = client
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
+class FailingCursorMoves(ClientDouble):
+    """A fold's move of the shard's cursor fails, as when the folding Lambda times out after
+    writing the items and before moving the cursor."""
 
     def put_item(self, **kwargs):
         if kwargs["Item"]["pk"]["S"] == "cursor" and "upto" in kwargs["Item"]:
-            error = {"Error": {"Code": "InternalServerError", "Message": "timed out"}}
-            raise ClientError(error, "PutItem")
+            raise client_error("InternalServerError", "PutItem")
         return self._client.put_item(**kwargs)
 
 
@@ -732,12 +730,14 @@ def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_onc
     store.apply(SHARD, sequenced(events[:2], 1))
     store.apply(SHARD, sequenced(events[2:], 3))
     dynamodb, table = aggregates_table
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError, match="InternalServerError"):
         DynamoAggregateStore(FailingCursorMoves(dynamodb), table, stream_name="stream").fold(SHARD)
     sent = sorted(str(event.event_id) for event in events)
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
     assert store.fold(SHARD) == 2  # the next fold finishes what the first began
+    assert store.pending() == {store.shard(SHARD): []}
+    assert store.fold(SHARD) == 0
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
 
@@ -789,7 +789,7 @@ def test_all_time_counts_merge_every_shard(store):
     assert store.total(*ALL_TIME).get("events") == 2
 
 
-def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint):
+def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint, request):
     # GIVEN a store on dynalite, which reports the capacity each write consumed, by size
     dynamodb = boto3.client(
         "dynamodb",
@@ -800,6 +800,7 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint)
     )
     table = f"billed-writes-{uuid.uuid4().hex[:12]}"  # the server may be shared by a whole run
     dynamodb.create_table(**table_arguments("AggregatesTable", table))
+    request.addfinalizer(lambda: dynamodb.delete_table(TableName=table))
     billed = []
 
     def ask_for_capacity(params, **_):
