@@ -19,6 +19,7 @@ from clickstream.aggregates import (
     Goal,
     SessionState,
     aggregate,
+    event_id_hash,
     expires_at,
     merge_sessions,
     newest_events,
@@ -415,6 +416,13 @@ def test_a_property_goal_matches_only_its_type_with_every_value_given():
     )
     assert not goal.matches(make_event(event_type="click", properties={"plan": "pro", "seats": 10}))
     assert Goal("Any signup", "signup").matches(make_event(event_type="signup"))
+
+
+def test_session_and_event_id_hashes_are_the_ones_earlier_releases_stored():
+    # Session states are keyed by the session hash, and the dedupe window holds event id
+    # hashes: a release computing them differently would lose every session in the table.
+    assert session_hash("s1") == 3032292063650762948  # blake2b("s1", 8 bytes), little-endian, >> 1
+    assert event_id_hash("e1") == 5246921796680503344  # the same, personalised "event-id"
 
 
 def test_a_visits_converted_goals_are_stored_as_the_32_bit_hashes_earlier_releases_wrote():
