@@ -495,6 +495,31 @@ def test_a_visit_in_any_order_has_the_same_source_duration_and_client(order, bat
     assert summed(deltas, DAY)["duration_s"] == 17 * 5
 
 
+def test_a_visit_is_placed_by_its_ids_whether_or_not_its_events_carry_address_or_browser():
+    """A server-side event (no address, no user agent) of a user or device joins the visit its
+    browser's events began; a cookieless event with only a user agent, or only an address,
+    is a visit of that browser, not one visit per event."""
+
+    def event(minutes: float, **fields: Any) -> Any:
+        return make_event(
+            timestamp=T0 + timedelta(minutes=minutes), **{"session_id": None, **fields}
+        )
+
+    for ids in ({"user_id": "u"}, {"user_id": None, "anonymous_id": "device-1"}):
+        (delta,), _ = run(
+            [
+                [
+                    event(0, ip_truncated="203.0.113.0", user_agent="Firefox/120", **ids),
+                    event(1, **ids),
+                ]
+            ]
+        )
+        assert delta.counters[ALL]["sessions"] == 1, ids
+    for browser in ({"user_agent": "Firefox/120"}, {"ip_truncated": "203.0.113.0"}):
+        (delta,), _ = run([[event(0, user_id=None, **browser), event(1, user_id=None, **browser)]])
+        assert delta.counters[ALL]["sessions"] == 1, browser
+
+
 def test_cookieless_events_are_visits_of_their_address_and_browser_not_one_visit_each():
     def anonymous(minutes: float, user_agent: str = "Firefox/120", page: str = "/") -> Any:
         return make_event(
