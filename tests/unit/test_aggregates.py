@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from clickstream.aggregates import (
     DEDUPE_WINDOW,
+    FEED_PAGE_CHARS,
     MAX_SEEN_IDS,
     SESSION_TIMEOUT,
     Delta,
     Goal,
     SessionState,
     aggregate,
+    compact_event,
     event_id_hash,
     expires_at,
     merge_sessions,
@@ -518,6 +520,42 @@ def test_a_visit_is_placed_by_its_ids_whether_or_not_its_events_carry_address_or
     for browser in ({"user_agent": "Firefox/120"}, {"ip_truncated": "203.0.113.0"}):
         (delta,), _ = run([[event(0, user_id=None, **browser), event(1, user_id=None, **browser)]])
         assert delta.counters[ALL]["sessions"] == 1, browser
+
+
+def test_an_event_naming_no_one_and_carrying_no_address_or_browser_is_a_visit_of_its_own():
+    bare = {"session_id": None, "user_id": None, "ip_truncated": None, "user_agent": None}
+    (delta,), _ = run([[make_event(**bare), make_event(**bare, page="/b")]])
+    assert delta.counters[ALL]["sessions"] == 2
+
+
+def test_the_feed_shows_each_events_fields_and_leaves_out_those_it_lacks():
+    sent = make_event(
+        event_id="e-1",
+        event_type="purchase",
+        timestamp=T0,
+        received_at=T0 + timedelta(seconds=2),
+        page="/checkout/" + "x" * 600,
+        product_id="sku-9",
+        value=12.5,
+        location=Location(country="FR"),
+    )
+    assert compact_event(sent) == {
+        "event_id": "e-1",
+        "event_type": "purchase",
+        "timestamp": "2026-11-24T10:30:15Z",
+        "received_at": "2026-11-24T10:30:17Z",
+        "user_id": "u1",
+        "session_id": "s1",
+        "page": ("/checkout/" + "x" * 600)[:FEED_PAGE_CHARS],
+        "product_id": "sku-9",
+        "value": 12.5,
+        "device_type": "desktop",
+        "country": "FR",
+    }
+    bare = make_event(event_id="e-2", user_id=None, page=None, location=Location(), timestamp=T0)
+    assert set(compact_event(bare)) == {
+        "event_id", "event_type", "timestamp", "received_at", "session_id", "device_type",
+    }  # fmt: skip
 
 
 def test_cookieless_events_are_visits_of_their_address_and_browser_not_one_visit_each():
