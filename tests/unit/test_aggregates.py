@@ -206,6 +206,17 @@ def test_an_event_id_is_forgotten_after_the_window():
     assert second.applied == 1
 
 
+def test_an_event_id_is_remembered_to_the_last_second_of_the_window():
+    first = make_event(session_id="s", received_at=T0)
+    at_edge = first.model_copy(update={"received_at": T0 + DEDUPE_WINDOW})
+    (_, again), _ = run([[first], [at_edge]])
+    assert (again.applied, again.duplicates) == (0, 1)
+    # another event of the session at that second keeps the first id remembered too
+    other = make_event(session_id="s", received_at=T0 + DEDUPE_WINDOW)
+    (_, _, retried), _ = run([[first], [other], [at_edge]])
+    assert (retried.applied, retried.duplicates) == (0, 1)
+
+
 def test_a_session_remembers_at_most_the_newest_ids_and_counts_what_it_dropped():
     events = [make_event(session_id="busy", received_at=T0) for _ in range(MAX_SEEN_IDS + 5)]
     delta = aggregate(events, {})
