@@ -217,6 +217,12 @@ def test_an_event_id_is_remembered_to_the_last_second_of_the_window():
     assert (retried.applied, retried.duplicates) == (0, 1)
 
 
+def test_every_copy_of_an_event_after_the_first_is_counted_as_a_duplicate():
+    sent = make_event(session_id="s", received_at=T0)
+    delta = aggregate([sent, sent, sent, make_event(session_id="s", received_at=T0)], {})
+    assert (delta.applied, delta.duplicates) == (2, 2)
+
+
 def test_a_session_remembers_at_most_the_newest_ids_and_counts_what_it_dropped():
     events = [make_event(session_id="busy", received_at=T0) for _ in range(MAX_SEEN_IDS + 5)]
     delta = aggregate(events, {})
