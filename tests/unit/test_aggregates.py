@@ -403,6 +403,7 @@ def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
     assert dimension(deltas, "referrer") == {"mail.google.com": 1, "google.com": 1}
     assert dimension(deltas, "device_type") == {"mobile": 1, "desktop": 1}
     assert dimension(deltas, "os") == {"iOS": 1}
+    assert dimension(deltas, "browser") == {"Safari": 1}
     assert dimension(deltas, "country") == {"FR": 1, "US": 1}
     assert dimension(deltas, "city") == {"Lyon": 1}
     later = make_event(session_id="s1", timestamp=T0 + SESSION_TIMEOUT + timedelta(minutes=5))
@@ -543,6 +544,7 @@ def test_an_event_naming_no_one_and_carrying_no_address_or_browser_is_a_visit_of
     bare = {"session_id": None, "user_id": None, "ip_truncated": None, "user_agent": None}
     (delta,), _ = run([[make_event(**bare), make_event(**bare, page="/b")]])
     assert delta.counters[ALL]["sessions"] == 2
+    assert len(set().union(*delta.visitors.values())) == 2  # and two visitors, not one
 
 
 def test_the_feed_shows_each_events_fields_and_leaves_out_those_it_lacks():
