@@ -75,11 +75,14 @@ def aggregates_table(
 
 @pytest.fixture
 def store_with(aggregates_table: tuple[Any, str]) -> Callable[..., DynamoAggregateStore]:
-    """A store on the table (each call: another process, with its own memory)."""
+    """A store on the table (each call: another process, with its own memory); ``client``
+    wraps the table's client (a test double answering some calls its own way)."""
     dynamodb, table = aggregates_table
 
-    def make(**options: Any) -> DynamoAggregateStore:
-        return DynamoAggregateStore(dynamodb, table, stream_name="stream", **options)
+    def make(
+        client: Callable[[Any], Any] = lambda real: real, **options: Any
+    ) -> DynamoAggregateStore:
+        return DynamoAggregateStore(client(dynamodb), table, stream_name="stream", **options)
 
     return make
 

@@ -588,13 +588,12 @@ class ThrottledWrites(ClientDouble):
         return {"UnprocessedItems": {table: requests[-1:]}}
 
 
-def test_the_first_layouts_items_are_dropped_and_nothing_else(aggregates_table):
-    dynamodb, table = aggregates_table
-    store = DynamoAggregateStore(ThrottledWrites(dynamodb), table, stream_name="stream")
+def test_the_first_layouts_items_are_dropped_and_nothing_else(store_with):
+    store = store_with(client=ThrottledWrites)
     for pk in FIRST_LAYOUT:  # 26 of each: every kind takes two batches of at most 25
         for n in range(26):
             item = {"pk": {"S": pk}, "sk": {"S": f"{pk}#{n:02d}"}, "events": {"N": "9"}}
-            dynamodb.put_item(TableName=table, Item=item)
+            store.dynamodb.put_item(TableName=store.table, Item=item)
     store.apply(SHARD, sequenced([make_event()]))
     store.fold(SHARD)
     kept = [key for key in written_keys(store) if key[0] not in FIRST_LAYOUT]
@@ -702,14 +701,13 @@ class LosingFeedWrites(ClientDouble):
         raise client_error("ConditionalCheckFailedException", "PutItem")
 
 
-def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store, aggregates_table):
+def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store, store_with):
     store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
     store.fold(SHARD)
-    dynamodb, table = aggregates_table
-    losing = LosingFeedWrites(dynamodb)
+    losing = store_with(client=LosingFeedWrites)
     with pytest.raises(StoreConflict, match=f"^recent {re.escape(store.shard(SHARD))}$"):
-        DynamoAggregateStore(losing, table, stream_name="stream").clean_feeds("gone")
-    assert losing.attempts == 8
+        losing.clean_feeds("gone")
+    assert losing.dynamodb.attempts == 8
     assert store.shown_in_feed("gone") == 1
 
 
@@ -724,14 +722,13 @@ class FailingCursorMoves(ClientDouble):
 
 
 def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_once(
-    store, aggregates_table
+    store, store_with
 ):
     events = [make_event(session_id=f"s{i}", user_id=f"u{i}") for i in range(3)]
     store.apply(SHARD, sequenced(events[:2], 1))
     store.apply(SHARD, sequenced(events[2:], 3))
-    dynamodb, table = aggregates_table
     with pytest.raises(ClientError, match="InternalServerError"):
-        DynamoAggregateStore(FailingCursorMoves(dynamodb), table, stream_name="stream").fold(SHARD)
+        store_with(client=FailingCursorMoves).fold(SHARD)
     sent = sorted(str(event.event_id) for event in events)
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
