@@ -118,17 +118,28 @@ audit: venv
 # run niced in the background from the start and take whatever CPU the others leave idle. In
 # front of them, the browser tier (the dashboard's refresh clock, the tracker's timers) and
 # then the stack tiers (infra, integration, kcl: they poll with deadlines) run one after the
-# other. Each prints its summary; any failing fails the target. tests/kcl comes last among
-# the stack tiers: its stack (consumers under the KCL) starts when the module before it
-# does, so only the reconcile itself is added; its failure runs are `make soak-kcl`.
+# other (run at once, they took 60 % longer each and starved the CPU tiers: the tiers' CPU
+# time, 1,180 s, is what bounds the target on two cores). Each prints its summary; any
+# failing fails the target. tests/kcl comes last among the stack tiers: its stack (consumers
+# under the KCL) starts when the module before it does, so only the reconcile itself is
+# added; its failure runs are `make soak-kcl`.
+# Each tier has a time limit, about twice its usual time: a tier stopped there fails and
+# prints every thread's stack (tests/hang_report.py), where a hang would otherwise run on in
+# silence until CI gave up. `timeout` runs each tier in a process group of its own (so that
+# the servers a tier started stop with it); the trap passes a stop of the target on to them.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
+WITHIN = timeout --kill-after=30
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
-	@nice -n 10 $(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
-	$(PYTEST) tests/browser; browser=$$?; \
-	$(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl; stacks=$$?; \
-	wait $$fast; cpu=$$?; echo "--- tests/unit, packaging, security (niced, beside the others) ---"; \
-	cat test-output/fast.log; exit $$(( browser || stacks || cpu ))
+	@trap 'kill $$fast $$tier 2>/dev/null; exit 143' INT TERM HUP; \
+	nice -n 10 $(WITHIN) 1500 $(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
+	$(WITHIN) 600 $(PYTEST) tests/browser & tier=$$!; wait $$tier; browser=$$?; \
+	$(WITHIN) 1200 $(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl & tier=$$!; wait $$tier; stacks=$$?; \
+	wait $$fast; fast=$$?; echo "--- tests/unit, packaging, security (niced, beside the others) ---"; \
+	cat test-output/fast.log; \
+	for result in browser:$$browser stacks:$$stacks fast:$$fast; do \
+	  case $$result in *:124) echo "make test: the $${result%:*} tier ran out of time (its stacks are above)";; esac; \
+	done; exit $$(( browser || stacks || fast ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose
 # settings come from infra/template.yaml) in out/chalice/.

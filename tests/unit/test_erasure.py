@@ -290,7 +290,7 @@ def test_an_erasure_racing_live_traffic_and_compactions_leaves_no_event_of_the_u
 
         return wrapper
 
-    threads = [threading.Thread(target=guarded(run)) for run in (live, compactions)]
+    threads = [threading.Thread(target=guarded(run), daemon=True) for run in (live, compactions)]
     for thread in threads:
         thread.start()
     try:
@@ -307,6 +307,7 @@ def test_an_erasure_racing_live_traffic_and_compactions_leaves_no_event_of_the_u
         stop.set()
         for thread in threads:
             thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "traffic or compaction never stopped"
     assert not errors, errors
     assert result["status"] == "succeeded", result
     assert len(delivered) > 3 and len(compacted) > 3, (len(delivered), len(compacted))

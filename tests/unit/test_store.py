@@ -224,13 +224,14 @@ def test_concurrent_writers_of_one_shard_count_every_event_once(store_with):
             errors.append(exc)
 
     threads = [
-        threading.Thread(target=deliver, args=(writer, size))
+        threading.Thread(target=deliver, args=(writer, size), daemon=True)
         for writer, size in zip(writers, (7, 11, 13, 40), strict=True)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer never got its batch in"
     assert not errors
     reader = store_with()
     assert counted(reader)["events"] == 240
