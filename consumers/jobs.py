@@ -115,11 +115,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             message = orjson.loads(record["body"])
         except orjson.JSONDecodeError:
+            message = None
+        if not isinstance(message, dict):  # (a JSON array or string is no job either)
             logger.error("not a job message; dropped", extra={"message_id": record["messageId"]})
+            metrics.add_metric(name="JobMessagesDropped", unit=MetricUnit.Count, value=1)
             continue
         runner = RUNNERS.get(message.get("kind"))
         if runner is None:
             logger.error("unknown job kind; dropped", extra={"kind": message.get("kind")})
+            metrics.add_metric(name="JobMessagesDropped", unit=MetricUnit.Count, value=1)
             fail_job(message, "unknown job kind")
             continue
         try:

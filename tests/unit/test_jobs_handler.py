@@ -33,12 +33,22 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     return handler(event, CONTEXT)
 
 
-def test_a_message_that_is_not_json_is_dropped_and_one_of_no_known_kind_fails_its_job(api):
+def test_a_message_that_is_no_job_is_dropped_and_counted_and_one_of_no_known_kind_fails_its_job(
+    api, capsys: pytest.CaptureFixture[str]
+) -> None:
     job = job_store().create("export", {"from": "x", "to": "y"})
-    answer = handle(sqs_event("{not json", json.dumps({"kind": "reindex", "job": job.job_id})))
-    assert answer == {"batchItemFailures": []}  # neither can ever succeed: not redelivered
+    capsys.readouterr()
+    no_job = ("{not json", '["export"]', '"export"')
+    answer = handle(sqs_event(*no_job, json.dumps({"kind": "reindex", "job": job.job_id})))
+    assert answer == {"batchItemFailures": []}  # none can ever succeed: not redelivered
     failed = job_store().get(job.job_id)
     assert failed is not None and (failed.status, failed.error) == ("failed", "unknown job kind")
+    (flushed,) = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert flushed["JobMessagesDropped"] == [1.0, 1.0, 1.0, 1.0]
+    (declared,) = flushed["_aws"]["CloudWatchMetrics"]
+    assert {"Name": "JobMessagesDropped", "Unit": "Count"} in declared["Metrics"]
 
 
 def test_a_failing_step_goes_back_to_sqs_and_fails_its_job_at_the_last_receive(
