@@ -120,9 +120,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("not a job message; dropped", extra={"message_id": record["messageId"]})
             metrics.add_metric(name="JobMessagesDropped", unit=MetricUnit.Count, value=1)
             continue
-        runner = RUNNERS.get(message.get("kind"))
+        kind = message.get("kind")
+        runner = RUNNERS.get(kind) if isinstance(kind, str) else None
         if runner is None:
-            logger.error("unknown job kind; dropped", extra={"kind": message.get("kind")})
+            logger.error("unknown job kind; dropped", extra={"kind": kind})
             metrics.add_metric(name="JobMessagesDropped", unit=MetricUnit.Count, value=1)
             fail_job(message, "unknown job kind")
             continue
