@@ -78,6 +78,7 @@ local: venv graphiql
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy $(wildcard clickstream consumers localdev simulator bench infra) api/app.py
 

@@ -73,7 +73,9 @@ def consumers_at_the_tip(stack: LoopbackStackHandle) -> bool:
     table = stack.info["env"].get("CLICKSTREAM_CHECKPOINTS_TABLE", "clickstream-checkpoints")
     checkpoints = CheckpointStore(stack.client("dynamodb"), table)
     return all(
-        checkpoints.get(function, shard) == tip for function in CONSUMERS for shard, tip in tips.items()
+        checkpoints.get(function, shard) == tip
+        for function in CONSUMERS
+        for shard, tip in tips.items()
     )
 
 
