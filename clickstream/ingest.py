@@ -6,11 +6,13 @@ bounded, jittered retries are reported back to the client as not accepted.
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +53,24 @@ BACKOFF_CAP_S = 1.0
 
 # A canonical event as the JSON object the stream carries (``Event``'s fields, None left out).
 Canonical = dict[str, Any]
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for one ingest request. A request's objects (the
+    parsed records, their canonical events, a few per record) live until it answers, so the
+    collector's passes over them find little to free: reference counting frees them as it
+    ends, and the next pass after it whatever is left in cycles. A request is bounded
+    (``MAX_BODY_BYTES``), so the pause is too. (Another thread's pause may end first: the
+    collector then runs as usual.)"""
+    if not gc.isenabled():  # paused already, or turned off by the process: leave it so
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass
@@ -478,6 +498,7 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
     return records
 
 
+@cyclic_gc_paused()
 def handle_events_request(
     raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:
@@ -501,6 +522,7 @@ def handle_events_request(
     return ingest_records(records, context)
 
 
+@cyclic_gc_paused()
 def handle_track_request(
     raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:

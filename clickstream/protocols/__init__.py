@@ -18,6 +18,7 @@ from clickstream.ingest import (
     RETRY_AFTER_S,
     IngestContext,
     IngestResponse,
+    cyclic_gc_paused,
     ingest_records,
 )
 from clickstream.protocols import posthog, segment, snowplow
@@ -31,6 +32,7 @@ Authorize = Callable[[str | None, str], Any]
 __all__ = ["Protocol", "SdkRequest", "handle_sdk_request", "posthog", "segment", "snowplow"]
 
 
+@cyclic_gc_paused()
 def handle_sdk_request(
     protocol: Protocol,
     request: SdkRequest,

@@ -247,3 +247,45 @@ def test_a_bad_device_or_location_names_its_record_and_field(sent, field, messag
     assert answer.accepted == 1 and len(stream.sent) == 1
     errors = [error for error in answer.body["errors"] if error["index"] == 1]
     assert errors == [{"index": 1, "field": field, "message": message}]
+
+
+@pytest.mark.parametrize("path", ["events", "track", "segment"])
+def test_the_cyclic_collector_pauses_for_a_request_and_is_left_as_it_was_after(path):
+    import gc
+
+    from clickstream.ingest import handle_track_request
+    from clickstream.protocols import SdkRequest, handle_sdk_request
+    from clickstream.schema import Location
+
+    enabled_while_enriching: list[bool] = []
+
+    def locate(_address):  # called while the records are enriched
+        enabled_while_enriching.append(gc.isenabled())
+        return Location()
+
+    record = {"event_type": "click", "session_id": "s"}
+    context = IngestContext(
+        kinesis=ScriptedStream(), stream_name="s", received_at=NOW, locate=locate
+    )
+
+    def handle():
+        if path == "events":
+            return handle_events_request(orjson.dumps({"records": [record]}), context)
+        if path == "track":
+            return handle_track_request(orjson.dumps(record), context)
+        body = orjson.dumps(
+            {"writeKey": "k", "type": "track", "event": "click", "anonymousId": "a"}
+        )
+        request = SdkRequest(body=body, headers={})
+        return handle_sdk_request("segment", request, context, lambda *_: None, call="track")
+
+    assert gc.isenabled()
+    assert handle().status == 200
+    assert enabled_while_enriching == [False]
+    assert gc.isenabled()  # on again after
+    gc.disable()  # a process that turned it off keeps it off
+    try:
+        assert handle().status == 200
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
