@@ -725,19 +725,30 @@ class FailingCursorMoves(ClientDouble):
 def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_once(
     store, store_with
 ):
-    events = [make_event(session_id=f"s{i}", user_id=f"u{i}") for i in range(3)]
+    pages = ["/a", "/b", "/a"]
+    events = [make_event(session_id=f"s{i}", user_id=f"u{i}", page=p) for i, p in enumerate(pages)]
     store.apply(SHARD, sequenced(events[:2], 1))
     store.apply(SHARD, sequenced(events[2:], 3))
+
+    def top_pages():
+        all_time = store.top("page", None, None, 10).rows
+        that_day = store.top("page", "2026-11-24", "2026-11-24", 10).rows
+        assert all_time == that_day
+        return [(row.value, row.count) for row in all_time]
+
     with pytest.raises(ClientError, match="InternalServerError"):
         store_with(client=FailingCursorMoves).fold(SHARD)
     sent = sorted(str(event.event_id) for event in events)
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
+    # the summaries hold both deltas, still pending too: each is counted once
+    assert top_pages() == [("/a", 2), ("/b", 1)]
     assert store.fold(SHARD) == 2  # the next fold finishes what the first began
     assert store.pending() == {store.shard(SHARD): []}
     assert store.fold(SHARD) == 0
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
+    assert top_pages() == [("/a", 2), ("/b", 1)]
 
 
 def test_a_value_kept_by_its_digest_is_named_in_full_in_the_top_rows_folded_or_pending(store):
