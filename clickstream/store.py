@@ -160,7 +160,9 @@ class Ranked:
 class TopValues:
     rows: list[Ranked]
     total: int  # the dimension's whole weight over the range (sum of every value)
-    max_error: int  # no value outside ``rows`` has more than this many
+    # No value outside the candidates read has more than this many, and no listed count is
+    # more than this over; a value left out of ``rows`` has at most this or the last row's.
+    max_error: int
 
 
 def _plain(value: Decimal) -> int | float:

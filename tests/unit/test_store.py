@@ -19,6 +19,7 @@ from clickstream.store import (
     MAX_KEY_BYTES,
     DynamoAggregateStore,
     StoreConflict,
+    TopValues,
 )
 from infra.cost import EventClock
 from infra.template import table_arguments
@@ -406,6 +407,43 @@ def test_a_fold_writes_no_item_whose_deltas_net_to_nothing(store):
     assert exits == {"k#exit_page#/c"}
     after = {page: store.dimension_count("exit_page", page, "0000", "9999") for page in pages}
     assert before == after == {"/a": 0, "/b": 0, "/c": 1}
+
+
+def test_exit_pages_a_visit_passed_on_are_not_listed_with_nothing(store):
+    """Exit pages net to zero when the visit moves on: their summaries saw them, and the top
+    rows leave them out, pending and folded (over days: exit pages keep no all-time summary,
+    the queries read them from the days)."""
+    visit = [
+        make_event(page=page, session_id="v", timestamp=T0 + timedelta(minutes=i))
+        for i, page in enumerate(["/a", "/b", "/c"])
+    ]
+    for i, event in enumerate(visit):  # one delta each: the summaries see /a and /b too
+        store.apply(SHARD, sequenced([event], 1 + i))
+    for _ in ("pending", "folded"):
+        rows = store.top("exit_page", "2026-11-24", "2026-11-24", 10).rows
+        assert [(row.value, row.count) for row in rows] == [("/c", 1)]
+        store.fold(SHARD)
+
+
+def test_max_error_is_what_a_value_never_read_can_have_and_nothing_when_nothing_is_seen(store):
+    """The rows are read from the candidates, the summaries' heaviest values, at least twice
+    the limit and at least ten more; a value outside them has at most the last candidate's
+    count, which is the answer's ``max_error``. An empty store has no error."""
+    assert store.top("utm_campaign", None, None, 5) == TopValues([], 0, 0)
+    assert store.top("page", "2026-11-24", "2026-11-24", 5) == TopValues([], 0, 0)
+    counts = {f"/p/{i:02d}": 40 - i for i in range(40)}  # /p/00 40 times ... /p/39 once
+    events = [
+        make_event(page=page, session_id=f"s{i % 30}")
+        for page, n in counts.items()
+        for i in range(n)
+    ]
+    store.apply(SHARD, sequenced(events, 1))
+    for _ in ("pending", "folded"):
+        for limit, candidates in ((5, 15), (12, 24)):
+            top = store.top("page", None, None, limit)
+            assert [(row.value, row.count) for row in top.rows] == list(counts.items())[:limit]
+            assert top.max_error == 40 - (candidates - 1), limit
+        store.fold(SHARD)
 
 
 def test_an_hour_range_counts_only_its_hours_folded_pending_and_over_shards(store):
