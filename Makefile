@@ -124,22 +124,25 @@ audit: venv
 # failing fails the target. tests/kcl comes last among the stack tiers: its stack (consumers
 # under the KCL) starts when the module before it does, so only the reconcile itself is
 # added; its failure runs are `make soak-kcl`.
-# Each tier has a time limit, about twice its usual time: a tier stopped there fails and
-# prints every thread's stack (tests/hang_report.py), where a hang would otherwise run on in
-# silence until CI gave up. `timeout` runs each tier in a process group of its own (so that
-# the servers a tier started stop with it); the trap passes a stop of the target on to them.
+# Each tier has a time limit, about twice its usual time. A tier stopped there prints every
+# thread's stack (tests/hang_report.py), then stops as after Ctrl-C: its failures so far are
+# reported and its fixtures stop the local stacks; the target fails. `timeout` runs each tier
+# in a process group of its own, so a stop of the target (Ctrl-C, CI's TERM) is passed on to
+# the tiers by the trap, which waits for them and then stops the shell by the same signal.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
-WITHIN = timeout --kill-after=30
+TIME_LIMIT = timeout --kill-after=90
 test: venv dynalite sdks graphiql chromium lint audit
 	@mkdir -p test-output
-	@trap 'kill $$fast $$tier 2>/dev/null; exit 143' INT TERM HUP; \
-	nice -n 10 $(WITHIN) 1500 $(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast=$$!; \
-	$(WITHIN) 600 $(PYTEST) tests/browser & tier=$$!; wait $$tier; browser=$$?; \
-	$(WITHIN) 1200 $(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl & tier=$$!; wait $$tier; stacks=$$?; \
-	wait $$fast; fast=$$?; echo "--- tests/unit, packaging, security (niced, beside the others) ---"; \
+	@stop() { kill -$$1 $$fast_pid $$tier_pid 2>/dev/null; wait; trap - $$1; kill -$$1 $$$$; }; \
+	trap 'stop INT' INT; trap 'stop TERM' TERM; trap 'stop HUP' HUP; \
+	nice -n 10 $(TIME_LIMIT) 1500 $(PYTEST) tests/unit tests/packaging tests/security > test-output/fast.log 2>&1 & fast_pid=$$!; \
+	$(TIME_LIMIT) 900 $(PYTEST) tests/browser & tier_pid=$$!; wait $$tier_pid; browser=$$?; \
+	$(TIME_LIMIT) 1200 $(PYTEST) -m "not soak" tests/infra tests/integration tests/kcl & tier_pid=$$!; wait $$tier_pid; stacks=$$?; \
+	wait $$fast_pid; fast=$$?; trap - INT TERM HUP; \
+	echo "--- tests/unit, packaging, security (niced, beside the others) ---"; \
 	cat test-output/fast.log; \
 	for result in browser:$$browser stacks:$$stacks fast:$$fast; do \
-	  case $$result in *:124) echo "make test: the $${result%:*} tier ran out of time (its stacks are above)";; esac; \
+	  case $$result in *:124|*:137) echo "make test: the $${result%:*} tier ran out of time (its stacks are above)";; esac; \
 	done; exit $$(( browser || stacks || fast ))
 
 # The deployment zip and a SAM template (functions, API and the event source mappings, whose

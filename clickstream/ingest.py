@@ -11,8 +11,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,22 +54,23 @@ BACKOFF_CAP_S = 1.0
 Canonical = dict[str, Any]
 
 
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
+class CyclicGcPause:
     """The cyclic garbage collector paused for one ingest request. A request's objects (the
     parsed records, their canonical events, a few per record) live until it answers, so the
     collector's passes over them find little to free: reference counting frees them as it
     ends, and the next pass after it whatever is left in cycles. A request is bounded
-    (``MAX_BODY_BYTES``), so the pause is too. (Another thread's pause may end first: the
-    collector then runs as usual.)"""
-    if not gc.isenabled():  # paused already, or turned off by the process: leave it so
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    (``MAX_BODY_BYTES``), so the pause is too. A collector already off (another request's
+    pause, or the process's choice) is left as it is; another thread's pause may end first,
+    and the collector then runs as usual."""
+
+    def __enter__(self) -> None:
+        self._paused_here = gc.isenabled()
+        if self._paused_here:
+            gc.disable()
+
+    def __exit__(self, *_exception: object) -> None:
+        if self._paused_here:
+            gc.enable()
 
 
 @dataclass
@@ -498,43 +498,45 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
     return records
 
 
-@cyclic_gc_paused()
 def handle_events_request(
     raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:
     """``POST /events`` with ``{"records": [...]}``."""
-    try:
-        check_content_type(content_type)
-        if raw_body and len(raw_body) <= MAX_BODY_BYTES:
-            valid = valid_events_body(raw_body)
-            if valid is not None:
-                batch = enrich_parsed(
-                    list(enumerate(valid)),
-                    received_at=context.received_at,
-                    source_ip=context.source_ip,
-                    max_event_age=context.max_event_age,
-                    locate=context.locate,
-                )
-                return stream_batch(batch, len(valid), context)
-        records = records_from_body(load_json_body(raw_body))
-    except RequestError as error:
-        return _whole_request_error(error)
-    return ingest_records(records, context)
+    with CyclicGcPause():
+        try:
+            check_content_type(content_type)
+            if raw_body and len(raw_body) <= MAX_BODY_BYTES:
+                valid = valid_events_body(raw_body)
+                if valid is not None:
+                    batch = enrich_parsed(
+                        list(enumerate(valid)),
+                        received_at=context.received_at,
+                        source_ip=context.source_ip,
+                        max_event_age=context.max_event_age,
+                        locate=context.locate,
+                    )
+                    return stream_batch(batch, len(valid), context)
+            records = records_from_body(load_json_body(raw_body))
+        except RequestError as error:
+            return _whole_request_error(error)
+        return ingest_records(records, context)
 
 
-@cyclic_gc_paused()
 def handle_track_request(
     raw_body: bytes | None, context: IngestContext, content_type: str | None = None
 ) -> IngestResponse:
     """``POST /track`` with one event object."""
-    try:
-        check_content_type(content_type)
-        record = load_json_body(raw_body)
-    except RequestError as error:
-        return _whole_request_error(error)
-    if not isinstance(record, dict):
-        return _whole_request_error(RequestError("body", "the body must be one JSON event object"))
-    response = ingest_records([record], context)
-    if response.status == 200:
-        response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}
-    return response
+    with CyclicGcPause():
+        try:
+            check_content_type(content_type)
+            record = load_json_body(raw_body)
+        except RequestError as error:
+            return _whole_request_error(error)
+        if not isinstance(record, dict):
+            return _whole_request_error(
+                RequestError("body", "the body must be one JSON event object")
+            )
+        response = ingest_records([record], context)
+        if response.status == 200:
+            response.body = {"status": "accepted", "event_id": response.body["event_ids"][0]}
+        return response

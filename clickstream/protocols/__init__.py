@@ -16,9 +16,9 @@ import orjson
 from clickstream.errors import RequestError
 from clickstream.ingest import (
     RETRY_AFTER_S,
+    CyclicGcPause,
     IngestContext,
     IngestResponse,
-    cyclic_gc_paused,
     ingest_records,
 )
 from clickstream.protocols import posthog, segment, snowplow
@@ -32,7 +32,6 @@ Authorize = Callable[[str | None, str], Any]
 __all__ = ["Protocol", "SdkRequest", "handle_sdk_request", "posthog", "segment", "snowplow"]
 
 
-@cyclic_gc_paused()
 def handle_sdk_request(
     protocol: Protocol,
     request: SdkRequest,
@@ -43,17 +42,18 @@ def handle_sdk_request(
     method: str = "POST",
 ) -> IngestResponse:
     """Decode, authorize, map, ingest; answered as ``protocol``'s SDKs expect."""
-    try:
-        if method == "POST":
-            check_sdk_content_type(request.header("content-type"))
-        decoded = _decode(protocol, request, call, method)
-        authorize(decoded.key, decoded.key_field)
-    except RequestError as error:
-        answer = _error(protocol, error.status, error.message, error.field)
-        answer.headers.update(error.headers)
-        return answer
-    records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
-    return _shaped(protocol, ingest_records(records, context))
+    with CyclicGcPause():
+        try:
+            if method == "POST":
+                check_sdk_content_type(request.header("content-type"))
+            decoded = _decode(protocol, request, call, method)
+            authorize(decoded.key, decoded.key_field)
+        except RequestError as error:
+            answer = _error(protocol, error.status, error.message, error.field)
+            answer.headers.update(error.headers)
+            return answer
+        records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
+        return _shaped(protocol, ingest_records(records, context))
 
 
 def _decode(protocol: Protocol, request: SdkRequest, call: str, method: str) -> Decoded:

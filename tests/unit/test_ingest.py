@@ -3,6 +3,7 @@ A real botocore Kinesis client answers from botocore's Stubber."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 import boto3
@@ -251,8 +252,6 @@ def test_a_bad_device_or_location_names_its_record_and_field(sent, field, messag
 
 @pytest.mark.parametrize("path", ["events", "track", "segment"])
 def test_the_cyclic_collector_pauses_for_a_request_and_is_left_as_it_was_after(path):
-    import gc
-
     from clickstream.ingest import handle_track_request
     from clickstream.protocols import SdkRequest, handle_sdk_request
     from clickstream.schema import Location

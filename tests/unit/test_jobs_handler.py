@@ -39,14 +39,18 @@ def test_a_message_that_is_no_job_is_dropped_and_counted_and_one_of_no_known_kin
     job = job_store().create("export", {"from": "x", "to": "y"})
     capsys.readouterr()
     no_job = ("{not json", '["export"]', '"export"')
-    answer = handle(sqs_event(*no_job, json.dumps({"kind": "reindex", "job": job.job_id})))
+    other_job = job_store().create("export", {"from": "x", "to": "y"})
+    no_kind = json.dumps({"kind": ["export"], "job": other_job.job_id})  # not even a string
+    answer = handle(sqs_event(*no_job, json.dumps({"kind": "reindex", "job": job.job_id}), no_kind))
     assert answer == {"batchItemFailures": []}  # none can ever succeed: not redelivered
     failed = job_store().get(job.job_id)
+    assert failed is not None and (failed.status, failed.error) == ("failed", "unknown job kind")
+    failed = job_store().get(other_job.job_id)
     assert failed is not None and (failed.status, failed.error) == ("failed", "unknown job kind")
     (flushed,) = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
     ]
-    assert flushed["JobMessagesDropped"] == [1.0, 1.0, 1.0, 1.0]
+    assert flushed["JobMessagesDropped"] == [1.0] * 5
     (declared,) = flushed["_aws"]["CloudWatchMetrics"]
     assert {"Name": "JobMessagesDropped", "Unit": "Count"} in declared["Metrics"]
 

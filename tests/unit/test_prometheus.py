@@ -358,10 +358,11 @@ def test_the_tee_keeps_each_threads_line_apart() -> None:
         tee.write("\n")
 
     tee.write('{"mine":')
-    thread = threading.Thread(target=other)
+    thread = threading.Thread(target=other, daemon=True)
     thread.start()
     first_half.wait(5)
     thread.join(5)
+    assert not thread.is_alive()
     tee.write("2}\n")
     assert sorted(seen) == ['{"mine":2}', '{"other":1}']
 

@@ -446,6 +446,21 @@ def test_max_error_is_what_a_value_never_read_can_have_and_nothing_when_nothing_
         store.fold(SHARD)
 
 
+def test_counters_hold_the_counts_alone_as_integers_folded_and_pending(store):
+    """A bucket's counters are its counts, whole numbers as ints (the answers' JSON says 3,
+    not 3.0), without the items' own attributes (the shard's watermark, the expiry)."""
+    store.apply(SHARD, sequenced([make_event(session_id=f"s{i}") for i in range(3)], 1))
+    for _ in ("pending", "folded"):
+        for granularity, bucket in (
+            ("minute", "2026-11-24T10:30"), ("hour", "2026-11-24T10"), ("day", "2026-11-24")
+        ):  # fmt: skip
+            (counters,) = store.counters(granularity, bucket, bucket).values()
+            assert not {"pk", "sk", "w", "expires_at"} & set(counters.values), granularity
+            events = counters.get("events")
+            assert (events, type(events)) == (3, int)
+        store.fold(SHARD)
+
+
 def test_an_hour_range_counts_only_its_hours_folded_pending_and_over_shards(store):
     """Breakdowns of hours: a visit 10:00-10:10 on one shard, one 11:00-11:05 on another,
     and one 11:20 still pending; an hour's rows hold only its visits, and exit pages (which
