@@ -775,6 +775,13 @@ class FailingCursorMoves(ClientDouble):
         return self._client.put_item(**kwargs)
 
 
+def top_page_rows(store):
+    """The top pages of all time as (value, count); the events' day (T0's) must read the same."""
+    all_time = store.top("page", None, None, 10).rows
+    assert all_time == store.top("page", "2026-11-24", "2026-11-24", 10).rows
+    return [(row.value, row.count) for row in all_time]
+
+
 def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_once(
     store, store_with
 ):
@@ -783,25 +790,19 @@ def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_onc
     store.apply(SHARD, sequenced(events[:2], 1))
     store.apply(SHARD, sequenced(events[2:], 3))
 
-    def top_pages():
-        all_time = store.top("page", None, None, 10).rows
-        that_day = store.top("page", "2026-11-24", "2026-11-24", 10).rows
-        assert all_time == that_day
-        return [(row.value, row.count) for row in all_time]
-
     with pytest.raises(ClientError, match="InternalServerError"):
         store_with(client=FailingCursorMoves).fold(SHARD)
     sent = sorted(str(event.event_id) for event in events)
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
     # the summaries hold both deltas, still pending too: each is counted once
-    assert top_pages() == [("/a", 2), ("/b", 1)]
+    assert top_page_rows(store) == [("/a", 2), ("/b", 1)]
     assert store.fold(SHARD) == 2  # the next fold finishes what the first began
     assert store.pending() == {store.shard(SHARD): []}
     assert store.fold(SHARD) == 0
     assert sorted(e["event_id"] for e in store.recent()) == sent
     assert counted(store)["events"] == 3
-    assert top_pages() == [("/a", 2), ("/b", 1)]
+    assert top_page_rows(store) == [("/a", 2), ("/b", 1)]
 
 
 def test_a_value_kept_by_its_digest_is_named_in_full_in_the_top_rows_folded_or_pending(store):
@@ -811,18 +812,12 @@ def test_a_value_kept_by_its_digest_is_named_in_full_in_the_top_rows_folded_or_p
         for i, page in enumerate([long_page, "/a", long_page])
     ]
 
-    def rows():
-        everything = store.top("page", None, None, 10).rows
-        that_day = store.top("page", "2026-11-24", "2026-11-24", 10).rows
-        assert everything == that_day
-        return [(row.value, row.count) for row in everything]
-
     store.apply(SHARD, sequenced(events, 1))
-    assert rows() == [(long_page, 2), ("/a", 1)]  # pending
+    assert top_page_rows(store) == [(long_page, 2), ("/a", 1)]  # pending
     store.fold(SHARD)
-    assert rows() == [(long_page, 2), ("/a", 1)]  # folded
+    assert top_page_rows(store) == [(long_page, 2), ("/a", 1)]  # folded
     store.apply(SHARD, sequenced([make_event(page=long_page, session_id="t")], 4))
-    assert rows() == [(long_page, 3), ("/a", 1)]  # both
+    assert top_page_rows(store) == [(long_page, 3), ("/a", 1)]  # both
 
 
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
