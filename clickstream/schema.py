@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     with_config,
 )
+from pydantic_core import SchemaValidator
 from typing_extensions import TypedDict
 
 STANDARD_EVENT_TYPES = (
@@ -72,6 +73,36 @@ SCHEMA_VERSION = 1
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 CONTROL_MESSAGE = "must not contain control characters (U+0000-U+001F, U+007F)"
 Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_PATTERN)]
+# A JSON text holds a control character only as one of these escapes or a raw DEL byte (the
+# parser refuses raw C0 bytes in strings): a body with none needs no pattern check.
+_CONTROL_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u00[01][0-9A-Fa-f]|u007[Ff])")
+
+
+def may_hold_control_characters(raw_json: bytes) -> bool:
+    """Whether any string of this JSON can decode to a C0 control or DEL (an escaped
+    backslash before ``n`` answers yes too: the check is then made, never skipped)."""
+    return b"\x7f" in raw_json or (
+        b"\\" in raw_json and _CONTROL_ESCAPE.search(raw_json) is not None
+    )
+
+
+def without_control_check(model: type[BaseModel]) -> SchemaValidator:
+    """``model``'s validator without the ``Text`` fields' control-character pattern, and
+    otherwise the same (its instances are ``model``'s and its nested models'), for JSON that
+    ``may_hold_control_characters`` clears: the pattern is a tenth of the parse."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: strip(value)
+                for key, value in node.items()
+                if not (key == "pattern" and value == NO_CONTROL_PATTERN)
+            }
+        return [strip(value) for value in node] if isinstance(node, list) else node
+
+    # (without _use_prebuilt=False, pydantic-core reuses each nested model's own validator,
+    # pattern and all)
+    return SchemaValidator(strip(model.__pydantic_core_schema__), _use_prebuilt=False)
 
 
 class Device(BaseModel):

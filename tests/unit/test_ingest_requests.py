@@ -28,7 +28,7 @@ from clickstream.ingest import (
     valid_events_body,
     validate_records,
 )
-from clickstream.schema import Location, RecordError
+from clickstream.schema import CONTROL_MESSAGE, Location, RecordError
 from tests.unit.stream_support import ScriptedStream
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -615,3 +615,40 @@ def test_a_body_of_valid_records_never_takes_the_record_by_record_path(monkeypat
     body = b'{"records": [{"event_type": "click", "unmapped": {"n": 1}}, {"event_type": "buy"}]}'
     response = handle_events_request(body, context(ScriptedStream()))
     assert (response.status, response.accepted) == (200, 2)
+
+
+@pytest.mark.parametrize(
+    "escaped",
+    [
+        rb"\n",
+        rb"\t",
+        rb"\b",
+        rb"\f",
+        rb"\r",
+        rb"\u0000",
+        rb"\u001F",
+        rb"\u001f",
+        rb"\u007F",
+        b"\x7f",
+    ],
+)
+def test_a_control_character_in_any_escape_is_refused_on_its_field_and_the_rest_taken(escaped):
+    """Sent escaped as JSON allows (or DEL raw), the control character is refused on the
+    field that holds it, whichever parse the body takes; the valid record beside it is taken."""
+    body = b'{"records": [{"event_type": "click"}, {"event_type": "click", "page": "a%sb"}]}'
+    stream = ScriptedStream()
+    answer = handle_events_request(body % escaped, context(stream))
+    assert answer.accepted == 1 and len(stream.sent) == 1
+    assert answer.body["errors"] == [{"index": 1, "field": "page", "message": CONTROL_MESSAGE}]
+
+
+@pytest.mark.parametrize(
+    ("escaped", "page"),
+    [(rb"\\n", "/a\\nb"), (rb"\u00e9", "/aéb"), (rb"\u0020", "/a b"), (rb"\"", '/a"b')],
+)
+def test_escapes_of_other_characters_are_taken_as_sent(escaped, page):
+    body = b'{"records": [{"event_type": "click", "page": "a%sb"}]}'
+    stream = ScriptedStream()
+    answer = handle_events_request(body % escaped, context(stream))
+    assert answer.accepted == 1
+    assert orjson.loads(stream.calls[0][0]["Data"])["page"] == page

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from clickstream.ingest import validate_records
-from clickstream.schema import STANDARD_EVENT_TYPES, page_path
+from clickstream.ingest import _EventsBody, validate_records
+from clickstream.schema import (
+    STANDARD_EVENT_TYPES,
+    IncomingEvent,
+    may_hold_control_characters,
+    page_path,
+    without_control_check,
+)
 from tests.factories import seed_payloads
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -156,3 +166,86 @@ def test_every_record_is_either_an_event_or_an_error(records):
 )
 def test_page_path(page, url, expected):
     assert page_path(page, url) == expected
+
+
+# --- the parse without the control-character check, for bodies that cannot hold one -------
+
+CONTROLS = [chr(code) for code in range(0x20)] + ["\x7f"]
+NO_CONTROL_TEXT = st.text(st.characters(codec="utf-8", exclude_characters=CONTROLS))
+ENCODINGS = {
+    "orjson": orjson.dumps,
+    "json, ASCII escapes": lambda value: json.dumps(value).encode(),
+    "json, UTF-8": lambda value: json.dumps(value, ensure_ascii=False).encode(),
+}
+
+
+@given(
+    st.text(max_size=20),
+    st.sampled_from(CONTROLS),
+    st.text(max_size=20),
+    st.sampled_from(list(ENCODINGS)),
+)
+def test_a_string_holding_a_control_character_is_never_cleared(before, control, after, encoding):
+    assert may_hold_control_characters(ENCODINGS[encoding]({"page": before + control + after}))
+
+
+@given(NO_CONTROL_TEXT.filter(lambda text: "\\" not in text), st.sampled_from(list(ENCODINGS)))
+def test_text_without_control_characters_or_backslashes_is_cleared(text, encoding):
+    assert not may_hold_control_characters(ENCODINGS[encoding]({"page": text}))
+
+
+ID_FIELDS = ["event_id", "eventId", "id", "user_id", "userId", "session_id", "anonymous_id"]
+TEXT_FIELDS = [*ID_FIELDS, "page", "url", "referrer", "product_id", "platform", "country", "city"]
+FIELDS = [*TEXT_FIELDS, "event_type", "type", "timestamp", "value", "userType", "unmapped"]
+LIMITS = [31, 32, 33, 64, 65, 128, 129, 256, 257, 1024, 1025, 2048, 2049]
+SCALARS = st.one_of(
+    NO_CONTROL_TEXT.filter(lambda text: len(text) < 80),
+    st.builds(lambda length, char: char * length, st.sampled_from(LIMITS), st.sampled_from("x é")),
+    st.sampled_from(["click", "Page_View", "no spaces", "2026-11-24T12:00:00Z", "soon"]),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+)
+RECORDS = st.dictionaries(
+    st.sampled_from(FIELDS),
+    SCALARS,
+).flatmap(
+    lambda record: st.fixed_dictionaries(
+        {
+            "device": st.one_of(
+                st.none(), st.dictionaries(st.sampled_from(["deviceType", "browser"]), SCALARS)
+            ),
+            "location": st.one_of(
+                SCALARS, st.dictionaries(st.sampled_from(["country", "city"]), SCALARS)
+            ),
+            "properties": st.dictionaries(NO_CONTROL_TEXT, SCALARS, max_size=3),
+        }
+    ).map(lambda nested: {**record, **{k: v for k, v in nested.items() if v is not None}})
+)
+
+
+CHECKED = _EventsBody.__pydantic_validator__
+UNCHECKED = without_control_check(_EventsBody)
+
+
+def parsed(validator: Any, body: bytes) -> Any:
+    try:
+        return validator.validate_json(body)
+    except ValidationError as error:
+        return error.errors(include_url=False)
+
+
+@given(st.lists(RECORDS, min_size=1, max_size=4), st.sampled_from(list(ENCODINGS)))
+def test_without_the_control_check_every_body_without_controls_parses_the_same(records, encoding):
+    """The same records, or the same errors (field, type, message), as the full check: the
+    pattern that is left out is the only difference."""
+    body = ENCODINGS[encoding]({"records": records})
+    assert parsed(UNCHECKED, body) == parsed(CHECKED, body)
+
+
+def test_the_parse_without_the_control_check_leaves_out_that_check_alone():
+    body = orjson.dumps({"records": [{"event_type": "click", "page": "a\u0001b"}]})
+    assert UNCHECKED.validate_json(body).records[0].page == "a\u0001b"
+    assert [error["loc"] for error in parsed(CHECKED, body)] == [("records", 0, "page")]
+    assert type(UNCHECKED.validate_json(body).records[0]) is IncomingEvent
