@@ -235,8 +235,8 @@ def run(config: RunConfig) -> FigureResult:
     rate = 200.0
     start = datetime.now(UTC) - timedelta(seconds=count / rate)
     records = traffic.records(count, seed=config.seed, start=start, rate=rate)
-    # Rounds on this shared VM range from 0.3 to 0.8 of the floor: the median of 9 moved by
-    # about ±0.04 run to run, too much to judge a 0.50 target; of 21, by about ±0.025.
+    # A round's ratio on this shared VM ranges from 0.3 to 0.8: the median of 9 ranged from
+    # 0.46 to 0.58 over five runs on one day, too wide to judge a 0.50 target.
     repeats = config.pick(21, 3)
     stages: dict[str, float] = {}
     floors: dict[int, dict[str, float]] = {}
