@@ -236,7 +236,8 @@ def run(config: RunConfig) -> FigureResult:
     start = datetime.now(UTC) - timedelta(seconds=count / rate)
     records = traffic.records(count, seed=config.seed, start=start, rate=rate)
     # A round's ratio on this shared VM ranges from 0.3 to 0.8: the median of 9 ranged from
-    # 0.46 to 0.58 over five runs on one day, too wide to judge a 0.50 target.
+    # 0.46 to 0.58 over five runs on one day, too wide to judge a 0.50 target. (The rates
+    # without a device and of the SDK paths take as many rounds.)
     repeats = config.pick(21, 3)
     stages: dict[str, float] = {}
     floors: dict[int, dict[str, float]] = {}
@@ -303,8 +304,9 @@ def run(config: RunConfig) -> FigureResult:
         f".encode()` per record. {repeats} interleaved rounds after a warm-up (each round "
         "runs every work once, back to back); rates are medians, and a ratio to the floor is "
         "the median of the rounds' own ratios, so that the machine's drift between rounds "
-        "(this VM swings about ±15%) cancels within each pair. The heap is frozen before "
-        "each run (`gc.freeze`) so collections walk only what the run allocates."
+        "cancels within each pair (a round's ratio still ranges from about 0.3 to 0.8 on this "
+        "VM). The heap is frozen before each run (`gc.freeze`) so collections walk only what "
+        "the run allocates."
     )
     result.details += [
         "Rates per batch size (events/s per core, medians; handler / json: the median of "

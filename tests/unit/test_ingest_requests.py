@@ -652,3 +652,15 @@ def test_escapes_of_other_characters_are_taken_as_sent(escaped, page):
     answer = handle_events_request(body % escaped, context(stream))
     assert answer.accepted == 1
     assert orjson.loads(stream.calls[0][0]["Data"])["page"] == page
+
+
+@pytest.mark.parametrize("raw", [bytes([code]) for code in range(0x20)])
+def test_a_raw_control_byte_in_a_string_is_malformed_json(raw):
+    """JSON allows a control character in a string only escaped: sent raw, the body is not
+    JSON, whichever parse would have read it (the fast path relies on this)."""
+    body = b'{"records": [{"event_type": "click"}, {"event_type": "click", "page": "a%sb"}]}'
+    stream = ScriptedStream()
+    answer = handle_events_request(body % raw, context(stream))
+    message = "malformed JSON: unexpected control character in string: line 1 column 73 (char 72)"
+    assert (answer.status, stream.calls) == (400, [])
+    assert answer.body["errors"] == [{"index": None, "field": "body", "message": message}]
