@@ -44,7 +44,7 @@ PRICES = {
 DURATIONS_MS = {"api": 25, "aggregator": 60, "archiver": 400}
 MEMORY_MB = {"api": 128, "aggregator": 256, "archiver": 512}
 LOG_BYTES_PER_INVOCATION = 600  # one structured line plus the EMF line
-CUSTOM_METRICS = 19  # metric x dimension combinations emitted (docs/CONTRACT.md)
+CUSTOM_METRICS = 27  # metric x service combinations the code emits (docs/CONTRACT.md)
 DASHBOARD_READS_PER_POLL = 1  # GET /dashboard
 POLL_SAMPLE = timedelta(minutes=5)  # how often the replay measures a dashboard poll's reads
 
