@@ -1,5 +1,5 @@
 /*! clickstream tracker. Paste into a page:
- *  <script defer src="https://YOUR-SITE/cs.js" data-api="https://YOUR-API" data-key="cs_w_..."></script>
+ *  <script defer src="https://YOUR-SITE/cs.js" data-api="https://YOUR-API" data-key="csw_..."></script>
  * Options (data-*): cookieless, respect-dnt, auto="false" (no automatic events),
  * batch-size (10), flush-ms (2000). API: cs.track(name, props), cs.identify(id, traits),
  * cs.page(), cs.flush(). Plain JavaScript, no build step. */

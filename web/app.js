@@ -17,8 +17,9 @@ const SLOW_REFRESH_MS = 2000;
 // Upper bound on the wait between attempts while the API is down.
 const MAX_BACKOFF_MS = 10_000;
 
-// `make local` serves a demo shop instrumented with the tracker; link it when it is there,
-// carrying this dashboard's address so the shop can link back.
+// `make local` serves a demo shop instrumented with the tracker; link it when it is there.
+// The shop links back to this address (which may hold the read key) from this origin's
+// storage, not from its URL or referrer: the tracker records both.
 async function showDemoLink(root) {
   const link = root.querySelector("[data-testid=demo-link]");
   if (!link) return;
@@ -28,7 +29,12 @@ async function showDemoLink(root) {
   } catch {
     return;
   }
-  link.href = `demo/?dashboard=${encodeURIComponent(location.href)}`;
+  try {
+    localStorage.setItem("clickstream.dashboard", location.href);
+  } catch {
+    // storage refused: the shop links back to /
+  }
+  link.rel = "noreferrer";
   link.hidden = false;
 }
 

@@ -4,6 +4,7 @@ event must end in the aggregates (``/stats``) and in the archive exactly once.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -197,6 +198,7 @@ def test_refusals_are_not_retried_and_429_waits_for_retry_after(shop, local_stac
 
 def test_the_dashboard_links_the_demo_shop_whose_clicks_show_up_in_seconds(visitor, local_stack):
     page = visitor
+    since = datetime.now(UTC)
     page.goto(f"{local_stack.web_url}/?api={local_stack.api_url}&key={local_stack.read_key}")
     link = page.get_by_test_id("demo-link")
     link.wait_for(state="visible")
@@ -219,4 +221,11 @@ def test_the_dashboard_links_the_demo_shop_whose_clicks_show_up_in_seconds(visit
     feed = local_stack.get("/stats")["recent_events"]
     mine = [e["event_type"] for e in feed if e.get("session_id") == session]
     assert sorted(mine) == ["add_to_cart", "click", "click", "page_view", "page_view"]
+    # The dashboard's address holds the read key: no event of the shop's stores it (in its
+    # page_url or referrer, the fields the archive keeps whole).
+    rows = delivered(local_stack, since, lambda r: r["session_id"] == session, expected=5)
+    assert sorted(row["event_type"] for row in rows) == sorted(mine)
+    assert all(row["page_url"] for row in rows)
+    assert local_stack.read_key in page.url
+    assert local_stack.read_key not in json.dumps(rows, default=str)
     assert page.js_errors == []
