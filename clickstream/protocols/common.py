@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
 import zlib
 from collections.abc import Mapping
@@ -198,6 +199,59 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> RecordError | None:
+    """The first field of ``message`` that is sent but not of the kind its SDK sends: an
+    ``object``, a ``time`` (ISO-8601 or epoch milliseconds), a ``number`` (or a numeric
+    string), an ``id`` (a string or number). Absent, null and "" are not sent. Without this
+    the mapping would drop the field's value, or put the server's time in its place."""
+    for name, kind in expected.items():
+        value = message.get(name)
+        if value is None or value == "" or _is_kind(value, kind):
+            continue
+        got = repr(value[:40]) if isinstance(value, str) else json_type(value)
+        return RecordError(index, name, f"must be {_KINDS_SHOWN[kind]}, got {got}")
+    return None
+
+
+_KINDS_SHOWN = {
+    "object": "an object",
+    "time": "an ISO-8601 time or epoch milliseconds",
+    "number": "a number",
+    "id": "a string or a number",
+}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "time":
+        return parse_instant(value) is not None
+    if kind == "number":
+        return _number(value) is not None
+    return as_text(value) is not None  # an id
+
+
+def json_type(value: Any) -> str:
+    """A value's JSON type, as an error names it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    kinds = {dict: "an object", list: "an array", str: "a string"}
+    return next((name for kind, name in kinds.items() if isinstance(value, kind)), "null")
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, or a string of one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # (an int past a float's range overflows)
+        return None
+    return number if math.isfinite(number) else None
+
+
 def as_text(value: Any) -> str | None:
     if isinstance(value, str) and value:
         return value
@@ -208,13 +262,5 @@ def as_text(value: Any) -> str | None:
 
 def non_negative(value: Any) -> float | None:
     """A revenue-like number we can count as ``value`` (refunds stay in the properties)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and 0 <= value <= 1e12:
-        return float(value)
-    return None
+    number = _number(value)
+    return number if number is not None and 0 <= number <= 1e12 else None

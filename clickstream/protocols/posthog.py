@@ -30,6 +30,7 @@ from clickstream.protocols.common import (
     parse_json,
     skew_corrected,
     unwrap_body,
+    wrongly_typed,
 )
 from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
 from clickstream.schema import RecordError
@@ -127,14 +128,31 @@ def map_messages(decoded: Decoded, received_at: datetime) -> list[dict[str, Any]
     ]
 
 
+def _malformed(index: int, message: dict[str, Any]) -> RecordError | None:
+    name = message.get("event")
+    if not isinstance(name, str) or not name.strip():
+        return RecordError(index, "event", "every event needs its name in event, a string")
+    return wrongly_typed(
+        index,
+        message,
+        properties="object",
+        distinct_id="id",
+        uuid="id",
+        timestamp="time",
+        sent_at="time",
+        offset="number",
+    )
+
+
 def map_message(
     index: int, message: Any, shared: dict[str, Any] | Any, received_at: datetime
 ) -> dict[str, Any] | RecordError:
     if not isinstance(message, dict):
         return RecordError(index, "record", "each event must be a JSON object")
-    name = message.get("event")
-    if not isinstance(name, str) or not name.strip():
-        return RecordError(index, "event", "every event needs its name in event")
+    malformed = _malformed(index, message)
+    if malformed is not None:
+        return malformed
+    name = message["event"]
     properties = as_dict(message.get("properties"))
     distinct_id = as_text(message.get("distinct_id")) or as_text(properties.get("distinct_id"))
     if not distinct_id:

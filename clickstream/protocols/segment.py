@@ -25,6 +25,7 @@ from clickstream.protocols.common import (
     parse_json,
     skew_corrected,
     unwrap_body,
+    wrongly_typed,
 )
 from clickstream.schema import RecordError
 
@@ -122,10 +123,24 @@ def map_message(
     call = message.get("type") if path_type == "batch" else path_type
     if call not in CALL_TYPES:
         return RecordError(index, "type", f"must be one of {', '.join(CALL_TYPES)}")
+    wrong = wrongly_typed(
+        index,
+        message,
+        properties="object",
+        context="object",
+        userId="id",
+        anonymousId="id",
+        messageId="id",
+        originalTimestamp="time",
+        timestamp="time",
+        sentAt="time",
+    )
+    if wrong is not None:
+        return wrong
     if call == "track":
         name = message.get("event")
         if not isinstance(name, str) or not name.strip():
-            return RecordError(index, "event", "a track call needs the event's name")
+            return RecordError(index, "event", "a track call needs the event's name, a string")
         event_type = event_type_for(name)
     else:
         name, event_type = None, FIXED_TYPES[call]

@@ -26,6 +26,7 @@ from clickstream.protocols.common import (
     parse_json,
     skew_corrected,
     unwrap_body,
+    wrongly_typed,
 )
 from clickstream.schema import RecordError
 
@@ -130,6 +131,24 @@ def _schema_name(schema: Any) -> str:
     return parts[1] if len(parts) >= 2 else ""
 
 
+def _malformed(index: int, event: dict[str, Any]) -> RecordError | None:
+    if not as_text(event.get("e")):
+        return RecordError(index, "e", "every event needs its type (e=pv, pp, se, ue, tr, ti)")
+    return wrongly_typed(
+        index,
+        event,
+        se_va="number",
+        tr_tt="number",
+        tr_tx="number",
+        tr_sh="number",
+        ti_pr="number",
+        ti_qu="number",
+        dtm="time",
+        stm="time",
+        ttm="time",
+    )
+
+
 def map_event(
     index: int,
     event: Any,
@@ -139,9 +158,10 @@ def map_event(
 ) -> dict[str, Any] | RecordError:
     if not isinstance(event, dict):
         return RecordError(index, "record", "each event must be a JSON object of parameters")
-    kind = as_text(event.get("e"))
-    if not kind:
-        return RecordError(index, "e", "every event needs its type (e=pv, pp, se, ue, tr, ti)")
+    malformed = _malformed(index, event)
+    if malformed is not None:
+        return malformed
+    kind = str(as_text(event.get("e")))
     properties: dict[str, Any] = {
         name: event[target]
         for target, name in KEPT_PARAMETERS.items()

@@ -20,9 +20,12 @@ from clickstream.ingest import IngestContext
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     SdkRequest,
+    as_text,
     event_type_for,
     inflate,
+    parse_instant,
     skew_corrected,
+    wrongly_typed,
 )
 from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
 from clickstream.schema import CUSTOM_EVENT_TYPE, RecordError, parse_incoming
@@ -541,3 +544,42 @@ def test_posthog_keeps_properties_that_only_start_like_the_key():
         )
     )
     assert record["properties"]["tokens_used"] == 3 and "token" not in record["properties"]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.just(10**400)
+    | st.floats()
+    | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=5,
+)
+
+
+@given(JSON_VALUES, st.sampled_from(["object", "time", "number", "id"]))
+def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
+    """Never an exception: a field sent as its kind (or not sent) is taken, any other is a
+    RecordError naming the field, the kind wanted and what came."""
+    wrong = wrongly_typed(3, {"f": value}, f=kind)
+    taken = {
+        "object": isinstance(value, dict),
+        "time": parse_instant(value) is not None,
+        "number": _finite_number(value),
+        "id": as_text(value) is not None,
+    }[kind]
+    if value is None or value == "" or taken:
+        assert wrong is None
+    else:
+        assert wrong is not None and (wrong.index, wrong.field) == (3, "f")
+        assert wrong.message.startswith("must be ") and ", got " in wrong.message
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    try:
+        return abs(float(value)) < float("inf")
+    except (ValueError, OverflowError):
+        return False

@@ -221,3 +221,71 @@ def test_a_spoofed_forwarded_for_is_not_believed(api, monkeypatch, trusted, expe
         get_settings.cache_clear()
     assert response.status_code == 200, response.body
     assert stream_events()[0].ip_truncated == expected
+
+
+def _one_good_one_sent(api: dict[str, Any], protocol: str, sent: dict[str, Any]) -> Any:
+    """A valid event and one with ``sent`` in it, in the protocol's own request: the answer."""
+    key = api["write"]
+    if protocol == "segment":
+        good = {"type": "track", "event": "Good", "anonymousId": "a", "messageId": "good-1"}
+        body: Any = {"writeKey": key, "batch": [good, {**good, "messageId": "m-2", **sent}]}
+        path = "/v1/batch"
+    elif protocol == "posthog":
+        good = {"event": "good", "distinct_id": "d", "properties": {"token": key}}
+        body, path = [good, {**good, **sent}], "/batch"
+    else:
+        good = {"e": "se", "se_ac": "good", "aid": key}
+        body, path = {"data": [good, {**good, **sent}]}, "/com.snowplowanalytics.snowplow/tp2"
+    headers = {"Content-Type": "application/json"}
+    response = api["client"].http.post(path, body=json.dumps(body).encode(), headers=headers)
+    return response.status_code, json.loads(response.body)
+
+
+TIME = "must be an ISO-8601 time or epoch milliseconds, got "
+
+
+@pytest.mark.parametrize(
+    ("protocol", "sent", "field", "message"),
+    [
+        ("segment", {"properties": [1, 2]}, "properties", "must be an object, got an array"),
+        ("segment", {"context": "web"}, "context", "must be an object, got 'web'"),
+        ("segment", {"timestamp": "yesterday"}, "timestamp", TIME + "'yesterday'"),
+        ("segment", {"sentAt": True}, "sentAt", TIME + "a boolean"),
+        ("segment", {"userId": {"a": 1}}, "userId", "must be a string or a number, got an object"),
+        ("segment", {"event": 123}, "event", "a track call needs the event's name, a string"),
+        ("posthog", {"properties": "str"}, "properties", "must be an object, got 'str'"),
+        ("posthog", {"timestamp": "nope"}, "timestamp", TIME + "'nope'"),
+        ("posthog", {"offset": "nope"}, "offset", "must be a number, got 'nope'"),
+        (
+            "posthog",
+            {"distinct_id": [1]},
+            "distinct_id",
+            "must be a string or a number, got an array",
+        ),
+        ("snowplow", {"se_va": "abc"}, "se_va", "must be a number, got 'abc'"),
+        ("snowplow", {"e": "tr", "tr_tt": "abc"}, "tr_tt", "must be a number, got 'abc'"),
+        ("snowplow", {"dtm": "soon"}, "dtm", TIME + "'soon'"),
+    ],
+)
+def test_a_field_of_the_wrong_kind_is_a_400_naming_it_and_the_good_event_is_kept(
+    api, protocol, sent, field, message
+):
+    """Mapped leniently, these lost the field's value (or took the server's time) silently."""
+    status, answer = _one_good_one_sent(api, protocol, sent)
+    assert status == 400, answer
+    assert answer["errors"] == [{"index": 1, "field": field, "message": message}]
+    assert answer["processed"] == 1 and [e.event_id for e in stream_events()] == answer["event_ids"]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "sent"),
+    [
+        ("segment", {"timestamp": "2026-11-24T12:00:00.000Z", "properties": {}, "userId": 7}),
+        ("segment", {"context": None, "sentAt": "", "originalTimestamp": 1764000000000}),
+        ("posthog", {"timestamp": "2026-11-24T12:00:00+00:00", "offset": 12, "uuid": None}),
+        ("snowplow", {"se_va": "-2.5", "dtm": "1764000000000", "stm": 1764000000000}),
+    ],
+)
+def test_fields_of_the_kinds_the_sdks_send_are_taken(api, protocol, sent):
+    status, answer = _one_good_one_sent(api, protocol, sent)
+    assert (status, answer.get("errors", [])) == (200, [])
