@@ -7,6 +7,7 @@ the stream, into the aggregates and into the archive.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -26,7 +28,7 @@ from pydantic import (
     ValidationError,
     with_config,
 )
-from pydantic_core import SchemaValidator
+from pydantic_core import PydanticCustomError, SchemaValidator
 from typing_extensions import TypedDict
 
 STANDARD_EVENT_TYPES = (
@@ -203,6 +205,17 @@ def _place_name_as_country(value: Any) -> Any:
     return {"country": value.strip()} if isinstance(value, str) else value
 
 
+def _an_address(sent: str | None) -> str | None:
+    """An IP address, or a forwarded-for list whose first is one (enrich truncates it): any
+    other value would be stored as no address at all ("" is none sent)."""
+    if sent:
+        try:
+            ipaddress.ip_address(sent.split(",", 1)[0].strip())
+        except ValueError:
+            raise PydanticCustomError("ip_address", "must be an IPv4 or IPv6 address") from None
+    return sent
+
+
 class IncomingEvent(BaseModel):
     """One record as clients send it. Known aliases from other trackers are accepted; fields
     nobody maps are kept under ``properties`` rather than dropped."""
@@ -277,7 +290,7 @@ class IncomingEvent(BaseModel):
         max_length=1024,
         validation_alias=AliasChoices("user_agent", "userAgent"),
     )
-    ip_address: Text | None = Field(
+    ip_address: Annotated[Text | None, AfterValidator(_an_address)] = Field(
         default=None, max_length=64, validation_alias=AliasChoices("ip_address", "ipAddress", "ip")
     )
     # Seed 000's click payload names the clicked element and has no event type.

@@ -664,3 +664,32 @@ def test_a_raw_control_byte_in_a_string_is_malformed_json(raw):
     message = "malformed JSON: unexpected control character in string: line 1 column 73 (char 72)"
     assert (answer.status, stream.calls) == (400, [])
     assert answer.body["errors"] == [{"index": None, "field": "body", "message": message}]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("203.0.113.9", "203.0.113.0"),
+        ("2001:db8:1:2::1", "2001:db8:1::"),
+        ("203.0.113.9, 10.0.0.1", "203.0.113.0"),  # a forwarded-for list: its first
+        (" 203.0.113.9 ", "203.0.113.0"),
+        ("", "198.51.100.0"),  # none sent: the request's own
+    ],
+)
+def test_a_records_address_is_truncated_in_place_of_the_requests(sent, stored):
+    stream = ScriptedStream()
+    body = orjson.dumps({"records": [{"event_type": "click", "ip_address": sent}]})
+    answer = handle_events_request(body, context(stream, source_ip="198.51.100.7"))
+    assert (answer.status, [event["ip_truncated"] for event in stream.sent]) == (200, [stored])
+
+
+@pytest.mark.parametrize("sent", ["999.1.1.1", "x", "203.0.113", "::g", "1.2.3.4/24", ", 1.2.3.4"])
+def test_an_address_that_is_none_is_refused_on_its_field_and_the_rest_taken(sent):
+    """Truncated, it was stored as no address at all, and nothing said so."""
+    stream = ScriptedStream()
+    records = [{"event_type": "click"}, {"event_type": "click", "ip": sent}]
+    answer = handle_events_request(orjson.dumps({"records": records}), context(stream))
+    assert answer.accepted == 1 and len(stream.sent) == 1
+    assert answer.body["errors"] == [
+        {"index": 1, "field": "ip", "message": "must be an IPv4 or IPv6 address"}
+    ]
