@@ -273,8 +273,10 @@ class DynamoAggregateStore:
         fold_after_s: float = FOLD_AFTER_S,
         visitor_secret: str = "",
         goals: Sequence[Goal] = (),
+        fold_writers: int = FOLD_WRITERS,
     ) -> None:
         self.dynamodb = dynamodb
+        self.fold_writers = fold_writers
         self.visitor_secret = visitor_secret
         self.goals = tuple(goals)
         self.table = table
@@ -660,11 +662,11 @@ class DynamoAggregateStore:
     def _run_all(self, writes: Sequence[Callable[[], object]]) -> None:
         """Run a fold's item writes side by side (each is conditional on its own item, so
         their order does not matter); the first failure is raised after all have run."""
-        if len(writes) <= 1:
+        if len(writes) <= 1 or self.fold_writers <= 1:
             for write in writes:
                 write()
             return
-        with ThreadPoolExecutor(min(FOLD_WRITERS, len(writes))) as pool:
+        with ThreadPoolExecutor(min(self.fold_writers, len(writes))) as pool:
             futures = [pool.submit(write) for write in writes]
         for future in futures:
             future.result()

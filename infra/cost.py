@@ -155,8 +155,15 @@ def aggregate_store(clock: EventClock, fold_after_s: float) -> DynamoAggregateSt
         "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     dynamodb.create_table(**table_arguments("AggregatesTable", "cost-model"))
+    # One writer a fold: moto in process is not thread-safe (a query beside a write raised
+    # "dictionary changed size during iteration"), and what is written does not depend on it.
     return DynamoAggregateStore(
-        dynamodb, "cost-model", stream_name="cost", clock=clock, fold_after_s=fold_after_s
+        dynamodb,
+        "cost-model",
+        stream_name="cost",
+        clock=clock,
+        fold_after_s=fold_after_s,
+        fold_writers=1,
     )
 
 
