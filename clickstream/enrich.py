@@ -19,6 +19,7 @@ from clickstream.schema import (
     IncomingEvent,
     Location,
     event_type_name,
+    first_address,
     normalize_event_id,
     page_path,
     utc,
@@ -39,12 +40,8 @@ _MOBILE_OS = {"ios", "android", "windows phone", "blackberry os", "kaios"}
 @lru_cache(maxsize=4096)  # a request's records share one source address
 def truncate_ip(raw: str | None) -> str | None:
     """Keep the network only: /24 for IPv4, /48 for IPv6. Unparseable input keeps nothing."""
-    if not raw:
-        return None
-    candidate = raw.split(",", 1)[0].strip()
-    try:
-        address = ipaddress.ip_address(candidate)
-    except ValueError:
+    address = first_address(raw) if raw else None
+    if address is None:
         return None
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)

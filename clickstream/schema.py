@@ -205,14 +205,19 @@ def _place_name_as_country(value: Any) -> Any:
     return {"country": value.strip()} if isinstance(value, str) else value
 
 
+def first_address(sent: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a client sent, or the first of a forwarded-for list; None when it is none."""
+    try:
+        return ipaddress.ip_address(sent.split(",", 1)[0].strip())
+    except ValueError:
+        return None
+
+
 def _an_address(sent: str | None) -> str | None:
     """An IP address, or a forwarded-for list whose first is one (enrich truncates it): any
     other value would be stored as no address at all ("" is none sent)."""
-    if sent:
-        try:
-            ipaddress.ip_address(sent.split(",", 1)[0].strip())
-        except ValueError:
-            raise PydanticCustomError("ip_address", "must be an IPv4 or IPv6 address") from None
+    if sent and first_address(sent) is None:
+        raise PydanticCustomError("ip_address", "must be an IPv4 or IPv6 address")
     return sent
 
 
