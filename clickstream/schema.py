@@ -384,7 +384,9 @@ def _pydantic_field(error: Any) -> str:
 def parse_incoming(index: int, record: Any) -> IncomingEvent | list[RecordError]:
     """Validate one record; on failure, one error per offending field."""
     if not isinstance(record, dict):
-        return [RecordError(index, "record", f"must be a JSON object, got {_json_type(record)}")]
+        return [
+            RecordError(index, "record", f"must be a JSON object, got {json_type_name(record)}")
+        ]
     try:
         incoming = IncomingEvent.model_validate(record)
     except ValidationError as exc:
@@ -453,8 +455,10 @@ def utc(timestamp: datetime) -> datetime:
         return timestamp
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """A parsed JSON value's type as JSON names it."""
     names: dict[type, str] = {
+        dict: "object",
         list: "array",
         str: "string",
         bool: "boolean",

@@ -19,7 +19,12 @@ import orjson
 from clickstream.errors import RequestError
 from clickstream.headers import header
 from clickstream.ingest import MAX_BODY_BYTES, check_content_type
-from clickstream.schema import CUSTOM_EVENT_TYPE, STANDARD_EVENT_TYPES, RecordError
+from clickstream.schema import (
+    CUSTOM_EVENT_TYPE,
+    STANDARD_EVENT_TYPES,
+    RecordError,
+    json_type_name,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Bodies some SDKs send (gzip, base64, form-encoded); JSON is read from each of them.
@@ -208,7 +213,7 @@ def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> Re
         value = message.get(name)
         if value is None or value == "" or _is_kind(value, kind):
             continue
-        got = repr(value[:40]) if isinstance(value, str) else json_type(value)
+        got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
         return RecordError(index, name, f"must be {_KINDS_SHOWN[kind]}, got {got}")
     return None
 
@@ -231,14 +236,10 @@ def _is_kind(value: Any, kind: str) -> bool:
     return as_text(value) is not None  # an id
 
 
-def json_type(value: Any) -> str:
-    """A value's JSON type, as an error names it."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    kinds = {dict: "an object", list: "an array", str: "a string"}
-    return next((name for kind, name in kinds.items() if isinstance(value, kind)), "null")
+def _with_article(type_name: str) -> str:
+    if type_name == "null":
+        return type_name
+    return f"{'an' if type_name[0] in 'ao' else 'a'} {type_name}"  # an object, an array
 
 
 def _number(value: Any) -> float | None:
