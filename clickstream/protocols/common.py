@@ -9,7 +9,7 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -210,30 +210,25 @@ def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> Re
     string), an ``id`` (a string or number). Absent, null and "" are not sent. Without this
     the mapping would drop the field's value, or put the server's time in its place."""
     for name, kind in expected.items():
+        is_kind, shown = _KINDS[kind]
         value = message.get(name)
-        if value is None or value == "" or _is_kind(value, kind):
+        if value is None or value == "" or is_kind(value):
             continue
         got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
-        return RecordError(index, name, f"must be {_KINDS_SHOWN[kind]}, got {got}")
+        return RecordError(index, name, f"must be {shown}, got {got}")
     return None
 
 
-_KINDS_SHOWN = {
-    "object": "an object",
-    "time": "an ISO-8601 time or epoch milliseconds",
-    "number": "a number",
-    "id": "a string or a number",
+# Each kind a field may be sent as: its test, and how an error names it.
+_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "object": (lambda value: isinstance(value, dict), "an object"),
+    "time": (
+        lambda value: parse_instant(value) is not None,
+        "an ISO-8601 time or epoch milliseconds",
+    ),
+    "number": (lambda value: _number(value) is not None, "a number"),
+    "id": (lambda value: as_text(value) is not None, "a string or a number"),
 }
-
-
-def _is_kind(value: Any, kind: str) -> bool:
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "time":
-        return parse_instant(value) is not None
-    if kind == "number":
-        return _number(value) is not None
-    return as_text(value) is not None  # an id
 
 
 def _with_article(type_name: str) -> str:
