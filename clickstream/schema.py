@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,12 +23,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     with_config,
 )
-from pydantic_core import PydanticCustomError, SchemaValidator
+from pydantic_core import CoreSchema, PydanticCustomError, SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
 STANDARD_EVENT_TYPES = (
@@ -74,9 +75,47 @@ SCHEMA_VERSION = 1
 # validator per field: ingest's hot path runs it on every string of every record.
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 CONTROL_MESSAGE = "must not contain control characters (U+0000-U+001F, U+007F)"
+# The stored form (Event, Device, Location), read back from the stream and the archive.
 Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_PATTERN)]
+
+
+class _ControlsRefusedAsSent:
+    """Refuses a control character anywhere in a string as sent, then validates the string as
+    declared (where ``str_strip_whitespace`` strips its ends, a control character there
+    included): a chain of two pydantic-core string checks. Its JSON schema is the declared
+    string's, with the control pattern where it declares none."""
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        declared = cast(core_schema.StringSchema, handler(source))
+        documented: dict[str, Any] = {"pattern": declared.get("pattern", NO_CONTROL_PATTERN)}
+        if "max_length" in declared:
+            documented["maxLength"] = declared["max_length"]
+        as_sent = core_schema.str_schema(
+            pattern=NO_CONTROL_PATTERN,
+            strip_whitespace=False,
+            metadata={"pydantic_js_updates": documented},
+        )
+        return core_schema.chain_schema([as_sent, declared])
+
+
+# What clients send, by limit. The limit is part of the type so that it is checked in the
+# chain's second step (a Field limit on the chain would become a Python validator).
+SentId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH), _ControlsRefusedAsSent()]
+SentUrl = Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH), _ControlsRefusedAsSent()]
+SentName = Annotated[str, StringConstraints(max_length=64), _ControlsRefusedAsSent()]
+SentCity = Annotated[str, StringConstraints(max_length=128), _ControlsRefusedAsSent()]
+SentUserType = Annotated[str, StringConstraints(max_length=32), _ControlsRefusedAsSent()]
+SentUserAgent = Annotated[str, StringConstraints(max_length=1024), _ControlsRefusedAsSent()]
+SentEventType = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=EVENT_TYPE_PATTERN),
+    _ControlsRefusedAsSent(),
+]
+
 # A JSON text holds a control character only as one of these escapes or a raw DEL byte (the
-# parser refuses raw C0 bytes in strings): a body with none needs no pattern check.
+# parser refuses raw C0 bytes in strings): a body with none needs no control check.
 _CONTROL_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u00[01][0-9A-Fa-f]|u007[Ff])")
 
 
@@ -89,23 +128,24 @@ def may_hold_control_characters(raw_json: bytes) -> bool:
 
 
 def without_control_check(model: type[BaseModel]) -> SchemaValidator:
-    """``model``'s validator without the ``Text`` fields' control-character pattern, and
-    otherwise the same (its instances are ``model``'s and its nested models'), for JSON that
-    ``may_hold_control_characters`` clears: the pattern is a sixth to a fifth of the parse."""
+    """``model``'s validator without the control-character check of the strings clients send
+    (``_ControlsRefusedAsSent``), and otherwise the same (its instances are ``model``'s and its
+    nested models'), for JSON that ``may_hold_control_characters`` clears: the check is a
+    sixth to a fifth of the parse."""
 
-    def without_pattern(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                key: without_pattern(value)
-                for key, value in node.items()
-                if not (key == "pattern" and value == NO_CONTROL_PATTERN)
-            }
-        return [without_pattern(value) for value in node] if isinstance(node, list) else node
+    def without_check(node: Any) -> Any:
+        if isinstance(node, list):
+            return [without_check(value) for value in node]
+        if not isinstance(node, dict):
+            return node
+        if node.get("type") == "chain" and node["steps"][0].get("pattern") == NO_CONTROL_PATTERN:
+            return without_check(node["steps"][1])
+        return {key: without_check(value) for key, value in node.items()}
 
     # Without _use_prebuilt=False pydantic-core reuses each nested model's own validator,
-    # pattern and all. The argument is private (pydantic-core 2.50.4, pinned): were it gone,
-    # this raises at import; were its meaning changed, a test sees the pattern kept.
-    schema = without_pattern(model.__pydantic_core_schema__)
+    # check and all. The argument is private (pydantic-core 2.50.4, pinned): were it gone,
+    # this raises at import; were its meaning changed, a test sees the check kept.
+    schema = without_check(model.__pydantic_core_schema__)
     return SchemaValidator(schema, _use_prebuilt=False)
 
 
@@ -183,26 +223,25 @@ def partition_key(event: dict[str, Any]) -> str:
 
 # What a record sends as ``device`` / ``location``: TypedDicts, validated to plain dicts (as
 # nested models they took a fifth of ingest's parse); Device and Location are the stored form.
-@with_config(ConfigDict(extra="ignore"))
+@with_config(ConfigDict(extra="ignore", str_strip_whitespace=True))
 class IncomingDevice(TypedDict, total=False):
     device_type: Annotated[
-        Text | None,
-        Field(max_length=64, validation_alias=AliasChoices("device_type", "deviceType")),
+        SentName | None, Field(validation_alias=AliasChoices("device_type", "deviceType"))
     ]
-    platform: Annotated[Text | None, Field(max_length=64)]
-    browser: Annotated[Text | None, Field(max_length=64)]
+    platform: SentName | None
+    browser: SentName | None
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(ConfigDict(extra="ignore", str_strip_whitespace=True))
 class IncomingLocation(TypedDict, total=False):
-    country: Annotated[Text | None, Field(max_length=64)]
-    city: Annotated[Text | None, Field(max_length=128)]
+    country: SentName | None
+    city: SentCity | None
 
 
 def _place_name_as_country(value: Any) -> Any:
     """Seed 004 sends ``"location": "<region or country>"``: read as the country, so its
     limits and errors are the country's (``location.country``)."""
-    return {"country": value.strip()} if isinstance(value, str) else value
+    return {"country": value} if isinstance(value, str) else value
 
 
 def first_address(sent: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -227,48 +266,33 @@ class IncomingEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
-    event_id: Text | None = Field(
-        default=None,
-        max_length=MAX_ID_LENGTH,
-        validation_alias=AliasChoices("event_id", "eventId", "id"),
+    event_id: SentId | None = Field(
+        default=None, validation_alias=AliasChoices("event_id", "eventId", "id")
     )
-    event_type: Text | None = Field(
-        default=None,
-        max_length=64,
-        pattern=EVENT_TYPE_PATTERN,
-        validation_alias=AliasChoices("event_type", "eventType", "type", "event"),
+    event_type: SentEventType | None = Field(
+        default=None, validation_alias=AliasChoices("event_type", "eventType", "type", "event")
     )
-    user_id: Text | None = Field(
-        default=None, max_length=MAX_ID_LENGTH, validation_alias=AliasChoices("user_id", "userId")
+    user_id: SentId | None = Field(default=None, validation_alias=AliasChoices("user_id", "userId"))
+    session_id: SentId | None = Field(
+        default=None, validation_alias=AliasChoices("session_id", "sessionId")
     )
-    session_id: Text | None = Field(
+    anonymous_id: SentId | None = Field(
         default=None,
-        max_length=MAX_ID_LENGTH,
-        validation_alias=AliasChoices("session_id", "sessionId"),
-    )
-    anonymous_id: Text | None = Field(
-        default=None,
-        max_length=MAX_ID_LENGTH,
         validation_alias=AliasChoices("anonymous_id", "anonymousId", "device_id", "deviceId"),
     )
     timestamp: datetime | None = Field(
         default=None, validation_alias=AliasChoices("timestamp", "event_time", "eventTime", "ts")
     )
-    page: Text | None = Field(default=None, max_length=MAX_URL_LENGTH)
-    page_url: Text | None = Field(
-        default=None,
-        max_length=MAX_URL_LENGTH,
-        validation_alias=AliasChoices("page_url", "pageUrl", "url"),
+    page: SentUrl | None = None
+    page_url: SentUrl | None = Field(
+        default=None, validation_alias=AliasChoices("page_url", "pageUrl", "url")
     )
-    referrer: Text | None = Field(
+    referrer: SentUrl | None = Field(
         default=None,
-        max_length=MAX_URL_LENGTH,
         validation_alias=AliasChoices("referrer", "referrer_url", "referrerUrl", "referer"),
     )
-    product_id: Text | None = Field(
-        default=None,
-        max_length=MAX_ID_LENGTH,
-        validation_alias=AliasChoices("product_id", "productId"),
+    product_id: SentId | None = Field(
+        default=None, validation_alias=AliasChoices("product_id", "productId")
     )
     value: float | None = Field(
         default=None,
@@ -279,27 +303,25 @@ class IncomingEvent(BaseModel):
     )
     properties: dict[str, Any] = Field(default_factory=dict)
     device: IncomingDevice | None = None
-    device_type: Text | None = Field(
-        default=None, max_length=64, validation_alias=AliasChoices("device_type", "deviceType")
+    device_type: SentName | None = Field(
+        default=None, validation_alias=AliasChoices("device_type", "deviceType")
     )
-    platform: Text | None = Field(default=None, max_length=64)
-    browser: Text | None = Field(default=None, max_length=64)
+    platform: SentName | None = None
+    browser: SentName | None = None
     location: Annotated[IncomingLocation | None, BeforeValidator(_place_name_as_country)] = None
-    country: Text | None = Field(default=None, max_length=64)
-    city: Text | None = Field(default=None, max_length=128)
-    user_type: Text | None = Field(
-        default=None, max_length=32, validation_alias=AliasChoices("user_type", "userType")
+    country: SentName | None = None
+    city: SentCity | None = None
+    user_type: SentUserType | None = Field(
+        default=None, validation_alias=AliasChoices("user_type", "userType")
     )
-    user_agent: Text | None = Field(
-        default=None,
-        max_length=1024,
-        validation_alias=AliasChoices("user_agent", "userAgent"),
+    user_agent: SentUserAgent | None = Field(
+        default=None, validation_alias=AliasChoices("user_agent", "userAgent")
     )
-    ip_address: Annotated[Text | None, AfterValidator(_an_address)] = Field(
-        default=None, max_length=64, validation_alias=AliasChoices("ip_address", "ipAddress", "ip")
+    ip_address: Annotated[SentName | None, AfterValidator(_an_address)] = Field(
+        default=None, validation_alias=AliasChoices("ip_address", "ipAddress", "ip")
     )
     # Seed 000's click payload names the clicked element and has no event type.
-    button: Text | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    button: SentId | None = None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,15 @@ API's documented contract, so each is stated here in full rather than by a fragm
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
 from clickstream.ingest import (
@@ -640,6 +643,58 @@ def test_a_control_character_in_any_escape_is_refused_on_its_field_and_the_rest_
     answer = handle_events_request(body % escaped, context(stream))
     assert answer.accepted == 1 and len(stream.sent) == 1
     assert answer.body["errors"] == [{"index": 1, "field": "page", "message": CONTROL_MESSAGE}]
+
+
+# Every text field as a client may name it, nested ones by their dotted error names.
+TEXT_FIELDS = {
+    **{name: name for name in ("event_id", "user_id", "session_id", "anonymous_id", "page")},
+    **{name: name for name in ("page_url", "referrer", "product_id", "device_type", "platform")},
+    **{name: name for name in ("browser", "country", "city", "user_type", "user_agent")},
+    "event_type": "event_type",
+    "ip_address": "ip_address",
+    "device.deviceType": "device.deviceType",
+    "location.city": "location.city",
+    "location": "location.country",
+}
+CONTROL_CHARACTERS = [chr(code) for code in range(0x20)] + ["\x7f"]
+
+
+def _record_with(field: str, value: str) -> dict[str, Any]:
+    outer, _, inner = field.partition(".")
+    return {"event_type": "click", outer: {inner: value} if inner else value}
+
+
+@given(
+    st.sampled_from(sorted(TEXT_FIELDS)),
+    st.sampled_from(CONTROL_CHARACTERS),
+    st.text(" 1.a", max_size=3),
+    st.text(" 1.a", max_size=3),
+    st.booleans(),
+)
+def test_a_control_character_anywhere_in_a_text_field_is_refused_even_at_its_ends(
+    field, control, before, after, ascii_escapes
+):
+    """At either end (where spaces are stripped), alone or inside: refused on its field,
+    never stripped into a different value; the valid record beside it is taken."""
+    records = [{"event_type": "click"}, _record_with(field, before + control + after)]
+    body = orjson.dumps({"records": records})
+    if ascii_escapes:
+        body = json.dumps({"records": records}).encode()
+    stream = ScriptedStream()
+    answer = handle_events_request(body, context(stream))
+    assert answer.accepted == 1 and len(stream.sent) == 1
+    error = {"index": 1, "field": TEXT_FIELDS[field], "message": CONTROL_MESSAGE}
+    assert answer.body["errors"] == [error]
+
+
+def test_spaces_at_a_text_fields_ends_are_stripped():
+    record = {"event_type": " click ", "user_id": "  u1 ", "device": {"deviceType": " mobile"}}
+    stream = ScriptedStream()
+    answer = handle_events_request(orjson.dumps({"records": [record]}), context(stream))
+    assert answer.accepted == 1, answer.body
+    [stored] = stream.sent
+    assert (stored["event_type"], stored["user_id"]) == ("click", "u1")
+    assert stored["device"]["device_type"] == "mobile"
 
 
 @pytest.mark.parametrize(
