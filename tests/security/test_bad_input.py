@@ -242,7 +242,12 @@ CASES: dict[str, Case] = {
     "NUL in user_id": mixed(
         "user_id", says="must not contain control characters", user_id="a\u0000b"
     ),
-    "newline in event_type": mixed("event_type", says=CUSTOM_TYPE_RULE, event_type="cl\nick"),
+    "newline in event_type": mixed(
+        "event_type", says="must not contain control characters", event_type="cl\nick"
+    ),
+    "newline ending event_type": mixed(
+        "event_type", says="must not contain control characters", event_type="click\n"
+    ),
     "ESC in device.browser": mixed(
         "device.browser",
         says="must not contain control characters",
