@@ -357,21 +357,20 @@ def aggregate(
 ) -> Delta:
     """Pre-aggregate a batch in memory. Pure: ``sessions`` holds the state of (at least) the
     sessions the batch touches; the returned delta holds their next state. Bots are counted
-    as such and nothing else."""
+    as such and nothing else, and a retry of a bot's event is a duplicate like any other."""
     delta = Delta()
     states: dict[int, SessionState] = {}
     counted: list[Event] = []
     for event in events:
-        if event.is_bot:
-            _add_all(delta, buckets_of(int(event.timestamp.timestamp())), "bots")
-            delta.bots += 1
-            continue
         key = visit_state_key(event, visitor_secret)
         state = states.get(key) or sessions.get(key) or SessionState()
         id_hash = event_id_hash(event.event_id)
         arrival = int(event.received_at.timestamp())
         if is_duplicate(state, id_hash, arrival):
             delta.duplicates += 1
+            continue
+        if event.is_bot:
+            states[key] = _count_bot(delta, event, state, id_hash, arrival)
             continue
         states[key] = _count_event(delta, event, state, id_hash, arrival, goals, visitor_secret)
         counted.append(event)
@@ -428,6 +427,17 @@ def source_values(event: Event) -> dict[str, str]:
         "utm_campaign": tags.get("utm_campaign"),
     }
     return {name: value for name, value in values.items() if value}
+
+
+def _count_bot(
+    delta: Delta, event: Event, state: SessionState, id_hash: int, arrival: int
+) -> SessionState:
+    """A bot's event counts as a bot and nothing else; its session remembers only its id."""
+    _add_all(delta, buckets_of(int(event.timestamp.timestamp())), "bots")
+    delta.bots += 1
+    seen_ids, dropped = _remember_id(state, id_hash, arrival)
+    delta.dedupe_ids_dropped += dropped
+    return replace(state, version=state.version + 1, seen_ids=seen_ids)
 
 
 def _count_event(

@@ -459,9 +459,23 @@ def test_bots_are_counted_as_bots_and_nothing_else():
     delta = aggregate(events, {})
     assert delta.bots == 3 and delta.applied == 1
     assert delta.counters[ALL]["bots"] == 3 and delta.counters[ALL]["events"] == 1
-    assert sum(map(len, delta.visitors.values())) == 1 and set(delta.sessions) == {
-        session_hash("s1")
-    }
+    assert sum(map(len, delta.visitors.values())) == 1
+    # a bot's session remembers its event ids, and nothing of a visit
+    bot_states = [state for key, state in delta.sessions.items() if key != session_hash("s1")]
+    assert [(state.steps, state.visitor, len(state.seen_ids)) for state in bot_states] == [
+        (0, 0, 1)
+    ] * 3
+
+
+def test_a_retried_bot_event_is_a_duplicate_not_another_bot():
+    """Sent again in the same batch or a later one (a crawler's tracker retrying), a bot's
+    event counts once, as the archive keeps it once."""
+    crawl = make_event(is_bot=True, session_id="crawler", received_at=T0)
+    later = make_event(is_bot=True, session_id="crawler", received_at=T0 + timedelta(minutes=1))
+    (first, again), _ = run([[crawl, crawl], [crawl, later]])
+    assert (first.bots, first.duplicates, again.bots, again.duplicates) == (1, 1, 1, 1)
+    assert summed([first, again], ALL)["bots"] == 2
+    assert first.applied == again.applied == 0
 
 
 def test_visitors_are_hashes_of_the_user_the_device_or_the_salted_address():
