@@ -4,7 +4,9 @@ bills capacity by size) on loopback, installed by ``make test`` from the npm reg
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +37,29 @@ def _client(endpoint: str | None = None) -> Any:
     )
 
 
+class OneCallAtATime:
+    """A client whose calls are made one at a time. moto in process is not thread-safe (a
+    query iterating a table while a fold's writer thread added to it raised "dictionary
+    changed size during iteration"); the store's threads still run, and dynalite, a server,
+    takes their calls concurrently as DynamoDB does."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return one_at_a_time
+
+
 @pytest.fixture(scope="session")
 def dynalite_endpoint() -> Iterator[str]:
     """The server ``python -m tests.dynalite`` started for the whole run, else one of its own."""
@@ -62,7 +87,7 @@ def aggregates_table(
         with mock_aws():
             dynamodb = _client()
             dynamodb.create_table(**table_arguments("AggregatesTable", "aggregates"))
-            yield dynamodb, "aggregates"
+            yield OneCallAtATime(dynamodb), "aggregates"
         return
     dynamodb = _client(request.getfixturevalue("dynalite_endpoint"))
     table = f"aggregates-{uuid.uuid4().hex[:12]}"
