@@ -4,6 +4,7 @@ the per-request log line live in one middleware (``guard``); see ``clickstream.a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -425,6 +426,8 @@ def _sdk(protocol: Protocol, call: str = "batch") -> Response:
     )
     if result.status == 200 and request.method == "GET" and protocol == "snowplow":
         _answer_ingest(result)  # metrics and the log line; the pixel is the body
+        if not _accepts_binary():  # chalice would answer a GIF to it with a 400: it is taken
+            return Response(body="", status_code=204)
         return Response(body=PIXEL_GIF, status_code=200, headers={"Content-Type": "image/gif"})
     return _answer_ingest(result)
 
@@ -670,8 +673,6 @@ def export() -> Response:
 
 def _accepts_binary() -> bool:
     """Chalice (and API Gateway) answer a binary body only to a request accepting it."""
-    import re
-
     accept = (_request().headers.get("accept") or "").lower()
     parts = {part.strip() for part in re.split("[,;]", accept)}
     return "*/*" in parts or bool(parts & set(BINARY_TYPES))

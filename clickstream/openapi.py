@@ -179,7 +179,7 @@ def _sdk_operation(
         "responses": {
             "200": _json(SDK_ANSWER, "every event taken (in the shape the SDK expects)"),
             "400": _json(error, "a malformed body, or events that map onto no event (named)"),
-            "401": _json(error, "no write key where the SDK carries it"),
+            "401": _json(error, "no write key where the SDK carries it, or one not a string"),
             "403": _json(error, "an unknown, revoked or wrong-role write key"),
             "413": _json(error, "the body is over the protocol's size limit"),
             "415": _json(error, "not a JSON body (gzip and the SDK's encodings are accepted)"),
@@ -222,6 +222,7 @@ def _sdk_paths(write: list[Any]) -> dict[str, Any]:
         "responses": {
             **{k: v for k, v in snowplow_post["responses"].items() if k not in ("413", "415")},
             "200": {"description": "a 1x1 GIF", "content": {"image/gif": {"schema": {}}}},
+            "204": {"description": "taken; no GIF to a request whose Accept takes no image"},
         },
     }
     public_answer = {"200": _json(SDK_ANSWER, "posthog-js's start-up answer")}

@@ -219,6 +219,24 @@ def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> Re
     return None
 
 
+def batch_wrongly_typed(batch: Mapping[str, Any], **expected: str) -> None:
+    """A batch-level field of the wrong kind (``wrongly_typed``) refuses the request: it
+    applies to every message."""
+    if (wrong := wrongly_typed(0, batch, **expected)) is not None:
+        raise RequestError(wrong.field, f"{wrong.field} {wrong.message}")
+
+
+def key_sent(value: Any, field_name: str) -> str | None:
+    """A write key as a body carries it: None when absent or empty. A value that is not a
+    string is refused by name, rather than taken as no key sent ("missing ...")."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        got = _with_article(json_type_name(value))
+        raise RequestError(field_name, f"{field_name} must be a string, got {got}", 401)
+    return value
+
+
 # Each kind a field may be sent as: its test, and how an error names it.
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "object": (lambda value: isinstance(value, dict), "an object"),

@@ -22,9 +22,11 @@ from clickstream.protocols.common import (
     as_dict,
     as_text,
     b64decode_loose,
+    batch_wrongly_typed,
     event_type_for,
     inflate,
     iso,
+    key_sent,
     non_negative,
     parse_instant,
     parse_json,
@@ -111,13 +113,18 @@ def decode(request: SdkRequest) -> Decoded:
         raise RequestError("body", "the body must be an event object, an array or {batch: []}")
     if not messages:
         raise RequestError("batch", "the batch is empty")
-    key = (body.get("api_key") or body.get("token")) if isinstance(body, dict) else None
-    if not isinstance(key, str) or not key:
-        first = messages[0] if isinstance(messages[0], dict) else {}
-        properties = as_dict(first.get("properties"))
-        key = first.get("api_key") or properties.get("token") or first.get("token")
-    if not isinstance(key, str) or not key:
-        key = request.header("x-write-key") or request.query.get("key")
+    batch_wrongly_typed(shared, sent_at="time")
+    top = body if isinstance(body, dict) else {}
+    first = messages[0] if isinstance(messages[0], dict) else {}
+    sent = (
+        (top.get("api_key"), "api_key"),
+        (top.get("token"), "token"),
+        (first.get("api_key"), "api_key"),
+        (as_dict(first.get("properties")).get("token"), "properties.token"),
+        (first.get("token"), "token"),
+    )
+    key = next((key for value, name in sent if (key := key_sent(value, name))), None)
+    key = key or request.header("x-write-key") or request.query.get("key")
     return Decoded(messages=messages, key=key or None, key_field="api_key", batch=shared)
 
 

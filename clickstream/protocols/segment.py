@@ -18,8 +18,10 @@ from clickstream.protocols.common import (
     SdkRequest,
     as_dict,
     as_text,
+    batch_wrongly_typed,
     event_type_for,
     iso,
+    key_sent,
     non_negative,
     parse_instant,
     parse_json,
@@ -81,6 +83,7 @@ def decode(request: SdkRequest, path_type: str) -> Decoded:
         shared = {
             name: body[name] for name in ("context", "integrations", "sentAt") if name in body
         }
+        batch_wrongly_typed(shared, context="object", integrations="object", sentAt="time")
     else:
         messages, shared = [body], {}
     key, key_field = basic_auth_user(request.header("authorization")), "Authorization"
@@ -93,12 +96,10 @@ def decode(request: SdkRequest, path_type: str) -> Decoded:
 
 
 def _body_write_key(body: dict[str, Any], messages: list[Any]) -> str | None:
-    key = body.get("writeKey")
-    if isinstance(key, str):
+    if key := key_sent(body.get("writeKey"), "writeKey"):
         return key
     first = messages[0] if messages else None
-    key = first.get("writeKey") if isinstance(first, dict) else None
-    return key if isinstance(key, str) else None
+    return key_sent(first.get("writeKey"), "writeKey") if isinstance(first, dict) else None
 
 
 def map_messages(

@@ -178,6 +178,44 @@ def test_segment_write_key_from_basic_auth_or_body():
     assert (decoded.key, decoded.key_field) == ("wk2", "writeKey")
 
 
+KEY_OF_THE_WRONG_KIND = [123, 1.5, True, ["wk"], {"key": "wk"}]
+
+
+@pytest.mark.parametrize("sent", KEY_OF_THE_WRONG_KIND)
+@pytest.mark.parametrize("where", ["body", "message"])
+def test_a_segment_write_key_that_is_not_a_string_is_refused_by_name(sent, where):
+    body: dict[str, Any] = {"batch": [{"type": "track", "event": "x", "anonymousId": "a"}]}
+    (body if where == "body" else body["batch"][0])["writeKey"] = sent
+    with pytest.raises(RequestError) as refused:
+        segment.decode(request(body), "batch")
+    assert (refused.value.field, refused.value.status) == ("writeKey", 401)
+    assert refused.value.message.startswith("writeKey must be a string, got a")
+
+
+@pytest.mark.parametrize(
+    ("shared", "field", "message"),
+    [
+        ({"context": "web"}, "context", "context must be an object, got 'web'"),
+        ({"context": [1]}, "context", "context must be an object, got an array"),
+        ({"integrations": 1}, "integrations", "integrations must be an object, got a number"),
+        (
+            {"sentAt": "yesterday"},
+            "sentAt",
+            "sentAt must be an ISO-8601 time or epoch milliseconds, got 'yesterday'",
+        ),
+    ],
+)
+def test_a_segment_batch_field_of_the_wrong_kind_refuses_the_batch_by_name(shared, field, message):
+    body = {"batch": [{"type": "track", "event": "x", "anonymousId": "a"}], **shared}
+    with pytest.raises(RequestError) as refused:
+        segment.decode(request(body), "batch")
+    assert (refused.value.field, refused.value.message, refused.value.status) == (
+        field,
+        message,
+        400,
+    )
+
+
 @pytest.mark.parametrize(
     ("message", "field"),
     [
@@ -324,6 +362,40 @@ def test_posthog_answers_status_1_and_its_error_shapes():
     )
     assert partial.status == 400 and partial.body["attr"] == "distinct_id"
     assert len(stream.records) == 1  # the valid event is kept
+
+
+@pytest.mark.parametrize("sent", KEY_OF_THE_WRONG_KIND)
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        ("api_key", "api_key"),
+        ("token", "token"),
+        ("message api_key", "api_key"),
+        ("properties token", "properties.token"),
+    ],
+)
+def test_a_posthog_key_that_is_not_a_string_is_refused_by_name(sent, where, field):
+    event = _posthog_event()
+    del event["properties"]["token"]
+    body: dict[str, Any] = {"batch": [event]}
+    if where in ("api_key", "token"):
+        body[where] = sent
+    elif where == "message api_key":
+        event["api_key"] = sent
+    else:
+        event["properties"]["token"] = sent
+    answer = handle_sdk_request("posthog", request(body), context(), allow)
+    assert answer.status == 401 and answer.body["attr"] == field
+    assert answer.body["detail"].startswith(f"{field} must be a string, got a")
+
+
+def test_a_posthog_batch_sent_at_of_the_wrong_kind_refuses_the_batch():
+    body = {"batch": [_posthog_event()], "sent_at": "soon"}
+    answer = handle_sdk_request("posthog", request(body), context(), allow)
+    assert (answer.status, answer.body["attr"]) == (400, "sent_at")
+    assert answer.body["detail"] == (
+        "sent_at must be an ISO-8601 time or epoch milliseconds, got 'soon'"
+    )
 
 
 # --- Snowplow ------------------------------------------------------------------------------

@@ -155,6 +155,27 @@ def test_snowplow_pixel_answers_a_gif_and_tp2_takes_payload_data(api):
     assert [e.event_type for e in stream_events()] == ["page_view", "play"]
 
 
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (None, 204),
+        ("application/json", 204),
+        ("text/html", 204),
+        ("image/avif,image/webp,*/*;q=0.8", 200),  # what browsers send for an <img>
+        ("image/gif", 200),
+    ],
+)
+def test_the_pixel_answers_each_accept_header_and_takes_the_event_once(api, accept, status):
+    """A GIF where the request accepts one; otherwise no content (a binary answer to it
+    would be chalice's 400), the event taken either way."""
+    query = urlencode({"e": "pv", "aid": api["write"], "url": "https://shop.example/x"})
+    headers = {"Accept": accept} if accept else {}
+    pixel = api["client"].http.get(f"/i?{query}&duid=d", headers=headers)
+    assert pixel.status_code == status
+    assert pixel.body.startswith(b"GIF89a") if status == 200 else pixel.body == b""
+    assert [e.event_type for e in stream_events()] == ["page_view"]
+
+
 def test_snowplow_without_a_key_is_a_401_naming_aid(api):
     response = api["client"].http.get("/i?e=pv", headers={"Accept": "*/*"})
     assert response.status_code == 401
