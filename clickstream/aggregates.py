@@ -104,7 +104,7 @@ class SessionState:
     """What is remembered of one session (one visit at a time, ids for dedupe)."""
 
     version: int = 0  # events of this session counted so far: newer state wins
-    steps: int = 0  # bit mask: visit counted, funnel steps reached in this visit
+    steps: int = 0  # bit mask: visit counted, funnel steps reached in this visit (any order)
     first_seen: int = 0  # event time of the visit's first event, epoch seconds
     last_seen: int = 0  # event time of the visit's latest event, epoch seconds
     page_views: int = 0  # page views in this visit
@@ -468,8 +468,10 @@ def _count_event(
     delta.visitors.setdefault(event_buckets[0][1], set()).add(state.visitor)
     visit_buckets = buckets_of(state.first_seen)
     new_bits = _SESSION_BIT | _STEP_BITS.get(event.event_type, 0) | sourced
+    counted = state.steps & _SESSION_BIT | funnel_steps_counted(state.steps)
+    counting = _SESSION_BIT | funnel_steps_counted(state.steps | new_bits)
     for attribute, bit in (("sessions", _SESSION_BIT), *_funnel_attributes()):
-        if new_bits & bit and not state.steps & bit:
+        if counting & bit and not counted & bit:
             _add_all(delta, visit_buckets, attribute)
     earliest = _count_duration(delta, state, ts, visit_buckets)
     if page:
@@ -558,6 +560,18 @@ def _count_page_view(
 def _add_all(delta: Delta, keys: Iterable[BucketKey], attribute: str, amount: int = 1) -> None:
     for key in keys:
         delta.add(key, attribute, amount)
+
+
+def funnel_steps_counted(reached: int) -> int:
+    """The funnel steps a visit counts under: each step it reached along with every step
+    before it, in any order (batches may bring a visit's events out of order). A purchase
+    without a checkout is revenue and a goal, not the funnel's last step."""
+    counted = 0
+    for bit in _STEP_BITS.values():
+        if not reached & bit:
+            break
+        counted |= bit
+    return counted
 
 
 def _funnel_attributes() -> Iterable[tuple[str, int]]:

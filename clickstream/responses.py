@@ -106,7 +106,9 @@ class Timeseries(Answer):
 
 class FunnelStep(Answer):
     step: str
-    sessions: Count
+    sessions: Count = Field(
+        description="visits that reached this step and every step before it, in any order"
+    )
     rate_from_previous: float
     rate_from_start: float
 

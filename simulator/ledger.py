@@ -3,8 +3,8 @@ numbers the pipeline's aggregates should show for it. Pure arithmetic, plus JSON
 
 The aggregates mirror the pipeline's definitions (``clickstream.aggregates``): events by
 type; page views by page (``page_view`` events only); sessions = distinct session ids;
-funnel step = distinct sessions with at least one event of that step's type; revenue = sum
-of ``value`` over ``purchase`` events.
+funnel step = distinct sessions with at least one event of that step's type and of every
+earlier step's; revenue = sum of ``value`` over ``purchase`` events.
 """
 
 from __future__ import annotations
@@ -102,6 +102,15 @@ class Tally:
         if event_type == "page_view" and record.get("page"):
             visit.page_views += 1
 
+    def _funnel(self) -> dict[str, int]:
+        """Sessions at each step that reached it and every step before it."""
+        reached = set(self.sessions)
+        counts: dict[str, int] = {}
+        for step in FUNNEL_STEPS:
+            reached &= self.funnel[step]
+            counts[step] = len(reached)
+        return counts
+
     def add_all(self, records: Iterable[Mapping[str, Any]]) -> None:
         for record in records:
             self.add(record)
@@ -116,7 +125,7 @@ class Tally:
             "events_by_type": dict(sorted(self.by_type.items())),
             "page_views": dict(sorted(self.page_views.items())),
             "sessions": len(self.sessions),
-            "funnel": {step: len(self.funnel[step]) for step in FUNNEL_STEPS},
+            "funnel": self._funnel(),
             "revenue": float(round(self.revenue, 2)),
             "bots": self.bots,
             "visitors": len(self.visitors),

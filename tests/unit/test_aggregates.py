@@ -27,7 +27,7 @@ from clickstream.aggregates import (
     newest_events,
     session_hash,
 )
-from clickstream.schema import Device, Location
+from clickstream.schema import FUNNEL_STEPS, Device, Location
 from tests.factories import make_event
 from tests.unit.zone_support import machine_zone
 
@@ -115,6 +115,43 @@ def test_funnel_counts_each_session_once_per_step_across_batches():
     assert "funnel:page_view" not in second.counters[ALL]
     assert "sessions" not in second.counters[ALL]
     assert second.counters[ALL]["funnel:add_to_cart"] == 1
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s2", "s3"]),
+            st.sampled_from(["page_view", "add_to_cart", "checkout", "purchase", "search"]),
+        ),
+        max_size=30,
+    ),
+    st.integers(1, 6),
+)
+def test_a_funnel_step_counts_the_visits_that_reached_it_and_every_step_before(sent, size):
+    """In any order and batching: the expected counts are computed here from the steps each
+    visit sent, so a purchase without a checkout never makes a step rate pass 100 %."""
+    events = [
+        make_event(session_id=session, event_type=kind, timestamp=T0 + timedelta(seconds=i))
+        for i, (session, kind) in enumerate(sent)
+    ]
+    deltas, _ = run([events[start : start + size] for start in range(0, len(events), size)])
+    reached = {session: {kind for s, kind in sent if s == session} for session, _ in sent}
+    for depth, step in enumerate(FUNNEL_STEPS, start=1):
+        expected = sum(1 for kinds in reached.values() if set(FUNNEL_STEPS[:depth]) <= kinds)
+        assert summed(deltas, ALL).get(f"funnel:{step}", 0) == expected, step
+
+
+def test_a_purchase_without_a_checkout_is_revenue_but_not_the_funnels_last_step():
+    (delta,), states = run([[make_event(session_id="s", event_type="purchase", value=5.0)]])
+    assert delta.counters[ALL]["revenue"] == Decimal("5")
+    assert not any(name.startswith("funnel:") for name in delta.counters[ALL])
+    # the steps before it, sent later (out of order): now it is the last step too
+    (later,), _ = run(
+        [[make_event(session_id="s", event_type=kind) for kind in FUNNEL_STEPS[:3]]], states
+    )
+    assert {name: n for name, n in later.counters[ALL].items() if name.startswith("funnel")} == {
+        f"funnel:{step}": 1 for step in FUNNEL_STEPS
+    }
 
 
 def test_a_visit_ends_exactly_at_the_timeout_in_the_sessions_own_time():

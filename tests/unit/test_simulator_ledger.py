@@ -64,8 +64,9 @@ def test_tally_counts_like_the_pipeline():
     }
     assert counts["page_views"] == {"/home": 2, "/products/sku-1001": 1}  # page_view only
     assert counts["sessions"] == 3
-    # distinct sessions per step: s3 bought twice but counts once; it never viewed a page
-    assert counts["funnel"] == {"page_view": 2, "add_to_cart": 1, "checkout": 2, "purchase": 2}
+    # distinct sessions that reached the step and every one before: s1 all four, s2 the
+    # first; s3 checked out and bought (twice) but never viewed a page or a cart
+    assert counts["funnel"] == {"page_view": 2, "add_to_cart": 1, "checkout": 1, "purchase": 1}
     assert counts["revenue"] == 20.29  # exact decimal sum, not 20.290000000000003
     assert tally.revenue == Decimal("20.29")
 
@@ -82,11 +83,11 @@ def test_ledger_counts_only_what_was_accepted():
     data = ledger.as_dict()
     assert data["sent"]["events"] == 10
     assert data["accepted"]["events"] == 4
-    assert data["accepted"]["funnel"] == {
+    assert data["accepted"]["funnel"] == {  # e3, the cart, was not accepted
         "page_view": 1,
         "add_to_cart": 0,
-        "checkout": 1,
-        "purchase": 1,
+        "checkout": 0,
+        "purchase": 0,
     }
     assert data["accepted"]["revenue"] == 0.1
     assert data["not_accepted"] == {"total": 6, "rejected": 1, "undelivered": 5}
@@ -183,7 +184,7 @@ AFTER = state(
     1020.29,
     {"/home": 52, "/x": 30, "/products/sku-1001": 1},
     43,
-    {"page_view": 42, "add_to_cart": 11, "checkout": 7, "purchase": 7},
+    {"page_view": 42, "add_to_cart": 11, "checkout": 6, "purchase": 6},
 )
 
 
@@ -242,7 +243,7 @@ def test_no_baseline_means_absolute_numbers():
         20.29,
         {"/home": 2, "/products/sku-1001": 1},
         3,
-        {"page_view": 2, "add_to_cart": 1, "checkout": 2, "purchase": 2},
+        {"page_view": 2, "add_to_cart": 1, "checkout": 1, "purchase": 1},
         bounces=1,
         direct=3,
     )
