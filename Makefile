@@ -18,7 +18,7 @@ READ_AUTH ?= cognito
 # Lambda's event-source runner.
 CONSUMERS ?= lambda
 
-.PHONY: readme venv kcl-jars soak-kcl dynalite sdks graphiql soak-aggregates local test unit integration lint chromium package simulate reconcile sql compact bench soak deploy destroy rehearse lock clean coverage mutants
+.PHONY: readme venv kcl-jars soak-kcl dynalite sdks graphiql tracker soak-aggregates local test unit integration lint chromium package simulate reconcile sql compact bench soak deploy destroy rehearse lock clean coverage mutants
 
 # amazon-kclpy's install copies the daemon's jars into the package, fetching each from a
 # Maven repository: pointed at the local one that `mvn` filled (kcl-jars), it downloads nothing.
@@ -55,6 +55,12 @@ $(SDKS): tools/sdks/package.json tools/sdks/package-lock.json
 	touch $@
 
 sdks: $(SDKS)
+
+# The tracker minified for hosting (terser, from tools/sdks): out/cs.min.js.
+tracker: sdks
+	@mkdir -p out
+	tools/sdks/node_modules/.bin/terser tracker/cs.js --compress --mangle --output out/cs.min.js
+	@echo "out/cs.min.js: $$(wc -c < out/cs.min.js) bytes, $$(gzip -9c out/cs.min.js | wc -c) gzipped"
 
 # GraphiQL and React (UMD builds), which `make local` serves at /graphiql/; pinned by
 # tools/graphiql/package-lock.json.
