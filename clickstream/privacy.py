@@ -94,12 +94,16 @@ def rewrite_partition_without(
     import pyarrow.compute as pc
 
     from clickstream.archive import delete_keys, read_parquet_objects, to_parquet_bytes
+    from clickstream.compaction import deduplicate
     from clickstream.layout import compacted_key
 
     table = read_parquet_objects(s3, bucket, keys)
     keep = pc.invert(pc.fill_null(pc.equal(table["user_id"], user_id), False))
     kept = table.filter(keep)
     removed = table.num_rows - kept.num_rows
+    # The rewrite is the hour's compacted object, which compaction then leaves alone: it holds
+    # each event once, as compaction's would (a resent event's copies were still there).
+    kept = deduplicate(kept)
     target = compacted_key(prefix)
     if kept.num_rows:
         s3.put_object(Bucket=bucket, Key=target, Body=to_parquet_bytes(kept))

@@ -115,6 +115,22 @@ def audit_items() -> list[dict[str, Any]]:
     return [item for item in items if item["pk"]["S"].startswith("audit#")]
 
 
+def test_an_hour_an_erasure_rewrites_holds_each_event_once_as_compaction_leaves_it(api):
+    """A client's resend is a second stream record of an event; until compaction the hour
+    holds both. The erasure's rewrite is the hour's compacted object, so it dedupes too."""
+    stream = Stream()
+    events = traffic(hours=1, per_hour=12)
+    stream.deliver(events)
+    stream.deliver(events[1:4])  # resent after a timeout: the same ids, later positions
+    erase_now(context(), GONE, {"by": "test"})
+    compact_closed_hours(boto3.client("s3"), ARCHIVE_BUCKET, datetime.now(UTC))
+    s3 = boto3.client("s3")
+    [key] = list_archive_keys(s3, ARCHIVE_BUCKET)
+    rows = pq.read_table(io.BytesIO(s3.get_object(Bucket=ARCHIVE_BUCKET, Key=key)["Body"].read()))
+    kept = [event.event_id for event in events if event.user_id != GONE]
+    assert sorted(rows["event_id"].to_pylist()) == sorted(kept)
+
+
 def test_delete_answers_202_and_the_job_erases_every_hour_with_an_audit_item_per_step(api):
     stream = Stream()
     stream.deliver(traffic(hours=5, per_hour=30))
