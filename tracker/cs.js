@@ -16,6 +16,7 @@
   var IDLE_MS = 30 * 60 * 1000; // a session ends after 30 minutes without an event
   var QUEUE_MAX = 500; // events kept while offline; the oldest go first
   var BEACON_MAX = 60000; // sendBeacon and keepalive carry at most 64 KB
+  var BODY_MAX = 900000; // bytes: the API takes at most 1 MiB a request (413, never retried)
   var NO_RETRY = { 400: 1, 401: 1, 403: 1, 413: 1 };
   var nav = w.navigator;
   var memory = {};
@@ -130,7 +131,14 @@
     timer = null;
     if (Object.keys(inFlight).length || !queue.length) return;
     if (nav.onLine === false) return; // the "online" event flushes
-    var batch = queue.slice(0, 100), body = JSON.stringify({ records: batch });
+    var batch = [], size = 14;
+    while (batch.length < 100 && batch.length < queue.length) {
+      var s = new Blob([JSON.stringify(queue[batch.length])]).size + 1;
+      if (batch.length && size + s > BODY_MAX) break;
+      batch.push(queue[batch.length]);
+      size += s;
+    }
+    var body = JSON.stringify({ records: batch });
     var keepalive = body.length < BEACON_MAX;
     batch.forEach(function (r) { inFlight[r.event_id] = keepalive ? 2 : 1; });
     fetch(url(), { method: "POST", body: body, headers: { "Content-Type": "text/plain" }, keepalive: keepalive })
@@ -146,12 +154,13 @@
     var body = {}, retry = {}, refused = 0;
     try { body = JSON.parse(text || "{}"); } catch (e) {}
     if (status === 200 || NO_RETRY[status]) {
-      // Never sent again: the API named what is wrong with each record it refused.
-      (body.errors || []).forEach(function (e) {
+      // Never sent again: the API named what is wrong with each record it refused, or
+      // refused the whole request (its key, its size).
+      if (status !== 200) refused = batch.length;
+      else (body.errors || []).forEach(function (e) {
         if (e.retryable && e.index != null) retry[batch[e.index].event_id] = 1;
         else refused++;
       });
-      if (status !== 200 && !(body.errors || []).length) refused = batch.length;
       if (refused && w.console) w.console.warn("clickstream: " + refused + " events refused", status, body.errors || body.error);
       stats.dropped += refused;
       stats.sent += batch.length - refused - Object.keys(retry).length;
@@ -208,10 +217,16 @@
   }
 
   var lastUrl = null, referrer = d.referrer;
+  // Properties as given: an object's own fields; a string or an array is no properties.
+  function own(props, p) {
+    if (props && typeof props === "object" && !Array.isArray(props)) for (var k in props) p[k] = props[k];
+    return p;
+  }
+
   function page(props) {
     var here = location.href.split("#")[0];
-    var p = { title: d.title };
-    for (var k in props || {}) p[k] = props[k];
+    var p = own(props, { title: d.title });
+    if (typeof props === "string") p.name = props; // Segment's page(name)
     enqueue("page_view", p, referrer ? { referrer: referrer } : null);
     referrer = here;
     lastUrl = here;
@@ -261,13 +276,12 @@
 
   w.cs = {
     track: function (name, props) {
-      var p = {};
-      for (var k in props || {}) p[k] = props[k];
+      var p = own(props, {});
       enqueue(typeOf(name, p), p);
     },
     identify: function (userId, traits) {
       if (userId != null) write("_cs_uid", String(userId), 365);
-      enqueue("identify", { traits: traits || {} });
+      enqueue("identify", { traits: own(traits, {}) });
     },
     page: page,
     flush: function () { schedule(0); },

@@ -142,6 +142,57 @@ def test_offline_events_wait_and_survive_a_page_load(shop, local_stack):
     check_once(local_stack, rows, ["page_view", "offline_one", "offline_two", "page_view"])
 
 
+def test_a_queue_past_the_apis_request_limit_goes_in_several_requests(shop, local_stack):
+    """100 events of about 10.5 KB each, queued offline, are more than the API's 1 MiB a request:
+    sent as one they were all refused (413, never retried). Now none is refused."""
+    since = start(shop, local_stack, path="big?pad=" + "p" * 1980)
+    device = anonymous_id(shop)
+    shop.wait_for_function("JSON.parse(localStorage.getItem('_cs_q') || '[]').length === 0")
+    shop.context.set_offline(True)
+    shop.evaluate("for (let i = 0; i < 100; i++) cs.track('big_one', {blob: 'x'.repeat(8100)})")
+    shop.context.set_offline(False)
+    shop.evaluate("cs.flush()")
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=101)
+    # each once in the archive (the feed, which check_once reads, holds fewer than 101)
+    assert len({row["event_id"] for row in rows}) == len(rows) == 101
+    assert Counter(row["event_type"] for row in rows) == {"page_view": 1, "big_one": 100}
+    assert shop.evaluate("cs.stats.dropped") == 0  # no request was refused as too large
+
+
+def test_a_refused_request_counts_every_event_it_carried_as_dropped(shop, local_stack):
+    shop.route(
+        f"{local_stack.api_url}/events**",
+        lambda route: route.fulfill(
+            status=403,
+            headers={"Access-Control-Allow-Origin": "*"},
+            body='{"status":"rejected","errors":[{"index":null,"field":"key","message":"no"}]}',
+        ),
+    )
+    start(shop, local_stack, options="fast")
+    shop.wait_for_function("cs.stats.dropped === 1", timeout=15_000)  # the page view
+    shop.evaluate("cs.track('a'); cs.track('b'); cs.track('c'); cs.flush()")
+    shop.wait_for_function("cs.stats.dropped === 4", timeout=15_000)
+    assert shop.evaluate("cs.stats.sent") == 0
+
+
+def test_page_and_track_take_a_name_or_properties_and_nothing_else_as_properties(shop, local_stack):
+    since = start(shop, local_stack)
+    device = anonymous_id(shop)
+    shop.evaluate("cs.page('Pricing'); cs.track('plain', 'hello'); cs.track('listed', [1, 2])")
+    shop.evaluate("cs.flush()")
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=4)
+    by_type = {row["event_type"]: row for row in rows if row["event_type"] != "page_view"}
+    pricing = [
+        row
+        for row in rows
+        if row["event_type"] == "page_view" and "Pricing" in (row["properties"] or "")
+    ]
+    assert len(pricing) == 1 and '"0"' not in pricing[0]["properties"]
+    assert (
+        '"0"' not in by_type["plain"]["properties"] and '"0"' not in by_type["listed"]["properties"]
+    )
+
+
 def test_cookieless_mode_stores_nothing_and_visits_are_still_grouped(shop, local_stack):
     tag = f"cookieless_{uuid.uuid4().hex[:8]}"
     since = start(shop, local_stack, options="cookieless")
