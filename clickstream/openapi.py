@@ -222,7 +222,7 @@ def _sdk_paths(write: list[Any]) -> dict[str, Any]:
         "responses": {
             **{k: v for k, v in snowplow_post["responses"].items() if k not in ("413", "415")},
             "200": {"description": "a 1x1 GIF", "content": {"image/gif": {"schema": {}}}},
-            "204": {"description": "taken; no GIF to a request whose Accept takes no image"},
+            "204": {"description": "taken; no GIF unless Accept names image/gif or */*"},
         },
     }
     public_answer = {"200": _json(SDK_ANSWER, "posthog-js's start-up answer")}
