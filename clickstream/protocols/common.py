@@ -20,7 +20,9 @@ from clickstream.errors import RequestError
 from clickstream.headers import header
 from clickstream.ingest import MAX_BODY_BYTES, check_content_type
 from clickstream.schema import (
+    CONTROL_MESSAGE,
     CUSTOM_EVENT_TYPE,
+    NO_CONTROL_PATTERN,
     STANDARD_EVENT_TYPES,
     RecordError,
     json_type_name,
@@ -224,6 +226,14 @@ def batch_wrongly_typed(batch: Mapping[str, Any], **expected: str) -> None:
     applies to every message."""
     if (wrong := wrongly_typed(0, batch, **expected)) is not None:
         raise RequestError(wrong.field, f"{wrong.field} {wrong.message}")
+
+
+def named_with_control_character(index: int, field_name: str, name: str) -> RecordError | None:
+    """An event's name holding a control character: refused, as any text field's would be
+    (the type made from it would drop the character, the name kept as sent would not)."""
+    if re.fullmatch(NO_CONTROL_PATTERN, name) is None:
+        return RecordError(index, field_name, CONTROL_MESSAGE)
+    return None
 
 
 def key_sent(value: Any, field_name: str) -> str | None:

@@ -27,6 +27,7 @@ from clickstream.protocols.common import (
     inflate,
     iso,
     key_sent,
+    named_with_control_character,
     non_negative,
     parse_instant,
     parse_json,
@@ -105,6 +106,8 @@ def decode(request: SdkRequest) -> Decoded:
     elif isinstance(body, dict) and isinstance(body.get("batch"), list):
         messages = body["batch"]
         shared = {name: body[name] for name in ("sent_at", "historical_migration") if name in body}
+    elif isinstance(body, dict) and "batch" in body:
+        raise RequestError("batch", '"batch" must be an array of events')
     elif isinstance(body, dict):
         messages = [body]
         if "sent_at" in body:
@@ -139,6 +142,8 @@ def _malformed(index: int, message: dict[str, Any]) -> RecordError | None:
     name = message.get("event")
     if not isinstance(name, str) or not name.strip():
         return RecordError(index, "event", "every event needs its name in event, a string")
+    if wrong_name := named_with_control_character(index, "event", name):
+        return wrong_name
     return wrongly_typed(
         index,
         message,

@@ -22,6 +22,7 @@ from clickstream.protocols.common import (
     event_type_for,
     iso,
     key_sent,
+    named_with_control_character,
     non_negative,
     parse_instant,
     parse_json,
@@ -142,6 +143,8 @@ def map_message(
         name = message.get("event")
         if not isinstance(name, str) or not name.strip():
             return RecordError(index, "event", "a track call needs the event's name, a string")
+        if wrong_name := named_with_control_character(index, "event", name):
+            return wrong_name
         event_type = event_type_for(name)
     else:
         name, event_type = None, FIXED_TYPES[call]

@@ -21,6 +21,7 @@ from clickstream.protocols.common import (
     b64decode_loose,
     event_type_for,
     iso,
+    key_sent,
     non_negative,
     parse_instant,
     parse_json,
@@ -92,7 +93,7 @@ def decode(request: SdkRequest, method: str) -> Decoded:
         key, field = header_key or request.query.get("key"), "X-Write-Key" if header_key else "key"
     else:
         first = messages[0] if isinstance(messages[0], dict) else {}
-        key, field = as_text(first.get(KEY_PARAMETER)), KEY_PARAMETER
+        key, field = key_sent(first.get(KEY_PARAMETER), KEY_PARAMETER), KEY_PARAMETER
     return Decoded(messages=messages, key=key, key_field=field)
 
 

@@ -28,7 +28,7 @@ from clickstream.protocols.common import (
     wrongly_typed,
 )
 from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
-from clickstream.schema import CUSTOM_EVENT_TYPE, RecordError, parse_incoming
+from clickstream.schema import CONTROL_MESSAGE, CUSTOM_EVENT_TYPE, RecordError, parse_incoming
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SDKS = Path(__file__).parents[2] / "tools" / "sdks" / "node_modules"
@@ -471,6 +471,36 @@ def test_snowplow_page_view_with_session_context():
 def test_snowplow_structured_transactions_and_self_describing(event, event_type, value):
     record = valid(snowplow.map_event(0, {"duid": "d", **event}, NOW, None))
     assert record["event_type"] == event_type and record.get("value") == value
+
+
+@pytest.mark.parametrize("sent", KEY_OF_THE_WRONG_KIND)
+def test_a_snowplow_app_id_that_is_not_a_string_is_refused_by_name(sent):
+    with pytest.raises(RequestError) as refused:
+        snowplow.decode(request({"data": [{"e": "pv", "aid": sent}]}), "POST")
+    assert (refused.value.field, refused.value.status) == ("aid", 401)
+    assert refused.value.message.startswith("aid must be a string, got a")
+
+
+@pytest.mark.parametrize("control", ["\u0001", "\n", "\u007f"])
+@pytest.mark.parametrize("protocol", ["segment", "posthog"])
+def test_an_event_name_holding_a_control_character_is_refused_and_the_rest_kept(protocol, control):
+    name = f"{control}Signed Up" if control != "\n" else f"Signed Up{control}"
+    if protocol == "segment":
+        good = {"type": "track", "event": "Kept", "anonymousId": "a", "messageId": "m1"}
+        body: Any = {"batch": [good, {**good, "event": name, "messageId": "m2"}], "writeKey": "wk"}
+    else:
+        body = [_posthog_event(), {**_posthog_event(), "event": name, "uuid": "u2"}]
+    stream = AcceptingStream()
+    answer = handle_sdk_request(protocol, request(body), context(stream), allow)
+    assert answer.status == 400 and len(stream.records) == 1
+    assert CONTROL_MESSAGE in json.dumps(answer.body)
+
+
+def test_a_posthog_batch_that_is_not_an_array_is_refused_by_name():
+    answer = handle_sdk_request(
+        "posthog", request({"batch": "x", "api_key": "wk"}), context(), allow
+    )
+    assert (answer.status, answer.body["attr"]) == (400, "batch")
 
 
 def test_snowplow_one_key_cannot_vouch_for_another_apps_events():
