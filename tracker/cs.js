@@ -125,20 +125,26 @@
     waitUntil = Date.now() + Math.max(after, Math.random() * Math.min(60000, 1000 * Math.pow(2, failures)));
   }
 
+  // The first records that fit one request: at most maxCount, and maxBytes of JSON (the
+  // first always, so that one record too large for any request is sent and refused by name).
+  function firstThatFit(records, maxCount, maxBytes) {
+    var batch = [], size = 20;
+    while (batch.length < maxCount && batch.length < records.length) {
+      var s = new Blob([JSON.stringify(records[batch.length])]).size + 1;
+      if (batch.length && size + s > maxBytes) break;
+      batch.push(records[batch.length]);
+      size += s;
+    }
+    return batch;
+  }
+
   // Sends one batch; its records stay queued (and stored) until the answer judges each.
   // keepalive lets a request already on the wire finish when the page goes away.
   function flush() {
     timer = null;
     if (Object.keys(inFlight).length || !queue.length) return;
     if (nav.onLine === false) return; // the "online" event flushes
-    var batch = [], size = 14;
-    while (batch.length < 100 && batch.length < queue.length) {
-      var s = new Blob([JSON.stringify(queue[batch.length])]).size + 1;
-      if (batch.length && size + s > BODY_MAX) break;
-      batch.push(queue[batch.length]);
-      size += s;
-    }
-    var body = JSON.stringify({ records: batch });
+    var batch = firstThatFit(queue, 100, BODY_MAX), body = JSON.stringify({ records: batch });
     var keepalive = body.length < BEACON_MAX;
     batch.forEach(function (r) { inFlight[r.event_id] = keepalive ? 2 : 1; });
     fetch(url(), { method: "POST", body: body, headers: { "Content-Type": "text/plain" }, keepalive: keepalive })
@@ -192,13 +198,7 @@
     save();
     if (nav.onLine === false) return;
     var waiting = queue.filter(function (r) { return !inFlight[r.event_id]; });
-    var batch = [], size = 20;
-    while (waiting.length && size < BEACON_MAX) {
-      var s = JSON.stringify(waiting[0]).length + 1;
-      if (batch.length && size + s > BEACON_MAX) break;
-      batch.push(waiting.shift());
-      size += s;
-    }
+    var batch = firstThatFit(waiting, waiting.length, BEACON_MAX);
     if (!batch.length) return;
     var body = JSON.stringify({ records: batch }), queued = false;
     try { queued = nav.sendBeacon(url(), new Blob([body], { type: "text/plain" })); } catch (e) {}
