@@ -49,20 +49,26 @@ def _set_env(values: dict[str, str | None]) -> None:
 
 
 @contextlib.contextmanager
-def embedded_emulator(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+def embedded_emulator(
+    tls: tuple[Path, Path] | None = None, request_log: Path | None = None
+) -> Iterator[str]:
     """``localdev/emulator.py`` on a free loopback port until the block ends (stopped by its
-    PID); yields its URL. With ``tls`` (certificate, key) it serves https."""
+    PID); yields its URL. With ``tls`` (certificate, key) it serves https; with
+    ``request_log`` its request lines (werkzeug's, one per request) go to that file."""
     port = free_port()
     command = [sys.executable, "-m", "localdev.emulator", "-H", "127.0.0.1", "-p", str(port)]
     if tls is not None:
         command += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    log = request_log.open("ab") if request_log is not None else None
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.DEVNULL,
         env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
     )
+    if log is not None:
+        log.close()  # the server holds its own copy
     context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
     try:
         wait_for(f"{url}/moto-api/", 30, "the emulator", process, context)
