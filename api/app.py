@@ -27,6 +27,7 @@ from clickstream.aws import aggregate_store, client, reset_clients
 from clickstream.cors import cors_headers, preflight
 from clickstream.errors import RequestError
 from clickstream.geo import locator
+from clickstream.headers import query_values, single_valued_query
 from clickstream.ingest import (
     IngestContext,
     IngestResponse,
@@ -204,7 +205,7 @@ def _authorize(request: Request, access: Access) -> Principal | None:
     if access != "write" and api_state().read_auth == "cognito":
         claims = ((request.context or {}).get("authorizer") or {}).get("claims")
         return authorize_claims(access, claims)
-    key, field = presented_key(access, request.headers, request.query_params or {})
+    key, field = presented_key(access, request.headers, single_valued_query(request.query_params))
     return authorize_key(access, key, field, _lookup_key)
 
 
@@ -410,11 +411,13 @@ PIXEL_GIF = bytes.fromhex(
 
 def _sdk(protocol: Protocol, call: str = "batch") -> Response:
     request = _request()
+    query, conflicting = query_values(request.query_params)
     sdk_request = SdkRequest(
         body=_raw_body(),
         headers={name.lower(): value for name, value in request.headers.items()},
-        query=dict(request.query_params or {}),
+        query=query,
         path=request.path,
+        conflicting=conflicting,
     )
     result = handle_sdk_request(
         protocol,
@@ -499,8 +502,7 @@ def _read(answer: Any) -> Response:
 
 
 def _param(name: str) -> str | None:
-    params: dict[str, str] = dict(_request().query_params or {})
-    return params.get(name)
+    return single_valued_query(_request().query_params).get(name)
 
 
 def _time_param(name: str) -> datetime | None:
@@ -611,7 +613,7 @@ def _graphql() -> Response:
 
     request = _request()
     parsed = graphql.parse_request(
-        request.method, dict(request.query_params or {}), _raw_body(), _content_type()
+        request.method, single_valued_query(request.query_params), _raw_body(), _content_type()
     )
     answer = (
         parsed
@@ -627,7 +629,7 @@ def _export_link(cursor: str) -> str:
     """The next page's URL: the same request with the cursor (the range travels in it)."""
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in dict(_request().query_params or {}).items() if k != "cursor"}
+    params = single_valued_query(_request().query_params)
     params = {k: v for k, v in params.items() if k in ("format", "limit")}
     return f"/export?{urlencode({**params, 'cursor': cursor})}"
 

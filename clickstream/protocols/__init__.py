@@ -14,6 +14,7 @@ from typing import Any, Literal
 import orjson
 
 from clickstream.errors import RequestError
+from clickstream.headers import check_single_valued
 from clickstream.ingest import (
     RETRY_AFTER_S,
     CyclicGcPause,
@@ -44,6 +45,7 @@ def handle_sdk_request(
     """Decode, authorize, map, ingest; answered as ``protocol``'s SDKs expect."""
     with CyclicGcPause():
         try:
+            check_single_valued(request.conflicting)
             if method == "POST":
                 check_sdk_content_type(request.header("content-type"))
             decoded = _decode(protocol, request, call, method)

@@ -48,6 +48,7 @@ class SdkRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
     path: str = ""
+    conflicting: tuple[str, ...] = ()  # query parameters sent with different values
 
     def header(self, name: str) -> str | None:
         return header(self.headers, name)
@@ -155,11 +156,17 @@ def event_type_for(name: str) -> str:
     return slug if CUSTOM_EVENT_TYPE.match(slug) else "event_" + slug.encode().hex()[:16]
 
 
+# Epoch milliseconds before 1973-03-03 are no clock's reading: a count of seconds, or junk.
+EARLIEST_EPOCH_MS = 100_000_000_000
+
+
 def parse_instant(value: Any) -> datetime | None:
-    """An ISO-8601 string or epoch milliseconds as UTC; None for anything else."""
+    """An ISO-8601 string or epoch milliseconds (from 1973) as UTC; None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
+        if value < EARLIEST_EPOCH_MS:  # 5, or seconds (1764000000) where ms were meant
+            return None
         try:
             return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
@@ -209,16 +216,31 @@ def as_dict(value: Any) -> dict[str, Any]:
 def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> RecordError | None:
     """The first field of ``message`` that is sent but not of the kind its SDK sends: an
     ``object``, a ``time`` (ISO-8601 or epoch milliseconds), a ``number`` (or a numeric
-    string), an ``id`` (a string or number). Absent, null and "" are not sent. Without this
-    the mapping would drop the field's value, or put the server's time in its place."""
+    string), an ``id`` (a string or number), ``text`` (a string; a number is taken as one).
+    A dotted name is a field inside objects (``context.page.url``); absent, null and "" are
+    not sent. Without this the mapping would drop the field's value, or put the server's time
+    in its place."""
     for name, kind in expected.items():
         is_kind, shown = _KINDS[kind]
-        value = message.get(name)
+        value = _sent(message, name)
         if value is None or value == "" or is_kind(value):
             continue
         got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
         return RecordError(index, name, f"must be {shown}, got {got}")
     return None
+
+
+def _sent(message: Mapping[str, Any], name: str) -> Any:
+    """``message``'s field ``name``, looked up through objects at each dot (None where one of
+    them is absent or no object: that one is checked on its own)."""
+    if "." not in name or name in message:
+        return message.get(name)
+    value: Any = message
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def batch_wrongly_typed(batch: Mapping[str, Any], **expected: str) -> None:
@@ -256,6 +278,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "number": (lambda value: _number(value) is not None, "a number"),
     "id": (lambda value: as_text(value) is not None, "a string or a number"),
+    "text": (lambda value: as_text(value) is not None, "a string"),
 }
 
 

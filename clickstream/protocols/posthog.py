@@ -65,6 +65,32 @@ KEPT_PROPERTIES = {
     "$group_type": "group_type",
     "$anon_distinct_id": "previous_id",
 }
+# The properties that become canonical fields (and are not kept as properties), as their
+# kind: sent as anything else, they would be lost.
+MAPPED_PROPERTY_KINDS = {
+    **{
+        f"properties.{name}": "text"
+        for name in (
+            "$current_url",
+            "$pathname",
+            "$referrer",
+            "$raw_user_agent",
+            "$ip",
+            "$geoip_country_code",
+            "$device_type",
+            "$screen_name",
+        )
+    },
+    **{f"properties.{name}": "id" for name in ("$session_id", "$device_id", "distinct_id")},
+}
+# An event's fields, as their kind (``wrongly_typed``).
+MESSAGE_KINDS = {
+    **dict.fromkeys(("properties", "$set", "$set_once"), "object"),
+    **dict.fromkeys(("distinct_id", "uuid"), "id"),
+    **dict.fromkeys(("timestamp", "sent_at"), "time"),
+    "offset": "number",
+    **MAPPED_PROPERTY_KINDS,
+}
 # PostHog's internals, and the project key (a write key is never stored).
 _DROPPED_PREFIXES = ("$",)
 _DROPPED_NAMES = frozenset({"token", "api_key", "distinct_id"})
@@ -144,16 +170,7 @@ def _malformed(index: int, message: dict[str, Any]) -> RecordError | None:
         return RecordError(index, "event", "every event needs its name in event, a string")
     if wrong_name := named_with_control_character(index, "event", name):
         return wrong_name
-    return wrongly_typed(
-        index,
-        message,
-        properties="object",
-        distinct_id="id",
-        uuid="id",
-        timestamp="time",
-        sent_at="time",
-        offset="number",
-    )
+    return wrongly_typed(index, message, **MESSAGE_KINDS)
 
 
 def map_message(

@@ -52,9 +52,38 @@ FIXED_TYPES = {
     "group": "group",
     "alias": "alias",
 }
+# A page call's properties that become its page, URL and referrer.
+PAGE_PROPERTY_KINDS = dict.fromkeys(
+    ("properties.path", "properties.url", "properties.referrer"), "text"
+)
 # Segment's mobile libraries name the platform as the device type.
 MOBILE_DEVICE_TYPES = {"ios": "mobile", "android": "mobile", "ipados": "tablet"}
 _CONTEXT_KEPT = ("locale", "timezone", "screen", "library", "campaign", "app", "os", "network")
+# The context's fields of Segment's spec, as their kind: those mapped would be lost, the others
+# stored wrongly, if sent as something else.
+CONTEXT_KINDS = {
+    **{
+        f"context.{name}": "object"
+        for name in ("page", "location", "device", "traits", "screen", "library", "campaign")
+    },
+    **{f"context.{name}": "object" for name in ("app", "os", "network", "referrer")},
+    "context.userAgent": "text",
+    "context.ip": "text",
+    "context.sessionId": "id",
+    "context.page.url": "text",
+    "context.page.path": "text",
+    "context.page.referrer": "text",
+    "context.location.country": "text",
+    "context.location.city": "text",
+    "context.device.type": "text",
+}
+# A message's fields, as their kind (``wrongly_typed``).
+MESSAGE_KINDS = {
+    **dict.fromkeys(("properties", "context", "traits", "integrations"), "object"),
+    **dict.fromkeys(("userId", "anonymousId", "messageId"), "id"),
+    **dict.fromkeys(("originalTimestamp", "timestamp", "sentAt"), "time"),
+    **CONTEXT_KINDS,
+}
 
 
 def basic_auth_user(authorization: str | None) -> str | None:
@@ -84,7 +113,9 @@ def decode(request: SdkRequest, path_type: str) -> Decoded:
         shared = {
             name: body[name] for name in ("context", "integrations", "sentAt") if name in body
         }
-        batch_wrongly_typed(shared, context="object", integrations="object", sentAt="time")
+        batch_wrongly_typed(
+            shared, context="object", integrations="object", sentAt="time", **CONTEXT_KINDS
+        )
     else:
         messages, shared = [body], {}
     key, key_field = basic_auth_user(request.header("authorization")), "Authorization"
@@ -125,18 +156,9 @@ def map_message(
     call = message.get("type") if path_type == "batch" else path_type
     if call not in CALL_TYPES:
         return RecordError(index, "type", f"must be one of {', '.join(CALL_TYPES)}")
-    wrong = wrongly_typed(
-        index,
-        message,
-        properties="object",
-        context="object",
-        userId="id",
-        anonymousId="id",
-        messageId="id",
-        originalTimestamp="time",
-        timestamp="time",
-        sentAt="time",
-    )
+    wrong = wrongly_typed(index, message, **MESSAGE_KINDS)
+    if wrong is None and call == "page":
+        wrong = wrongly_typed(index, message, **PAGE_PROPERTY_KINDS)
     if wrong is not None:
         return wrong
     if call == "track":

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from clickstream.errors import RequestError
 from clickstream.protocols.common import (
     Decoded,
@@ -29,7 +31,12 @@ from clickstream.protocols.common import (
     unwrap_body,
     wrongly_typed,
 )
-from clickstream.schema import RecordError
+from clickstream.schema import (
+    MAX_PROPERTIES_BYTES,
+    MAX_PROPERTIES_DEPTH,
+    RecordError,
+    json_depth,
+)
 
 KEY_PARAMETER = "aid"
 EVENT_TYPES = {"pv": "page_view", "pp": "page_ping", "tr": "purchase", "ti": "transaction_item"}
@@ -72,6 +79,14 @@ KEPT_PARAMETERS = {
     "pp_max": "scroll_x_max",
     "pp_miy": "scroll_y_min",
     "pp_may": "scroll_y_max",
+}
+# The parameters read as a number, a time or an id, or mapped onto a canonical field: sent as
+# anything else (a tp2 body is JSON), they would be lost.
+PARAMETER_KINDS = {
+    **dict.fromkeys(("se_va", "tr_tt", "tr_tx", "tr_sh", "ti_pr", "ti_qu"), "number"),
+    **dict.fromkeys(("dtm", "stm", "ttm"), "time"),
+    **dict.fromkeys(("url", "refr", "ua", "ip"), "text"),
+    **dict.fromkeys(("eid", "uid", "duid", "tnuid", "nuid", "sid", "ti_sk"), "id"),
 }
 
 
@@ -135,19 +150,7 @@ def _schema_name(schema: Any) -> str:
 def _malformed(index: int, event: dict[str, Any]) -> RecordError | None:
     if not as_text(event.get("e")):
         return RecordError(index, "e", "every event needs its type (e=pv, pp, se, ue, tr, ti)")
-    return wrongly_typed(
-        index,
-        event,
-        se_va="number",
-        tr_tt="number",
-        tr_tx="number",
-        tr_sh="number",
-        ti_pr="number",
-        ti_qu="number",
-        dtm="time",
-        stm="time",
-        ttm="time",
-    )
+    return wrongly_typed(index, event, **PARAMETER_KINDS)
 
 
 def map_event(
@@ -170,16 +173,10 @@ def map_event(
     }
     if not key_in_app_id and event.get("aid"):
         properties["app_id"] = event["aid"]
-    contexts, error = _json_parameter(event, "co", "cx", index)
-    if error:
-        return error
-    context_data = {
-        _schema_name(item.get("schema")): as_dict(item.get("data"))
-        for item in as_list(as_dict(contexts).get("data"))
-        if isinstance(item, dict)
-    }
-    if context_data:
-        properties["contexts"] = sorted(name for name in context_data if name)
+    entities = _entities(index, event, properties)
+    if isinstance(entities, RecordError):
+        return entities
+    context_data = {name: data[-1] for name, data in entities.items()}
     session = context_data.get("client_session", {})
     value = non_negative(event.get("se_va"))
     page: str | None = None
@@ -223,6 +220,52 @@ def map_event(
         "ip_address": as_text(event.get("ip")),
     }
     return {key: value for key, value in record.items() if value is not None}
+
+
+def _entities(
+    index: int, event: dict[str, Any], properties: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]] | RecordError:
+    """The event's context entities (``co``/``cx``) by schema name, each name's entities in
+    the order sent (an ecommerce event carries one ``product`` per product), as Snowplow's
+    loaders keep them: one array per schema. Stored in ``properties["contexts"]``."""
+    contexts, error = _json_parameter(event, "co", "cx", index)
+    if error:
+        return error
+    entities: dict[str, list[dict[str, Any]]] = {}
+    for item in as_list(as_dict(contexts).get("data")):
+        name = _schema_name(item.get("schema")) if isinstance(item, dict) else ""
+        if name:
+            entities.setdefault(name, []).append(as_dict(item.get("data")))
+    if entities:
+        properties["contexts"] = entities
+        if (too_large := _entities_too_large(index, event, properties)) is not None:
+            return too_large
+    return entities
+
+
+def _entities_too_large(
+    index: int, event: dict[str, Any], properties: dict[str, Any]
+) -> RecordError | None:
+    """Refused by the parameter that carried them, which the properties' own check would not
+    name (the tracker sent no properties)."""
+    sent = "cx" if isinstance(event.get("cx"), str) else "co"
+    size = len(orjson.dumps(properties))
+    if size > MAX_PROPERTIES_BYTES:
+        return RecordError(
+            index,
+            sent,
+            f"the context entities make the event's properties {size} bytes; "
+            f"the limit is {MAX_PROPERTIES_BYTES}",
+        )
+    if json_depth(properties) > MAX_PROPERTIES_DEPTH:
+        return RecordError(
+            index,
+            sent,
+            f"a context entity's data nests deeper than the properties' "
+            f"{MAX_PROPERTIES_DEPTH} levels (the entities are stored as contexts: "
+            "{name: [data, ...]})",
+        )
+    return None
 
 
 def _self_describing(

@@ -660,7 +660,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@given(JSON_VALUES, st.sampled_from(["object", "time", "number", "id"]))
+@given(JSON_VALUES, st.sampled_from(["object", "time", "number", "id", "text"]))
 def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
     """Never an exception: a field sent as its kind (or not sent) is taken, any other is a
     RecordError naming the field, the kind wanted and what came."""
@@ -670,6 +670,7 @@ def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
         "time": parse_instant(value) is not None,
         "number": _finite_number(value),
         "id": as_text(value) is not None,
+        "text": as_text(value) is not None,
     }[kind]
     if value is None or value == "" or taken:
         assert wrong is None
@@ -685,3 +686,136 @@ def _finite_number(value: Any) -> bool:
         return abs(float(value)) < float("inf")
     except (ValueError, OverflowError):
         return False
+
+
+def _placed(path: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for the path ``a.b``."""
+    head, _, rest = path.partition(".")
+    return {head: _placed(rest, value) if rest else value}
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in extra.items():
+        both = isinstance(merged.get(name), dict) and isinstance(value, dict)
+        merged[name] = _merged(merged[name], value) if both else value
+    return merged
+
+
+def _map_one(protocol: str, fields: dict[str, Any]) -> dict[str, Any] | RecordError:
+    if protocol == "segment":
+        message = _merged({"type": "page", "anonymousId": "a", "properties": {}}, fields)
+        return segment.map_message(0, message, "batch", {}, NOW)
+    if protocol == "posthog":
+        message = _merged({"event": "$pageview", "distinct_id": "d", "properties": {}}, fields)
+        return posthog.map_message(0, message, {}, NOW)
+    return snowplow.map_event(0, {"e": "pv", "aid": "wk", **fields}, NOW, None)
+
+
+MAPPED_FIELDS = [
+    *(("segment", path, kind) for path, kind in segment.MESSAGE_KINDS.items()),
+    *(("segment", path, kind) for path, kind in segment.PAGE_PROPERTY_KINDS.items()),
+    *(("posthog", path, kind) for path, kind in posthog.MESSAGE_KINDS.items()),
+    *(("snowplow", path, kind) for path, kind in snowplow.PARAMETER_KINDS.items()),
+]
+
+# Every field the mappings put in a canonical field (or, for objects, read fields from), by
+# reading the code: each must be checked for its kind.
+READ_BY_THE_MAPPINGS = {
+    "segment": "properties context traits integrations userId anonymousId messageId "
+    "originalTimestamp timestamp sentAt context.page context.page.url context.page.path "
+    "context.page.referrer context.userAgent context.ip context.sessionId context.location "
+    "context.location.country context.location.city context.device context.device.type "
+    "properties.path properties.url properties.referrer",
+    "posthog": "properties distinct_id uuid timestamp sent_at offset $set $set_once "
+    "properties.$current_url properties.$pathname properties.$referrer properties.$session_id "
+    "properties.$device_id properties.$raw_user_agent properties.$ip "
+    "properties.$geoip_country_code properties.$device_type properties.$screen_name "
+    "properties.distinct_id",
+    "snowplow": "eid uid duid tnuid nuid sid url refr ua ip ti_sk se_va tr_tt dtm stm ttm",
+}
+
+
+def test_every_field_the_mappings_read_has_its_kind_checked():
+    checked = {(protocol, path) for protocol, path, _ in MAPPED_FIELDS}
+    for protocol, paths in READ_BY_THE_MAPPINGS.items():
+        assert {(protocol, path) for path in paths.split()} <= checked
+
+
+@given(st.sampled_from(MAPPED_FIELDS), JSON_VALUES)
+def test_every_field_a_protocol_reads_is_taken_or_refused_by_its_name(case, value):
+    """Each field the mapping reads (nested ones by their dotted path), sent as any JSON value:
+    its kind is taken, anything else refuses the event naming the field. Before, a nested
+    field of another kind (``context.page: "x"``, ``$current_url: [1]``) was dropped."""
+    protocol, path, kind = case
+    mapped = _map_one(protocol, _placed(path, value))
+    if value is None or value == "":  # not sent: a required field is missed, not mistyped
+        assert isinstance(mapped, dict) or not mapped.message.startswith("must be ")
+    elif wrongly_typed(0, {"f": value}, f=kind) is None:
+        assert isinstance(mapped, dict), (path, value, mapped)
+    else:
+        assert isinstance(mapped, RecordError) and mapped.field == path, (path, value, mapped)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "fields", "field", "expected"),
+    [
+        ("segment", {"context": {"page": {"url": "https://a.example/p"}}}, "page_url", None),
+        ("segment", {"context": {"location": {"city": "Lyon"}}}, "city", None),
+        ("segment", {"context": {"sessionId": 12}}, "session_id", "12"),
+        ("posthog", {"properties": {"$current_url": "https://a.example/q"}}, "page_url", None),
+        ("posthog", {"properties": {"$session_id": 5}}, "session_id", "5"),
+        ("snowplow", {"refr": "https://r.example/"}, "referrer", None),
+        ("snowplow", {"duid": 42}, "anonymous_id", "42"),
+    ],
+)
+def test_a_mapped_field_of_its_kind_lands_in_its_canonical_field(protocol, fields, field, expected):
+    record = valid(_map_one(protocol, fields))
+    sent = next(iter(_leaves(fields)))
+    assert record[field] == (expected if expected is not None else sent)
+
+
+def _leaves(value: Any) -> Any:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+@pytest.mark.parametrize("sent", [5, "5", 1764000000, "1764000000", -1])
+def test_epoch_numbers_before_1973_are_no_time(sent):
+    """Seconds sent where milliseconds are meant, or junk: refused by name, not taken as
+    January 1970 (which made the clock correction put the event at the server's time)."""
+    message = {"type": "track", "event": "x", "anonymousId": "a", "sentAt": sent}
+    mapped = segment.map_message(
+        0, {**message, "originalTimestamp": NOW.isoformat()}, "batch", {}, NOW
+    )
+    assert isinstance(mapped, RecordError) and mapped.field == "sentAt"
+    assert parse_instant(1764000000000) == datetime(2025, 11, 24, 16, 0, tzinfo=UTC)
+
+
+def test_snowplow_context_entities_are_kept_with_their_data_one_array_per_schema():
+    def entity(name: str, **data: Any) -> dict[str, Any]:
+        return {"schema": f"iglu:com.acme/{name}/jsonschema/1-0-0", "data": data}
+
+    contexts = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0",
+        "data": [
+            entity("product", id="p1", price=5),
+            entity("user_ctx", tier="gold"),
+            entity("product", id="p2", price=7),
+        ],
+    }
+    record = valid(snowplow.map_event(0, {"e": "pv", "cx": _b64(contexts)}, NOW, None))
+    assert record["properties"]["contexts"] == {
+        "product": [{"id": "p1", "price": 5}, {"id": "p2", "price": 7}],
+        "user_ctx": [{"tier": "gold"}],
+    }
+    contexts["data"] = [entity("big", blob="x" * 9000)]
+    too_large = snowplow.map_event(0, {"e": "pv", "cx": _b64(contexts)}, NOW, None)
+    assert isinstance(too_large, RecordError) and too_large.field == "cx"
+    assert "the limit is 8192" in too_large.message
+    contexts["data"] = [entity("deep", a={"b": {"c": {"d": 1}}})]
+    too_deep = snowplow.map_event(0, {"e": "pv", "co": json.dumps(contexts)}, NOW, None)
+    assert isinstance(too_deep, RecordError) and too_deep.field == "co"

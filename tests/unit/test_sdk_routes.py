@@ -287,3 +287,35 @@ def test_a_field_of_the_wrong_kind_is_a_400_naming_it_and_the_good_event_is_kept
 def test_fields_of_the_kinds_the_sdks_send_are_taken(api, protocol, sent):
     status, answer = _one_good_one_sent(api, protocol, sent)
     assert (status, answer.get("errors", [])) == (200, [])
+
+
+def test_a_query_parameter_sent_again_counts_once_and_sent_with_another_value_is_a_400(api):
+    key = api["write"]
+    pixel = "/i?e=pv&duid=d&url=https%3A%2F%2Fa.example%2F"
+    same = api["client"].http.get(f"{pixel}&aid={key}&aid={key}", headers={"Accept": "*/*"})
+    assert same.status_code == 200
+    for query in (f"&aid={key}&aid=cs_w_other", f"&aid={key}&e=pp"):
+        other = api["client"].http.get(pixel + query, headers={"Accept": "*/*"})
+        assert other.status_code == 400, other.body
+        answer = json.loads(other.body)
+        assert answer["errors"][0]["field"] == query.rsplit("&", 1)[1].split("=")[0]
+        assert "sent with different values" in answer["error"]
+    assert len(stream_events()) == 1
+    stats = api["client"].http.get(
+        "/stats?period=day&period=hour", headers={"X-Api-Key": api["read"]}
+    )
+    assert stats.status_code == 400 and json.loads(stats.body)["field"] == "period"
+
+
+def test_a_segment_batch_context_of_the_wrong_shape_refuses_the_request_naming_it(api):
+    body = {
+        "writeKey": api["write"],
+        "context": {"page": "x"},
+        "batch": [{"type": "track", "event": "x", "userId": "u"}],
+    }
+    response = api["client"].http.post(
+        "/v1/batch", body=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert json.loads(response.body)["errors"][0]["field"] == "context.page"
+    assert stream_events() == []
