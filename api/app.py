@@ -376,6 +376,10 @@ def _content_type() -> str | None:
     return _request().headers.get("content-type")
 
 
+def _content_encoding() -> str | None:
+    return _request().headers.get("content-encoding")
+
+
 # Bodies are checked by clickstream.ingest.check_content_type (a 415 naming the header).
 ANY_BODY = ["*/*"]
 
@@ -395,12 +399,16 @@ def openapi() -> Response:
 
 @route("/events", "POST", "write", content_types=ANY_BODY)
 def post_events() -> Response:
-    return _answer_ingest(handle_events_request(_raw_body(), _ingest_context(), _content_type()))
+    return _answer_ingest(
+        handle_events_request(_raw_body(), _ingest_context(), _content_type(), _content_encoding())
+    )
 
 
 @route("/track", "POST", "write", content_types=ANY_BODY)
 def track() -> Response:
-    return _answer_ingest(handle_track_request(_raw_body(), _ingest_context(), _content_type()))
+    return _answer_ingest(
+        handle_track_request(_raw_body(), _ingest_context(), _content_type(), _content_encoding())
+    )
 
 
 # The SDKs' own endpoints (clickstream.protocols): same ingest path, their request and answer.

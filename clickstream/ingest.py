@@ -10,6 +10,7 @@ import gc
 import math
 import random
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -111,6 +112,48 @@ def check_content_type(content_type: str | None) -> None:
     charset = parameters.lower().replace(" ", "")
     if "charset=" in charset and "charset=utf-8" not in charset:
         raise RequestError("Content-Type", "the body must be UTF-8 (charset=utf-8)", 415)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_INFLATED_ENCODINGS = ("gzip", "x-gzip", "deflate")
+
+
+def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
+    """gzip (or zlib) data, refused past ``limit`` bytes inflated, so a small bomb cannot
+    take the function's memory."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto-detected
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise RequestError("body", f"the body is not valid gzip: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise RequestError(
+            "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
+        )
+    if not inflater.eof:
+        raise RequestError("body", "the body is not valid gzip: the data is truncated")
+    return data
+
+
+def decoded_body(
+    raw: bytes | None, content_encoding: str | None, limit: int = MAX_BODY_BYTES
+) -> bytes:
+    """The body with ``Content-Encoding: gzip`` (or bare gzip bytes) undone. API Gateway with
+    compression on inflates the body itself and passes the header on: JSON under a gzip
+    header is taken as it is."""
+    raw = raw or b""
+    if len(raw) > limit:
+        raise RequestError("body", f"request body is {len(raw)} bytes; the limit is {limit}", 413)
+    encoding = (content_encoding or "").strip().lower()
+    if raw[:2] == GZIP_MAGIC:
+        return inflate(raw, limit)
+    if encoding in _INFLATED_ENCODINGS:
+        return raw if raw.lstrip()[:1] in (b"{", b"[") else inflate(raw, limit)
+    if encoding and encoding != "identity":
+        raise RequestError(
+            "Content-Encoding", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
+        )
+    return raw
 
 
 def load_json_body(raw: bytes | None) -> Any:
@@ -509,12 +552,17 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
 
 
 def handle_events_request(
-    raw_body: bytes | None, context: IngestContext, content_type: str | None = None
+    raw_body: bytes | None,
+    context: IngestContext,
+    content_type: str | None = None,
+    content_encoding: str | None = None,
 ) -> IngestResponse:
-    """``POST /events`` with ``{"records": [...]}``."""
+    """``POST /events`` with ``{"records": [...]}``, gzipped or not."""
     with CyclicGcPause():
         try:
             check_content_type(content_type)
+            if content_encoding or (raw_body or b"")[:2] == GZIP_MAGIC:
+                raw_body = decoded_body(raw_body, content_encoding)
             if raw_body and len(raw_body) <= MAX_BODY_BYTES:
                 valid = valid_events_body(raw_body)
                 if valid is not None:
@@ -533,13 +581,16 @@ def handle_events_request(
 
 
 def handle_track_request(
-    raw_body: bytes | None, context: IngestContext, content_type: str | None = None
+    raw_body: bytes | None,
+    context: IngestContext,
+    content_type: str | None = None,
+    content_encoding: str | None = None,
 ) -> IngestResponse:
-    """``POST /track`` with one event object."""
+    """``POST /track`` with one event object, gzipped or not."""
     with CyclicGcPause():
         try:
             check_content_type(content_type)
-            record = load_json_body(raw_body)
+            record = load_json_body(decoded_body(raw_body, content_encoding))
         except RequestError as error:
             return _whole_request_error(error)
         if not isinstance(record, dict):

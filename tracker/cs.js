@@ -288,6 +288,7 @@
     stats: stats
   };
 
+  var leftBehind = queue.length; // what a previous page queued goes at once, not this page's
   if (on(ds.auto) || ds.auto == null) {
     ["pushState", "replaceState"].forEach(function (name) {
       var original = history[name];
@@ -305,5 +306,5 @@
   w.addEventListener("pageshow", function () { leaving = false; inFlight = {}; }); // bfcache
   d.addEventListener("visibilitychange", function () { if (d.visibilityState === "hidden") sendNow(); });
   w.addEventListener("online", function () { waitUntil = 0; schedule(0); });
-  if (queue.length) schedule(0); // what a previous page left behind
+  if (leftBehind) schedule(0);
 })(window, document);

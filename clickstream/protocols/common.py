@@ -8,7 +8,6 @@ import binascii
 import hashlib
 import math
 import re
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ import orjson
 
 from clickstream.errors import RequestError
 from clickstream.headers import header
-from clickstream.ingest import MAX_BODY_BYTES, check_content_type
+from clickstream.ingest import MAX_BODY_BYTES, check_content_type, decoded_body
 from clickstream.schema import (
     CONTROL_MESSAGE,
     CUSTOM_EVENT_TYPE,
@@ -28,7 +27,6 @@ from clickstream.schema import (
     json_type_name,
 )
 
-GZIP_MAGIC = b"\x1f\x8b"
 # Bodies some SDKs send (gzip, base64, form-encoded); JSON is read from each of them.
 SDK_CONTENT_TYPES = (
     "application/json",
@@ -79,36 +77,9 @@ def check_sdk_content_type(content_type: str | None) -> None:
         check_content_type(content_type)  # the charset rule
 
 
-def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
-    """gzip (or zlib) data, refused past ``limit`` bytes inflated, so a small bomb cannot
-    take the function's memory."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto-detected
-    try:
-        data = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise RequestError("body", f"the body is not valid gzip: {exc}") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise RequestError(
-            "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
-        )
-    if not inflater.eof:
-        raise RequestError("body", "the body is not valid gzip: the data is truncated")
-    return data
-
-
 def unwrap_body(request: SdkRequest, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body with ``Content-Encoding: gzip`` (or bare gzip bytes) undone."""
-    raw = request.body or b""
-    if len(raw) > limit:
-        raise RequestError("body", f"request body is {len(raw)} bytes; the limit is {limit}", 413)
-    encoding = (request.header("content-encoding") or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate") or raw[:2] == GZIP_MAGIC:
-        return inflate(raw, limit)
-    if encoding and encoding != "identity":
-        raise RequestError(
-            "body", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
-        )
-    return raw
+    return decoded_body(request.body, request.header("content-encoding"), limit)
 
 
 def parse_json(data: bytes | str, what: str = "body") -> Any:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from clickstream.errors import RequestError
+from clickstream.ingest import inflate
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -24,7 +25,6 @@ from clickstream.protocols.common import (
     b64decode_loose,
     batch_wrongly_typed,
     event_type_for,
-    inflate,
     iso,
     key_sent,
     named_with_control_character,

@@ -29,6 +29,7 @@ OPTIONS = {
     "": "",
     "slow": 'data-flush-ms="60000"',
     "fast": 'data-flush-ms="100"',
+    "pairs": 'data-flush-ms="60000" data-batch-size="2"',
     "cookieless": "data-cookieless",
     "dnt": "data-respect-dnt",
 }
@@ -110,6 +111,16 @@ def test_page_views_clicks_and_spa_routes_arrive_once(shop, local_stack):
     }
     assert len({r["session_id"] for r in rows}) == 1
     assert '"timezone":"UTC"' in landing["properties"]
+
+
+def test_the_page_view_of_a_load_waits_for_its_batch_like_any_event(shop, local_stack):
+    """Batches of two: the page view goes with the next event, in one request (it once went
+    alone at once, whatever the batch settings)."""
+    with shop.expect_request(lambda r: "/events" in r.url and r.method == "POST") as sent:
+        start(shop, local_stack, options="pairs")
+        shop.evaluate("cs.track('Second')")
+    records = json.loads(sent.value.post_data or "{}")["records"]
+    assert [r["event_type"] for r in records] == ["page_view", "second"]
 
 
 def test_events_tracked_as_the_page_unloads_are_sent_by_beacon(shop, local_stack):

@@ -16,13 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
-from clickstream.ingest import IngestContext
+from clickstream.ingest import IngestContext, inflate
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     SdkRequest,
     as_text,
     event_type_for,
-    inflate,
     parse_instant,
     skew_corrected,
     wrongly_typed,

@@ -319,3 +319,27 @@ def test_a_segment_batch_context_of_the_wrong_shape_refuses_the_request_naming_i
     assert response.status_code == 400
     assert json.loads(response.body)["errors"][0]["field"] == "context.page"
     assert stream_events() == []
+
+
+@pytest.mark.parametrize("path", ["/events", "/track"])
+def test_the_ingest_routes_take_gzip_bodies_as_the_sdk_routes_do(api, path):
+    event = {"event_type": "click", "session_id": "s", "event_id": f"gz-{path[1:]}"}
+    body = json.dumps({"records": [event]} if path == "/events" else event).encode()
+    headers = {"Content-Type": "application/json", "X-Write-Key": api["write"]}
+    for sent, encoding in ((gzip.compress(body), "gzip"), (body, "gzip"), (body, "identity")):
+        # (JSON under a gzip header: API Gateway with compression on inflated it already)
+        response = api["client"].http.post(
+            path, body=sent, headers={**headers, "Content-Encoding": encoding}
+        )
+        assert response.status_code == 200, response.body
+    ids = [e.event_id for e in stream_events()]
+    assert len(ids) == 3 and len(set(ids)) == 1  # the same event each time
+    refusals = (
+        ({"Content-Encoding": "br"}, body, 415, "Content-Encoding"),
+        ({"Content-Encoding": "gzip"}, gzip.compress(body)[:-8], 400, "body"),
+        ({"Content-Encoding": "gzip"}, gzip.compress(b" " * 2_000_000), 413, "body"),
+    )
+    for extra, sent, status, field in refusals:
+        response = api["client"].http.post(path, body=sent, headers={**headers, **extra})
+        assert response.status_code == status, response.body
+        assert json.loads(response.body)["errors"][0]["field"] == field
