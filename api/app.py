@@ -470,6 +470,11 @@ def posthog_i_v0_e() -> Response:
     return _sdk("posthog")
 
 
+@route("/i/v1/analytics/events", "POST", "sdk", content_types=ANY_BODY)
+def posthog_capture_v1() -> Response:
+    return _sdk("posthog", "v1")
+
+
 @route("/flags", "POST", "public", content_types=ANY_BODY)
 def posthog_flags() -> Response:
     return _json(200, posthog.flags_answer())

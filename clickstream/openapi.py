@@ -212,6 +212,11 @@ def _sdk_paths(write: list[Any]) -> dict[str, Any]:
         "PostHog capture (posthog-js, posthog-python, ...): project key in api_key or token",
         [*write, {}],
     )
+    posthog_v1 = _sdk_operation(
+        "PostHog capture v1 (posthog-python capture_mode='v1'): project key as "
+        "Authorization: Bearer; 200 answers each event by uuid: ok, drop (why) or retry",
+        [*write, {}],
+    )
     snowplow_post = _sdk_operation(
         "Snowplow tracker protocol, payload_data; the write key as the app id (aid)", [*write, {}]
     )
@@ -268,6 +273,7 @@ def _sdk_paths(write: list[Any]) -> dict[str, Any]:
         },
         "/v1/{call}": {"post": segment},
         **{path: {"post": posthog} for path in ("/capture", "/batch", "/e", "/i/v0/e")},
+        "/i/v1/analytics/events": {"post": posthog_v1},
         "/com.snowplowanalytics.snowplow/tp2": {"post": snowplow_post},
         "/i": {"get": pixel},
     }

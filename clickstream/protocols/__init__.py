@@ -55,14 +55,17 @@ def handle_sdk_request(
             answer.headers.update(error.headers)
             return answer
         records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
-        return _shaped(protocol, ingest_records(records, context))
+        response = ingest_records(records, context)
+        if protocol == "posthog" and call == "v1":
+            return _v1_shaped(decoded, response)
+        return _shaped(protocol, response)
 
 
 def _decode(protocol: Protocol, request: SdkRequest, call: str, method: str) -> Decoded:
     if protocol == "segment":
         return segment.decode(request, call)
     if protocol == "posthog":
-        return posthog.decode(request)
+        return posthog.decode_v1(request) if call == "v1" else posthog.decode(request)
     return snowplow.decode(request, method)
 
 
@@ -132,6 +135,17 @@ def _shaped(protocol: Protocol, response: IngestResponse) -> IngestResponse:
                 detail=_first_error(errors),
                 attr=first.get("field"),
             )
+    return response
+
+
+def _v1_shaped(decoded: Decoded, response: IngestResponse) -> IngestResponse:
+    """PostHog capture v1: 200 with each event's result; the SDK resends the ``retry`` ones
+    (after ``Retry-After``) and reports the ``drop`` ones to its ``on_error``."""
+    errors = response.body.get("errors", [])
+    response.status = 200
+    response.body = {"results": posthog.v1_results(decoded, errors), **response.body}
+    if any(error.get("retryable") for error in errors):
+        response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
 

@@ -3,7 +3,8 @@ canonical event.
 
 Paths ``/capture``, ``/batch``, ``/e``, ``/i/v0/e`` (with or without the trailing slash). The
 project key (``api_key`` or ``token``, in the body or the event's properties) is the write
-key. Bodies come plain, gzipped, base64, lz-string'd (``compression=lz64``) or form-encoded
+key. Capture v1 (``/i/v1/analytics/events``) carries it as a Bearer token and is answered
+per event. Bodies come plain, gzipped, base64, lz-string'd (``compression=lz64``) or form-encoded
 (``data=...``), as the SDKs' versions have sent them.
 """
 
@@ -85,8 +86,9 @@ MAPPED_PROPERTY_KINDS = {
 }
 # An event's fields, as their kind (``wrongly_typed``).
 MESSAGE_KINDS = {
-    **dict.fromkeys(("properties", "$set", "$set_once"), "object"),
-    **dict.fromkeys(("distinct_id", "uuid"), "id"),
+    **dict.fromkeys(("properties", "$set", "$set_once", "options"), "object"),
+    **dict.fromkeys(("properties.$set", "properties.$set_once"), "object"),
+    **dict.fromkeys(("distinct_id", "uuid", "session_id"), "id"),
     **dict.fromkeys(("timestamp", "sent_at"), "time"),
     "offset": "number",
     **MAPPED_PROPERTY_KINDS,
@@ -157,6 +159,53 @@ def decode(request: SdkRequest) -> Decoded:
     return Decoded(messages=messages, key=key or None, key_field="api_key", batch=shared)
 
 
+def decode_v1(request: SdkRequest) -> Decoded:
+    """Capture v1 (``POST /i/v1/analytics/events``, posthog-python's ``capture_mode="v1"``):
+    the key as ``Authorization: Bearer``, ``{"created_at", "batch": [...]}``; each attempt's
+    ``PostHog-Request-Timestamp`` is its sending time."""
+    body = parse_json(unwrap_body(request))
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise RequestError("batch", 'the body must be {"created_at": ..., "batch": [events]}')
+    if not body["batch"]:
+        raise RequestError("batch", "the batch is empty")
+    sent_at = request.header("posthog-request-timestamp") or body.get("created_at")
+    shared: dict[str, Any] = {"sent_at": sent_at} if sent_at is not None else {}
+    if sdk := request.header("posthog-sdk-info"):  # "posthog-python/7.91.1", for $lib
+        shared["sdk_info"] = sdk
+    batch_wrongly_typed(shared, sent_at="time")
+    return Decoded(
+        messages=body["batch"],
+        key=bearer_token(request.header("authorization")),
+        key_field="Authorization",
+        batch=shared,
+    )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def v1_results(decoded: Decoded, errors: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Capture v1's answer: each event's uuid (as sent) with ``ok``, ``drop`` (refused, and
+    why) or ``retry`` (the stream did not take it)."""
+    by_index = {error["index"]: error for error in errors if error.get("index") is not None}
+    results: dict[str, dict[str, str]] = {}
+    for index, message in enumerate(decoded.messages):
+        sent = as_dict(message).get("uuid")
+        key = sent if isinstance(sent, str) and sent else str(index)
+        error = by_index.get(index)
+        if error is None:
+            results[key] = {"result": "ok"}
+        elif error.get("retryable"):
+            results[key] = {"result": "retry", "details": error["message"]}
+        else:
+            results[key] = {"result": "drop", "details": f"{error['field']}: {error['message']}"}
+    return results
+
+
 def map_messages(decoded: Decoded, received_at: datetime) -> list[dict[str, Any] | RecordError]:
     return [
         map_message(index, message, decoded.batch, received_at)
@@ -194,26 +243,14 @@ def map_message(
     else:
         user_id, anonymous_id = distinct_id, None  # a server-side capture names the person
     event_type = MAPPED_EVENTS.get(name) or _autocapture_type(name, properties)
-    kept = {
-        key: value
-        for key, value in properties.items()
-        if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED_NAMES
-    }
-    for source, target in KEPT_PROPERTIES.items():
-        if properties.get(source) is not None:
-            kept.setdefault(target, properties[source])
-    if event_type != name:
-        kept.setdefault("event_name", name)
-    for extra in ("$set", "$set_once"):
-        if isinstance(message.get(extra), dict):
-            kept.setdefault("traits", message[extra])
+    kept = _kept_properties(message, properties, name, event_type, shared)
     referrer = as_text(properties.get("$referrer"))
     record: dict[str, Any] = {
         "event_id": as_text(message.get("uuid")),
         "event_type": event_type,
         "user_id": user_id,
         "anonymous_id": anonymous_id,
-        "session_id": as_text(properties.get("$session_id")),
+        "session_id": as_text(message.get("session_id")) or as_text(properties.get("$session_id")),
         "timestamp": iso(_timestamp(message, shared, received_at)),
         "page": as_text(properties.get("$pathname")),
         "page_url": as_text(properties.get("$current_url")),
@@ -231,6 +268,35 @@ def map_message(
     return {key: value for key, value in record.items() if value is not None}
 
 
+def _kept_properties(
+    message: dict[str, Any],
+    properties: dict[str, Any],
+    name: str,
+    event_type: str,
+    shared: dict[str, Any],
+) -> dict[str, Any]:
+    """The custom properties, PostHog's own worth keeping under readable names, the name as
+    sent, the person's traits and the SDK."""
+    kept: dict[str, Any] = {
+        key: value
+        for key, value in properties.items()
+        if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED_NAMES
+    }
+    for source, target in KEPT_PROPERTIES.items():
+        if properties.get(source) is not None:
+            kept.setdefault(target, properties[source])
+    if event_type != name:
+        kept.setdefault("event_name", name)
+    if isinstance(sdk := shared.get("sdk_info"), str) and "library" not in kept:
+        library, _, version = sdk.partition("/")
+        kept.update(library=library[:100], library_version=version[:100])
+    for extra in ("$set", "$set_once"):  # top-level (capture v0) or in properties (v1)
+        traits = message.get(extra, properties.get(extra))
+        if isinstance(traits, dict):
+            kept.setdefault("traits", traits)
+    return kept
+
+
 def _autocapture_type(name: str, properties: dict[str, Any]) -> str:
     if name == "$autocapture":
         return "click" if properties.get("$event_type") in (None, "click") else "autocapture"
@@ -244,8 +310,18 @@ def _timestamp(message: dict[str, Any], shared: dict[str, Any], received_at: dat
     if isinstance(offset, int | float) and not isinstance(offset, bool) and 0 <= offset < 1e11:
         return received_at - timedelta(milliseconds=offset)  # (1e11 ms: three years)
     created = parse_instant(message.get("timestamp"))
+    if _skew_correction_off(message):
+        return created
     sent = parse_instant(message.get("sent_at") or shared.get("sent_at"))
     return skew_corrected(created, sent, received_at)
+
+
+def _skew_correction_off(message: dict[str, Any]) -> bool:
+    """``$ignore_sent_at`` (capture v0's property) or v1's ``disable_skew_correction``."""
+    off = as_dict(message.get("options")).get("disable_skew_correction")
+    if off is None:
+        off = as_dict(message.get("properties")).get("$ignore_sent_at")
+    return off is True or (isinstance(off, str) and off.strip().lower() in ("true", "1"))
 
 
 def flags_answer() -> dict[str, Any]:

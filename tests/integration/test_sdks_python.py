@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from posthog import Posthog
 from segment.analytics import Client as SegmentClient
 from snowplow_tracker import Emitter, SelfDescribingJson, Subject, Tracker
@@ -83,7 +84,10 @@ def test_segment_analytics_python(local_stack):
     assert set(counted_once(local_stack, [row["event_id"] for row in rows]).values()) == {1}
 
 
-def test_posthog_python(local_stack):
+@pytest.mark.parametrize("capture_mode", ["v0", "v1"])
+def test_posthog_python(local_stack, capture_mode):
+    """v0 posts /batch/ with the key in the body; v1 /i/v1/analytics/events with a Bearer
+    key, answered per event."""
     tag = uuid.uuid4().hex[:10]
     person, session = f"person-{tag}", f"session-{tag}"
     errors: list[Any] = []
@@ -95,6 +99,7 @@ def test_posthog_python(local_stack):
         gzip=True,
         max_retries=1,
         on_error=lambda error, batch: errors.append(error),
+        capture_mode=capture_mode,
     )
     posthog.capture(
         "$pageview",

@@ -73,6 +73,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/batch"): Case("/batch", 200, {"api_key": "{write}", **POSTHOG}),
     ("POST", "/e"): Case("/e", 200, {"api_key": "{write}", **POSTHOG}),
     ("POST", "/i/v0/e"): Case("/i/v0/e", 200, {"api_key": "{write}", **POSTHOG}),
+    ("POST", "/i/v1/analytics/events"): Case(
+        "/i/v1/analytics/events",
+        200,
+        {"created_at": "2026-12-02T12:00:00Z", **POSTHOG},
+        headers={"Authorization": "Bearer {write}"},
+        check=lambda a: list(_json(a)["results"].values()) == [{"result": "ok"}],
+    ),
     ("POST", "/flags"): Case("/flags", 200, {}),
     ("POST", "/decide"): Case("/decide", 200, {}),
     ("GET", "/array/{token}/config"): Case("/array/phc_x/config", 200),
@@ -280,7 +287,8 @@ def send(
     body = b""
     if case.body is not None:
         body = _fill(json.dumps(case.body), api).encode()
-    headers = {"Content-Type": case.content_type, "Origin": ORIGIN, **case.headers, **credentials}
+    case_headers = {name: _fill(value, api) for name, value in case.headers.items()}
+    headers = {"Content-Type": case.content_type, "Origin": ORIGIN, **case_headers, **credentials}
     http = via or api["client"].http
     return http.request(method, _fill(case.path, api), headers=headers, body=body)
 

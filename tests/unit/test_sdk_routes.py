@@ -343,3 +343,43 @@ def test_the_ingest_routes_take_gzip_bodies_as_the_sdk_routes_do(api, path):
         response = api["client"].http.post(path, body=sent, headers={**headers, **extra})
         assert response.status_code == status, response.body
         assert json.loads(response.body)["errors"][0]["field"] == field
+
+
+def test_posthog_capture_v1_takes_a_bearer_key_and_answers_each_event(api):
+    """posthog-python's capture_mode="v1": per-event results; the good event is kept."""
+    good = {
+        "event": "$pageview",
+        "uuid": "0198c2d5-0000-7000-8000-000000000001",
+        "distinct_id": "d",
+        "timestamp": "2026-12-02T12:00:00+00:00",
+        "session_id": "sess-v1",
+        "options": {},
+        "properties": {"$current_url": "https://a.example/v1", "$set": {"plan": "pro"}},
+    }
+    bad = {**good, "uuid": "0198c2d5-0000-7000-8000-000000000002", "distinct_id": [1]}
+    body = gzip.compress(
+        json.dumps({"created_at": good["timestamp"], "batch": [good, bad]}).encode()
+    )
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "PostHog-Sdk-Info": "posthog-python/7.91.1",
+        "PostHog-Request-Timestamp": "2026-12-02T12:00:05+00:00",
+    }
+    path = "/i/v1/analytics/events"
+    response = api["client"].http.post(
+        path, body=body, headers={**headers, "Authorization": f"Bearer {api['write']}"}
+    )
+    assert response.status_code == 200, response.body
+    results = json.loads(response.body)["results"]
+    assert results[good["uuid"]] == {"result": "ok"}
+    assert results[bad["uuid"]]["result"] == "drop"
+    assert "distinct_id" in results[bad["uuid"]]["details"]
+    [event] = stream_events()
+    assert (event.session_id, event.page_url) == ("sess-v1", "https://a.example/v1")
+    assert '"library":"posthog-python"' in event.model_dump_json()
+    for authorization, status in ((None, 401), ("Bearer cs_w_nope", 403), ("Basic eDo=", 401)):
+        sent = {**headers, **({"Authorization": authorization} if authorization else {})}
+        refused = api["client"].http.post(path, body=body, headers=sent)
+        assert refused.status_code == status, refused.body
+        assert json.loads(refused.body)["errors"][0]["field"] == "Authorization"
