@@ -576,13 +576,9 @@ def timeseries() -> Response:
 
 @route("/funnel", "GET", "read")
 def funnel() -> Response:
-    if _param("period"):
-        return _read(lambda: queries.funnel_for(aggregate_store(), _period()))
     return _read(
-        lambda: queries.funnel(
-            aggregate_store(),
-            _time_param("from"),
-            _time_param("to"),
+        lambda: queries.funnel_requested(
+            aggregate_store(), _param("period"), _param("from"), _param("to")
         )
     )
 

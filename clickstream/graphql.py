@@ -242,9 +242,9 @@ def resolve_timeseries(_: Any, info: Any, granularity: str, **args: Any) -> dict
 
 @query.field("funnel")
 def resolve_funnel(_: Any, info: Any, **args: Any) -> dict[str, Any]:
-    if args.get("period"):
-        return queries.funnel_for(_store(info), _period(args))
-    return queries.funnel(_store(info), *_range(args))
+    return queries.funnel_requested(
+        _store(info), args.get("period"), args.get("from"), args.get("to")
+    )
 
 
 @query.field("topPages")

@@ -404,18 +404,37 @@ def _types_over(found: dict[str, Any], counters: Counters) -> dict[str, Any]:
 def funnel(
     store: DynamoAggregateStore, start_day: datetime | None = None, end_day: datetime | None = None
 ) -> dict[str, Any]:
-    """Distinct sessions reaching each step (all time, or summed over a day range)."""
+    """Distinct sessions reaching each step (all time, or summed over a day range, whose first
+    and last days the answer names)."""
     if start_day is None and end_day is None:
         with store.snapshot():
             counters = store.total("all", "all", "all")
-    else:
-        low = day_key(start_day) if start_day else "0000-00-00"
-        high = day_key(end_day) if end_day else "9999-99-99"
-        if low > high:
-            raise RequestError("from", "'from' is after 'to'")
-        with store.snapshot():
-            counters = store.total("day", low, high)
-    return _funnel_steps(counters)
+        return _funnel_steps(counters)
+    low = day_key(start_day) if start_day else "0000-00-00"
+    high = day_key(end_day) if end_day else "9999-99-99"
+    if low > high:
+        raise RequestError("from", "'from' is after 'to'")
+    with store.snapshot():
+        counters = store.total("day", low, high)
+    days = {"from": low if start_day else None, "to": high if end_day else None}
+    return {**days, "granularity": "day", **_funnel_steps(counters)}
+
+
+def funnel_requested(
+    store: DynamoAggregateStore, period: str | None, start: str | None, end: str | None
+) -> dict[str, Any]:
+    """``GET /funnel``: ``from``/``to`` as dates are the contract's whole days; with a time of
+    day (or with ``period``) they are that exact range, as on the other read routes."""
+    if period or not all(_is_date(value) for value in (start, end) if value):
+        return funnel_for(
+            store, resolve_period(period, parse_time(start, "from"), parse_time(end, "to"))
+        )
+    return funnel(store, parse_time(start, "from"), parse_time(end, "to"))
+
+
+def _is_date(value: str) -> bool:
+    """``2026-12-02``, not ``2026-12-02T10:00`` (a date parses as its midnight)."""
+    return len(value.strip()) == len("2026-12-02")
 
 
 def _funnel_steps(counters: Counters) -> dict[str, Any]:

@@ -580,6 +580,24 @@ def test_a_funnel_over_days_counts_only_the_visits_of_those_days(store):
     assert sessions(queries.funnel(store, NOW, NOW)) == [1, 1, 0, 0]
 
 
+def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(store):
+    """``?from=2026-11-23`` is the contract's whole days, named in the answer; a time of day
+    (or ``period``) is the exact range, as on the other read routes, never a day silently."""
+    day = NOW.date().isoformat()
+    by_days = queries.funnel_requested(store, None, day, day)
+    assert (by_days["from"], by_days["to"], by_days["granularity"]) == (day, day, "day")
+    exact = queries.funnel_requested(store, None, f"{day}T10:00:00Z", f"{day}T14:30:00Z")
+    assert (exact["period"], exact["from"], exact["to"]) == (
+        "custom",
+        f"{day}T10:00:00Z",
+        f"{day}T14:30:00Z",
+    )
+    for period, start, field in (("7d", day, "period"), (None, "yesterday", "from")):
+        with pytest.raises(RequestError) as error:
+            queries.funnel_requested(store, period, start, None)
+        assert error.value.field == field
+
+
 def test_the_dashboard_names_its_sections_when_asked_for_one_it_does_not_have():
     assert queries.parse_sections(None) == (
         "stats", "timeseries", "funnel", "pages", "breakdowns", "goals", "realtime",
