@@ -4,7 +4,7 @@ never by scanning events. Parameters are checked here; the store owns the table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from clickstream.aggregates import DIMENSIONS, RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
@@ -425,16 +425,21 @@ def funnel_requested(
 ) -> dict[str, Any]:
     """``GET /funnel``: ``from``/``to`` as dates are the contract's whole days; with a time of
     day (or with ``period``) they are that exact range, as on the other read routes."""
-    if period or not all(_is_date(value) for value in (start, end) if value):
-        return funnel_for(
-            store, resolve_period(period, parse_time(start, "from"), parse_time(end, "to"))
-        )
-    return funnel(store, parse_time(start, "from"), parse_time(end, "to"))
+    if not period and all(_is_date(value) for value in (start, end) if value):
+        return funnel(store, parse_time(start, "from"), parse_time(end, "to"))
+    last = parse_time(end, "to")
+    if last is not None and end is not None and _is_date(end):  # that day included
+        last += timedelta(days=1, microseconds=-1)
+    return funnel_for(store, resolve_period(period, parse_time(start, "from"), last))
 
 
 def _is_date(value: str) -> bool:
-    """``2026-12-02``, not ``2026-12-02T10:00`` (a date parses as its midnight)."""
-    return len(value.strip()) == len("2026-12-02")
+    """``2026-12-02`` (or ``20261202``), not ``2026-12-02T10:00``."""
+    try:
+        date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _funnel_steps(counters: Counters) -> dict[str, Any]:

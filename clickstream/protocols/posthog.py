@@ -168,7 +168,10 @@ def decode_v1(request: SdkRequest) -> Decoded:
         raise RequestError("batch", 'the body must be {"created_at": ..., "batch": [events]}')
     if not body["batch"]:
         raise RequestError("batch", "the batch is empty")
-    sent_at = request.header("posthog-request-timestamp") or body.get("created_at")
+    # This attempt's time; the batch's first (created_at) where the header is unreadable.
+    sent_at = request.header("posthog-request-timestamp")
+    if parse_instant(sent_at) is None:
+        sent_at = body.get("created_at")
     shared: dict[str, Any] = {"sent_at": sent_at} if sent_at is not None else {}
     if sdk := request.header("posthog-sdk-info"):  # "posthog-python/7.91.1", for $lib
         shared["sdk_info"] = sdk
@@ -198,12 +201,21 @@ def v1_results(decoded: Decoded, errors: list[dict[str, Any]]) -> dict[str, dict
         key = sent if isinstance(sent, str) and sent else str(index)
         error = by_index.get(index)
         if error is None:
-            results[key] = {"result": "ok"}
+            result = {"result": "ok"}
         elif error.get("retryable"):
-            results[key] = {"result": "retry", "details": error["message"]}
+            result = {"result": "retry", "details": error["message"]}
         else:
-            results[key] = {"result": "drop", "details": f"{error['field']}: {error['message']}"}
+            result = {"result": "drop", "details": f"{error['field']}: {error['message']}"}
+        # One uuid sent twice in a batch: the answer that asks most of the SDK stands.
+        if (
+            _V1_PRECEDENCE[result["result"]]
+            >= _V1_PRECEDENCE[results.get(key, {"result": "ok"})["result"]]
+        ):
+            results[key] = result
     return results
+
+
+_V1_PRECEDENCE = {"ok": 0, "drop": 1, "retry": 2}
 
 
 def map_messages(decoded: Decoded, received_at: datetime) -> list[dict[str, Any] | RecordError]:

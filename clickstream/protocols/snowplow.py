@@ -238,33 +238,21 @@ def _entities(
             entities.setdefault(name, []).append(as_dict(item.get("data")))
     if entities:
         properties["contexts"] = entities
-        if (too_large := _entities_too_large(index, event, properties)) is not None:
-            return too_large
+        if (too_large := _entities_too_large(properties)) is not None:
+            # Never the event refused for what its tracker attached: the names stay, and
+            # why their data did not.
+            properties["contexts"] = sorted(entities)
+            properties["contexts_data_dropped"] = too_large
     return entities
 
 
-def _entities_too_large(
-    index: int, event: dict[str, Any], properties: dict[str, Any]
-) -> RecordError | None:
-    """Refused by the parameter that carried them, which the properties' own check would not
-    name (the tracker sent no properties)."""
-    sent = "cx" if isinstance(event.get("cx"), str) else "co"
+def _entities_too_large(properties: dict[str, Any]) -> str | None:
+    """Why the entities' data cannot be kept within the properties' limits, if it cannot."""
     size = len(orjson.dumps(properties))
     if size > MAX_PROPERTIES_BYTES:
-        return RecordError(
-            index,
-            sent,
-            f"the context entities make the event's properties {size} bytes; "
-            f"the limit is {MAX_PROPERTIES_BYTES}",
-        )
+        return f"the entities make the properties {size} bytes; the limit is {MAX_PROPERTIES_BYTES}"
     if json_depth(properties) > MAX_PROPERTIES_DEPTH:
-        return RecordError(
-            index,
-            sent,
-            f"a context entity's data nests deeper than the properties' "
-            f"{MAX_PROPERTIES_DEPTH} levels (the entities are stored as contexts: "
-            "{name: [data, ...]})",
-        )
+        return f"an entity's data nests past the properties' {MAX_PROPERTIES_DEPTH} levels"
     return None
 
 

@@ -811,10 +811,36 @@ def test_snowplow_context_entities_are_kept_with_their_data_one_array_per_schema
         "product": [{"id": "p1", "price": 5}, {"id": "p2", "price": 7}],
         "user_ctx": [{"tier": "gold"}],
     }
-    contexts["data"] = [entity("big", blob="x" * 9000)]
-    too_large = snowplow.map_event(0, {"e": "pv", "cx": _b64(contexts)}, NOW, None)
-    assert isinstance(too_large, RecordError) and too_large.field == "cx"
-    assert "the limit is 8192" in too_large.message
-    contexts["data"] = [entity("deep", a={"b": {"c": {"d": 1}}})]
-    too_deep = snowplow.map_event(0, {"e": "pv", "co": json.dumps(contexts)}, NOW, None)
-    assert isinstance(too_deep, RecordError) and too_deep.field == "co"
+    # Past the properties' limits, the event is kept with the names, and says why (a tracker
+    # does not resend a refused event: a cart of 40 products would be lost).
+    contexts["data"] = [entity("product", id=f"p{n}", title="x" * 200) for n in range(40)]
+    many = valid(snowplow.map_event(0, {"e": "pv", "cx": _b64(contexts)}, NOW, None))
+    assert many["properties"]["contexts"] == ["product"]
+    assert "the limit is 8192" in many["properties"]["contexts_data_dropped"]
+    contexts["data"] = [entity("deep", a={"b": {"c": {"d": 1}}}), entity("web_page", id="w")]
+    deep = valid(snowplow.map_event(0, {"e": "pv", "co": json.dumps(contexts)}, NOW, None))
+    assert deep["properties"]["contexts"] == ["deep", "web_page"]
+    assert "nests past" in deep["properties"]["contexts_data_dropped"]
+
+
+def test_capture_v1_sends_at_the_attempts_time_else_the_batchs_and_answers_each_uuid_once():
+    body = {"created_at": "2026-11-30T11:00:00Z", "batch": [{"event": "x", "uuid": "u1"}]}
+    for header, sent in (
+        ("2026-11-30T11:00:09Z", "2026-11-30T11:00:09Z"),  # this attempt's time
+        ("not a time", "2026-11-30T11:00:00Z"),  # unreadable: the batch's time
+    ):
+        sdk_request = SdkRequest(
+            body=json.dumps(body).encode(),
+            headers={"posthog-request-timestamp": header, "authorization": "Bearer wk"},
+        )
+        decoded = posthog.decode_v1(sdk_request)
+        assert (decoded.batch["sent_at"], decoded.key) == (sent, "wk")
+    decoded.messages = [{"uuid": "same"}, {"uuid": "same"}, {"uuid": "other"}]
+    errors = [
+        {"index": 0, "field": "event", "message": "m", "retryable": False},
+        {"index": 1, "field": "stream", "message": "throttled", "retryable": True},
+    ]
+    assert posthog.v1_results(decoded, errors) == {
+        "same": {"result": "retry", "details": "throttled"},
+        "other": {"result": "ok"},
+    }

@@ -592,6 +592,11 @@ def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(
         f"{day}T10:00:00Z",
         f"{day}T14:30:00Z",
     )
+    # A date as 'to' beside a time as 'from' still counts that day, to its last moment.
+    mixed = queries.funnel_requested(store, None, f"{day}T10:00:00Z", day)
+    assert mixed["to"].startswith(f"{day}T23:59:59")
+    compact = queries.funnel_requested(store, None, day.replace("-", ""), None)
+    assert (compact["from"], compact["granularity"]) == (day, "day")
     for period, start, field in (("7d", day, "period"), (None, "yesterday", "from")):
         with pytest.raises(RequestError) as error:
             queries.funnel_requested(store, period, start, None)
