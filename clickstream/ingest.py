@@ -7,6 +7,7 @@ bounded, jittered retries are reported back to the client as not accepted.
 from __future__ import annotations
 
 import gc
+import json
 import math
 import random
 import time
@@ -156,6 +157,46 @@ def decoded_body(
     return raw
 
 
+def loads_json(data: bytes | str) -> Any:
+    """JSON as orjson reads it; a body holding half of a UTF-16 surrogate pair (``"\\ud83d"``,
+    an emoji cut in two by a client) is read by the standard library instead, so that only
+    the records holding one are refused, by name, when they are stored (``surrogate_path``)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        try:
+            return json.loads(data)
+        except ValueError:  # (a JSONDecodeError, or bytes that are not UTF-8)
+            raise exc from None
+
+
+def surrogate_path(value: Any, path: str = "") -> str | None:
+    """The dotted path to the first string (or key) in ``value`` holding a lone surrogate."""
+    if isinstance(value, str):
+        return path if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        name = f"{path}.{key}" if path else str(key)
+        if (found := surrogate_path(key, name) if isinstance(key, str) else None) is not None:
+            return found
+        if (found := surrogate_path(item, name)) is not None:
+            return found
+    return None
+
+
+SURROGATE_MESSAGE = (
+    "holds half of a UTF-16 surrogate pair (a character cut in two?), which is not text"
+)
+
+
 def load_json_body(raw: bytes | None) -> Any:
     if raw is None or not raw.strip():
         raise RequestError("body", "request body is empty; send a JSON object")
@@ -164,7 +205,7 @@ def load_json_body(raw: bytes | None) -> Any:
             "body", f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", 413
         )
     try:
-        return orjson.loads(raw)
+        return loads_json(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):
             raise RequestError(
@@ -213,6 +254,8 @@ def encode_within_limits(
         try:
             data = encode_event(event)
         except orjson.JSONEncodeError as exc:  # e.g. an integer past 64 bits
+            if (path := surrogate_path(event)) is not None:
+                return b"", [RecordError(index, path, SURROGATE_MESSAGE)]
             return b"", [RecordError(index, "record", f"cannot be stored as JSON: {exc}")]
         if len(data) > MAX_INCOMING_RECORD_BYTES:
             errors.append(

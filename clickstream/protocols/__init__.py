@@ -86,7 +86,10 @@ def _with_stable_ids(
     batch (after a 503) is recognised as the same events."""
     for message, record in zip(decoded.messages, records, strict=True):
         if isinstance(record, dict) and not record.get("event_id"):
-            content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+            try:
+                content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:  # a lone surrogate: the record is refused naming it
+                continue
             record["event_id"] = str(uuid.uuid5(CLIENT_ID_NAMESPACE, content.decode()))
     return records
 

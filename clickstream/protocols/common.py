@@ -17,7 +17,14 @@ import orjson
 
 from clickstream.errors import RequestError
 from clickstream.headers import header
-from clickstream.ingest import MAX_BODY_BYTES, check_content_type, decoded_body
+from clickstream.ingest import (
+    MAX_BODY_BYTES,
+    SURROGATE_MESSAGE,
+    check_content_type,
+    decoded_body,
+    loads_json,
+    surrogate_path,
+)
 from clickstream.schema import (
     CONTROL_MESSAGE,
     CUSTOM_EVENT_TYPE,
@@ -86,7 +93,7 @@ def parse_json(data: bytes | str, what: str = "body") -> Any:
     if not data or not data.strip():
         raise RequestError(what, f"the {what} is empty; send JSON")
     try:
-        return orjson.loads(data)
+        return loads_json(data)
     except orjson.JSONDecodeError as exc:
         raise RequestError(what, f"the {what} is not valid JSON: {exc}") from None
 
@@ -121,7 +128,8 @@ def event_type_for(name: str) -> str:
         return lowered
     slug = _NOT_IN_TYPE.sub("_", lowered.lstrip("$")).strip("_")[:64]
     if not slug:  # nothing of a-z0-9 in it, e.g. a name in another script
-        return "event_" + hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+        encoded = name.encode("utf-8", "surrogatepass")  # (a lone surrogate is refused later)
+        return "event_" + hashlib.blake2b(encoded, digest_size=4).hexdigest()
     if not slug[0].isalpha() or not slug.isascii():
         slug = ("e_" + slug)[:64]
     return slug if CUSTOM_EVENT_TYPE.match(slug) else "event_" + slug.encode().hex()[:16]
@@ -226,6 +234,8 @@ def named_with_control_character(index: int, field_name: str, name: str) -> Reco
     (the type made from it would drop the character, the name kept as sent would not)."""
     if re.fullmatch(NO_CONTROL_PATTERN, name) is None:
         return RecordError(index, field_name, CONTROL_MESSAGE)
+    if surrogate_path(name) is not None:
+        return RecordError(index, field_name, SURROGATE_MESSAGE)
     return None
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
-from clickstream.ingest import IngestContext, inflate
+from clickstream.ingest import IngestContext, handle_events_request, inflate
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     SdkRequest,
@@ -844,3 +844,43 @@ def test_capture_v1_sends_at_the_attempts_time_else_the_batchs_and_answers_each_
         "same": {"result": "retry", "details": "throttled"},
         "other": {"result": "ok"},
     }
+
+
+LONE = "\\ud83d"  # half of an emoji, as JSON.stringify writes a string cut in two
+
+
+@pytest.mark.parametrize(
+    ("protocol", "sent", "field"),
+    [
+        ("events", {"page_url": f"/a{LONE}"}, "page_url"),
+        ("events", {"session_id": LONE}, "session_id"),
+        ("events", {"properties": {"text": f"99 a{LONE}"}}, "properties.text"),
+        ("events", {"properties": {"list": ["ok", {"deep": LONE}]}}, "properties.list.1.deep"),
+        ("segment", {"event": f"Clicked {LONE}"}, "event"),
+        ("segment", {"properties": {"label": LONE}}, "properties.label"),
+        ("posthog", {"event": LONE}, "event"),
+        ("posthog", {"properties": {"$el_text": LONE, "token": "wk"}}, "properties.element_text"),
+        ("snowplow", {"se_la": LONE}, "properties.label"),
+    ],
+)
+def test_a_lone_surrogate_refuses_its_record_by_name_and_keeps_the_others(protocol, sent, field):
+    """A client that cuts a string inside an emoji sends half a surrogate pair: that record
+    is refused naming the field; before, the whole request was a 400 (malformed JSON)."""
+    stream = AcceptingStream()
+    records = {
+        "events": {"event_type": "click", "session_id": "s1"},
+        "segment": {"type": "track", "event": "Good", "anonymousId": "a"},
+        "posthog": {"event": "good", "distinct_id": "d", "properties": {"token": "wk"}},
+        "snowplow": {"e": "se", "se_ac": "good", "aid": "wk"},
+    }
+    good = records[protocol]
+    bad = {**good, **sent}
+    items = json.dumps([good, bad]).replace("\\\\ud83d", "\\ud83d")
+    if protocol == "events":
+        response = handle_events_request(f'{{"records": {items}}}'.encode(), context(stream))
+    else:
+        body = {"segment": '{"writeKey": "wk", "batch": %s}', "posthog": "%s",
+                "snowplow": '{"data": %s}'}[protocol] % items  # fmt: skip
+        response = handle_sdk_request(protocol, request(raw=body.encode()), context(stream), allow)
+    assert [(e["index"], e["field"]) for e in response.body["errors"]] == [(1, field)]
+    assert len(stream.records) == 1
