@@ -120,7 +120,8 @@ def stage_breakdown(bodies: Sequence[bytes]) -> dict[str, float]:
                 kinesis=_NoStream(), stream_name="s", received_at=datetime.now(UTC)
             )
             t0 = clock()
-            valid = ingest.valid_events_body(body) or []
+            parsed = ingest.valid_events_body(body)
+            valid = parsed.records if parsed is not None else []
             t1 = clock()
             batch = ingest.enrich_parsed(
                 list(enumerate(valid)), received_at=context.received_at, source_ip=traffic.SOURCE_IP

@@ -15,7 +15,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -301,6 +301,7 @@ def validate_records(
     source_ip: str | None = None,
     max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
     locate: Callable[[str | None], Location] | None = None,
+    sent_at: datetime | None = None,
 ) -> ValidatedBatch:
     """Each record parsed (pydantic), enriched and checked against the limits. An SDK
     message that maps onto no event comes as its RecordError and is passed on."""
@@ -312,6 +313,7 @@ def validate_records(
         source_ip=source_ip,
         max_event_age=max_event_age,
         locate=locate,
+        sent_at=sent_at,
     )
     batch.errors.extend(r for r in records if isinstance(r, RecordError))
     return batch
@@ -324,7 +326,10 @@ def enrich_parsed(
     source_ip: str | None = None,
     max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
     locate: Callable[[str | None], Location] | None = None,
+    sent_at: datetime | None = None,
 ) -> ValidatedBatch:
+    """With ``sent_at`` (the device's clock when it sent), each time the device gave is
+    corrected for that clock's error: ``received_at - (sent_at - timestamp)``."""
     batch = ValidatedBatch()
     bounds = (received_at - max_event_age, received_at + MAX_FUTURE_SKEW)
     for index, incoming in parsed:
@@ -334,6 +339,8 @@ def enrich_parsed(
         event = canonical_event(
             incoming, received_at=received_at, source_ip=source_ip, locate=locate
         )
+        if sent_at is not None and incoming.timestamp is not None:
+            event["timestamp"] = received_at - max(timedelta(0), sent_at - event["timestamp"])
         data, limits = encode_within_limits(index, event, bounds=bounds)
         if limits:
             batch.errors.extend(limits)
@@ -483,6 +490,7 @@ class IngestContext:
     max_attempts: int = 5
     max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE
     locate: Callable[[str | None], Location] | None = None  # clickstream.geo.locator
+    sent_at: datetime | None = None  # the device's clock when it sent the request
 
 
 def ingest_records(records: Sequence[Any], context: IngestContext) -> IngestResponse:
@@ -493,6 +501,7 @@ def ingest_records(records: Sequence[Any], context: IngestContext) -> IngestResp
         source_ip=context.source_ip,
         max_event_age=context.max_event_age,
         locate=context.locate,
+        sent_at=context.sent_at,
     )
     return stream_batch(batch, len(records), context)
 
@@ -564,12 +573,32 @@ def _as_orjson_reads(values: Any) -> bool:
 
 class _EventsBody(BaseModel):
     records: list[IncomingEvent] = Field(min_length=1, max_length=MAX_RECORDS_PER_REQUEST)
+    sent_at: Any = None  # read by parse_sent_at, one rule on both paths
+
+
+def parse_sent_at(value: Any) -> datetime | None:
+    """A body's ``sent_at``: an ISO-8601 time with its zone (``Z`` or an offset), or none."""
+    if value is None:
+        return None
+    parsed = None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise RequestError(
+            "sent_at",
+            f"sent_at must be an ISO-8601 time with its zone (the device's clock), got {shown}",
+        )
+    return parsed.astimezone(UTC)
 
 
 _EVENTS_BODY_WITHOUT_CONTROL_CHECK = without_control_check(_EventsBody)
 
 
-def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
+def valid_events_body(raw_body: bytes) -> _EventsBody | None:
     """The records of a body in which every record is valid, parsed by pydantic-core straight
     from the JSON (no dicts in between: the common case at half the cost); None when anything
     in it is not, and the record-by-record path names what."""
@@ -579,10 +608,10 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
         else _EVENTS_BODY_WITHOUT_CONTROL_CHECK
     )
     try:
-        records = validator.validate_json(raw_body).records
+        body = validator.validate_json(raw_body)
     except ValidationError:
         return None
-    for record in records:
+    for record in body.records:
         if not names_its_type(record):
             return None
         # Free-form values orjson would read otherwise: the record-by-record path answers.
@@ -591,7 +620,7 @@ def valid_events_body(raw_body: bytes) -> list[IncomingEvent] | None:
             extra and not _as_orjson_reads(extra)
         ):
             return None
-    return records
+    return body
 
 
 def handle_events_request(
@@ -600,7 +629,7 @@ def handle_events_request(
     content_type: str | None = None,
     content_encoding: str | None = None,
 ) -> IngestResponse:
-    """``POST /events`` with ``{"records": [...]}``, gzipped or not."""
+    """``POST /events`` with ``{"records": [...], "sent_at": ...}``, gzipped or not."""
     with CyclicGcPause():
         try:
             check_content_type(content_type)
@@ -610,17 +639,20 @@ def handle_events_request(
                 valid = valid_events_body(raw_body)
                 if valid is not None:
                     batch = enrich_parsed(
-                        list(enumerate(valid)),
+                        list(enumerate(valid.records)),
                         received_at=context.received_at,
                         source_ip=context.source_ip,
                         max_event_age=context.max_event_age,
                         locate=context.locate,
+                        sent_at=parse_sent_at(valid.sent_at),
                     )
-                    return stream_batch(batch, len(valid), context)
-            records = records_from_body(load_json_body(raw_body))
+                    return stream_batch(batch, len(valid.records), context)
+            body = load_json_body(raw_body)
+            records = records_from_body(body)
+            sent_at = parse_sent_at(body.get("sent_at"))
         except RequestError as error:
             return _whole_request_error(error)
-        return ingest_records(records, context)
+        return ingest_records(records, replace(context, sent_at=sent_at))
 
 
 def handle_track_request(

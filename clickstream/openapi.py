@@ -409,7 +409,14 @@ def openapi_document(
                                         "minItems": 1,
                                         "maxItems": MAX_RECORDS_PER_REQUEST,
                                         "items": _ref("IncomingEvent"),
-                                    }
+                                    },
+                                    "sent_at": {
+                                        "type": "string",
+                                        "format": "date-time",
+                                        "description": "the device's clock when it sent the "
+                                        "request: each record's timestamp is corrected by "
+                                        "its error (received_at - (sent_at - timestamp))",
+                                    },
                                 },
                             }
                         }

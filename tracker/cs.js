@@ -12,7 +12,7 @@
   var KEY = ds.key || "";
   var COOKIELESS = on(ds.cookieless);
   var BATCH = +ds.batchSize || 10;
-  var FLUSH_MS = +ds.flushMs || 2000;
+  var FLUSH_MS = ds.flushMs != null && ds.flushMs !== "" && isFinite(+ds.flushMs) ? +ds.flushMs : 2000;
   var IDLE_MS = 30 * 60 * 1000; // a session ends after 30 minutes without an event
   var QUEUE_MAX = 500; // events kept while offline; the oldest go first
   var BEACON_MAX = 60000; // sendBeacon and keepalive carry at most 64 KB
@@ -144,7 +144,7 @@
     timer = null;
     if (Object.keys(inFlight).length || !queue.length) return;
     if (nav.onLine === false) return; // the "online" event flushes
-    var batch = firstThatFit(queue, 100, BODY_MAX), body = JSON.stringify({ records: batch });
+    var batch = firstThatFit(queue, 100, BODY_MAX), body = JSON.stringify({ records: batch, sent_at: new Date().toISOString() });
     var keepalive = body.length < BEACON_MAX;
     batch.forEach(function (r) { inFlight[r.event_id] = keepalive ? 2 : 1; });
     fetch(url(), { method: "POST", body: body, headers: { "Content-Type": "text/plain" }, keepalive: keepalive })
@@ -200,7 +200,7 @@
     var waiting = queue.filter(function (r) { return !inFlight[r.event_id]; });
     var batch = firstThatFit(waiting, waiting.length, BEACON_MAX);
     if (!batch.length) return;
-    var body = JSON.stringify({ records: batch }), queued = false;
+    var body = JSON.stringify({ records: batch, sent_at: new Date().toISOString() }), queued = false;
     try { queued = nav.sendBeacon(url(), new Blob([body], { type: "text/plain" })); } catch (e) {}
     if (!queued) {
       try {
@@ -223,11 +223,13 @@
     return p;
   }
 
+  var cameFrom = referrer; // the referrer of this URL's page views, when one is sent again
   function page(props) {
     var here = location.href.split("#")[0];
     var p = own(props, { title: d.title });
     if (typeof props === "string") p.name = props; // Segment's page(name)
-    enqueue("page_view", p, referrer ? { referrer: referrer } : null);
+    if (here !== lastUrl) cameFrom = referrer;
+    enqueue("page_view", p, cameFrom ? { referrer: cameFrom } : null);
     referrer = here;
     lastUrl = here;
   }
@@ -255,7 +257,7 @@
       var p = attributes(t);
       return enqueue(typeOf(named, p), p);
     }
-    var p = { element: t.tagName.toLowerCase(), text: (t.innerText || t.value || "").trim().slice(0, 100) };
+    var p = { element: t.tagName.toLowerCase(), text: Array.from((t.innerText || t.value || "").trim()).slice(0, 100).join("") }; // whole characters
     if (t.id) p.element_id = t.id;
     var type = "click";
     if (t.href) {

@@ -119,8 +119,9 @@ def test_the_page_view_of_a_load_waits_for_its_batch_like_any_event(shop, local_
     with shop.expect_request(lambda r: "/events" in r.url and r.method == "POST") as sent:
         start(shop, local_stack, options="pairs")
         shop.evaluate("cs.track('Second')")
-    records = json.loads(sent.value.post_data or "{}")["records"]
-    assert [r["event_type"] for r in records] == ["page_view", "second"]
+    body = json.loads(sent.value.post_data or "{}")
+    assert [r["event_type"] for r in body["records"]] == ["page_view", "second"]
+    assert body["sent_at"] >= body["records"][-1]["timestamp"]  # the device's clock, to correct
 
 
 def test_events_tracked_as_the_page_unloads_are_sent_by_beacon(shop, local_stack):

@@ -384,3 +384,35 @@ def test_posthog_capture_v1_takes_a_bearer_key_and_answers_each_event(api):
         refused = api["client"].http.post(path, body=body, headers=sent)
         assert refused.status_code == status, refused.body
         assert json.loads(refused.body)["errors"][0]["field"] == "Authorization"
+
+
+@pytest.mark.parametrize("path", ["fast", "record by record"])
+def test_events_sent_with_the_devices_clock_are_corrected_for_its_error(api, path):
+    """The tracker sends sent_at: a device 30 hours fast (its events 'in the future', once
+    refused) or slow has its times moved by its clock's error, as Segment corrects them."""
+    from datetime import UTC, datetime, timedelta
+
+    device_now = datetime.now(UTC) + timedelta(hours=30)
+    records = [
+        {
+            "event_type": "click",
+            "session_id": "s",
+            "timestamp": (device_now - timedelta(seconds=s)).isoformat(),
+        }
+        for s in (5, 65)
+    ]
+    if path == "record by record":
+        records.append({"event_type": "No Such!"})  # one bad record: the slower path
+    headers = {"Content-Type": "application/json", "X-Write-Key": api["write"]}
+    body = {"records": records, "sent_at": device_now.isoformat()}
+    response = api["client"].http.post("/events", body=json.dumps(body), headers=headers)
+    assert json.loads(response.body)["processed"] == 2, response.body
+    ages = sorted((datetime.now(UTC) - e.timestamp).total_seconds() for e in stream_events())
+    assert 4 < ages[0] < 15 and 64 < ages[1] < 75
+    for sent_at in ("yesterday", "2026-12-02T10:00:00", 5):
+        bad = {"records": records[:1], "sent_at": sent_at}
+        refused = api["client"].http.post("/events", body=json.dumps(bad), headers=headers)
+        assert (
+            refused.status_code == 400
+            and json.loads(refused.body)["errors"][0]["field"] == "sent_at"
+        )
