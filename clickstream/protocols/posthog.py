@@ -82,7 +82,10 @@ MAPPED_PROPERTY_KINDS = {
             "$screen_name",
         )
     },
-    **{f"properties.{name}": "id" for name in ("$session_id", "$device_id", "distinct_id")},
+    **{
+        f"properties.{name}": "id"
+        for name in ("$session_id", "$device_id", "distinct_id", "product_id")
+    },
 }
 # An event's fields, as their kind (``wrongly_typed``).
 MESSAGE_KINDS = {

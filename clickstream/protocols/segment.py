@@ -56,6 +56,12 @@ FIXED_TYPES = {
 PAGE_PROPERTY_KINDS = dict.fromkeys(
     ("properties.path", "properties.url", "properties.referrer"), "text"
 )
+# The e-commerce events whose revenue (or total, or value) is counted: not a number, it would
+# be left out of revenue.
+VALUED = ("purchase", "add_to_cart", "checkout")
+VALUE_PROPERTY_KINDS = dict.fromkeys(
+    ("properties.revenue", "properties.total", "properties.value"), "number"
+)
 # Segment's mobile libraries name the platform as the device type.
 MOBILE_DEVICE_TYPES = {"ios": "mobile", "android": "mobile", "ipados": "tablet"}
 _CONTEXT_KEPT = ("locale", "timezone", "screen", "library", "campaign", "app", "os", "network")
@@ -80,6 +86,7 @@ CONTEXT_KINDS = {
 # A message's fields, as their kind (``wrongly_typed``).
 MESSAGE_KINDS = {
     **dict.fromkeys(("properties", "context", "traits", "integrations"), "object"),
+    "properties.product_id": "id",
     **dict.fromkeys(("userId", "anonymousId", "messageId"), "id"),
     **dict.fromkeys(("originalTimestamp", "timestamp", "sentAt"), "time"),
     **CONTEXT_KINDS,
@@ -159,6 +166,8 @@ def map_message(
     wrong = wrongly_typed(index, message, **MESSAGE_KINDS)
     if wrong is None and call == "page":
         wrong = wrongly_typed(index, message, **PAGE_PROPERTY_KINDS)
+    if wrong is None and call == "track" and event_type_for(str(message.get("event"))) in VALUED:
+        wrong = wrongly_typed(index, message, **VALUE_PROPERTY_KINDS)
     if wrong is not None:
         return wrong
     if call == "track":

@@ -123,7 +123,9 @@ def map_messages(
                 RecordError(index, "aid", "every event of a request must carry the same write key")
             )
         else:
-            answer.append(map_event(index, message, received_at, user_agent, key_in_app_id))
+            answer.append(
+                map_event(index, message, received_at, user_agent, key_in_app_id, decoded.key)
+            )
     return answer
 
 
@@ -131,6 +133,9 @@ def _json_parameter(
     event: dict[str, Any], plain: str, encoded: str, index: int
 ) -> tuple[Any, RecordError | None]:
     """``ue_pr``/``co`` as JSON, or ``ue_px``/``cx`` as base64 JSON."""
+    for name, kind in ((plain, "JSON"), (encoded, "base64 JSON")):
+        if event.get(name) not in (None, "") and not isinstance(event[name], str):
+            return None, RecordError(index, name, f"must be a string of {kind}")
     try:
         if isinstance(event.get(plain), str):
             return parse_json(event[plain], plain), None
@@ -159,6 +164,7 @@ def map_event(
     received_at: datetime,
     user_agent: str | None,
     key_in_app_id: bool = True,
+    write_key: str | None = None,
 ) -> dict[str, Any] | RecordError:
     if not isinstance(event, dict):
         return RecordError(index, "record", "each event must be a JSON object of parameters")
@@ -171,8 +177,8 @@ def map_event(
         for target, name in KEPT_PARAMETERS.items()
         if event.get(target) not in (None, "")
     }
-    if not key_in_app_id and event.get("aid"):
-        properties["app_id"] = event["aid"]
+    if not key_in_app_id and event.get("aid") and event["aid"] != write_key:
+        properties["app_id"] = event["aid"]  # (the key itself, sent as aid too, is not kept)
     entities = _entities(index, event, properties)
     if isinstance(entities, RecordError):
         return entities
@@ -231,11 +237,19 @@ def _entities(
     contexts, error = _json_parameter(event, "co", "cx", index)
     if error:
         return error
+    if contexts is None:
+        return {}
+    sent = "co" if isinstance(event.get("co"), str) else "cx"
+    if not isinstance(contexts, dict) or not isinstance(contexts.get("data"), list):
+        return RecordError(index, sent, 'must be {"schema": ..., "data": [entities]}')
     entities: dict[str, list[dict[str, Any]]] = {}
-    for item in as_list(as_dict(contexts).get("data")):
+    for position, item in enumerate(contexts["data"]):
         name = _schema_name(item.get("schema")) if isinstance(item, dict) else ""
-        if name:
-            entities.setdefault(name, []).append(as_dict(item.get("data")))
+        if not name or not isinstance(item.get("data"), dict):
+            return RecordError(
+                index, f"{sent}.data.{position}", 'must be {"schema": "iglu:...", "data": {...}}'
+            )
+        entities.setdefault(name, []).append(item["data"])
     if entities:
         properties["contexts"] = entities
         if (too_large := _entities_too_large(properties)) is not None:

@@ -884,3 +884,14 @@ def test_a_lone_surrogate_refuses_its_record_by_name_and_keeps_the_others(protoc
         response = handle_sdk_request(protocol, request(raw=body.encode()), context(stream), allow)
     assert [(e["index"], e["field"]) for e in response.body["errors"]] == [(1, field)]
     assert len(stream.records) == 1
+
+
+def test_a_snowplow_app_id_that_is_the_write_key_is_not_kept():
+    """The key sent by header, and as aid too (the tracker's configuration): never stored."""
+    events = [{"e": "pv", "aid": "wk"}, {"e": "pv", "aid": "my-site"}]
+    sdk_request = SdkRequest(
+        body=json.dumps({"data": events}).encode(), headers={"x-write-key": "wk"}
+    )
+    decoded = snowplow.decode(sdk_request, "POST")
+    kept = [valid(r)["properties"].get("app_id") for r in snowplow.map_messages(decoded, NOW, None)]
+    assert kept == [None, "my-site"]

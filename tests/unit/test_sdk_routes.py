@@ -263,6 +263,31 @@ TIME = "must be an ISO-8601 time or epoch milliseconds, got "
         ("snowplow", {"se_va": "abc"}, "se_va", "must be a number, got 'abc'"),
         ("snowplow", {"e": "tr", "tr_tt": "abc"}, "tr_tt", "must be a number, got 'abc'"),
         ("snowplow", {"dtm": "soon"}, "dtm", TIME + "'soon'"),
+        (
+            "segment",
+            {"event": "Order Completed", "properties": {"revenue": "abc"}},
+            "properties.revenue",
+            "must be a number, got 'abc'",
+        ),
+        (
+            "segment",
+            {"properties": {"product_id": [1]}},
+            "properties.product_id",
+            "must be a string or a number, got an array",
+        ),
+        ("snowplow", {"co": {"data": []}}, "co", "must be a string of JSON"),
+        (
+            "snowplow",
+            {"co": json.dumps({"data": {"a": 1}})},
+            "co",
+            'must be {"schema": ..., "data": [entities]}',
+        ),
+        (
+            "snowplow",
+            {"co": json.dumps({"data": [{"schema": "iglu:a/b/jsonschema/1-0-0", "data": "x"}]})},
+            "co.data.0",
+            'must be {"schema": "iglu:...", "data": {...}}',
+        ),
     ],
 )
 def test_a_field_of_the_wrong_kind_is_a_400_naming_it_and_the_good_event_is_kept(
