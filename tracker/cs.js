@@ -73,12 +73,22 @@
 
   var queue = [];
   try { queue = COOKIELESS ? [] : JSON.parse(read("_cs_q") || "[]"); } catch (e) {}
+  // The stored queue is shared by the site's open tabs: each keeps the others' events there
+  // (they send them, or the next page load does) and takes out only what it settled itself.
+  var settled = {};
   function save() {
     if (queue.length > QUEUE_MAX) {
       stats.dropped += queue.length - QUEUE_MAX;
       queue = queue.slice(queue.length - QUEUE_MAX);
     }
-    if (!COOKIELESS) write("_cs_q", JSON.stringify(queue));
+    if (COOKIELESS) return;
+    var stored = [], mine = {};
+    try { stored = JSON.parse(read("_cs_q") || "[]"); } catch (e) {}
+    queue.forEach(function (r) { mine[r.event_id] = 1; });
+    var all = (Array.isArray(stored) ? stored : []).filter(function (r) {
+      return r && r.event_id && !mine[r.event_id] && !settled[r.event_id];
+    }).concat(queue);
+    write("_cs_q", JSON.stringify(all.slice(Math.max(0, all.length - QUEUE_MAX))));
   }
 
   function context() {
@@ -181,7 +191,7 @@
       failures = 0;
     }
     var done = {}, present = {};
-    batch.forEach(function (r) { if (!retry[r.event_id]) done[r.event_id] = 1; });
+    batch.forEach(function (r) { if (!retry[r.event_id]) done[r.event_id] = settled[r.event_id] = 1; });
     queue.forEach(function (r) { present[r.event_id] = 1; });
     // A page hidden mid-request let go of the batch; what must be sent again comes back.
     var back = batch.filter(function (r) { return retry[r.event_id] && !present[r.event_id]; });
@@ -194,7 +204,7 @@
   function sendNow() {
     // A keepalive request outlives the page: what it carries is not stored to send again
     // (offline too: the browser may hold the request and send it when back online).
-    queue = queue.filter(function (r) { return inFlight[r.event_id] !== 2; });
+    queue = queue.filter(function (r) { return inFlight[r.event_id] !== 2 || !(settled[r.event_id] = 1); });
     save();
     if (nav.onLine === false) return;
     var waiting = queue.filter(function (r) { return !inFlight[r.event_id]; });
@@ -210,7 +220,7 @@
     }
     if (queued) {
       var handed = {};
-      batch.forEach(function (r) { handed[r.event_id] = 1; });
+      batch.forEach(function (r) { handed[r.event_id] = settled[r.event_id] = 1; });
       queue = queue.filter(function (r) { return !handed[r.event_id]; });
       save();
     }
