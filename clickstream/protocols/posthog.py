@@ -174,11 +174,11 @@ def decode_v1(request: SdkRequest) -> Decoded:
     # This attempt's time; the batch's first (created_at) where the header is unreadable.
     sent_at = request.header("posthog-request-timestamp")
     if parse_instant(sent_at) is None:
+        batch_wrongly_typed(body, created_at="time")
         sent_at = body.get("created_at")
     shared: dict[str, Any] = {"sent_at": sent_at} if sent_at is not None else {}
     if sdk := request.header("posthog-sdk-info"):  # "posthog-python/7.91.1", for $lib
         shared["sdk_info"] = sdk
-    batch_wrongly_typed(shared, sent_at="time")
     return Decoded(
         messages=body["batch"],
         key=bearer_token(request.header("authorization")),

@@ -835,6 +835,9 @@ def test_capture_v1_sends_at_the_attempts_time_else_the_batchs_and_answers_each_
         )
         decoded = posthog.decode_v1(sdk_request)
         assert (decoded.batch["sent_at"], decoded.key) == (sent, "wk")
+    with pytest.raises(RequestError) as refused:
+        posthog.decode_v1(SdkRequest(body=json.dumps({**body, "created_at": 5}).encode()))
+    assert refused.value.field == "created_at"
     decoded.messages = [{"uuid": "same"}, {"uuid": "same"}, {"uuid": "other"}]
     errors = [
         {"index": 0, "field": "event", "message": "m", "retryable": False},
