@@ -28,6 +28,7 @@ from clickstream.schema import (
     MAX_FUTURE_SKEW,
     MAX_PROPERTIES_BYTES,
     MAX_PROPERTIES_DEPTH,
+    SURROGATE_MESSAGE,
     Event,
     IncomingEvent,
     Location,
@@ -190,11 +191,6 @@ def surrogate_path(value: Any, path: str = "") -> str | None:
         if (found := surrogate_path(item, name)) is not None:
             return found
     return None
-
-
-SURROGATE_MESSAGE = (
-    "holds half of a UTF-16 surrogate pair (a character cut in two?), which is not text"
-)
 
 
 def load_json_body(raw: bytes | None) -> Any:

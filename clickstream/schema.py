@@ -75,6 +75,9 @@ SCHEMA_VERSION = 1
 # validator per field: ingest's hot path runs it on every string of every record.
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 CONTROL_MESSAGE = "must not contain control characters (U+0000-U+001F, U+007F)"
+SURROGATE_MESSAGE = (
+    "holds half of a UTF-16 surrogate pair (a character cut in two?), which is not text"
+)
 # The stored form (Event, Device, Location), read back from the stream and the archive.
 Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_PATTERN)]
 
@@ -332,10 +335,21 @@ class RecordError:
     retryable: bool = False  # the record was valid; sending it again may succeed
 
     def as_dict(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {"index": self.index, "field": self.field, "message": self.message}
+        answer: dict[str, Any] = {
+            "index": self.index,
+            "field": _as_text(self.field),  # a field named by a key sent with a lone surrogate
+            "message": _as_text(self.message),
+        }
         if self.retryable:
             answer["retryable"] = True
         return answer
+
+
+def _as_text(value: str) -> str:
+    """``value`` with each lone surrogate as U+FFFD, so that an answer naming it encodes."""
+    if value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value):
+        return value
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def json_depth(value: Any) -> int:
@@ -453,6 +467,8 @@ def _message(error: Any) -> str:
         return CONTROL_MESSAGE
     if pattern == EVENT_TYPE_PATTERN:
         return EVENT_TYPE_MESSAGE
+    if error.get("type") == "string_unicode":  # (pydantic's words for a lone surrogate)
+        return SURROGATE_MESSAGE
     return str(error["msg"])
 
 

@@ -19,7 +19,6 @@ from clickstream.errors import RequestError
 from clickstream.headers import header
 from clickstream.ingest import (
     MAX_BODY_BYTES,
-    SURROGATE_MESSAGE,
     check_content_type,
     decoded_body,
     loads_json,
@@ -30,6 +29,7 @@ from clickstream.schema import (
     CUSTOM_EVENT_TYPE,
     NO_CONTROL_PATTERN,
     STANDARD_EVENT_TYPES,
+    SURROGATE_MESSAGE,
     RecordError,
     json_type_name,
 )

@@ -441,3 +441,20 @@ def test_events_sent_with_the_devices_clock_are_corrected_for_its_error(api, pat
             refused.status_code == 400
             and json.loads(refused.body)["errors"][0]["field"] == "sent_at"
         )
+
+
+def test_a_lone_surrogate_in_a_key_is_named_in_an_answer_that_encodes(api):
+    """The field named by a key sent with a lone surrogate is answered with U+FFFD in its
+    place: an answer holding the surrogate itself could not be encoded (a 500)."""
+    records = (
+        '[{"event_type": "click", "session_id": "s"},'
+        ' {"event_type": "click", "properties": {"k\\udb50": 1}},'
+        ' {"event_type": "click", "x\\udb50": 2},'
+        ' {"event_type": "click", "device": {"k\\udb50": {"v": "\\udb50"}}}]'
+    )
+    headers = {"Content-Type": "application/json", "X-Write-Key": api["write"]}
+    response = api["client"].http.post("/events", body=f'{{"records": {records}}}', headers=headers)
+    assert response.status_code == 200, response.body
+    answer = json.loads(response.body)
+    assert answer["processed"] + len(answer["errors"]) == 4
+    assert "\ufffd" in answer["errors"][0]["field"]
