@@ -6,6 +6,7 @@ bounded, jittered retries are reported back to the client as not accepted.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -336,7 +337,8 @@ def enrich_parsed(
             incoming, received_at=received_at, source_ip=source_ip, locate=locate
         )
         if sent_at is not None and incoming.timestamp is not None:
-            event["timestamp"] = received_at - max(timedelta(0), sent_at - event["timestamp"])
+            with contextlib.suppress(OverflowError):  # made in year 1, sent in 9999: as sent
+                event["timestamp"] = received_at - max(timedelta(0), sent_at - event["timestamp"])
         data, limits = encode_within_limits(index, event, bounds=bounds)
         if limits:
             batch.errors.extend(limits)

@@ -434,6 +434,15 @@ def test_events_sent_with_the_devices_clock_are_corrected_for_its_error(api, pat
     assert json.loads(response.body)["processed"] == 2, response.body
     ages = sorted((datetime.now(UTC) - e.timestamp).total_seconds() for e in stream_events())
     assert 4 < ages[0] < 15 and 64 < ages[1] < 75
+    # Clocks no correction can follow (made in year 1, sent in 9999): the time as sent, no 500.
+    far = {
+        "records": [{**records[0], "timestamp": "0001-01-01T00:00:00Z"}],
+        "sent_at": "9999-12-31T23:59:59Z",
+    }
+    answer = api["client"].http.post("/events", body=json.dumps(far), headers=headers)
+    assert (
+        answer.status_code == 400 and json.loads(answer.body)["errors"][0]["field"] == "timestamp"
+    )
     for sent_at in ("yesterday", "2026-12-02T10:00:00", 5):
         bad = {"records": records[:1], "sent_at": sent_at}
         refused = api["client"].http.post("/events", body=json.dumps(bad), headers=headers)
