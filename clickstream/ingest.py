@@ -6,7 +6,6 @@ bounded, jittered retries are reported back to the client as not accepted.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import math
@@ -34,6 +33,7 @@ from clickstream.schema import (
     IncomingEvent,
     Location,
     RecordError,
+    holds_surrogate,
     json_depth,
     may_hold_control_characters,
     names_its_type,
@@ -177,7 +177,7 @@ def loads_json(data: bytes | str) -> Any:
 def surrogate_path(value: Any, path: str = "") -> str | None:
     """The dotted path to the first string (or key) in ``value`` holding a lone surrogate."""
     if isinstance(value, str):
-        return path if any("\ud800" <= c <= "\udfff" for c in value) else None
+        return path if holds_surrogate(value) else None
     items = (
         value.items()
         if isinstance(value, dict)
@@ -192,6 +192,24 @@ def surrogate_path(value: Any, path: str = "") -> str | None:
         if (found := surrogate_path(item, name)) is not None:
             return found
     return None
+
+
+def skew_corrected(
+    created: datetime | None, sent: datetime | None, received_at: datetime
+) -> datetime | None:
+    """When the device's clock is wrong by the same amount at creation and sending, the
+    event happened ``sent - created`` before it reached us (Segment's and Snowplow's rule)."""
+    if created is None:
+        return None
+    if sent is None:
+        return created
+    age = sent - created
+    if age < timedelta(0):
+        age = timedelta(0)
+    try:
+        return received_at - age
+    except OverflowError:  # created in year 1, sent in 9999: not a clock to correct by
+        return created
 
 
 def load_json_body(raw: bytes | None) -> Any:
@@ -336,9 +354,12 @@ def enrich_parsed(
         event = canonical_event(
             incoming, received_at=received_at, source_ip=source_ip, locate=locate
         )
-        if sent_at is not None and incoming.timestamp is not None:
-            with contextlib.suppress(OverflowError):  # made in year 1, sent in 9999: as sent
-                event["timestamp"] = received_at - max(timedelta(0), sent_at - event["timestamp"])
+        if (
+            sent_at is not None
+            and incoming.timestamp is not None
+            and (corrected := skew_corrected(event["timestamp"], sent_at, received_at))
+        ):
+            event["timestamp"] = corrected
         data, limits = encode_within_limits(index, event, bounds=bounds)
         if limits:
             batch.errors.extend(limits)

@@ -345,9 +345,14 @@ class RecordError:
         return answer
 
 
+def holds_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone UTF-16 surrogate (which no UTF-8 can encode)."""
+    return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _as_text(value: str) -> str:
     """``value`` with each lone surrogate as U+FFFD, so that an answer naming it encodes."""
-    if value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value):
+    if not holds_surrogate(value):
         return value
     return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 

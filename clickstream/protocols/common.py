@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,7 +22,6 @@ from clickstream.ingest import (
     check_content_type,
     decoded_body,
     loads_json,
-    surrogate_path,
 )
 from clickstream.schema import (
     CONTROL_MESSAGE,
@@ -31,6 +30,7 @@ from clickstream.schema import (
     STANDARD_EVENT_TYPES,
     SURROGATE_MESSAGE,
     RecordError,
+    holds_surrogate,
     json_type_name,
 )
 
@@ -162,24 +162,6 @@ def parse_instant(value: Any) -> datetime | None:
     return None
 
 
-def skew_corrected(
-    created: datetime | None, sent: datetime | None, received_at: datetime
-) -> datetime | None:
-    """When the device's clock is wrong by the same amount at creation and sending, the
-    event happened ``sent - created`` before it reached us (Segment's and Snowplow's rule)."""
-    if created is None:
-        return None
-    if sent is None:
-        return created
-    age = sent - created
-    if age < timedelta(0):
-        age = timedelta(0)
-    try:
-        return received_at - age
-    except OverflowError:  # created in year 1, sent in 9999: not a clock to correct by
-        return created
-
-
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -234,7 +216,7 @@ def named_with_control_character(index: int, field_name: str, name: str) -> Reco
     (the type made from it would drop the character, the name kept as sent would not)."""
     if re.fullmatch(NO_CONTROL_PATTERN, name) is None:
         return RecordError(index, field_name, CONTROL_MESSAGE)
-    if surrogate_path(name) is not None:
+    if holds_surrogate(name):
         return RecordError(index, field_name, SURROGATE_MESSAGE)
     return None
 

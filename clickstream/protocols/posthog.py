@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from clickstream.errors import RequestError
-from clickstream.ingest import inflate
+from clickstream.ingest import inflate, skew_corrected
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -32,7 +32,6 @@ from clickstream.protocols.common import (
     non_negative,
     parse_instant,
     parse_json,
-    skew_corrected,
     unwrap_body,
     wrongly_typed,
 )

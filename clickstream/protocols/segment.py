@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from clickstream.errors import RequestError
+from clickstream.ingest import skew_corrected
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -26,7 +27,6 @@ from clickstream.protocols.common import (
     non_negative,
     parse_instant,
     parse_json,
-    skew_corrected,
     unwrap_body,
     wrongly_typed,
 )

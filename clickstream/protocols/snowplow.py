@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from clickstream.errors import RequestError
+from clickstream.ingest import skew_corrected
 from clickstream.protocols.common import (
     Decoded,
     SdkRequest,
@@ -27,7 +28,6 @@ from clickstream.protocols.common import (
     non_negative,
     parse_instant,
     parse_json,
-    skew_corrected,
     unwrap_body,
     wrongly_typed,
 )

@@ -16,14 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
-from clickstream.ingest import IngestContext, handle_events_request, inflate
+from clickstream.ingest import IngestContext, handle_events_request, inflate, skew_corrected
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     SdkRequest,
     as_text,
     event_type_for,
     parse_instant,
-    skew_corrected,
     wrongly_typed,
 )
 from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
