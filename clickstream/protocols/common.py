@@ -174,40 +174,62 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def wrongly_typed(index: int, message: Mapping[str, Any], **expected: str) -> RecordError | None:
-    """The first field of ``message`` that is sent but not of the kind its SDK sends: an
-    ``object``, a ``time`` (ISO-8601 or epoch milliseconds), a ``number`` (or a numeric
+class FieldKinds:
+    """Fields by dotted path (``context.page.url``), each with the kind it must be sent as:
+    an ``object``, a ``time`` (ISO-8601 or epoch milliseconds), a ``number`` (or a numeric
     string), an ``id`` (a string or number), ``text`` (a string; a number is taken as one).
-    A dotted name is a field inside objects (``context.page.url``); absent, null and "" are
-    not sent. Without this the mapping would drop the field's value, or put the server's time
-    in its place."""
-    for name, kind in expected.items():
-        is_kind, shown = _KINDS[kind]
-        value = _sent(message, name)
-        if value is None or value == "" or is_kind(value):
+    Kept as a tree of the paths, so that a check looks only into the objects a message holds
+    (looked up path by path, the check took 40 % of a Segment message's mapping)."""
+
+    def __init__(self, kinds: Mapping[str, str]) -> None:
+        self.kinds = dict(kinds)
+        self.tree: _KindTree = {}
+        for path, kind in self.kinds.items():
+            if kind not in _KINDS:
+                raise ValueError(f"{path}: no kind {kind!r}")
+            node, *parents = reversed(path.split("."))
+            level = self.tree
+            for parent in reversed(parents):
+                level = level.setdefault(parent, [None, {}])[1]
+            level.setdefault(node, [None, {}])[0] = kind
+
+
+# A field's name: [its kind or None (only its fields are checked), its fields].
+_KindTree = dict[str, list[Any]]
+
+
+def wrongly_typed(index: int, message: dict[str, Any], expected: FieldKinds) -> RecordError | None:
+    """The first field of ``message`` that is sent but not of the kind its SDK sends
+    (``FieldKinds``); absent, null and "" are not sent. Without this the mapping would drop
+    the field's value, or put the server's time in its place."""
+    return _first_wrong(index, message, expected.tree, "")
+
+
+def _first_wrong(
+    index: int, message: dict[str, Any], tree: _KindTree, prefix: str
+) -> RecordError | None:
+    for name, (kind, fields) in tree.items():
+        value = message.get(name)
+        if value is None or value == "":
             continue
-        got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
-        return RecordError(index, name, f"must be {shown}, got {got}")
+        if kind is not None and not _KINDS[kind][0](value):
+            return RecordError(index, prefix + name, _wanted(kind, value))
+        if fields and isinstance(value, dict):
+            wrong = _first_wrong(index, value, fields, f"{prefix}{name}.")
+            if wrong is not None:
+                return wrong
     return None
 
 
-def _sent(message: Mapping[str, Any], name: str) -> Any:
-    """``message``'s field ``name``, looked up through objects at each dot (None where one of
-    them is absent or no object: that one is checked on its own)."""
-    if "." not in name or name in message:
-        return message.get(name)
-    value: Any = message
-    for part in name.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+def _wanted(kind: str, value: Any) -> str:
+    got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
+    return f"must be {_KINDS[kind][1]}, got {got}"
 
 
-def batch_wrongly_typed(batch: Mapping[str, Any], **expected: str) -> None:
+def batch_wrongly_typed(batch: dict[str, Any], expected: FieldKinds) -> None:
     """A batch-level field of the wrong kind (``wrongly_typed``) refuses the request: it
     applies to every message."""
-    if (wrong := wrongly_typed(0, batch, **expected)) is not None:
+    if (wrong := wrongly_typed(0, batch, expected)) is not None:
         raise RequestError(wrong.field, f"{wrong.field} {wrong.message}")
 
 

@@ -20,6 +20,7 @@ from clickstream.errors import RequestError
 from clickstream.ingest import inflate, skew_corrected
 from clickstream.protocols.common import (
     Decoded,
+    FieldKinds,
     SdkRequest,
     as_dict,
     as_text,
@@ -87,14 +88,18 @@ MAPPED_PROPERTY_KINDS = {
     },
 }
 # An event's fields, as their kind (``wrongly_typed``).
-MESSAGE_KINDS = {
-    **dict.fromkeys(("properties", "$set", "$set_once", "options"), "object"),
-    **dict.fromkeys(("properties.$set", "properties.$set_once"), "object"),
-    **dict.fromkeys(("distinct_id", "uuid", "session_id"), "id"),
-    **dict.fromkeys(("timestamp", "sent_at"), "time"),
-    "offset": "number",
-    **MAPPED_PROPERTY_KINDS,
-}
+MESSAGE_KINDS = FieldKinds(
+    {
+        **dict.fromkeys(("properties", "$set", "$set_once", "options"), "object"),
+        **dict.fromkeys(("properties.$set", "properties.$set_once"), "object"),
+        **dict.fromkeys(("distinct_id", "uuid", "session_id"), "id"),
+        **dict.fromkeys(("timestamp", "sent_at"), "time"),
+        "offset": "number",
+        **MAPPED_PROPERTY_KINDS,
+    }
+)
+SENT_AT_KINDS = FieldKinds({"sent_at": "time"})
+CREATED_AT_KINDS = FieldKinds({"created_at": "time"})
 # PostHog's internals, and the project key (a write key is never stored).
 _DROPPED_PREFIXES = ("$",)
 _DROPPED_NAMES = frozenset({"token", "api_key", "distinct_id"})
@@ -146,7 +151,7 @@ def decode(request: SdkRequest) -> Decoded:
         raise RequestError("body", "the body must be an event object, an array or {batch: []}")
     if not messages:
         raise RequestError("batch", "the batch is empty")
-    batch_wrongly_typed(shared, sent_at="time")
+    batch_wrongly_typed(shared, SENT_AT_KINDS)
     top = body if isinstance(body, dict) else {}
     first = messages[0] if isinstance(messages[0], dict) else {}
     sent = (
@@ -173,7 +178,7 @@ def decode_v1(request: SdkRequest) -> Decoded:
     # This attempt's time; the batch's first (created_at) where the header is unreadable.
     sent_at = request.header("posthog-request-timestamp")
     if parse_instant(sent_at) is None:
-        batch_wrongly_typed(body, created_at="time")
+        batch_wrongly_typed(body, CREATED_AT_KINDS)
         sent_at = body.get("created_at")
     shared: dict[str, Any] = {"sent_at": sent_at} if sent_at is not None else {}
     if sdk := request.header("posthog-sdk-info"):  # "posthog-python/7.91.1", for $lib
@@ -233,7 +238,7 @@ def _malformed(index: int, message: dict[str, Any]) -> RecordError | None:
         return RecordError(index, "event", "every event needs its name in event, a string")
     if wrong_name := named_with_control_character(index, "event", name):
         return wrong_name
-    return wrongly_typed(index, message, **MESSAGE_KINDS)
+    return wrongly_typed(index, message, MESSAGE_KINDS)
 
 
 def map_message(

@@ -16,6 +16,7 @@ from clickstream.errors import RequestError
 from clickstream.ingest import skew_corrected
 from clickstream.protocols.common import (
     Decoded,
+    FieldKinds,
     SdkRequest,
     as_dict,
     as_text,
@@ -53,14 +54,14 @@ FIXED_TYPES = {
     "alias": "alias",
 }
 # A page call's properties that become its page, URL and referrer.
-PAGE_PROPERTY_KINDS = dict.fromkeys(
-    ("properties.path", "properties.url", "properties.referrer"), "text"
+PAGE_PROPERTY_KINDS = FieldKinds(
+    dict.fromkeys(("properties.path", "properties.url", "properties.referrer"), "text")
 )
 # The e-commerce events whose revenue (or total, or value) is counted: not a number, it would
 # be left out of revenue.
 VALUED = ("purchase", "add_to_cart", "checkout")
-VALUE_PROPERTY_KINDS = dict.fromkeys(
-    ("properties.revenue", "properties.total", "properties.value"), "number"
+VALUE_PROPERTY_KINDS = FieldKinds(
+    dict.fromkeys(("properties.revenue", "properties.total", "properties.value"), "number")
 )
 # Segment's mobile libraries name the platform as the device type.
 MOBILE_DEVICE_TYPES = {"ios": "mobile", "android": "mobile", "ipados": "tablet"}
@@ -84,13 +85,19 @@ CONTEXT_KINDS = {
     "context.device.type": "text",
 }
 # A message's fields, as their kind (``wrongly_typed``).
-MESSAGE_KINDS = {
-    **dict.fromkeys(("properties", "context", "traits", "integrations"), "object"),
-    "properties.product_id": "id",
-    **dict.fromkeys(("userId", "anonymousId", "messageId"), "id"),
-    **dict.fromkeys(("originalTimestamp", "timestamp", "sentAt"), "time"),
-    **CONTEXT_KINDS,
-}
+MESSAGE_KINDS = FieldKinds(
+    {
+        **dict.fromkeys(("properties", "context", "traits", "integrations"), "object"),
+        "properties.product_id": "id",
+        **dict.fromkeys(("userId", "anonymousId", "messageId"), "id"),
+        **dict.fromkeys(("originalTimestamp", "timestamp", "sentAt"), "time"),
+        **CONTEXT_KINDS,
+    }
+)
+# A batch's fields shared by its messages.
+BATCH_KINDS = FieldKinds(
+    {"context": "object", "integrations": "object", "sentAt": "time", **CONTEXT_KINDS}
+)
 
 
 def basic_auth_user(authorization: str | None) -> str | None:
@@ -120,9 +127,7 @@ def decode(request: SdkRequest, path_type: str) -> Decoded:
         shared = {
             name: body[name] for name in ("context", "integrations", "sentAt") if name in body
         }
-        batch_wrongly_typed(
-            shared, context="object", integrations="object", sentAt="time", **CONTEXT_KINDS
-        )
+        batch_wrongly_typed(shared, BATCH_KINDS)
     else:
         messages, shared = [body], {}
     key, key_field = basic_auth_user(request.header("authorization")), "Authorization"
@@ -163,11 +168,11 @@ def map_message(
     call = message.get("type") if path_type == "batch" else path_type
     if call not in CALL_TYPES:
         return RecordError(index, "type", f"must be one of {', '.join(CALL_TYPES)}")
-    wrong = wrongly_typed(index, message, **MESSAGE_KINDS)
+    wrong = wrongly_typed(index, message, MESSAGE_KINDS)
     if wrong is None and call == "page":
-        wrong = wrongly_typed(index, message, **PAGE_PROPERTY_KINDS)
+        wrong = wrongly_typed(index, message, PAGE_PROPERTY_KINDS)
     if wrong is None and call == "track" and event_type_for(str(message.get("event"))) in VALUED:
-        wrong = wrongly_typed(index, message, **VALUE_PROPERTY_KINDS)
+        wrong = wrongly_typed(index, message, VALUE_PROPERTY_KINDS)
     if wrong is not None:
         return wrong
     if call == "track":

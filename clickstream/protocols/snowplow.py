@@ -18,6 +18,7 @@ from clickstream.errors import RequestError
 from clickstream.ingest import skew_corrected
 from clickstream.protocols.common import (
     Decoded,
+    FieldKinds,
     SdkRequest,
     as_dict,
     as_text,
@@ -82,12 +83,14 @@ KEPT_PARAMETERS = {
 }
 # The parameters read as a number, a time or an id, or mapped onto a canonical field: sent as
 # anything else (a tp2 body is JSON), they would be lost.
-PARAMETER_KINDS = {
-    **dict.fromkeys(("se_va", "tr_tt", "tr_tx", "tr_sh", "ti_pr", "ti_qu"), "number"),
-    **dict.fromkeys(("dtm", "stm", "ttm"), "time"),
-    **dict.fromkeys(("url", "refr", "ua", "ip"), "text"),
-    **dict.fromkeys(("eid", "uid", "duid", "tnuid", "nuid", "sid", "ti_sk"), "id"),
-}
+PARAMETER_KINDS = FieldKinds(
+    {
+        **dict.fromkeys(("se_va", "tr_tt", "tr_tx", "tr_sh", "ti_pr", "ti_qu"), "number"),
+        **dict.fromkeys(("dtm", "stm", "ttm"), "time"),
+        **dict.fromkeys(("url", "refr", "ua", "ip"), "text"),
+        **dict.fromkeys(("eid", "uid", "duid", "tnuid", "nuid", "sid", "ti_sk"), "id"),
+    }
+)
 
 
 def decode(request: SdkRequest, method: str) -> Decoded:
@@ -155,7 +158,7 @@ def _schema_name(schema: Any) -> str:
 def _malformed(index: int, event: dict[str, Any]) -> RecordError | None:
     if not as_text(event.get("e")):
         return RecordError(index, "e", "every event needs its type (e=pv, pp, se, ue, tr, ti)")
-    return wrongly_typed(index, event, **PARAMETER_KINDS)
+    return wrongly_typed(index, event, PARAMETER_KINDS)
 
 
 def map_event(

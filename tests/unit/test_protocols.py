@@ -19,6 +19,7 @@ from clickstream.errors import RequestError
 from clickstream.ingest import IngestContext, handle_events_request, inflate, skew_corrected
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
+    FieldKinds,
     SdkRequest,
     as_text,
     event_type_for,
@@ -662,7 +663,7 @@ JSON_VALUES = st.recursive(
 def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
     """Never an exception: a field sent as its kind (or not sent) is taken, any other is a
     RecordError naming the field, the kind wanted and what came."""
-    wrong = wrongly_typed(3, {"f": value}, f=kind)
+    wrong = wrongly_typed(3, {"f": value}, FieldKinds({"f": kind}))
     taken = {
         "object": isinstance(value, dict),
         "time": parse_instant(value) is not None,
@@ -675,6 +676,52 @@ def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
     else:
         assert wrong is not None and (wrong.index, wrong.field) == (3, "f")
         assert wrong.message.startswith("must be ") and ", got " in wrong.message
+
+
+def _sent_at(message: Any, path: str) -> Any:
+    for name in path.split("."):
+        if not isinstance(message, dict):
+            return None
+        message = message.get(name)
+    return message
+
+
+def _wrong_paths(message: dict[str, Any], kinds: dict[str, str]) -> set[str]:
+    """The paths whose value, looked up on its own, is sent and not of its kind."""
+    return {
+        path
+        for path, kind in kinds.items()
+        if _sent_at(message, path) not in (None, "")
+        and wrongly_typed(0, {"f": _sent_at(message, path)}, FieldKinds({"f": kind})) is not None
+    }
+
+
+NESTED_PATHS = ["a", "a.b", "a.c", "a.b.d", "e", "e.f"]
+
+
+@given(
+    st.dictionaries(st.sampled_from(NESTED_PATHS), st.sampled_from(["object", "time", "text"])),
+    st.recursive(
+        JSON_VALUES,
+        lambda children: st.dictionaries(st.sampled_from("abcdef"), children),
+        max_leaves=8,
+    ).filter(lambda value: isinstance(value, dict)),
+)
+def test_the_kinds_tree_finds_a_wrong_field_exactly_when_one_is_wrong_on_its_own(kinds, message):
+    """Walked as a tree (only into objects the message holds), the check refuses the message
+    when, and only when, some path's value looked up on its own is of another kind, and names
+    one of those paths."""
+    wrong = wrongly_typed(0, message, FieldKinds(kinds))
+    expected = _wrong_paths(message, kinds)
+    if not expected:
+        assert wrong is None
+    else:
+        assert wrong is not None and wrong.field in expected
+
+
+def test_a_kind_no_check_knows_is_refused_where_it_is_declared():
+    with pytest.raises(ValueError, match=r"context\.page: no kind 'url'"):
+        FieldKinds({"context.page": "url"})
 
 
 def _finite_number(value: Any) -> bool:
@@ -711,10 +758,10 @@ def _map_one(protocol: str, fields: dict[str, Any]) -> dict[str, Any] | RecordEr
 
 
 MAPPED_FIELDS = [
-    *(("segment", path, kind) for path, kind in segment.MESSAGE_KINDS.items()),
-    *(("segment", path, kind) for path, kind in segment.PAGE_PROPERTY_KINDS.items()),
-    *(("posthog", path, kind) for path, kind in posthog.MESSAGE_KINDS.items()),
-    *(("snowplow", path, kind) for path, kind in snowplow.PARAMETER_KINDS.items()),
+    *(("segment", path, kind) for path, kind in segment.MESSAGE_KINDS.kinds.items()),
+    *(("segment", path, kind) for path, kind in segment.PAGE_PROPERTY_KINDS.kinds.items()),
+    *(("posthog", path, kind) for path, kind in posthog.MESSAGE_KINDS.kinds.items()),
+    *(("snowplow", path, kind) for path, kind in snowplow.PARAMETER_KINDS.kinds.items()),
 ]
 
 # Every field the mappings put in a canonical field (or, for objects, read fields from), by
@@ -749,7 +796,7 @@ def test_every_field_a_protocol_reads_is_taken_or_refused_by_its_name(case, valu
     mapped = _map_one(protocol, _placed(path, value))
     if value is None or value == "":  # not sent: a required field is missed, not mistyped
         assert isinstance(mapped, dict) or not mapped.message.startswith("must be ")
-    elif wrongly_typed(0, {"f": value}, f=kind) is None:
+    elif wrongly_typed(0, {"f": value}, FieldKinds({"f": kind})) is None:
         assert isinstance(mapped, dict), (path, value, mapped)
     else:
         assert isinstance(mapped, RecordError) and mapped.field == path, (path, value, mapped)
