@@ -1,6 +1,7 @@
-"""``chalice deploy`` of a stage, with CORS headers on API Gateway's own 4XX/5XX answers put in
-the API definition that chalice uploads (``x-amazon-apigateway-gateway-responses``): API
-Gateway makes them in chalice's own ``PutRestApi``, so nothing but chalice touches the API.
+"""``chalice deploy`` of a stage, with an unknown route's 404 and CORS headers on API Gateway's
+own 4XX/5XX answers put in the API definition that chalice uploads
+(``x-amazon-apigateway-gateway-responses``): API Gateway makes them in chalice's own
+``PutRestApi``, so nothing but chalice touches the API.
 
 ``python -m infra.api_deploy --project-dir api --stage dev`` (``infra.deploy`` runs it)."""
 
@@ -34,6 +35,11 @@ from chalice.utils import UI, OSUtils
 from clickstream.settings import parse_origins
 
 GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
+# A path no route serves (or a method none of its routes takes): API Gateway answers it as
+# MISSING_AUTHENTICATION_TOKEN, a 403 saying "Missing Authentication Token", which sends a user
+# looking for a credential no route takes. The definition makes it the 404 it is.
+NO_ROUTE_RESPONSE = "MISSING_AUTHENTICATION_TOKEN"
+NO_ROUTE_BODY = '{"message": "Not Found: no route takes this method and path"}'
 ORIGINS_VARIABLE = "CLICKSTREAM_CORS_ORIGINS"
 
 
@@ -57,11 +63,17 @@ def gateway_error_headers(origins: list[str]) -> dict[str, str]:
 
 
 def gateway_responses(origins: list[str]) -> dict[str, Any]:
-    """The API definition's gateway responses for these allowed origins (none without any)."""
+    """The API definition's gateway responses: an unknown route's 404, and with allowed
+    origins, their CORS headers on each of API Gateway's own answers."""
     headers = gateway_error_headers(origins)
-    if not headers:
-        return {}
-    return {kind: {"responseParameters": headers} for kind in ("DEFAULT_4XX", "DEFAULT_5XX")}
+    with_headers = {"responseParameters": headers} if headers else {}
+    no_route = {
+        "statusCode": "404",
+        "responseTemplates": {"application/json": NO_ROUTE_BODY},
+        **with_headers,
+    }
+    defaults = {kind: with_headers for kind in ("DEFAULT_4XX", "DEFAULT_5XX") if headers}
+    return {NO_ROUTE_RESPONSE: no_route, **defaults}
 
 
 def allowed_origins(config: Config) -> list[str]:

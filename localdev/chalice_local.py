@@ -38,7 +38,33 @@ def harden_chalice_local() -> None:
 
     ChaliceRequestHandler.log_message = log_message
     ChaliceRequestHandler.__getattr__ = unknown_attribute
+    from chalice.local import LocalGateway
+
+    LocalGateway.handle_request = no_route_as_deployed(LocalGateway.handle_request)  # type: ignore[method-assign]
     verify_cognito_locally()
+
+
+def no_route_as_deployed(handle_request: Any) -> Any:
+    """A path no route serves: chalice local answers API Gateway's default 403 "Missing
+    Authentication Token"; ``make deploy`` makes it a 404 (``infra.api_deploy``), so this does
+    too. (chalice local's other 403 for it, sent when the request has an Authorization header,
+    is left as API Gateway answers it.)"""
+    from chalice.local import ForbiddenError, LocalGatewayException
+
+    from infra.api_deploy import NO_ROUTE_BODY
+
+    class NoRouteError(LocalGatewayException):
+        CODE = 404
+
+    def handled(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
+        try:
+            return handle_request(self, method, path, headers, body)
+        except ForbiddenError as error:
+            if error.body != b'{"message": "Missing Authentication Token"}':
+                raise
+            raise NoRouteError(error.headers, NO_ROUTE_BODY.encode()) from None
+
+    return handled
 
 
 def verify_cognito_locally() -> None:

@@ -41,6 +41,15 @@ class Gateway:
         self.authorizers = {
             a["id"]: a for a in gateway.get_authorizers(restApiId=self.api_id)["items"]
         }
+        # An unknown route's answer: the API's gateway response for it where it has one
+        no_route = gateway.get_gateway_response(
+            restApiId=self.api_id, responseType="MISSING_AUTHENTICATION_TOKEN"
+        )
+        template = (no_route.get("responseTemplates") or {}).get("application/json")
+        self.no_route: tuple[int, Any] = (
+            int(no_route.get("statusCode") or 403),
+            json.loads(template) if template else {"message": "Missing Authentication Token"},
+        )
         self._tokens: dict[str, str] = {}
         self._jwks: dict[str, dict[str, Any]] = {}
         self._write_key: str | None = None
@@ -77,7 +86,7 @@ class Gateway:
         query = dict(urllib.parse.parse_qsl(query_string)) or None
         matched = self.match(path)
         if matched is None or (matched[0], verb) not in self.methods:
-            return 403, {"message": "Missing Authentication Token"}  # API Gateway's answer
+            return self.no_route
         template, parameters = matched
         method = self.methods[(template, verb)]
         context: dict[str, Any] = {

@@ -25,6 +25,7 @@ import boto3
 
 from clickstream.settings import Settings
 from consumers.kcl_daemon import daemon_properties
+from infra.api_deploy import NO_ROUTE_BODY, NO_ROUTE_RESPONSE
 from infra.deploy import (
     PANDAS_LAYER,
     STAGE_ENVIRONMENT,
@@ -348,12 +349,15 @@ class Rehearsal:
         apigateway = self.client("apigateway")
         api_id = self.rest_api()["id"]
         origin = f"'{self.outputs['DashboardUrl']}'"
-        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX", NO_ROUTE_RESPONSE):
             response = apigateway.get_gateway_response(restApiId=api_id, responseType=response_type)
             headers = response.get("responseParameters", {})
             allowed = headers.get("gatewayresponse.header.Access-Control-Allow-Origin")
             assert allowed == origin, (response_type, headers)
-        return f"DEFAULT_4XX and DEFAULT_5XX allow {origin}"
+        no_route = apigateway.get_gateway_response(restApiId=api_id, responseType=NO_ROUTE_RESPONSE)
+        assert no_route["statusCode"] == "404", no_route
+        assert no_route["responseTemplates"] == {"application/json": NO_ROUTE_BODY}, no_route
+        return f"DEFAULT_4XX, DEFAULT_5XX and an unknown route's 404 allow {origin}"
 
     def api_url(self) -> str:
         api = self.rest_api()

@@ -53,16 +53,25 @@ def test_the_uploaded_definition_is_chalices_plus_the_gateway_responses(app: Any
     ours = GatewayResponsesSwagger(gateway_responses([SITE])).generate_swagger(app)
     # THEN both of API Gateway's default responses allow it, and the rest is chalice's own
     responses = ours.pop(GATEWAY_RESPONSES)
-    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX"}
-    for response in responses.values():
+    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN"}
+    for response in responses.values():  # (a response of its own type replaces the default's)
         assert response["responseParameters"][ALLOW] == f"'{SITE}'"
     assert ours == chalices
     assert "/events" in ours["paths"]
 
 
-def test_without_allowed_origins_the_definition_is_chalices_own(app: Any) -> None:
+def test_an_unknown_route_is_a_404_saying_so_with_or_without_allowed_origins(app: Any) -> None:
     ours = GatewayResponsesSwagger(gateway_responses([])).generate_swagger(app)
+    no_route = ours.pop(GATEWAY_RESPONSES)
     assert ours == TemplatedSwaggerGenerator().generate_swagger(app)
+    assert no_route == {
+        "MISSING_AUTHENTICATION_TOKEN": {
+            "statusCode": "404",
+            "responseTemplates": {
+                "application/json": '{"message": "Not Found: no route takes this method and path"}'
+            },
+        }
+    }
 
 
 def test_the_origins_are_the_stages_own() -> None:

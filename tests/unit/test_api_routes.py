@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from chalice.app import CognitoUserPoolAuthorizer
-from chalice.local import RouteMatcher
+from chalice.local import LocalGateway, RouteMatcher
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -25,6 +25,8 @@ from clickstream.aws import client
 from clickstream.errors import RequestError
 from clickstream.jobs import JobStore
 from clickstream.settings import Settings
+from infra.api_deploy import NO_ROUTE_BODY
+from localdev.chalice_local import no_route_as_deployed
 from tests.unit.route_support import in_process_api
 
 POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_TestPool"
@@ -519,9 +521,17 @@ def test_an_export_job_is_not_found_as_an_erasure(api):
     assert answer.status_code == 404
 
 
-def test_a_path_no_route_serves_is_api_gateways_403_and_a_method_is_a_405(api):
+def test_a_path_no_route_serves_is_a_404_as_deployed_and_a_method_is_a_405(api, monkeypatch):
+    # chalice's own answer is API Gateway's default 403 "Missing Authentication Token"
+    assert api["client"].http.get("/nothing/here").status_code == 403
+    # WHEN the local API answers it as make deploy's gateway response does
+    handle = no_route_as_deployed(LocalGateway.handle_request)
+    monkeypatch.setattr(LocalGateway, "handle_request", handle)
     unknown = api["client"].http.get("/nothing/here")
-    assert unknown.status_code == 403  # API Gateway: "Missing Authentication Token"
+    assert (unknown.status_code, unknown.body.decode()) == (404, NO_ROUTE_BODY)
+    assert _json(unknown)["message"] == "Not Found: no route takes this method and path"
+    # a route's own answers are untouched, and a method no route takes on a path is a 405
+    assert api["client"].http.get("/openapi.json").status_code == 200
     wrong_method = api["client"].http.request("PUT", "/stats", headers={}, body=b"")
     assert wrong_method.status_code == 405
 
