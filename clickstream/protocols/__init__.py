@@ -23,7 +23,12 @@ from clickstream.ingest import (
     ingest_records,
 )
 from clickstream.protocols import posthog, segment, snowplow
-from clickstream.protocols.common import Decoded, SdkRequest, check_sdk_content_type
+from clickstream.protocols.common import (
+    Decoded,
+    SdkRequest,
+    check_sdk_content_type,
+    field_as_sent,
+)
 from clickstream.schema import CLIENT_ID_NAMESPACE, RecordError
 
 Protocol = Literal["segment", "posthog", "snowplow"]
@@ -56,6 +61,7 @@ def handle_sdk_request(
             return answer
         records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
         response = ingest_records(records, context)
+        _name_fields_as_sent(protocol, decoded, records, response)
         if protocol == "posthog" and call == "v1":
             return _v1_shaped(decoded, response)
         return _shaped(protocol, response)
@@ -92,6 +98,29 @@ def _with_stable_ids(
                 continue
             record["event_id"] = str(uuid.uuid5(CLIENT_ID_NAMESPACE, content.decode()))
     return records
+
+
+_SENT_AS = {
+    "segment": segment.SENT_AS,
+    "posthog": posthog.SENT_AS,
+    "snowplow": snowplow.SENT_AS,
+}
+
+
+def _name_fields_as_sent(
+    protocol: Protocol,
+    decoded: Decoded,
+    records: list[dict[str, Any] | RecordError],
+    response: IngestResponse,
+) -> None:
+    """An error the canonical event's validation found names the SDK's field it came from
+    (``url`` rather than ``page_url``); the mapping's own errors already do."""
+    for error in response.body.get("errors", []):
+        index = error.get("index")
+        if isinstance(index, int) and isinstance(record := records[index], dict):
+            error["field"] = field_as_sent(
+                decoded.messages[index], record, error["field"], _SENT_AS[protocol]
+            )
 
 
 def _error(protocol: Protocol, status: int, message: str, field: str) -> IngestResponse:

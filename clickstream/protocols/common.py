@@ -226,6 +226,31 @@ def _wanted(kind: str, value: Any) -> str:
     return f"must be {_KINDS[kind][1]}, got {got}"
 
 
+def field_as_sent(
+    message: Any, record: dict[str, Any], field_name: str, sent_as: Mapping[str, tuple[str, ...]]
+) -> str:
+    """The field of ``message`` that a canonical field of its ``record`` was mapped from (the
+    first of ``sent_as[field_name]`` holding the mapped text, else the first sent), so that an
+    error names what the SDK sent (``url``, ``properties.$current_url``); else ``field_name``."""
+    sent = [
+        (path, value)
+        for path in sent_as.get(field_name, ())
+        if (value := _at(message, path)) is not None and value != ""
+    ]
+    mapped = record.get(field_name)
+    return next((path for path, value in sent if as_text(value) == mapped), None) or (
+        sent[0][0] if sent else field_name
+    )
+
+
+def _at(message: Any, path: str) -> Any:
+    for name in path.split("."):
+        if not isinstance(message, dict):
+            return None
+        message = message.get(name)
+    return message
+
+
 def batch_wrongly_typed(batch: dict[str, Any], expected: FieldKinds) -> None:
     """A batch-level field of the wrong kind (``wrongly_typed``) refuses the request: it
     applies to every message."""

@@ -98,6 +98,25 @@ MESSAGE_KINDS = FieldKinds(
         **MAPPED_PROPERTY_KINDS,
     }
 )
+# The fields each canonical field is mapped from, in the mapping's order (an error of the
+# canonical event names the one sent).
+SENT_AS = {
+    "event_id": ("uuid",),
+    "event_type": ("event",),
+    "user_id": ("distinct_id", "properties.distinct_id"),
+    "anonymous_id": ("properties.$device_id", "distinct_id", "properties.distinct_id"),
+    "session_id": ("session_id", "properties.$session_id"),
+    "timestamp": ("timestamp",),
+    "page": ("properties.$pathname", "properties.$screen_name"),
+    "page_url": ("properties.$current_url",),
+    "referrer": ("properties.$referrer",),
+    "product_id": ("properties.product_id",),
+    "value": ("properties.revenue", "properties.value"),
+    "user_agent": ("properties.$raw_user_agent",),
+    "ip_address": ("properties.$ip",),
+    "country": ("properties.$geoip_country_code",),
+    "device_type": ("properties.$device_type",),
+}
 SENT_AT_KINDS = FieldKinds({"sent_at": "time"})
 CREATED_AT_KINDS = FieldKinds({"created_at": "time"})
 # PostHog's internals, and the project key (a write key is never stored).

@@ -94,6 +94,26 @@ MESSAGE_KINDS = FieldKinds(
         **CONTEXT_KINDS,
     }
 )
+# The fields each canonical field is mapped from, in the mapping's order (an error of the
+# canonical event names the one sent).
+SENT_AS = {
+    "event_id": ("messageId",),
+    "event_type": ("event", "type"),
+    "user_id": ("userId",),
+    "anonymous_id": ("anonymousId",),
+    "session_id": ("context.sessionId",),
+    "timestamp": ("originalTimestamp", "timestamp"),
+    "page": ("properties.path", "context.page.path", "name", "properties.name"),
+    "page_url": ("properties.url", "context.page.url"),
+    "referrer": ("properties.referrer", "context.page.referrer"),
+    "product_id": ("properties.product_id",),
+    "value": ("properties.revenue", "properties.total", "properties.value"),
+    "user_agent": ("context.userAgent",),
+    "ip_address": ("context.ip",),
+    "country": ("context.location.country",),
+    "city": ("context.location.city",),
+    "device_type": ("context.device.type",),
+}
 # A batch's fields shared by its messages.
 BATCH_KINDS = FieldKinds(
     {"context": "object", "integrations": "object", "sentAt": "time", **CONTEXT_KINDS}

@@ -92,6 +92,23 @@ PARAMETER_KINDS = FieldKinds(
     }
 )
 
+# The parameters each canonical field is mapped from, in the mapping's order (an error of the
+# canonical event names the one sent).
+SENT_AS = {
+    "event_id": ("eid",),
+    "event_type": ("se_ac", "e"),
+    "user_id": ("uid",),
+    "anonymous_id": ("duid", "tnuid", "nuid"),
+    "session_id": ("sid",),
+    "timestamp": ("ttm", "dtm"),
+    "page_url": ("url",),
+    "referrer": ("refr",),
+    "product_id": ("ti_sk",),
+    "value": ("se_va", "tr_tt", "ti_pr"),
+    "user_agent": ("ua",),
+    "ip_address": ("ip",),
+}
+
 
 def decode(request: SdkRequest, method: str) -> Decoded:
     if method == "GET":
@@ -283,7 +300,8 @@ def _self_describing(
     inner = as_dict(as_dict(outer).get("data"))
     name = _schema_name(inner.get("schema"))
     if not name:
-        return RecordError(index, "ue_px", "a self-describing event needs data.schema")
+        sent = "ue_pr" if isinstance(event.get("ue_pr"), str) else "ue_px"
+        return RecordError(index, sent, "a self-describing event needs data.schema")
     data = as_dict(inner.get("data"))
     event_type = SCHEMA_TYPES.get(name) or event_type_for(name)
     value = None

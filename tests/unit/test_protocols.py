@@ -512,7 +512,16 @@ def test_snowplow_one_key_cannot_vouch_for_another_apps_events():
 
 @pytest.mark.parametrize(
     ("event", "field"),
-    [({"e": "zz"}, "e"), ({"e": "se"}, "se_ac"), ({"e": "ue", "ue_px": "%%%"}, "ue_px"), ({}, "e")],
+    [
+        ({"e": "zz"}, "e"),
+        ({"e": "se"}, "se_ac"),
+        ({"e": "ue", "ue_px": "%%%"}, "ue_px"),
+        ({"e": "ue", "ue_pr": "{bad"}, "ue_pr"),
+        ({"e": "ue", "ue_pr": '{"schema": "iglu:x", "data": 5}'}, "ue_pr"),
+        ({"e": "ue", "ue_px": _b64('{"schema": "iglu:x", "data": 5}')}, "ue_px"),
+        ({"e": "ue", "co": '{"data": 5}'}, "co"),
+        ({}, "e"),
+    ],
 )
 def test_snowplow_bad_events_name_their_parameter(event, field):
     error = snowplow.map_event(0, event, NOW, None)
@@ -785,6 +794,48 @@ def test_every_field_the_mappings_read_has_its_kind_checked():
     checked = {(protocol, path) for protocol, path, _ in MAPPED_FIELDS}
     for protocol, paths in READ_BY_THE_MAPPINGS.items():
         assert {(protocol, path) for path in paths.split()} <= checked
+
+
+SENT_AS_FIELDS = [
+    (protocol, canonical, path)
+    for protocol, module in (("segment", segment), ("posthog", posthog), ("snowplow", snowplow))
+    for canonical, paths in module.SENT_AS.items()
+    for path in paths
+]
+# Where a control character is always refused: the canonical text fields mapped from these.
+REFUSED_WITH_A_CONTROL_CHARACTER = {
+    ("segment", "messageId"), ("segment", "anonymousId"), ("segment", "userId"),
+    ("segment", "properties.url"), ("segment", "context.page.url"),
+    ("segment", "properties.referrer"), ("segment", "context.userAgent"),
+    ("posthog", "uuid"), ("posthog", "distinct_id"), ("posthog", "properties.$current_url"),
+    ("posthog", "properties.$referrer"), ("posthog", "properties.$raw_user_agent"),
+    ("snowplow", "eid"), ("snowplow", "duid"), ("snowplow", "uid"), ("snowplow", "sid"),
+    ("snowplow", "url"), ("snowplow", "refr"), ("snowplow", "ua"),
+}  # fmt: skip
+
+
+def _one_sdk_event(protocol: str, fields: dict[str, Any]) -> Any:
+    if protocol == "segment":
+        message = _merged({"type": "page", "anonymousId": "a", "properties": {}}, fields)
+        body: dict[str, Any] = {"batch": [message]}
+    elif protocol == "posthog":
+        event = _merged({"event": "$pageview", "distinct_id": "d", "properties": {}}, fields)
+        body = {"api_key": "wk", "batch": [event]}
+    else:
+        body = {"schema": "iglu:payload_data", "data": [{"e": "pv", "aid": "wk", **fields}]}
+    return handle_sdk_request(protocol, request(body), context(), lambda key, field: None)
+
+
+@pytest.mark.parametrize(("protocol", "canonical", "path"), SENT_AS_FIELDS)
+def test_the_canonical_events_refusal_names_the_field_the_sdk_sent(protocol, canonical, path):
+    """A value the mapping takes but the canonical event refuses (a control character in a
+    URL) is named as the SDK sent it (``url``, ``properties.$current_url``), not by the
+    canonical field (``page_url``) the sender never wrote."""
+    answer = _one_sdk_event(protocol, _placed(path, "bad\x01text"))
+    errors = answer.body.get("errors", [])
+    if (protocol, path) in REFUSED_WITH_A_CONTROL_CHARACTER:
+        assert answer.status == 400 and errors, (path, answer.body)
+    assert all(error["field"] == path for error in errors), (canonical, path, errors)
 
 
 @given(st.sampled_from(MAPPED_FIELDS), JSON_VALUES)
