@@ -332,6 +332,17 @@ def test_posthog_identified_browser_and_server_side_ids():
     assert record["properties"] == {"plan": "pro", "event_name": "Signed Up"}
 
 
+def test_posthog_js_attribution_parameters_sent_as_null_are_not_stored():
+    """posthog-js sends every campaign parameter and click id on every event, null where the
+    page's URL has none; those nulls are not kept. A set one is, as is a custom null."""
+    nulls = dict.fromkeys(("utm_medium", "utm_campaign", "gclid", "fbclid", "_kx"))
+    sent = _posthog_event(**nulls, utm_source="newsletter", plan=None, gclsrc=None)
+    properties = valid(posthog.map_message(0, sent, {}, NOW))["properties"]
+    assert properties["utm_source"] == "newsletter"
+    assert "plan" in properties and properties["plan"] is None
+    assert not set(properties) & {*nulls, "gclsrc"}
+
+
 def test_posthog_autocapture_and_pageleave():
     click = valid(posthog.map_message(0, {**_posthog_event(), "event": "$autocapture"}, {}, NOW))
     assert click["event_type"] == "click"
