@@ -148,6 +148,12 @@ def decoded_body(
     if len(raw) > limit:
         raise RequestError("body", f"request body is {len(raw)} bytes; the limit is {limit}", 413)
     encoding = (content_encoding or "").strip().lower()
+    if "," in encoding:  # codings applied one after another ("gzip, gzip")
+        raise RequestError(
+            "Content-Encoding",
+            f"Content-Encoding {encoding[:40]!r} names several codings; send one, gzip",
+            415,
+        )
     if raw[:2] == GZIP_MAGIC:
         return inflate(raw, limit)
     if encoding in _INFLATED_ENCODINGS:
@@ -652,9 +658,8 @@ def handle_events_request(
     with CyclicGcPause():
         try:
             check_content_type(content_type)
-            if content_encoding or (raw_body or b"")[:2] == GZIP_MAGIC:
-                raw_body = decoded_body(raw_body, content_encoding)
-            if raw_body and len(raw_body) <= MAX_BODY_BYTES:
+            raw_body = decoded_body(raw_body, content_encoding)
+            if raw_body:
                 valid = valid_events_body(raw_body)
                 if valid is not None:
                     batch = enrich_parsed(
