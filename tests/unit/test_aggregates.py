@@ -504,6 +504,24 @@ def test_bots_are_counted_as_bots_and_nothing_else():
     ] * 3
 
 
+def test_a_bot_sessions_state_counts_its_events_and_what_its_id_memory_dropped():
+    """Each bot event is one more version of its session's state (the newest state wins a
+    fold), and ids past the memory's bound are counted dropped, over batches as in one."""
+    crawl = [make_event(is_bot=True, session_id="crawler", received_at=T0) for _ in range(3)]
+    first = aggregate(crawl, {})
+    (state,) = first.sessions.values()
+    assert (state.version, first.dedupe_ids_dropped) == (3, 0)
+    more = [
+        make_event(is_bot=True, session_id="crawler", received_at=T0)
+        for _ in range(MAX_SEEN_IDS + 4)
+    ]
+    second = aggregate(more, first.sessions)
+    (state,) = second.sessions.values()
+    assert state.version == 3 + MAX_SEEN_IDS + 4
+    assert second.dedupe_ids_dropped == 3 + 4  # the 3 earlier ids, then 4 of this batch's
+    assert len(state.seen_ids) == MAX_SEEN_IDS
+
+
 def test_a_retried_bot_event_is_a_duplicate_not_another_bot():
     """Sent again in the same batch or a later one (a crawler's tracker retrying), a bot's
     event counts once, as the archive keeps it once."""

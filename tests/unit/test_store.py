@@ -765,6 +765,45 @@ def test_a_cleaning_that_keeps_losing_to_folds_gives_up_after_eight_tries(store,
     assert store.shown_in_feed("gone") == 1
 
 
+class EraseBetweenReadAndWrite(ClientDouble):
+    """The first read of a feed returns what it read after another erasure has rewritten the
+    feed, as when two erasures clean one shard's feed at once."""
+
+    def __init__(self, client, meanwhile):
+        super().__init__(client)
+        self.meanwhile = meanwhile
+
+    def get_item(self, **kwargs):
+        read = self._client.get_item(**kwargs)
+        if kwargs["Key"]["pk"]["S"] == "recent" and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        return read
+
+
+@pytest.mark.parametrize("cleaned_before", [True, False])
+def test_two_erasures_cleaning_one_feed_at_once_both_hold(store, store_with, cleaned_before):
+    """The second writer's copy, read before the first one's rewrite, must not be written
+    over it: that would bring back the events the first erasure removed. Each rewrite is
+    conditional on the feed's generation, which every rewrite changes, cleaned before or not."""
+    users = ("earlier", "one", "other", "kept")
+    events = [make_event(user_id=user, session_id=f"s-{user}") for user in users]
+    store.apply(SHARD, sequenced(events, 1))
+    store.fold(SHARD)
+    if cleaned_before:
+        assert store.clean_feeds("earlier") == 1
+    racing = store_with(
+        client=lambda real: EraseBetweenReadAndWrite(real, lambda: store.clean_feeds("other"))
+    )
+    assert racing.clean_feeds("one") == 1
+    assert [store.shown_in_feed(user) for user in ("one", "other", "kept")] == [0, 0, 1]
+    assert store.clean_feeds("one") == store.clean_feeds("other") == 0
+
+
+def test_a_feed_gone_before_its_cleaning_read_has_nothing_removed(store):
+    assert store._clean_feed("shardId-000000000404", lambda event: True) == 0
+
+
 class FailingCursorMoves(ClientDouble):
     """A fold's move of the shard's cursor fails, as when the folding Lambda times out after
     writing the items and before moving the cursor."""
