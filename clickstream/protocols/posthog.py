@@ -96,6 +96,12 @@ MESSAGE_KINDS = FieldKinds(
         **dict.fromkeys(("timestamp", "sent_at"), "time"),
         "offset": "number",
         **MAPPED_PROPERTY_KINDS,
+        # PostHog's own properties kept under readable names (a custom "title" is the site's)
+        **{
+            f"properties.{name}": "number" if name.startswith("$screen_") else "text"
+            for name in KEPT_PROPERTIES
+            if name.startswith("$")
+        },
     }
 )
 # The fields each canonical field is mapped from, in the mapping's order (an error of the

@@ -89,6 +89,7 @@ MESSAGE_KINDS = FieldKinds(
     {
         **dict.fromkeys(("properties", "context", "traits", "integrations"), "object"),
         "properties.product_id": "id",
+        **dict.fromkeys(("name", "category"), "text"),
         **dict.fromkeys(("userId", "anonymousId", "messageId"), "id"),
         **dict.fromkeys(("originalTimestamp", "timestamp", "sentAt"), "time"),
         **CONTEXT_KINDS,

@@ -791,13 +791,14 @@ READ_BY_THE_MAPPINGS = {
     "originalTimestamp timestamp sentAt context.page context.page.url context.page.path "
     "context.page.referrer context.userAgent context.ip context.sessionId context.location "
     "context.location.country context.location.city context.device context.device.type "
-    "properties.path properties.url properties.referrer",
+    "properties.path properties.url properties.referrer name category",
     "posthog": "properties distinct_id uuid timestamp sent_at offset $set $set_once "
     "properties.$current_url properties.$pathname properties.$referrer properties.$session_id "
     "properties.$device_id properties.$raw_user_agent properties.$ip "
     "properties.$geoip_country_code properties.$device_type properties.$screen_name "
-    "properties.distinct_id",
-    "snowplow": "eid uid duid tnuid nuid sid url refr ua ip ti_sk se_va tr_tt dtm stm ttm",
+    "properties.distinct_id properties.$title properties.$lib properties.$screen_width",
+    "snowplow": "eid uid duid tnuid nuid sid url refr ua ip ti_sk se_va tr_tt dtm stm ttm "
+    "page tna se_ca se_ac se_la se_pr tr_id tr_cu",
 }
 
 
