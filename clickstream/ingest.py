@@ -154,14 +154,14 @@ def decoded_body(
             f"Content-Encoding {encoding[:40]!r} names several codings; send one, gzip",
             415,
         )
+    if encoding and encoding != "identity" and encoding not in _INFLATED_ENCODINGS:
+        raise RequestError(
+            "Content-Encoding", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
+        )
     if raw[:2] == GZIP_MAGIC:
         return inflate(raw, limit)
     if encoding in _INFLATED_ENCODINGS:
         return raw if raw.lstrip()[:1] in (b"{", b"[") else inflate(raw, limit)
-    if encoding and encoding != "identity":
-        raise RequestError(
-            "Content-Encoding", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
-        )
     return raw
 
 
