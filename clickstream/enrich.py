@@ -18,6 +18,7 @@ from clickstream.schema import (
     Event,
     IncomingEvent,
     Location,
+    content_event_id,
     event_type_name,
     first_address,
     normalize_event_id,
@@ -141,7 +142,9 @@ def canonical_event(
     properties = _properties(incoming)
     device = _device(incoming)
     event: dict[str, Any] = {
-        "event_id": normalize_event_id(incoming.event_id),
+        "event_id": normalize_event_id(incoming.event_id)
+        if incoming.event_id or incoming.timestamp is None
+        else content_event_id(incoming),
         # Only seed 000's button clicks come without a type.
         "event_type": event_type_name(incoming.event_type) if incoming.event_type else "click",
         "timestamp": utc(incoming.timestamp) if incoming.timestamp else received_at,

@@ -748,3 +748,38 @@ def test_an_address_that_is_none_is_refused_on_its_field_and_the_rest_taken(sent
     assert answer.body["errors"] == [
         {"index": 1, "field": "ip", "message": "must be an IPv4 or IPv6 address"}
     ]
+
+
+def _ids(body: dict[str, Any], path: str = "/events") -> list[str]:
+    if path == "/track":
+        answer = handle_track_request(orjson.dumps(body), context(ScriptedStream()))
+        return [answer.body["event_id"]]
+    return handle_events_request(orjson.dumps(body), context(ScriptedStream())).body["event_ids"]
+
+
+SENT_AT = (NOW - timedelta(minutes=2)).isoformat()
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["page_url", "session_id", "user_id", "referrer"]),
+        st.text(alphabet="abc/:.", min_size=1, max_size=8),
+    ),
+    st.dictionaries(st.text(alphabet="xyz", min_size=1, max_size=3), st.integers(0, 3)),
+)
+def test_a_record_without_an_id_but_with_its_time_is_one_event_however_often_it_is_sent(
+    fields, properties
+):
+    """A client's resend of a record without an event_id (a retry after a timeout) is the
+    same event when the record carries its time, as the SDK routes make it; any field that
+    differs, or no time, makes another."""
+    record = {"event_type": "click", "timestamp": SENT_AT, **fields, "properties": properties}
+    first = _ids({"records": [record]})
+    assert _ids({"records": [dict(reversed(record.items()))]}) == first  # key order aside
+    assert _ids(record, "/track") == first  # one record, either route
+    other_time = {**record, "timestamp": (NOW - timedelta(minutes=1)).isoformat()}
+    assert _ids({"records": [other_time]}) != first
+    assert _ids({"records": [{**record, "properties": {**properties, "n": 1}}]}) != first
+    untimed = {key: value for key, value in record.items() if key != "timestamp"}
+    assert _ids({"records": [untimed]}) != _ids({"records": [untimed]})
+    assert _ids({"records": [{**record, "event_id": "mine"}]}) != first
