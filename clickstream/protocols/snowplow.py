@@ -275,9 +275,9 @@ def _entities(
     if entities:
         properties["contexts"] = entities
         if (too_large := _entities_too_large(properties)) is not None:
-            # Never the event refused for what its tracker attached: the names stay, and
-            # why their data did not.
-            properties["contexts"] = sorted(entities)
+            # Never the event refused for what its tracker attached: the names stay, in the
+            # same shape (each array empty), and why their data did not.
+            properties["contexts"] = {name: [] for name in sorted(entities)}
             properties["contexts_data_dropped"] = too_large
     return entities
 
