@@ -186,7 +186,18 @@ def _payload(request: SdkRequest) -> bytes | str:
     stripped = text.strip()
     if compression == "base64" or (stripped and stripped[:1] not in (b"{", b"[", "{", "[")):
         as_str = stripped.decode("ascii", "replace") if isinstance(stripped, bytes) else stripped
-        return b64decode_loose(as_str, "body")
+        neither = RequestError(
+            "body", f"the body is neither JSON nor base64 JSON (it starts {stripped[:8]!r})"
+        )
+        try:
+            decoded = b64decode_loose(as_str, "body")
+        except RequestError:
+            if compression == "base64":
+                raise
+            raise neither from None
+        if compression != "base64" and decoded.lstrip()[:1] not in (b"{", b"["):
+            raise neither
+        return decoded
     return text
 
 

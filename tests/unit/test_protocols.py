@@ -279,6 +279,21 @@ def _posthog_event(**properties: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
+    ("raw", "query", "expected"),
+    [
+        (b"\xff\xfe{}", {}, "the body is neither JSON nor base64 JSON (it starts b'\\xff\\xfe{}')"),
+        (b"hello there", {}, "the body is neither JSON nor base64 JSON (it starts b'hello th')"),
+        (b"%%%", {"compression": "base64"}, "body is not valid base64"),
+    ],
+)
+def test_a_posthog_body_that_is_no_encoding_says_what_it_is_not(raw, query, expected):
+    request = SdkRequest(body=raw, headers={"content-type": "text/plain"}, query=query)
+    answer = handle_sdk_request("posthog", request, context(), allow)
+    assert (answer.status, answer.body["errors"][0]["field"]) == (400, "body")
+    assert answer.body["errors"][0]["message"] == expected
+
+
+@pytest.mark.parametrize(
     "encoding", ["plain", "gzip-js", "base64-form", "lz64-form", "gzip-header"]
 )
 def test_posthog_bodies_in_every_encoding_the_sdks_use(encoding):
