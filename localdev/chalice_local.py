@@ -47,8 +47,10 @@ def harden_chalice_local() -> None:
 def no_route_as_deployed(handle_request: Any) -> Any:
     """A path no route serves: chalice local answers API Gateway's default 403 "Missing
     Authentication Token"; ``make deploy`` makes it a 404 (``infra.api_deploy``), so this does
-    too. (chalice local's other 403 for it, sent when the request has an Authorization header,
-    is left as API Gateway answers it.)"""
+    too. A method no route of a path takes never reaches the function on AWS either (the same
+    404), where chalice local lets the app answer a 405. (chalice local's other 403 for an
+    unknown path, sent when the request has an Authorization header, is left as API Gateway
+    answers it.)"""
     from chalice.local import ForbiddenError, LocalGatewayException
 
     from infra.api_deploy import NO_ROUTE_BODY
@@ -58,11 +60,14 @@ def no_route_as_deployed(handle_request: Any) -> Any:
 
     def handled(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
         try:
-            return handle_request(self, method, path, headers, body)
+            response = handle_request(self, method, path, headers, body)
         except ForbiddenError as error:
             if error.body != b'{"message": "Missing Authentication Token"}':
                 raise
             raise NoRouteError(error.headers, NO_ROUTE_BODY.encode()) from None
+        if response.get("statusCode") == 405 and "MethodNotAllowedError" in str(response["body"]):
+            raise NoRouteError({}, NO_ROUTE_BODY.encode())
+        return response
 
     return handled
 

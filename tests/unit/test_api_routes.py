@@ -521,19 +521,22 @@ def test_an_export_job_is_not_found_as_an_erasure(api):
     assert answer.status_code == 404
 
 
-def test_a_path_no_route_serves_is_a_404_as_deployed_and_a_method_is_a_405(api, monkeypatch):
-    # chalice's own answer is API Gateway's default 403 "Missing Authentication Token"
+def test_a_path_or_method_no_route_takes_is_a_404_as_deployed(api, monkeypatch):
+    # chalice's own answers: API Gateway's default 403 "Missing Authentication Token", and
+    # the app's 405 for a method (on AWS that method never reaches the app)
     assert api["client"].http.get("/nothing/here").status_code == 403
-    # WHEN the local API answers it as make deploy's gateway response does
+    assert api["client"].http.request("PUT", "/stats", headers={}, body=b"").status_code == 405
+    # WHEN the local API answers them as make deploy's gateway response does
     handle = no_route_as_deployed(LocalGateway.handle_request)
     monkeypatch.setattr(LocalGateway, "handle_request", handle)
-    unknown = api["client"].http.get("/nothing/here")
-    assert (unknown.status_code, unknown.body.decode()) == (404, NO_ROUTE_BODY)
-    assert _json(unknown)["message"] == "Not Found: no route takes this method and path"
-    # a route's own answers are untouched, and a method no route takes on a path is a 405
+    for method, path in (("GET", "/nothing/here"), ("PUT", "/stats"), ("GET", "/events")):
+        unknown = api["client"].http.request(method, path, headers={}, body=b"")
+        assert (unknown.status_code, unknown.body.decode()) == (404, NO_ROUTE_BODY)
+        assert _json(unknown)["message"] == "Not Found: no route takes this method and path"
+    # a route's own answers, its own 404s and 405-free errors included, are untouched
     assert api["client"].http.get("/openapi.json").status_code == 200
-    wrong_method = api["client"].http.request("PUT", "/stats", headers={}, body=b"")
-    assert wrong_method.status_code == 405
+    segment = api["client"].http.post("/v1/unknown", headers={}, body=b"{}")
+    assert segment.status_code == 404 and "is not a Segment call" in segment.body.decode()
 
 
 def test_parquet_without_an_accept_for_it_is_a_406_naming_accept(api):
