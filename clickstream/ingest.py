@@ -33,6 +33,7 @@ from clickstream.schema import (
     IncomingEvent,
     Location,
     RecordError,
+    content_event_id,
     holds_surrogate,
     json_depth,
     may_hold_control_characters,
@@ -353,12 +354,16 @@ def enrich_parsed(
     corrected for that clock's error: ``received_at - (sent_at - timestamp)``."""
     batch = ValidatedBatch()
     bounds = (received_at - max_event_age, received_at + MAX_FUTURE_SKEW)
+    copies: dict[bytes, int] = {}
     for index, incoming in parsed:
         if isinstance(incoming, list):
             batch.errors.extend(replace(error, index=index) for error in incoming)
             continue
+        made_id = None
+        if incoming.event_id is None and incoming.timestamp is not None:
+            made_id = content_event_id(incoming, copies)  # a resend: the same ids
         event = canonical_event(
-            incoming, received_at=received_at, source_ip=source_ip, locate=locate
+            incoming, received_at=received_at, source_ip=source_ip, locate=locate, event_id=made_id
         )
         if (
             sent_at is not None

@@ -7,7 +7,6 @@ The answer is shaped the way the SDK reads it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -29,7 +28,7 @@ from clickstream.protocols.common import (
     check_sdk_content_type,
     field_as_sent,
 )
-from clickstream.schema import CLIENT_ID_NAMESPACE, RecordError
+from clickstream.schema import RecordError, copy_id
 
 Protocol = Literal["segment", "posthog", "snowplow"]
 # Checks a presented write key (and where it came from); raises RequestError.
@@ -90,13 +89,14 @@ def _with_stable_ids(
 ) -> list[dict[str, Any] | RecordError]:
     """A message sent without an id gets one made from its content, so the SDK's resend of a
     batch (after a 503) is recognised as the same events."""
+    copies: dict[bytes, int] = {}  # (two messages alike in one batch are two events)
     for message, record in zip(decoded.messages, records, strict=True):
         if isinstance(record, dict) and not record.get("event_id"):
             try:
                 content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
             except orjson.JSONEncodeError:  # a lone surrogate: the record is refused naming it
                 continue
-            record["event_id"] = str(uuid.uuid5(CLIENT_ID_NAMESPACE, content.decode()))
+            record["event_id"] = copy_id(content, copies)
     return records
 
 

@@ -772,7 +772,7 @@ def test_a_record_without_an_id_but_with_its_time_is_one_event_however_often_it_
 ):
     """A client's resend of a record without an event_id (a retry after a timeout) is the
     same event when the record carries its time, as the SDK routes make it; any field that
-    differs, or no time, makes another."""
+    differs, or no time, makes another, and so does a second copy within one request."""
     record = {"event_type": "click", "timestamp": SENT_AT, **fields, "properties": properties}
     first = _ids({"records": [record]})
     assert _ids({"records": [dict(reversed(record.items()))]}) == first  # key order aside
@@ -780,6 +780,10 @@ def test_a_record_without_an_id_but_with_its_time_is_one_event_however_often_it_
     other_time = {**record, "timestamp": (NOW - timedelta(minutes=1)).isoformat()}
     assert _ids({"records": [other_time]}) != first
     assert _ids({"records": [{**record, "properties": {**properties, "n": 1}}]}) != first
+    # records alike in one request are so many events, each the same again on a resend
+    twice = _ids({"records": [record, other_time, record]})
+    assert len(set(twice)) == 3 and twice[:1] == first
+    assert _ids({"records": [record, other_time, record]}) == twice
     untimed = {key: value for key, value in record.items() if key != "timestamp"}
     assert _ids({"records": [untimed]}) != _ids({"records": [untimed]})
     assert _ids({"records": [{**record, "event_id": "mine"}]}) != first

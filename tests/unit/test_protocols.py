@@ -426,6 +426,34 @@ def test_a_posthog_batch_sent_at_of_the_wrong_kind_refuses_the_batch():
 # --- Snowplow ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", ["segment", "posthog", "snowplow"])
+def test_messages_without_ids_keep_their_ids_when_resent_and_alike_ones_stay_apart(protocol):
+    """An SDK message sent without its id gets one made from its content: the batch's resend
+    (after a 503) is the same events, and two messages alike in one batch are two events."""
+    message = {
+        "segment": {
+            "type": "track",
+            "event": "Tap",
+            "anonymousId": "a",
+            "timestamp": "2026-11-30T11:00:00Z",
+        },
+        "posthog": {"event": "tap", "distinct_id": "d", "timestamp": "2026-11-30T11:00:00Z"},
+        "snowplow": {"e": "se", "se_ac": "tap", "aid": "wk", "dtm": "1764500400000"},
+    }[protocol]
+    body = {
+        "segment": {"batch": [message, message], "writeKey": "wk"},
+        "posthog": {"api_key": "wk", "batch": [message, message]},
+        "snowplow": {"schema": "iglu:payload_data", "data": [message, message]},
+    }[protocol]
+    ids = []
+    for _ in range(2):
+        stream = AcceptingStream()
+        answer = handle_sdk_request(protocol, request(body), context(stream), allow)
+        assert answer.status == 200, answer.body
+        ids.append([json.loads(entry["Data"])["event_id"] for entry in stream.records])
+    assert len(set(ids[0])) == 2 and ids[1] == ids[0]
+
+
 def _b64(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
