@@ -133,17 +133,15 @@ def canonical_event(
     received_at: datetime,
     source_ip: str | None = None,
     locate: Callable[[str | None], Location] | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """The canonical event for one validated record, as the JSON object the stream carries
     (``Event``'s fields, None left out): built as a dict, not a model, because ingest only
     encodes it. ``locate`` places an address (the viewer-country headers, a GeoIP database)
-    when the payload says nothing of its place; ``event_id`` is the id made for a record
-    sent without one (else a random one is)."""
+    when the payload says nothing of its place."""
     properties = _properties(incoming)
     device = _device(incoming)
     event: dict[str, Any] = {
-        "event_id": event_id or normalize_event_id(incoming.event_id),
+        "event_id": normalize_event_id(incoming.event_id),
         # Only seed 000's button clicks come without a type.
         "event_type": event_type_name(incoming.event_type) if incoming.event_type else "click",
         "timestamp": utc(incoming.timestamp) if incoming.timestamp else received_at,

@@ -359,12 +359,12 @@ def enrich_parsed(
         if isinstance(incoming, list):
             batch.errors.extend(replace(error, index=index) for error in incoming)
             continue
-        made_id = None
-        if incoming.event_id is None and incoming.timestamp is not None:
-            made_id = content_event_id(incoming, copies)  # a resend: the same ids
         event = canonical_event(
-            incoming, received_at=received_at, source_ip=source_ip, locate=locate, event_id=made_id
+            incoming, received_at=received_at, source_ip=source_ip, locate=locate
         )
+        if incoming.event_id is None and incoming.timestamp is not None:  # resent: the same ids
+            made_id = content_event_id(incoming, copies, event.get("ip_truncated"))
+            event["event_id"] = made_id or event["event_id"]
         if (
             sent_at is not None
             and incoming.timestamp is not None

@@ -403,20 +403,26 @@ def normalize_event_id(raw_id: str | None) -> str:
         return str(uuid.uuid5(CLIENT_ID_NAMESPACE, raw_id))
 
 
-def content_event_id(incoming: IncomingEvent, copies: dict[bytes, int]) -> str:
-    """The id of a record sent without one but with its own time, made from all it holds, so
-    that a client's resend of the request is the same events (counted once), as the SDK routes
-    do. ``copies`` counts the records alike in every field met so far in the request: the
-    second such record is another event, with another id (records alike across requests, to
-    the time's last digit, are one event)."""
-    content = orjson.dumps(
-        incoming.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
-    )
+def content_event_id(
+    incoming: IncomingEvent, copies: dict[bytes, int], address: str | None = None
+) -> str | None:
+    """The id of a record sent without one but with its own time, made from all it holds and
+    the (truncated) address it came from, so that a client's resend of the request is the
+    same events (counted once), as the SDK routes do. ``copies`` counts the records alike met
+    so far in the request: the second such record is another event, with another id. None for
+    a record that cannot be encoded (a lone surrogate): it is refused later, by its field."""
+    try:
+        content = orjson.dumps(
+            [incoming.model_dump(mode="json", exclude_none=True), address],
+            option=orjson.OPT_SORT_KEYS,
+        )
+    except orjson.JSONEncodeError:
+        return None
     return copy_id(content, copies)
 
 
 def copy_id(content: bytes, copies: dict[bytes, int]) -> str:
-    """A stable id for ``content``: its n-th copy in one request gets the n-th id."""
+    """A stable id for ``content`` (JSON): its n-th copy in one request gets the n-th id."""
     copy = copies.get(content, 0)
     copies[content] = copy + 1
     name = content.decode() + (f"#{copy}" if copy else "")

@@ -53,6 +53,8 @@ def no_route_as_deployed(handle_request: Any) -> Any:
     answers it.)"""
     from chalice.local import ForbiddenError, LocalGatewayException
 
+    from clickstream.cors import cors_headers
+    from clickstream.settings import get_settings
     from infra.api_deploy import NO_ROUTE_BODY
 
     class NoRouteError(LocalGatewayException):
@@ -66,7 +68,9 @@ def no_route_as_deployed(handle_request: Any) -> Any:
                 raise
             raise NoRouteError(error.headers, NO_ROUTE_BODY.encode()) from None
         if response.get("statusCode") == 405 and "MethodNotAllowedError" in str(response["body"]):
-            raise NoRouteError({}, NO_ROUTE_BODY.encode())
+            lowered = {name.lower(): value for name, value in (headers or {}).items()}
+            cors = cors_headers(lowered, get_settings().cors_origins)  # as the deployed 404's
+            raise NoRouteError(cors, NO_ROUTE_BODY.encode())
         return response
 
     return handled

@@ -94,7 +94,7 @@ def _with_stable_ids(
         if isinstance(record, dict) and not record.get("event_id"):
             try:
                 content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
-            except orjson.JSONEncodeError:  # a lone surrogate: the record is refused naming it
+            except orjson.JSONEncodeError:  # a lone surrogate: refused later, naming its field
                 continue
             record["event_id"] = copy_id(content, copies)
     return records
@@ -119,7 +119,7 @@ def _name_fields_as_sent(
         index = error.get("index")
         if isinstance(index, int) and isinstance(record := records[index], dict):
             error["field"] = field_as_sent(
-                decoded.messages[index], record, error["field"], _SENT_AS[protocol]
+                decoded.messages[index], record, error["field"], _SENT_AS[protocol], decoded.batch
             )
 
 

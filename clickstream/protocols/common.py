@@ -227,15 +227,21 @@ def _wanted(kind: str, value: Any) -> str:
 
 
 def field_as_sent(
-    message: Any, record: dict[str, Any], field_name: str, sent_as: Mapping[str, tuple[str, ...]]
+    message: Any,
+    record: dict[str, Any],
+    field_name: str,
+    sent_as: Mapping[str, tuple[str, ...]],
+    batch: Mapping[str, Any] | None = None,
 ) -> str:
-    """The field of ``message`` that a canonical field of its ``record`` was mapped from (the
-    first of ``sent_as[field_name]`` holding the mapped text, else the first sent), so that an
-    error names what the SDK sent (``url``, ``properties.$current_url``); else ``field_name``."""
+    """The field of ``message`` (or of its ``batch``'s shared fields, such as a Segment
+    batch's ``context``) that a canonical field of its ``record`` was mapped from: the first
+    of ``sent_as[field_name]`` holding the mapped text, else the first sent; so that an error
+    names what the SDK sent (``url``, ``properties.$current_url``). Else ``field_name``."""
     sent = [
         (path, value)
+        for source in (message, batch or {})
         for path in sent_as.get(field_name, ())
-        if (value := _at(message, path)) is not None and value != ""
+        if (value := _at(source, path)) is not None and value != ""
     ]
     mapped = record.get(field_name)
     return next((path for path, value in sent if as_text(value) == mapped), None) or (

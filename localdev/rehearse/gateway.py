@@ -45,11 +45,12 @@ class Gateway:
         no_route = gateway.get_gateway_response(
             restApiId=self.api_id, responseType="MISSING_AUTHENTICATION_TOKEN"
         )
-        template = (no_route.get("responseTemplates") or {}).get("application/json")
-        self.no_route: tuple[int, Any] = (
-            int(no_route.get("statusCode") or 403),
-            json.loads(template) if template else {"message": "Missing Authentication Token"},
-        )
+        template = (no_route.get("responseTemplates") or {}).get("application/json") or ""
+        try:
+            body = json.loads(template)
+        except ValueError:  # API Gateway's own default: a template with $context variables
+            body = {"message": "Missing Authentication Token"}
+        self.no_route: tuple[int, Any] = (int(no_route.get("statusCode") or 403), body)
         self._tokens: dict[str, str] = {}
         self._jwks: dict[str, dict[str, Any]] = {}
         self._write_key: str | None = None

@@ -31,7 +31,7 @@ from clickstream.ingest import (
     valid_events_body,
     validate_records,
 )
-from clickstream.schema import CONTROL_MESSAGE, Location, RecordError
+from clickstream.schema import CONTROL_MESSAGE, Location, RecordError, normalize_event_id
 from tests.unit.stream_support import ScriptedStream
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -786,4 +786,23 @@ def test_a_record_without_an_id_but_with_its_time_is_one_event_however_often_it_
     assert _ids({"records": [record, other_time, record]}) == twice
     untimed = {key: value for key, value in record.items() if key != "timestamp"}
     assert _ids({"records": [untimed]}) != _ids({"records": [untimed]})
-    assert _ids({"records": [{**record, "event_id": "mine"}]}) != first
+    own = {**record, "event_id": "mine"}  # a client's own id is kept as its stable UUID
+    assert _ids({"records": [own, own]}) == [normalize_event_id("mine")] * 2
+
+
+@pytest.mark.parametrize("path", ["/events", "/track"])
+def test_a_record_without_an_id_that_cannot_be_encoded_is_refused_by_its_field(path):
+    """A lone surrogate in a record sent without an id but with its time: no id can be made
+    from it, and it is refused naming the field, the valid record beside it kept."""
+    timed = f'{{"event_type": "click", "timestamp": "{SENT_AT}"'
+    bad = timed + ', "properties": {"s": "\\ud83d"}}'
+    good = timed + ', "session_id": "g"}'
+    body = f'{{"records": [{good}, {bad}]}}' if path == "/events" else bad
+    handle = handle_events_request if path == "/events" else handle_track_request
+    answer = handle(body.encode(), context(ScriptedStream()))
+    assert answer.status == (200 if path == "/events" else 400), answer.body
+    assert [(e["index"], e["field"]) for e in answer.body["errors"]] == [
+        (1 if path == "/events" else 0, "properties.s")
+    ]
+    if path == "/events":
+        assert len(answer.body["event_ids"]) == 1

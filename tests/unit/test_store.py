@@ -800,8 +800,19 @@ def test_two_erasures_cleaning_one_feed_at_once_both_hold(store, store_with, cle
     assert store.clean_feeds("one") == store.clean_feeds("other") == 0
 
 
-def test_a_feed_gone_before_its_cleaning_read_has_nothing_removed(store):
-    assert store._clean_feed("shardId-000000000404", lambda event: True) == 0
+class FeedGoneBeforeItsRead(ClientDouble):
+    """Every feed item is gone by the time it is read (listed, then deleted)."""
+
+    def get_item(self, **kwargs):
+        if kwargs["Key"]["pk"]["S"] == "recent":
+            return {}
+        return self._client.get_item(**kwargs)
+
+
+def test_a_feed_gone_before_its_cleaning_read_has_nothing_removed(store, store_with):
+    store.apply(SHARD, sequenced([make_event(user_id="gone", session_id="g")], 1))
+    store.fold(SHARD)
+    assert store_with(client=FeedGoneBeforeItsRead).clean_feeds("gone") == 0
 
 
 class FailingCursorMoves(ClientDouble):
