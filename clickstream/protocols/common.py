@@ -241,7 +241,7 @@ def field_as_sent(
         (path, value)
         for source in (message, batch or {})
         for path in sent_as.get(field_name, ())
-        if (value := _at(source, path)) is not None and value != ""
+        if (value := value_at(source, path)) is not None and value != ""
     ]
     mapped = record.get(field_name)
     return next((path for path, value in sent if as_text(value) == mapped), None) or (
@@ -249,7 +249,8 @@ def field_as_sent(
     )
 
 
-def _at(message: Any, path: str) -> Any:
+def value_at(message: Any, path: str) -> Any:
+    """``message``'s value at a dotted path (None where an object on the way is missing)."""
     for name in path.split("."):
         if not isinstance(message, dict):
             return None

@@ -24,6 +24,7 @@ from clickstream.protocols.common import (
     as_text,
     event_type_for,
     parse_instant,
+    value_at,
     wrongly_typed,
 )
 from clickstream.protocols.lzstring import LZStringError, decompress_from_base64
@@ -741,21 +742,13 @@ def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
         assert wrong.message.startswith("must be ") and ", got " in wrong.message
 
 
-def _value_at(message: Any, path: str) -> Any:
-    for name in path.split("."):
-        if not isinstance(message, dict):
-            return None
-        message = message.get(name)
-    return message
-
-
 def _wrong_paths(message: dict[str, Any], kinds: dict[str, str]) -> set[str]:
     """The paths whose value, looked up on its own, is sent and not of its kind."""
     return {
         path
         for path, kind in kinds.items()
-        if _value_at(message, path) not in (None, "")
-        and wrongly_typed(0, {"f": _value_at(message, path)}, FieldKinds({"f": kind})) is not None
+        if value_at(message, path) not in (None, "")
+        and wrongly_typed(0, {"f": value_at(message, path)}, FieldKinds({"f": kind})) is not None
     }
 
 
