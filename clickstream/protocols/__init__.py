@@ -27,6 +27,7 @@ from clickstream.protocols.common import (
     SdkRequest,
     check_sdk_content_type,
     field_as_sent,
+    value_at,
 )
 from clickstream.schema import RecordError, copy_id
 
@@ -58,7 +59,9 @@ def handle_sdk_request(
             answer = _error(protocol, error.status, error.message, error.field)
             answer.headers.update(error.headers)
             return answer
-        records = _with_stable_ids(decoded, _map(protocol, decoded, call, request, context))
+        records = _with_stable_ids(
+            decoded, _map(protocol, decoded, call, request, context), _SENT_AS[protocol]
+        )
         response = ingest_records(records, context)
         _name_fields_as_sent(protocol, decoded, records, response)
         if protocol == "posthog" and call == "v1":
@@ -85,18 +88,25 @@ def _map(
 
 
 def _with_stable_ids(
-    decoded: Decoded, records: list[dict[str, Any] | RecordError]
+    decoded: Decoded,
+    records: list[dict[str, Any] | RecordError],
+    sent_as: dict[str, tuple[str, ...]],
 ) -> list[dict[str, Any] | RecordError]:
-    """A message sent without an id gets one made from its content, so the SDK's resend of a
-    batch (after a 503) is recognised as the same events."""
-    copies: dict[bytes, int] = {}  # (two messages alike in one batch are two events)
+    """A message sent without an id but with its own time gets an id made from its content,
+    so the SDK's resend of a batch (after a 503) is recognised as the same events; two alike
+    in one batch are two events. Without a time, each sending is another event (as on
+    ``POST /events``): a server sending the same call twice means it twice."""
+    copies: dict[bytes, int] = {}
     for message, record in zip(decoded.messages, records, strict=True):
-        if isinstance(record, dict) and not record.get("event_id"):
-            try:
-                content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
-            except orjson.JSONEncodeError:  # a lone surrogate: refused later, naming its field
-                continue
-            record["event_id"] = copy_id(content, copies)
+        if not isinstance(record, dict) or record.get("event_id"):
+            continue
+        if not any(value_at(message, path) not in (None, "") for path in sent_as["timestamp"]):
+            continue
+        try:
+            content = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate: refused later, naming its field
+            continue
+        record["event_id"] = copy_id(content, copies)
     return records
 
 

@@ -98,7 +98,7 @@ MESSAGE_KINDS = FieldKinds(
         **MAPPED_PROPERTY_KINDS,
         # PostHog's own properties kept under readable names (a custom "title" is the site's)
         **{
-            f"properties.{name}": "number" if name.startswith("$screen_") else "text"
+            f"properties.{name}": "number" if name.startswith("$screen_") else "scalar"
             for name in KEPT_PROPERTIES
             if name.startswith("$")
         },
@@ -112,7 +112,7 @@ SENT_AS = {
     "user_id": ("distinct_id", "properties.distinct_id"),
     "anonymous_id": ("properties.$device_id", "distinct_id", "properties.distinct_id"),
     "session_id": ("session_id", "properties.$session_id"),
-    "timestamp": ("timestamp",),
+    "timestamp": ("offset", "timestamp"),
     "page": ("properties.$pathname", "properties.$screen_name"),
     "page_url": ("properties.$current_url",),
     "referrer": ("properties.$referrer",),

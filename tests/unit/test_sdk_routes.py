@@ -115,17 +115,24 @@ def test_posthog_gzip_js_batch_and_status_1(api):
     assert (event.event_type, event.session_id, event.page) == ("page_view", "s1", "/a")
 
 
+NOW = "2026-11-30T11:00:00Z"
+
+
 def test_posthog_python_style_batch_with_api_key(api):
     body = {
         "api_key": api["write"],
-        "batch": [{"event": "x", "distinct_id": "u1", "properties": {}}],
+        "batch": [{"event": "x", "distinct_id": "u1", "properties": {}, "timestamp": NOW}],
     }
+    untimed = {**body, "batch": [{"event": "x", "distinct_id": "u1", "properties": {}}]}
     for path in ("/batch/", "/capture", "/i/v0/e/"):
-        response = api["client"].http.post(
-            path, body=json.dumps(body), headers={"Content-Type": "application/json"}
-        )
-        assert response.status_code == 200, (path, response.body)
-    assert len({e.event_id for e in stream_events()}) == 1  # the same content: one id
+        for sent in (body, untimed):
+            response = api["client"].http.post(
+                path, body=json.dumps(sent), headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 200, (path, response.body)
+    ids = [e.event_id for e in stream_events()]
+    # the same content with its own time: one id; without a time, each sending is another
+    assert len(ids) == 6 and len(set(ids)) == 4
 
 
 def test_snowplow_pixel_answers_a_gif_and_tp2_takes_payload_data(api):
