@@ -85,8 +85,8 @@ KEPT_PARAMETERS = {
 # anything else (a tp2 body is JSON), they would be lost.
 PARAMETER_KINDS = FieldKinds(
     {
-        # what is kept: the tracker protocol sends every parameter as a string (or a number)
-        **dict.fromkeys(KEPT_PARAMETERS, "text"),
+        # what is kept as properties: the tracker protocol sends a string (or a number)
+        **dict.fromkeys(KEPT_PARAMETERS, "scalar"),
         **dict.fromkeys(("se_va", "tr_tt", "tr_tx", "tr_sh", "ti_pr", "ti_qu"), "number"),
         **dict.fromkeys(("dtm", "stm", "ttm"), "time"),
         **dict.fromkeys(("url", "refr", "ua", "ip"), "text"),

@@ -723,7 +723,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@given(JSON_VALUES, st.sampled_from(["object", "time", "number", "id", "text"]))
+@given(JSON_VALUES, st.sampled_from(["object", "time", "number", "id", "text", "scalar"]))
 def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
     """Never an exception: a field sent as its kind (or not sent) is taken, any other is a
     RecordError naming the field, the kind wanted and what came."""
@@ -733,7 +733,8 @@ def test_a_field_is_taken_or_refused_by_name_as_its_kind_says(value, kind):
         "time": parse_instant(value) is not None,
         "number": _finite_number(value),
         "id": as_text(value) is not None,
-        "text": as_text(value) is not None,
+        "text": isinstance(value, str),
+        "scalar": as_text(value) is not None,
     }[kind]
     if value is None or value == "" or taken:
         assert wrong is None
