@@ -5,6 +5,7 @@ defaults."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -13,6 +14,9 @@ from typing import Any
 from ua_parser import parse as parse_user_agent
 
 from clickstream.schema import (
+    MAX_ID_LENGTH,
+    MAX_URL_LENGTH,
+    NO_CONTROL_PATTERN,
     SCHEMA_VERSION,
     Device,
     Event,
@@ -159,15 +163,17 @@ def canonical_event(
         event["session_id"] = incoming.session_id
     if incoming.anonymous_id is not None:
         event["anonymous_id"] = incoming.anonymous_id
-    page = page_path(incoming.page or _str_or_none(properties.get("page")), incoming.page_url)
+    page = page_path(
+        incoming.page or _field_from(properties.get("page"), MAX_URL_LENGTH), incoming.page_url
+    )
     if page is not None:
         event["page"] = page
     if incoming.page_url is not None:
         event["page_url"] = incoming.page_url
-    referrer = incoming.referrer or _str_or_none(properties.get("referrer"))
+    referrer = incoming.referrer or _field_from(properties.get("referrer"), MAX_URL_LENGTH)
     if referrer is not None:
         event["referrer"] = referrer
-    product_id = incoming.product_id or _str_or_none(properties.get("product_id"))
+    product_id = incoming.product_id or _field_from(properties.get("product_id"), MAX_ID_LENGTH)
     if product_id is not None:
         event["product_id"] = product_id
     if incoming.value is not None:
@@ -195,5 +201,13 @@ def to_event(
     )
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _field_from(value: Any, max_length: int) -> str | None:
+    """A property's text as the event's own field (page, referrer, product) only where the
+    field would take it as sent: within its length, with no control character. Else it stays
+    a property alone."""
+    if isinstance(value, str) and 0 < len(value) <= max_length and _NO_CONTROL.match(value):
+        return value
+    return None
+
+
+_NO_CONTROL = re.compile(NO_CONTROL_PATTERN)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from clickstream.enrich import device_from_user_agent, truncate_ip
+from clickstream.enrich import canonical_event, device_from_user_agent, truncate_ip
+from clickstream.schema import IncomingEvent
 from tests.factories import user_agents
 
 
@@ -33,3 +36,26 @@ def test_truncate_ip_keeps_only_the_network(raw, kept):
 def test_device_from_user_agent(name, device_type, platform, browser):
     device = device_from_user_agent(user_agents()[name])
     assert (device.device_type, device.platform, device.browser) == (device_type, platform, browser)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "promoted"),
+    [
+        ("page", "/pricing", "/pricing"),
+        ("page", "/p\x04", None),
+        ("page", "/" + "p" * 2048, None),
+        ("referrer", "https://r.example/\x00", None),
+        ("referrer", "https://r.example/", "https://r.example/"),
+        ("product_id", "sku-1", "sku-1"),
+        ("product_id", "x" * 257, None),
+        ("product_id", 42, None),
+    ],
+)
+def test_a_property_becomes_the_events_field_only_as_that_field_would_take_it(name, sent, promoted):
+    """properties.page, .referrer and .product_id fill the event's own field when it was not
+    sent, only within its limits (no control character, its length): the record's own field
+    with that value would be refused. A property that does not fit stays a property alone."""
+    incoming = IncomingEvent.model_validate({"event_type": "click", "properties": {name: sent}})
+    event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
+    assert event.get(name) == promoted
+    assert event["properties"][name] == sent
