@@ -301,10 +301,12 @@ def _self_describing(
         return error
     inner = as_dict(as_dict(outer).get("data"))
     name = _schema_name(inner.get("schema"))
+    sent = "ue_pr" if isinstance(event.get("ue_pr"), str) else "ue_px"
     if not name:
-        sent = "ue_pr" if isinstance(event.get("ue_pr"), str) else "ue_px"
         return RecordError(index, sent, "a self-describing event needs data.schema")
-    data = as_dict(inner.get("data"))
+    if not isinstance(inner.get("data"), dict):  # its data would be lost
+        return RecordError(index, sent, "a self-describing event's data.data must be an object")
+    data = inner["data"]
     event_type = SCHEMA_TYPES.get(name) or event_type_for(name)
     value = None
     if name == "snowplow_ecommerce_action":

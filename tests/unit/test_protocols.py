@@ -574,6 +574,17 @@ def test_snowplow_one_key_cannot_vouch_for_another_apps_events():
         ({"e": "ue", "ue_pr": "{bad"}, "ue_pr"),
         ({"e": "ue", "ue_pr": '{"schema": "iglu:x", "data": 5}'}, "ue_pr"),
         ({"e": "ue", "ue_px": _b64('{"schema": "iglu:x", "data": 5}')}, "ue_px"),
+        (
+            {
+                "e": "ue",
+                "ue_pr": json.dumps({"data": {"schema": "iglu:a/b/jsonschema/1-0-0", "data": 5}}),
+            },
+            "ue_pr",
+        ),
+        (
+            {"e": "ue", "ue_pr": json.dumps({"data": {"schema": "iglu:a/b/jsonschema/1-0-0"}})},
+            "ue_pr",
+        ),
         ({"e": "ue", "co": '{"data": 5}'}, "co"),
         ({}, "e"),
     ],
