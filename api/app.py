@@ -142,6 +142,8 @@ def create_app(settings: Settings | None = None) -> Chalice:
         new_app.route(path, methods=["OPTIONS"], content_types=["*/*"])(answer_preflight)
     for path, method, access, view, kwargs in _VIEWS:
         options = dict(kwargs)
+        if method in ("GET", "DELETE"):  # no body: a Content-Type sent anyway is no 415
+            options.setdefault("content_types", ["*/*"])
         if access in ("read", "admin") and authorizer is not None:
             options["authorizer"] = authorizer
             options["api_key_required"] = settings.usage_plan_key_required or None

@@ -61,15 +61,15 @@ def no_route_as_deployed(handle_request: Any) -> Any:
         CODE = 404
 
     def handled(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
+        lowered = {name.lower(): value for name, value in (headers or {}).items()}
+        cors = cors_headers(lowered, get_settings().cors_origins)  # as the deployed 404's
         try:
             response = handle_request(self, method, path, headers, body)
         except ForbiddenError as error:
             if error.body != b'{"message": "Missing Authentication Token"}':
                 raise
-            raise NoRouteError(error.headers, NO_ROUTE_BODY.encode()) from None
+            raise NoRouteError({**error.headers, **cors}, NO_ROUTE_BODY.encode()) from None
         if response.get("statusCode") == 405 and "MethodNotAllowedError" in str(response["body"]):
-            lowered = {name.lower(): value for name, value in (headers or {}).items()}
-            cors = cors_headers(lowered, get_settings().cors_origins)  # as the deployed 404's
             raise NoRouteError(cors, NO_ROUTE_BODY.encode())
         return response
 

@@ -529,10 +529,13 @@ def test_a_path_or_method_no_route_takes_is_a_404_as_deployed(api, monkeypatch):
     # WHEN the local API answers them as make deploy's gateway response does
     handle = no_route_as_deployed(LocalGateway.handle_request)
     monkeypatch.setattr(LocalGateway, "handle_request", handle)
+    origin = {"Origin": "https://shop.example"}
     for method, path in (("GET", "/nothing/here"), ("PUT", "/stats"), ("GET", "/events")):
-        unknown = api["client"].http.request(method, path, headers={}, body=b"")
+        unknown = api["client"].http.request(method, path, headers=origin, body=b"")
         assert (unknown.status_code, unknown.body.decode()) == (404, NO_ROUTE_BODY)
         assert _json(unknown)["message"] == "Not Found: no route takes this method and path"
+        # with CORS headers, as the deployed gateway response has: a browser sees the 404
+        assert unknown.headers["Access-Control-Allow-Origin"] in ("*", "https://shop.example")
     # a route's own answers, its own 404s and 405-free errors included, are untouched
     assert api["client"].http.get("/openapi.json").status_code == 200
     segment = api["client"].http.post("/v1/unknown", headers={}, body=b"{}")
@@ -576,6 +579,20 @@ def test_a_body_that_is_not_json_is_a_415_naming_content_type(api):
     )
     assert answer.status_code == 415
     assert _json(answer)["errors"][0]["field"] == "Content-Type"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "image/gif"])
+def test_a_read_or_pixel_sent_with_any_content_type_is_answered(api, content_type):
+    """A GET has no body: a Content-Type header some client sends with it anyway is not
+    checked (it was chalice's 415 in chalice's own error shape)."""
+    read = api["client"].http.get(
+        "/stats", headers={"Content-Type": content_type, **credentials_for(api, "read")}
+    )
+    assert read.status_code == 200, read.body
+    pixel = api["client"].http.get(
+        f"/i?e=pv&aid={api['write']}&duid=d", headers={"Content-Type": content_type}
+    )
+    assert pixel.status_code in (200, 204), pixel.body
 
 
 # --- a store that does not answer ------------------------------------------------------------
