@@ -181,6 +181,18 @@ def loads_json(data: bytes | str) -> Any:
             raise exc from None
 
 
+def not_utf8(raw: bytes | str) -> str | None:
+    """Where bytes that are not UTF-8 first go wrong (orjson's error for them says
+    "surrogates not allowed"); None for UTF-8."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"byte {bad.start} is {raw[bad.start]:#x}"
+    return None
+
+
 def surrogate_path(value: Any, path: str = "") -> str | None:
     """The dotted path to the first string (or key) in ``value`` holding a lone surrogate."""
     if isinstance(value, str):
@@ -229,6 +241,8 @@ def load_json_body(raw: bytes | None) -> Any:
     try:
         return loads_json(raw)
     except orjson.JSONDecodeError as exc:
+        if where := not_utf8(raw):
+            raise RequestError("body", f"the body is not valid UTF-8: {where}") from None
         if "depth limit" in str(exc):
             raise RequestError(
                 "body", "malformed JSON: nested deeper than the parser's limit of 1024 levels"

@@ -22,6 +22,7 @@ from clickstream.ingest import (
     check_content_type,
     decoded_body,
     loads_json,
+    not_utf8,
 )
 from clickstream.schema import (
     CONTROL_MESSAGE,
@@ -95,6 +96,8 @@ def parse_json(data: bytes | str, what: str = "body") -> Any:
     try:
         return loads_json(data)
     except orjson.JSONDecodeError as exc:
+        if where := not_utf8(data):
+            raise RequestError(what, f"the {what} is not valid UTF-8: {where}") from None
         raise RequestError(what, f"the {what} is not valid JSON: {exc}") from None
 
 

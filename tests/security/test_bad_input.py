@@ -155,7 +155,7 @@ CASES: dict[str, Case] = {
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "page": "\xff\xfe"}]}',
-        says="malformed JSON: str is not valid UTF-8",
+        says="the body is not valid UTF-8: byte ",
     ),
     "lone UTF-16 surrogate escape": Case(
         MIXED,

@@ -115,7 +115,7 @@ def parser_says(raw: bytes) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[1,]", b'{"records": [}', b"\xff"])
+@pytest.mark.parametrize("raw", [b"{", b"[1,]", b'{"records": [}'])
 def test_malformed_json_is_refused_saying_what_and_where(raw):
     assert refusal(load_json_body, raw) == ("body", f"malformed JSON: {parser_says(raw)}", 400)
 
@@ -806,3 +806,11 @@ def test_a_record_without_an_id_that_cannot_be_encoded_is_refused_by_its_field(p
     ]
     if path == "/events":
         assert len(answer.body["event_ids"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [(b"\xff", "byte 0 is 0xff"), (b'{"records": [{"page": "a\xc3"}]}', "byte 24 is 0xc3")],
+)
+def test_a_body_that_is_not_utf8_is_refused_saying_so_and_where(raw, where):
+    assert refusal(load_json_body, raw) == ("body", f"the body is not valid UTF-8: {where}", 400)

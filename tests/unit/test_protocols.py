@@ -1082,3 +1082,11 @@ def test_a_segment_message_without_an_id_that_cannot_be_encoded_is_refused_by_it
     answer = handle_sdk_request("segment", request(raw=raw), context(), allow)
     assert answer.status == 400 and answer.body["processed"] == 1, answer.body
     assert [(e["index"], e["field"]) for e in answer.body["errors"]] == [(1, "properties.s")]
+
+
+@pytest.mark.parametrize("protocol", ["segment", "posthog", "snowplow"])
+def test_an_sdk_body_that_is_not_utf8_is_refused_saying_so(protocol):
+    raw = b'{"batch": [{"event": "x\xe9"}], "data": []}'
+    answer = handle_sdk_request(protocol, request(raw=raw), context(), allow)
+    assert answer.status == 400
+    assert answer.body["errors"][0]["message"] == "the body is not valid UTF-8: byte 23 is 0xe9"
