@@ -280,6 +280,10 @@
   // "Signed Up" as the API's event types are written (signed_up); the name kept as sent.
   function typeOf(name, props) {
     var type = String(name).toLowerCase().replace(/[^a-z0-9_.:-]+/g, "_").replace(/^_+|_+$/g, "");
+    if (!/[a-z0-9]/.test(type)) { // a name in another script: one type per name (FNV-1a)
+      for (var h = 2166136261, i = 0, s = String(name); i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+      type = "event_" + (h >>> 0).toString(16);
+    }
     if (!/^[a-z]/.test(type)) type = ("e_" + type).replace(/_+$/, "");
     type = type.slice(0, 64);
     if (type !== name) props.event_name = String(name);
