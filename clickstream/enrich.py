@@ -20,7 +20,9 @@ from clickstream.schema import (
     SCHEMA_VERSION,
     Device,
     Event,
+    IncomingDevice,
     IncomingEvent,
+    IncomingLocation,
     Location,
     event_type_name,
     first_address,
@@ -100,16 +102,36 @@ def _device(incoming: IncomingEvent) -> dict[str, str]:
 
 def _properties(incoming: IncomingEvent) -> dict[str, Any]:
     extra = incoming.model_extra
-    if incoming.button is None and not extra:
+    unmapped = _unmapped_of(incoming)
+    if incoming.button is None and not extra and not unmapped:
         return incoming.properties  # (most records: no copy)
     properties = dict(incoming.properties)
     if incoming.button is not None:
         properties.setdefault("button", incoming.button)
-    # Unmapped top-level fields are kept, not lost.
+    # Unmapped fields are kept, not lost: top-level ones as they are, a device's or a
+    # location's under its name.
     for key, value in (extra or {}).items():
         if key not in _CANONICAL_FIELDS:
             properties.setdefault(key, value)
+    for key, value in unmapped.items():
+        properties.setdefault(key, value)
     return properties
+
+
+def _unmapped_of(incoming: IncomingEvent) -> dict[str, dict[str, Any]]:
+    """The fields of ``device`` and ``location`` that no canonical field takes."""
+    unmapped = {}
+    for name, sent, known in (
+        ("device", incoming.device, _DEVICE_FIELDS),
+        ("location", incoming.location, _LOCATION_FIELDS),
+    ):
+        if sent and (rest := {key: value for key, value in sent.items() if key not in known}):
+            unmapped[name] = rest
+    return unmapped
+
+
+_DEVICE_FIELDS = frozenset(IncomingDevice.__annotations__)
+_LOCATION_FIELDS = frozenset(IncomingLocation.__annotations__)
 
 
 def _location(

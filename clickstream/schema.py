@@ -227,7 +227,8 @@ def partition_key(event: dict[str, Any]) -> str:
 
 # What a record sends as ``device`` / ``location``: TypedDicts, validated to plain dicts (as
 # nested models they took a fifth of ingest's parse); Device and Location are the stored form.
-@with_config(ConfigDict(extra="ignore", str_strip_whitespace=True))
+# Fields of theirs nobody maps are kept (enrich puts them in ``properties``), not dropped.
+@with_config(ConfigDict(extra="allow", str_strip_whitespace=True))
 class IncomingDevice(TypedDict, total=False):
     device_type: Annotated[
         SentName | None, Field(validation_alias=AliasChoices("device_type", "deviceType"))
@@ -236,7 +237,7 @@ class IncomingDevice(TypedDict, total=False):
     browser: SentName | None
 
 
-@with_config(ConfigDict(extra="ignore", str_strip_whitespace=True))
+@with_config(ConfigDict(extra="allow", str_strip_whitespace=True))
 class IncomingLocation(TypedDict, total=False):
     country: SentName | None
     city: SentCity | None

@@ -59,3 +59,19 @@ def test_a_property_becomes_the_events_field_only_as_that_field_would_take_it(na
     event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
     assert event.get(name) == promoted
     assert event["properties"][name] == sent
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ({"device": {"deviceType": "Mobile", "model": "X1"}}, {"device": {"model": "X1"}}),
+        ({"device": {"pageUrl": "/a\x01"}}, {"device": {"pageUrl": "/a\x01"}}),
+        ({"location": {"country": "FR", "region": "IDF"}}, {"location": {"region": "IDF"}}),
+        ({"device": {"platform": "iOS"}, "location": {"city": "Lyon"}}, {}),
+    ],
+)
+def test_fields_of_device_or_location_nobody_maps_are_kept_as_properties(sent, kept):
+    """As unmapped top-level fields are: never dropped without a word."""
+    incoming = IncomingEvent.model_validate({"event_type": "click", **sent})
+    event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
+    assert event["properties"] == kept
