@@ -124,19 +124,31 @@ _INFLATED_ENCODINGS = ("gzip", "x-gzip", "deflate")
 
 def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
     """gzip (or zlib) data, refused past ``limit`` bytes inflated, so a small bomb cannot
-    take the function's memory."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto-detected
-    try:
-        data = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise RequestError("body", f"the body is not valid gzip: {exc}") from None
-    if len(data) > limit or inflater.unconsumed_tail:
+    take the function's memory. Several gzip members one after another (as ``cat a.gz b.gz``
+    or a streaming compressor makes them) are one body, as gzip reads them; anything else
+    after the data is refused, not ignored."""
+    inflated = b""
+    rest = raw
+    while True:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+        try:
+            inflated += inflater.decompress(rest, limit + 1 - len(inflated))
+        except zlib.error as exc:
+            raise RequestError("body", f"the body is not valid gzip: {exc}") from None
+        if len(inflated) > limit or inflater.unconsumed_tail:
+            raise RequestError(
+                "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
+            )
+        if not inflater.eof:
+            raise RequestError("body", "the body is not valid gzip: the data is truncated")
+        rest = inflater.unused_data
+        if rest[:2] != GZIP_MAGIC:
+            break
+    if rest.strip(b"\x00"):  # (zero padding after a gzip stream is allowed, as gzip does)
         raise RequestError(
-            "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
+            "body", f"the body is not valid gzip: {len(rest)} bytes follow the compressed data"
         )
-    if not inflater.eof:
-        raise RequestError("body", "the body is not valid gzip: the data is truncated")
-    return data
+    return inflated
 
 
 def decoded_body(

@@ -115,6 +115,22 @@ def test_inflate_refuses_a_bomb_and_garbage():
     assert truncated.value.status == 400
 
 
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=4))
+def test_gzip_members_one_after_another_are_one_body_as_gzip_reads_them(parts):
+    joined = b"".join(gzip.compress(part) for part in parts)
+    assert inflate(joined) == gzip.decompress(joined) == b"".join(parts)
+    assert inflate(joined + b"\x00" * 8) == b"".join(parts)  # zero padding, as gzip allows
+
+
+def test_inflate_refuses_what_follows_the_compressed_data_and_a_bomb_over_members():
+    with pytest.raises(RequestError, match="7 bytes follow the compressed data"):
+        inflate(gzip.compress(b"{}") + b"garbage")
+    halves = gzip.compress(b"0" * 600_000) * 2  # each member under the limit, the whole past it
+    with pytest.raises(RequestError) as too_big:
+        inflate(halves, limit=1_000_000)
+    assert too_big.value.status == 413
+
+
 def test_lz_string_decodes_what_the_npm_package_encodes():
     samples = ["", "a", "hello hello hello", '[{"event":"$pageview","x":"é😀"}]', "x" * 3000]
     script = (
