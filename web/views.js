@@ -220,6 +220,10 @@ export function renderEventTypesTable(root, eventsByType) {
   root.querySelector(".donut-layout").hidden = rows.length === 0;
 }
 
+// The event types whose value is an amount of money (a custom event's, e.g. a Snowplow
+// structured event's se_va, is a plain number).
+const MONEY_TYPES = new Set(["purchase", "add_to_cart", "remove_from_cart", "checkout"]);
+
 /** Live feed; returns the ids shown so the next render can highlight what is new. */
 export function renderFeed(root, events, { limit, currency, previousIds }) {
   const list = byTestId(root, "feed");
@@ -244,7 +248,8 @@ export function renderFeed(root, events, { limit, currency, previousIds }) {
         humaniseType(type)),
       el("span", { class: "feed-page", title: e.page ?? e.page_url ?? null }, e.page ?? e.page_url ?? ""),
       // Always present (maybe empty) so the feed's columns line up on wide screens.
-      el("span", { class: "feed-value" }, value !== null && value > 0 ? formatMoney(value, currency) : ""),
+      el("span", { class: "feed-value" }, value !== null && value > 0
+        ? (MONEY_TYPES.has(type) ? formatMoney(value, currency) : formatDecimal(value)) : ""),
       // Full id (CSS ellipsis on narrow columns; the title shows it on hover): generated ids
       // often share a long prefix, so cutting the text would make them all look the same.
       el("span", { class: "feed-session", title: e.session_id ? String(e.session_id) : null },

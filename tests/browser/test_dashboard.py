@@ -54,7 +54,10 @@ READ_STATE_JS = """
     types: JSON.parse(types.dataset.points || "[]"),
     typesTotal: num(types.dataset.total),
     feed: [...document.querySelectorAll('[data-testid="feed-item"]')]
-      .map((li) => ({ id: li.dataset.eventId, type: li.dataset.eventType })),
+      .map((li) => ({
+        id: li.dataset.eventId, type: li.dataset.eventType,
+        value: li.querySelector(".feed-value").textContent,
+      })),
     pages: [...document.querySelectorAll('[data-testid="top-page-row"]')]
       .map((tr) => ({ page: tr.dataset.page, views: Number(tr.dataset.views) })),
     updatedAt: q("last-updated").dataset.updatedAt || null,
@@ -308,9 +311,12 @@ def test_cards_charts_funnel_pages_and_feed_follow_posted_events(page, local_sta
     assert after["cards"]["conversion-rate"] == pytest.approx(funnel["conversion_rate"])
     # Feed items carry the type that was sent.
     types_by_id = {item["id"]: item["type"] for item in after["feed"]}
+    values_by_id = {item["id"]: item["value"] for item in after["feed"]}
     for event_id, record in zip(event_ids, records, strict=True):
         if event_id in types_by_id:
             assert types_by_id[event_id] == record["event_type"]
+            if record.get("value"):  # a purchase's value is money
+                assert values_by_id[event_id].startswith("$"), values_by_id[event_id]
     # Top pages: what the API says, in its order.
     api_pages = api_get(local_stack, "/pages/top?limit=10")["pages"]
     assert after["pages"] == [{"page": p["page"], "views": p["views"]} for p in api_pages]
@@ -401,7 +407,7 @@ def test_api_down_shows_error_then_recovers_without_overlapping_polls(
     wait_for_quiet_pipeline(local_stack)
     base = api_get(local_stack, "/stats")["total_events"]
     sent = local_stack.post_events(
-        [{"event_type": "page_view", "session_id": "browser-recovery", "page": "/recovered"}]
+        [{"event_type": "video_play", "session_id": "browser-recovery", "value": 7}]
     )
     assert sent["processed"] == 1, sent
     eventually(
@@ -413,7 +419,10 @@ def test_api_down_shows_error_then_recovers_without_overlapping_polls(
         ),
         timeout=PIPELINE_TIMEOUT_S,
     )
-    assert sent["event_ids"][0] in {item["id"] for item in state(page)["feed"]}
+    shown = {item["id"]: item for item in state(page)["feed"]}
+    assert sent["event_ids"][0] in shown
+    # a custom event's value is a number, not money (only commerce events' values are)
+    assert shown[sent["event_ids"][0]]["value"] == "7"
 
     # Never two requests to the same endpoint at once: the next poll waits for the last.
     assert max_in_flight, "no API requests were seen"
