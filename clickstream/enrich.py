@@ -109,12 +109,12 @@ def _properties(incoming: IncomingEvent) -> dict[str, Any]:
     if incoming.button is not None:
         properties.setdefault("button", incoming.button)
     # Unmapped fields are kept, not lost: top-level ones as they are, a device's or a
-    # location's under its name.
+    # location's under its name (or name_unmapped, where a property has the name).
     for key, value in (extra or {}).items():
         if key not in _CANONICAL_FIELDS:
             properties.setdefault(key, value)
-    for key, value in unmapped.items():
-        properties.setdefault(key, value)
+    for key, value in unmapped.items():  # (beside a property of the same name, not over it)
+        properties.setdefault(key if key not in properties else f"{key}_unmapped", value)
     return properties
 
 

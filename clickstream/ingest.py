@@ -122,6 +122,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 _INFLATED_ENCODINGS = ("gzip", "x-gzip", "deflate")
 
 
+NOT_INFLATABLE = "the body is not valid gzip or deflate"
+
+
 def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
     """gzip (or zlib) data, refused past ``limit`` bytes inflated, so a small bomb cannot
     take the function's memory. Several gzip members one after another (as ``cat a.gz b.gz``
@@ -134,19 +137,19 @@ def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
         try:
             inflated += inflater.decompress(rest, limit + 1 - len(inflated))
         except zlib.error as exc:
-            raise RequestError("body", f"the body is not valid gzip: {exc}") from None
+            raise RequestError("body", f"{NOT_INFLATABLE}: {exc}") from None
         if len(inflated) > limit or inflater.unconsumed_tail:
             raise RequestError(
                 "body", f"the body inflates past {limit} bytes; the limit is {limit}", 413
             )
         if not inflater.eof:
-            raise RequestError("body", "the body is not valid gzip: the data is truncated")
+            raise RequestError("body", f"{NOT_INFLATABLE}: the data is truncated")
         rest = inflater.unused_data
         if rest[:2] != GZIP_MAGIC:
             break
     if rest.strip(b"\x00"):  # (zero padding after a gzip stream is allowed, as gzip does)
         raise RequestError(
-            "body", f"the body is not valid gzip: {len(rest)} bytes follow the compressed data"
+            "body", f"{NOT_INFLATABLE}: {len(rest)} bytes follow the compressed data"
         )
     return inflated
 

@@ -130,9 +130,12 @@ def event_type_for(name: str) -> str:
     if lowered in STANDARD_EVENT_TYPES:
         return lowered
     slug = _NOT_IN_TYPE.sub("_", lowered.lstrip("$")).strip("_")[:64]
+    encoded = name.encode("utf-8", "surrogatepass")  # (a lone surrogate is refused later)
     if not slug:  # nothing of a-z0-9 in it, e.g. a name in another script
-        encoded = name.encode("utf-8", "surrogatepass")  # (a lone surrogate is refused later)
         return "event_" + hashlib.blake2b(encoded, digest_size=4).hexdigest()
+    if not lowered.isascii():  # "Café" and "Cafè" both slug to "caf": the name tells apart
+        digest = hashlib.blake2b(lowered.encode("utf-8", "surrogatepass"), digest_size=4)
+        slug = f"{slug[:55]}_{digest.hexdigest()}"
     if not slug[0].isalpha() or not slug.isascii():
         slug = ("e_" + slug)[:64]
     return slug if CUSTOM_EVENT_TYPE.match(slug) else "event_" + slug.encode().hex()[:16]

@@ -89,7 +89,7 @@ PARAMETER_KINDS = FieldKinds(
         **dict.fromkeys(KEPT_PARAMETERS, "scalar"),
         **dict.fromkeys(("se_va", "tr_tt", "tr_tx", "tr_sh", "ti_pr", "ti_qu"), "number"),
         **dict.fromkeys(("dtm", "stm", "ttm"), "time"),
-        **dict.fromkeys(("url", "refr", "ua", "ip"), "text"),
+        **dict.fromkeys(("url", "refr", "ua", "ip", "page"), "text"),
         **dict.fromkeys(("eid", "uid", "duid", "tnuid", "nuid", "sid", "ti_sk"), "id"),
     }
 )

@@ -219,15 +219,17 @@ def test_page_and_track_take_a_name_or_properties_and_nothing_else_as_properties
     since = start(shop, local_stack)
     device = anonymous_id(shop)
     shop.evaluate("cs.page('Pricing'); cs.track('plain', 'hello'); cs.track('listed', [1, 2])")
-    shop.evaluate("cs.track('購入'); cs.track('登録')")  # names with no Latin letter
+    # names with no Latin letter, or with one outside ASCII
+    shop.evaluate("cs.track('購入'); cs.track('登録'); cs.track('Café'); cs.track('Cafè')")
     shop.evaluate("cs.flush()")
-    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=6)
-    other_script = {
-        row["event_type"]: row["properties"] for row in rows if row["event_type"][:6] == "event_"
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=8)
+    beyond_ascii = {
+        row["event_type"]: json.loads(row["properties"])["event_name"]
+        for row in rows
+        if row["event_type"].startswith(("event_", "caf_"))
     }
     # one type per name, each name kept as sent
-    names = sorted(json.loads(p)["event_name"] for p in other_script.values())
-    assert names == sorted(["購入", "登録"])
+    assert sorted(beyond_ascii.values()) == sorted(["購入", "登録", "Café", "Cafè"])
     by_type = {row["event_type"]: row for row in rows if row["event_type"] != "page_view"}
     pricing = [
         row

@@ -68,6 +68,10 @@ def test_a_property_becomes_the_events_field_only_as_that_field_would_take_it(na
         ({"device": {"pageUrl": "/a\x01"}}, {"device": {"pageUrl": "/a\x01"}}),
         ({"location": {"country": "FR", "region": "IDF"}}, {"location": {"region": "IDF"}}),
         ({"device": {"platform": "iOS"}, "location": {"city": "Lyon"}}, {}),
+        (
+            {"device": {"model": "X1"}, "properties": {"device": {"a": 1}}},
+            {"device": {"a": 1}, "device_unmapped": {"model": "X1"}},
+        ),
     ],
 )
 def test_fields_of_device_or_location_nobody_maps_are_kept_as_properties(sent, kept):

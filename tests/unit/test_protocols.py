@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
@@ -95,6 +95,17 @@ def test_any_event_name_becomes_a_valid_event_type(name):
         "click",
         "page_view",
     )
+
+
+@given(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=30))
+@example("Café", "Cafè")
+@example("購入 2", "登録 2")
+def test_names_that_differ_outside_ascii_get_types_of_their_own(one, other):
+    """A name with a letter outside ASCII keeps it in its type (as a digest of the name), so
+    'Café' and 'Cafè', or '購入 2' and '登録 2', are never counted as one type; as with ASCII
+    names, case alone makes no other type ('CAFÉ' is 'café')."""
+    if one.lower() != other.lower() and not (one.lower().isascii() and other.lower().isascii()):
+        assert event_type_for(one) != event_type_for(other)
 
 
 def test_a_skewed_device_clock_is_corrected_by_the_time_in_flight():
