@@ -847,6 +847,10 @@ def test_a_fold_stopped_before_moving_its_cursor_shows_and_counts_each_event_onc
     assert counted(store)["events"] == 3
     # the summaries hold both deltas, still pending too: each is counted once
     assert top_page_rows(store) == [("/a", 2), ("/b", 1)]
+    # and so do the exact counts of one value, or of several read side by side
+    assert store.dimension_count("page", "/a", "0000-00-00", "9999-99-99") == 2
+    several = store.dimension_counts("page", ["/a", "/b"], "0000-00-00", "9999-99-99")
+    assert several == {"/a": 2, "/b": 1}
     assert store.fold(SHARD) == 2  # the next fold finishes what the first began
     assert store.pending() == {store.shard(SHARD): []}
     assert store.fold(SHARD) == 0
