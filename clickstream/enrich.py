@@ -227,8 +227,11 @@ def _field_from(value: Any, max_length: int) -> str | None:
     """A property's text as the event's own field (page, referrer, product) only where the
     field would take it as sent: within its length, with no control character. Else it stays
     a property alone."""
-    if isinstance(value, str) and 0 < len(value) <= max_length and _NO_CONTROL.match(value):
-        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip()  # (as the event's own fields are)
+    if 0 < len(text) <= max_length and _NO_CONTROL.fullmatch(text):
+        return text
     return None
 
 

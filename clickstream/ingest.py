@@ -123,6 +123,9 @@ _INFLATED_ENCODINGS = ("gzip", "x-gzip", "deflate")
 
 
 NOT_INFLATABLE = "the body is not valid gzip or deflate"
+# Members one after another are read (each reading copies what is left): a body of thousands
+# of empty ones would cost seconds, and no client sends more than a few.
+MAX_GZIP_MEMBERS = 64
 
 
 def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -132,7 +135,7 @@ def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
     after the data is refused, not ignored."""
     inflated = b""
     rest = raw
-    while True:
+    for _ in range(MAX_GZIP_MEMBERS):
         inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
         try:
             inflated += inflater.decompress(rest, limit + 1 - len(inflated))
@@ -147,6 +150,8 @@ def inflate(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
         rest = inflater.unused_data
         if rest[:2] != GZIP_MAGIC:
             break
+    else:
+        raise RequestError("body", f"{NOT_INFLATABLE}: more than {MAX_GZIP_MEMBERS} gzip members")
     if rest.strip(b"\x00"):  # (zero padding after a gzip stream is allowed, as gzip does)
         raise RequestError(
             "body", f"{NOT_INFLATABLE}: {len(rest)} bytes follow the compressed data"
@@ -188,7 +193,7 @@ def loads_json(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if "surrogate" not in str(exc):
+        if "surrogate" not in str(exc) or not_utf8(data):  # (json.loads would read UTF-16)
             raise
         try:
             return json.loads(data)
@@ -392,8 +397,11 @@ def enrich_parsed(
             incoming, received_at=received_at, source_ip=source_ip, locate=locate
         )
         if incoming.event_id is None and incoming.timestamp is not None:  # resent: the same ids
-            made_id = content_event_id(incoming, copies, event.get("ip_truncated"))
-            event["event_id"] = made_id or event["event_id"]
+            # A record naming no one is told apart by its (truncated) address; one naming its
+            # user, device or session keeps its id when resent from another network.
+            named = incoming.user_id or incoming.anonymous_id or incoming.session_id
+            address = None if named else event.get("ip_truncated")
+            event["event_id"] = content_event_id(incoming, copies, address) or event["event_id"]
         if (
             sent_at is not None
             and incoming.timestamp is not None

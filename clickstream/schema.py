@@ -407,8 +407,8 @@ def normalize_event_id(raw_id: str | None) -> str:
 def content_event_id(
     incoming: IncomingEvent, copies: dict[bytes, int], address: str | None = None
 ) -> str | None:
-    """The id of a record sent without one but with its own time, made from all it holds and
-    the (truncated) address it came from, so that a client's resend of the request is the
+    """The id of a record sent without one but with its own time, made from all it holds (and
+    the address it came from, if given), so that a client's resend of the request is the
     same events (counted once), as the SDK routes do. ``copies`` counts the records alike met
     so far in the request: the second such record is another event, with another id. None for
     a record that cannot be encoded (a lone surrogate): it is refused later, by its field."""

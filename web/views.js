@@ -222,7 +222,7 @@ export function renderEventTypesTable(root, eventsByType) {
 
 // The event types whose value is an amount of money (a custom event's, e.g. a Snowplow
 // structured event's se_va, is a plain number).
-const MONEY_TYPES = new Set(["purchase", "add_to_cart", "remove_from_cart", "checkout"]);
+const MONEY_TYPES = new Set(["purchase", "add_to_cart", "remove_from_cart", "checkout", "transaction_item"]);
 
 /** Live feed; returns the ids shown so the next render can highlight what is new. */
 export function renderFeed(root, events, { limit, currency, previousIds }) {

@@ -112,7 +112,7 @@ SENT_AS = {
     "user_id": ("distinct_id", "properties.distinct_id"),
     "anonymous_id": ("properties.$device_id", "distinct_id", "properties.distinct_id"),
     "session_id": ("session_id", "properties.$session_id"),
-    "timestamp": ("offset", "timestamp"),
+    "timestamp": ("timestamp",),  # (offset is relative to the sending: no time of its own)
     "page": ("properties.$pathname", "properties.$screen_name"),
     "page_url": ("properties.$current_url",),
     "referrer": ("properties.$referrer",),

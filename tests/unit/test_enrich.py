@@ -43,6 +43,9 @@ def test_device_from_user_agent(name, device_type, platform, browser):
     [
         ("page", "/pricing", "/pricing"),
         ("page", "/p\x04", None),
+        ("page", "/p\n", "/p"),  # stripped at its ends, as the event's own field is
+        ("page", "/p\nq", None),
+        ("page", " /p ", "/p"),
         ("page", "/" + "p" * 2048, None),
         ("referrer", "https://r.example/\x00", None),
         ("referrer", "https://r.example/", "https://r.example/"),

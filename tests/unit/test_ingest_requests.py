@@ -810,7 +810,12 @@ def test_a_record_without_an_id_that_cannot_be_encoded_is_refused_by_its_field(p
 
 @pytest.mark.parametrize(
     ("raw", "where"),
-    [(b"\xff", "byte 0 is 0xff"), (b'{"records": [{"page": "a\xc3"}]}', "byte 24 is 0xc3")],
+    [
+        (b"\xff", "byte 0 is 0xff"),
+        (b'{"records": [{"page": "a\xc3"}]}', "byte 24 is 0xc3"),
+        ('{"records": []}'.encode("utf-16"), "byte 0 is 0xff"),  # (with its byte-order mark)
+        (b'{"page": "\xed\xa0\xbd"}', "byte 10 is 0xed"),  # a surrogate encoded as UTF-8
+    ],
 )
 def test_a_body_that_is_not_utf8_is_refused_saying_so_and_where(raw, where):
     assert refusal(load_json_body, raw) == ("body", f"the body is not valid UTF-8: {where}", 400)

@@ -133,6 +133,14 @@ def test_gzip_members_one_after_another_are_one_body_as_gzip_reads_them(parts):
     assert inflate(joined + b"\x00" * 8) == b"".join(parts)  # zero padding, as gzip allows
 
 
+def test_a_body_of_more_gzip_members_than_any_client_sends_is_refused():
+    """Each member read copies the rest of the body: thousands of empty ones would cost
+    seconds of a function's time for nothing."""
+    assert inflate(gzip.compress(b"") * 63 + gzip.compress(b"{}")) == b"{}"
+    with pytest.raises(RequestError, match="more than 64 gzip members"):
+        inflate(gzip.compress(b"") * 52_000)
+
+
 def test_inflate_refuses_what_follows_the_compressed_data_and_a_bomb_over_members():
     with pytest.raises(RequestError, match="7 bytes follow the compressed data"):
         inflate(gzip.compress(b"{}") + b"garbage")
