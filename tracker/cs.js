@@ -279,10 +279,10 @@
 
   // "Signed Up" as the API's event types are written (signed_up); the name kept as sent.
   function typeOf(name, props) {
-    var low = String(name).toLowerCase(), type = low.replace(/[^a-z0-9_.:-]+/g, "_").replace(/^_+|_+$/g, "");
-    if (/[^\x00-\x7f]/.test(low)) { // "Café", "購入 2": one type per name (FNV-1a of it)
-      for (var h = 2166136261, i = 0; i < low.length; i++) h = Math.imul(h ^ low.charCodeAt(i), 16777619);
-      type = (/[a-z0-9]/.test(type) ? type.slice(0, 55) : "event") + "_" + (h >>> 0).toString(16);
+    var low = String(name).trim().toLowerCase(), type = low.replace(/[^a-z0-9_.:-]+/g, "_").replace(/^_+|_+$/g, "");
+    if (!type || /[^\0-\x7f]/.test(low.replace(/[^\p{L}\p{N}]/gu, ""))) { // as the server: the name's FNV-1a
+      for (var h = 2166136261, b = new TextEncoder().encode(low.normalize("NFC")), i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 16777619);
+      type = (type ? type.slice(0, 55) : "event") + "_" + ("0000000" + (h >>> 0).toString(16)).slice(-8);
     }
     if (!/^[a-z]/.test(type)) type = ("e_" + type).replace(/_+$/, "");
     type = type.slice(0, 64);

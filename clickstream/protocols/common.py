@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,15 +130,23 @@ def event_type_for(name: str) -> str:
     if lowered in STANDARD_EVENT_TYPES:
         return lowered
     slug = _NOT_IN_TYPE.sub("_", lowered.lstrip("$")).strip("_")[:64]
-    encoded = name.encode("utf-8", "surrogatepass")  # (a lone surrogate is refused later)
-    if not slug:  # nothing of a-z0-9 in it, e.g. a name in another script
-        return "event_" + hashlib.blake2b(encoded, digest_size=4).hexdigest()
-    if not lowered.isascii():  # "Café" and "Cafè" both slug to "caf": the name tells apart
-        digest = hashlib.blake2b(lowered.encode("utf-8", "surrogatepass"), digest_size=4)
-        slug = f"{slug[:55]}_{digest.hexdigest()}"
+    # A name in another script has no slug, and "Café" and "Cafè" the same one ("caf"): the
+    # name's digest tells them apart (not for a typographic apostrophe or dash: no letter).
+    if not slug or any(not c.isascii() and c.isalnum() for c in lowered):
+        digest = name_digest(unicodedata.normalize("NFC", lowered))
+        slug = f"{slug[:55]}_{digest}" if slug else f"event_{digest}"
     if not slug[0].isalpha() or not slug.isascii():
         slug = ("e_" + slug)[:64]
     return slug if CUSTOM_EVENT_TYPE.match(slug) else "event_" + slug.encode().hex()[:16]
+
+
+def name_digest(name: str) -> str:
+    """32-bit FNV-1a of the name's UTF-8, in hex. By hand, because the browser tracker
+    (``tracker/cs.js``) must make the same digest in a few lines of plain JavaScript."""
+    digest = 0x811C9DC5
+    for byte in name.encode("utf-8", "surrogatepass"):  # (a lone surrogate is refused later)
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{digest:08x}"
 
 
 # Epoch milliseconds before 1973-03-03 are no clock's reading: a count of seconds, or junk.
