@@ -5,7 +5,6 @@ defaults."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -16,7 +15,6 @@ from ua_parser import parse as parse_user_agent
 from clickstream.schema import (
     MAX_ID_LENGTH,
     MAX_URL_LENGTH,
-    NO_CONTROL_PATTERN,
     SCHEMA_VERSION,
     Device,
     Event,
@@ -26,6 +24,7 @@ from clickstream.schema import (
     Location,
     event_type_name,
     first_address,
+    holds_control_character,
     normalize_event_id,
     page_path,
     utc,
@@ -127,8 +126,8 @@ def _unmapped_of(incoming: IncomingEvent) -> dict[str, dict[str, Any]]:
         return {}  # (most records: two key-set tests, half the cost of the loop below)
     unmapped = {}
     for name, sent, known in (
-        ("device", incoming.device, _DEVICE_FIELDS),
-        ("location", incoming.location, _LOCATION_FIELDS),
+        ("device", device, _DEVICE_FIELDS),
+        ("location", location, _LOCATION_FIELDS),
     ):
         if sent and (rest := {key: value for key, value in sent.items() if key not in known}):
             unmapped[name] = rest
@@ -235,9 +234,6 @@ def _field_from(value: Any, max_length: int) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()  # (as the event's own fields are)
-    if 0 < len(text) <= max_length and _NO_CONTROL.fullmatch(text):
+    if 0 < len(text) <= max_length and not holds_control_character(text):
         return text
     return None
-
-
-_NO_CONTROL = re.compile(NO_CONTROL_PATTERN)

@@ -347,6 +347,14 @@ class RecordError:
         return answer
 
 
+def holds_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character (U+0000-U+001F, U+007F)."""
+    return _NO_CONTROL.fullmatch(text) is None
+
+
+_NO_CONTROL = re.compile(NO_CONTROL_PATTERN)
+
+
 def holds_surrogate(text: str) -> bool:
     """Whether ``text`` holds a lone UTF-16 surrogate (which no UTF-8 can encode)."""
     return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)

@@ -27,10 +27,10 @@ from clickstream.ingest import (
 from clickstream.schema import (
     CONTROL_MESSAGE,
     CUSTOM_EVENT_TYPE,
-    NO_CONTROL_PATTERN,
     STANDARD_EVENT_TYPES,
     SURROGATE_MESSAGE,
     RecordError,
+    holds_control_character,
     holds_surrogate,
     json_type_name,
 )
@@ -283,7 +283,7 @@ def batch_wrongly_typed(batch: dict[str, Any], expected: FieldKinds) -> None:
 def named_with_control_character(index: int, field_name: str, name: str) -> RecordError | None:
     """An event's name holding a control character: refused, as any text field's would be
     (the type made from it would drop the character, the name kept as sent would not)."""
-    if re.fullmatch(NO_CONTROL_PATTERN, name) is None:
+    if holds_control_character(name):
         return RecordError(index, field_name, CONTROL_MESSAGE)
     if holds_surrogate(name):
         return RecordError(index, field_name, SURROGATE_MESSAGE)
