@@ -60,17 +60,20 @@ def no_route_as_deployed(handle_request: Any) -> Any:
     class NoRouteError(LocalGatewayException):
         CODE = 404
 
-    def handled(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
+    def no_route(headers: Any, answered: dict[str, str]) -> NoRouteError:
         lowered = {name.lower(): value for name, value in (headers or {}).items()}
         cors = cors_headers(lowered, get_settings().cors_origins)  # as the deployed 404's
+        return NoRouteError({**answered, **cors}, NO_ROUTE_BODY.encode())
+
+    def handled(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
         try:
             response = handle_request(self, method, path, headers, body)
         except ForbiddenError as error:
             if error.body != b'{"message": "Missing Authentication Token"}':
                 raise
-            raise NoRouteError({**error.headers, **cors}, NO_ROUTE_BODY.encode()) from None
+            raise no_route(headers, error.headers) from None
         if response.get("statusCode") == 405 and "MethodNotAllowedError" in str(response["body"]):
-            raise NoRouteError(cors, NO_ROUTE_BODY.encode())
+            raise no_route(headers, {})
         return response
 
     return handled

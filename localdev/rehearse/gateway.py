@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from clickstream.auth import user_pool_issuer, user_pool_jwks, verify_cognito_jwt
 from clickstream.errors import RequestError
 from clickstream.keys import create_key
+from infra.api_deploy import NO_ROUTE_RESPONSE
 from localdev.sandbox import DeployedFunction
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Gateway:
         }
         # An unknown route's answer: the API's gateway response for it where it has one
         no_route = gateway.get_gateway_response(
-            restApiId=self.api_id, responseType="MISSING_AUTHENTICATION_TOKEN"
+            restApiId=self.api_id, responseType=NO_ROUTE_RESPONSE
         )
         template = (no_route.get("responseTemplates") or {}).get("application/json") or ""
         try:
