@@ -108,13 +108,23 @@ def _properties(incoming: IncomingEvent) -> dict[str, Any]:
     if incoming.button is not None:
         properties.setdefault("button", incoming.button)
     # Unmapped fields are kept, not lost: top-level ones as they are, a device's or a
-    # location's under its name (or name_unmapped, where a property has the name).
+    # location's under its name.
     for key, value in (extra or {}).items():
         if key not in _CANONICAL_FIELDS:
-            properties.setdefault(key, value)
-    for key, value in unmapped.items():  # (beside a property of the same name, not over it)
-        properties.setdefault(key if key not in properties else f"{key}_unmapped", value)
+            _keep_beside(properties, key, value)
+    for key, value in unmapped.items():
+        _keep_beside(properties, key, value)
     return properties
+
+
+def _keep_beside(properties: dict[str, Any], key: str, value: Any) -> None:
+    """A field kept as a property, beside one of the same name, never over it: as
+    ``key_unmapped`` (then ``key_unmapped_2``, ...)."""
+    name, copy = key, 1
+    while name in properties:
+        name = f"{key}_unmapped" if copy == 1 else f"{key}_unmapped_{copy}"
+        copy += 1
+    properties[name] = value
 
 
 def _unmapped_of(incoming: IncomingEvent) -> dict[str, dict[str, Any]]:

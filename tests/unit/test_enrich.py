@@ -75,10 +75,27 @@ def test_a_property_becomes_the_events_field_only_as_that_field_would_take_it(na
             {"device": {"model": "X1"}, "properties": {"device": {"a": 1}}},
             {"device": {"a": 1}, "device_unmapped": {"model": "X1"}},
         ),
+        (
+            {
+                "device": {"model": "X1"},
+                "properties": {"device": 1, "device_unmapped": 2, "device_unmapped_2": 3},
+            },
+            {
+                "device": 1,
+                "device_unmapped": 2,
+                "device_unmapped_2": 3,
+                "device_unmapped_3": {"model": "X1"},
+            },
+        ),
+        (
+            {"colour": "blue", "properties": {"colour": "red"}},
+            {"colour": "red", "colour_unmapped": "blue"},
+        ),
     ],
 )
 def test_fields_of_device_or_location_nobody_maps_are_kept_as_properties(sent, kept):
-    """As unmapped top-level fields are: never dropped without a word."""
+    """As unmapped top-level fields are: never dropped without a word, nor over a property
+    of the same name."""
     incoming = IncomingEvent.model_validate({"event_type": "click", **sent})
     event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
     assert event["properties"] == kept
