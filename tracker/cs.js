@@ -262,7 +262,7 @@
       ? event.target.closest("[data-cs-event],a[href],button,input[type=submit],input[type=button]")
       : null;
     if (!t) return;
-    var named = t.getAttribute("data-cs-event");
+    var named = (t.getAttribute("data-cs-event") || "").trim();
     if (named) {
       var p = attributes(t);
       return enqueue(typeOf(named, p), p);
@@ -292,6 +292,10 @@
 
   w.cs = {
     track: function (name, props) {
+      if (name == null || !String(name).trim()) { // as the SDK routes refuse a nameless track
+        stats.dropped++;
+        return console.error("cs.track: the event needs a name");
+      }
       var p = own(props, {});
       enqueue(typeOf(name, p), p);
     },

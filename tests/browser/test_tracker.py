@@ -221,8 +221,25 @@ def test_page_and_track_take_a_name_or_properties_and_nothing_else_as_properties
     shop.evaluate("cs.page('Pricing'); cs.track('plain', 'hello'); cs.track('listed', [1, 2])")
     # names with no Latin letter, or with one outside ASCII
     shop.evaluate("cs.track('購入'); cs.track('登録'); cs.track('Café'); cs.track('Cafè')")
+    # no name: refused on the page, counted, and nothing sent
+    errors: list[str] = []
+    shop.on("console", lambda message: errors.append(message.text))  # (the page's own, too)
+    shop.evaluate("cs.track(''); cs.track(' \\t'); cs.track(); cs.track(null, {a: 1})")
+    assert shop.evaluate("cs.stats.dropped") == 4
+    # a blank data-cs-event names nothing: the button's click is a click
+    shop.evaluate(
+        "document.body.insertAdjacentHTML('beforeend', "
+        "'<button id=\"blank\" data-cs-event=\" \">Blank</button>')"
+    )
+    shop.click("#blank")
     shop.evaluate("cs.flush()")
-    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=8)
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=9)
+    assert len(rows) == 9
+    assert [text for text in errors if text.startswith("cs.")] == [
+        "cs.track: the event needs a name"
+    ] * 4
+    clicks = [row for row in rows if row["event_type"] == "click"]
+    assert [json.loads(row["properties"])["text"] for row in clicks] == ["Blank"]
     beyond_ascii = {
         row["event_type"]: json.loads(row["properties"])["event_name"]
         for row in rows
