@@ -224,6 +224,20 @@ export function renderEventTypesTable(root, eventsByType) {
 // structured event's se_va, is a plain number).
 const MONEY_TYPES = new Set(["purchase", "add_to_cart", "remove_from_cart", "checkout", "transaction_item"]);
 
+// The feed is in arrival order: an event whose own time is far from its arrival (a device's
+// clock set wrong, or an event kept offline and sent later) is marked, not left looking out
+// of order beside its neighbours.
+const CLOCK_NOTE_FROM_S = 300;
+
+function clockNote(when, arrived) {
+  if (!when || !arrived) return null;
+  const seconds = (when.getTime() - arrived.getTime()) / 1000;
+  if (Math.abs(seconds) < CLOCK_NOTE_FROM_S) return null;
+  return seconds > 0
+    ? `its time is ${formatDuration(seconds)} ahead of its arrival at ${formatTime(arrived)} (the device's clock)`
+    : `sent ${formatDuration(-seconds)} after its time, at ${formatTime(arrived)}`;
+}
+
 /** Live feed; returns the ids shown so the next render can highlight what is new. */
 export function renderFeed(root, events, { limit, currency, previousIds }) {
   const list = byTestId(root, "feed");
@@ -238,11 +252,15 @@ export function renderFeed(root, events, { limit, currency, previousIds }) {
     const when = parseTime(e.timestamp);
     const value = num(e.value);
     const isNew = !firstRender && !previousIds.has(ids[i]);
+    const off = clockNote(when, parseTime(e.received_at));
     return el("li", {
       class: isNew ? "feed-item is-new" : "feed-item",
       dataTestid: "feed-item", dataEventId: ids[i], dataEventType: type,
     },
-      el("time", { class: "feed-time", datetime: when ? when.toISOString() : "" }, formatTime(when)),
+      el("time", {
+        class: off ? "feed-time is-off" : "feed-time", datetime: when ? when.toISOString() : "",
+        title: off, "aria-label": off && `${formatTime(when)}, ${off}`,
+      }, formatTime(when), off && "*"),
       el("span", { class: "feed-type" },
         el("span", { class: "swatch", "aria-hidden": "true", style: { backgroundColor: colourFor(type, 0) } }),
         humaniseType(type)),

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ READ_STATE_JS = """
       .map((li) => ({
         id: li.dataset.eventId, type: li.dataset.eventType,
         value: li.querySelector(".feed-value").textContent,
+        time: li.querySelector(".feed-time").textContent,
+        note: li.querySelector(".feed-time").title,
       })),
     pages: [...document.querySelectorAll('[data-testid="top-page-row"]')]
       .map((tr) => ({ page: tr.dataset.page, views: Number(tr.dataset.views) })),
@@ -406,23 +409,33 @@ def test_api_down_shows_error_then_recovers_without_overlapping_polls(
     # Live again for real: a new event shows up.
     wait_for_quiet_pipeline(local_stack)
     base = api_get(local_stack, "/stats")["total_events"]
+    now = datetime.now(UTC)
     sent = local_stack.post_events(
-        [{"event_type": "video_play", "session_id": "browser-recovery", "value": 7}]
+        [
+            {"event_type": "video_play", "session_id": "browser-recovery", "value": 7},
+            # a device's clock 3 hours fast, and an event kept offline for 2 hours
+            {"event_type": "click", "timestamp": (now + timedelta(hours=3)).isoformat()},
+            {"event_type": "click", "timestamp": (now - timedelta(hours=2)).isoformat()},
+        ]
     )
-    assert sent["processed"] == 1, sent
+    assert sent["processed"] == 3, sent
     eventually(
         local_stack,
         lambda: (
             []
-            if state(page)["cards"]["total-events"] == base + 1
-            else [f"total-events {state(page)['cards']['total-events']} != {base + 1}"]
+            if state(page)["cards"]["total-events"] == base + 3
+            else [f"total-events {state(page)['cards']['total-events']} != {base + 3}"]
         ),
         timeout=PIPELINE_TIMEOUT_S,
     )
     shown = {item["id"]: item for item in state(page)["feed"]}
-    assert sent["event_ids"][0] in shown
+    played, ahead, late = (shown[event_id] for event_id in sent["event_ids"])
     # a custom event's value is a number, not money (only commerce events' values are)
-    assert shown[sent["event_ids"][0]]["value"] == "7"
+    assert played["value"] == "7"
+    # times far from their arrival are marked, and say how far
+    assert played["note"] == "" and not played["time"].endswith("*")
+    assert ahead["time"].endswith("*") and "3 h 00 min ahead of its arrival" in ahead["note"]
+    assert late["time"].endswith("*") and "sent 2 h 00 min after its time" in late["note"]
 
     # Never two requests to the same endpoint at once: the next poll waits for the last.
     assert max_in_flight, "no API requests were seen"
