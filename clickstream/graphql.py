@@ -144,11 +144,13 @@ type Timeseries {
 type FunnelStep { step: String!  sessions: Int!  rateFromPrevious: Float!  rateFromStart: Float! }
 
 type Funnel {
-  "The period's name, when one was asked for."
-  period: String
+  "all, realtime, today, 7d, 30d, or custom (a range; dates in from/to count whole days)."
+  period: String!
+  "The range's first instant (ISO 8601, UTC); null when open."
   from: String
+  "The range's last instant; null when open."
   to: String
-  granularity: String
+  granularity: String!
   steps: [FunnelStep!]!
   sessions: Int!
   conversionRate: Float!

@@ -404,20 +404,26 @@ def _types_over(found: dict[str, Any], counters: Counters) -> dict[str, Any]:
 def funnel(
     store: DynamoAggregateStore, start_day: datetime | None = None, end_day: datetime | None = None
 ) -> dict[str, Any]:
-    """Distinct sessions reaching each step (all time, or summed over a day range, whose first
-    and last days the answer names)."""
+    """Distinct sessions reaching each step, all time or summed over whole days. The answer
+    names its range as every read route does: the first day's first instant and the last
+    day's last (null for an open end), with ``granularity`` day."""
     if start_day is None and end_day is None:
-        with store.snapshot():
-            counters = store.total("all", "all", "all")
-        return _funnel_steps(counters)
+        return funnel_for(store, resolve_period("all"))
     low = day_key(start_day) if start_day else "0000-00-00"
     high = day_key(end_day) if end_day else "9999-99-99"
     if low > high:
         raise RequestError("from", "'from' is after 'to'")
     with store.snapshot():
         counters = store.total("day", low, high)
-    days = {"from": low if start_day else None, "to": high if end_day else None}
-    return {**days, "granularity": "day", **_funnel_steps(counters)}
+    first = _floor(start_day, "day") if start_day else None
+    last = _floor(end_day, "day") + timedelta(days=1, microseconds=-1) if end_day else None
+    return {
+        "period": "custom",
+        "from": _iso(first) if first else None,
+        "to": _iso(last) if last else None,
+        "granularity": "day",
+        **_funnel_steps(counters),
+    }
 
 
 def funnel_requested(

@@ -114,6 +114,10 @@ class FunnelStep(Answer):
 
 
 class Funnel(Answer):
+    period: str = Field(description="all, realtime, today, 7d, 30d or custom")
+    from_: str | None = Field(alias="from", description="the range's first instant; null: open")
+    to: str | None = Field(description="the range's last instant; null: open")
+    granularity: Literal["minute", "hour", "day"]
     steps: list[FunnelStep]
     sessions: Count
     conversion_rate: float

@@ -582,10 +582,21 @@ def test_a_funnel_over_days_counts_only_the_visits_of_those_days(store):
 
 def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(store):
     """``?from=2026-11-23`` is the contract's whole days, named in the answer; a time of day
-    (or ``period``) is the exact range, as on the other read routes, never a day silently."""
+    (or ``period``) is the exact range, as on the other read routes, never a day silently.
+    Every answer names its range in one shape: the period, and its ends as instants."""
     day = NOW.date().isoformat()
     by_days = queries.funnel_requested(store, None, day, day)
-    assert (by_days["from"], by_days["to"], by_days["granularity"]) == (day, day, "day")
+    assert (by_days["period"], by_days["from"], by_days["to"], by_days["granularity"]) == (
+        "custom",
+        f"{day}T00:00:00Z",
+        f"{day}T23:59:59.999999Z",
+        "day",
+    )
+    all_time = queries.funnel_requested(store, None, None, None)
+    assert (all_time["period"], all_time["from"]) == ("all", None)
+    assert all_time.keys() == by_days.keys()
+    open_end = queries.funnel_requested(store, None, day, None)
+    assert (open_end["from"], open_end["to"]) == (f"{day}T00:00:00Z", None)
     exact = queries.funnel_requested(store, None, f"{day}T10:00:00Z", f"{day}T14:30:00Z")
     assert (exact["period"], exact["from"], exact["to"]) == (
         "custom",
@@ -596,7 +607,7 @@ def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(
     mixed = queries.funnel_requested(store, None, f"{day}T10:00:00Z", day)
     assert mixed["to"].startswith(f"{day}T23:59:59")
     compact = queries.funnel_requested(store, None, day.replace("-", ""), None)
-    assert (compact["from"], compact["granularity"]) == (day, "day")
+    assert (compact["from"], compact["granularity"]) == (f"{day}T00:00:00Z", "day")
     for period, start, field in (("7d", day, "period"), (None, "yesterday", "from")):
         with pytest.raises(RequestError) as error:
             queries.funnel_requested(store, period, start, None)
