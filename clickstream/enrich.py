@@ -22,6 +22,7 @@ from clickstream.schema import (
     IncomingEvent,
     IncomingLocation,
     Location,
+    client_event_id,
     event_type_name,
     first_address,
     holds_control_character,
@@ -97,6 +98,16 @@ def _device(incoming: IncomingEvent) -> dict[str, str]:
     if browser:
         device["browser"] = browser
     return device
+
+
+def _id_and_properties(incoming: IncomingEvent) -> tuple[str, dict[str, Any]]:
+    """The event's id, and its properties with the client's own id where that is no UUID."""
+    properties = _properties(incoming)
+    event_id = normalize_event_id(incoming.event_id)
+    if event_id != incoming.event_id and (sent_id := client_event_id(incoming.event_id)):
+        properties = dict(properties)  # (it may be the incoming record's own)
+        _keep_beside(properties, "client_event_id", sent_id)
+    return event_id, properties
 
 
 def _properties(incoming: IncomingEvent) -> dict[str, Any]:
@@ -178,10 +189,10 @@ def canonical_event(
     (``Event``'s fields, None left out): built as a dict, not a model, because ingest only
     encodes it. ``locate`` places an address (the viewer-country headers, a GeoIP database)
     when the payload says nothing of its place."""
-    properties = _properties(incoming)
+    event_id, properties = _id_and_properties(incoming)
     device = _device(incoming)
     event: dict[str, Any] = {
-        "event_id": normalize_event_id(incoming.event_id),
+        "event_id": event_id,
         # Only seed 000's button clicks come without a type.
         "event_type": event_type_name(incoming.event_type) if incoming.event_type else "click",
         "timestamp": utc(incoming.timestamp) if incoming.timestamp else received_at,

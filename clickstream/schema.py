@@ -412,6 +412,18 @@ def normalize_event_id(raw_id: str | None) -> str:
         return str(uuid.uuid5(CLIENT_ID_NAMESPACE, raw_id))
 
 
+def client_event_id(raw_id: str | None) -> str | None:
+    """A client's own id that is no UUID in any spelling ("order-123", Segment's "ajs-next-..."),
+    as sent: its event id is made from it, and the id it knows is kept beside."""
+    if not raw_id or _CANONICAL_UUID.match(raw_id):
+        return None
+    try:
+        uuid.UUID(raw_id)
+    except ValueError:
+        return raw_id
+    return None
+
+
 def content_event_id(
     incoming: IncomingEvent, copies: dict[bytes, int], address: str | None = None
 ) -> str | None:

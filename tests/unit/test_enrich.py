@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -99,3 +100,33 @@ def test_fields_of_device_or_location_nobody_maps_are_kept_as_properties(sent, k
     incoming = IncomingEvent.model_validate({"event_type": "click", **sent})
     event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
     assert event["properties"] == kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("order-123", "order-123"),
+        ("ajs-next-1733150000000-6f1e", "ajs-next-1733150000000-6f1e"),  # analytics-next's
+        ("1f0c2b7e-4a8d-4c3e-9b6a-2d5f8e1a7c90", None),
+        ("1F0C2B7E-4A8D-4C3E-9B6A-2D5F8E1A7C90", None),  # a UUID in another spelling
+        ("{1f0c2b7e-4a8d-4c3e-9b6a-2d5f8e1a7c90}", None),
+        ("1f0c2b7e4a8d4c3e9b6a2d5f8e1a7c90", None),
+        (None, None),
+    ],
+)
+def test_a_client_id_that_is_no_uuid_is_kept_beside_the_uuid_made_from_it(sent, kept):
+    """The archive can be searched by the id the client knows; the event's own id is a UUID
+    made from it (so a resend is the same event)."""
+    incoming = IncomingEvent.model_validate(
+        {"event_type": "click", "event_id": sent, "properties": {"client_event_id": "mine"}}
+    )
+    event = canonical_event(incoming, received_at=datetime(2026, 11, 30, tzinfo=UTC))
+    assert uuid.UUID(event["event_id"])
+    assert event["properties"].get("client_event_id_unmapped") == kept
+    assert event["properties"]["client_event_id"] == "mine"
+    assert incoming.properties == {"client_event_id": "mine"}  # the record's own, untouched
+    alone = IncomingEvent.model_validate({"event_type": "click", "event_id": sent})
+    resent = canonical_event(alone, received_at=datetime(2026, 12, 1, tzinfo=UTC))
+    assert resent["properties"].get("client_event_id") == kept
+    if sent is not None:
+        assert resent["event_id"] == event["event_id"]
