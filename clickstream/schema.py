@@ -8,6 +8,7 @@ the stream, into the aggregates and into the archive.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -473,9 +474,7 @@ def _pydantic_field(error: Any) -> str:
 def parse_incoming(index: int, record: Any) -> IncomingEvent | list[RecordError]:
     """Validate one record; on failure, one error per offending field."""
     if not isinstance(record, dict):
-        return [
-            RecordError(index, "record", f"must be a JSON object, got {json_type_name(record)}")
-        ]
+        return [RecordError(index, "record", f"must be a JSON object, got {described(record)}")]
     try:
         incoming = IncomingEvent.model_validate(record)
     except ValidationError as exc:
@@ -493,7 +492,7 @@ def names_its_type(incoming: IncomingEvent) -> bool:
 
 def typed_incoming(index: int, incoming: IncomingEvent) -> IncomingEvent | list[RecordError]:
     if not names_its_type(incoming):
-        return [RecordError(index, "event_type", "Field required")]
+        return [RecordError(index, "event_type", "is required")]
     return incoming
 
 
@@ -514,15 +513,79 @@ def parse_incoming_all(records: Sequence[Any]) -> list[IncomingEvent | list[Reco
     return [parse_incoming(index, record) for index, record in enumerate(records)]
 
 
+# pydantic-core's error types, in the words the SDK routes use for a field of the wrong kind
+_WANTED = {
+    "string_type": "a string",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "an array",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    **dict.fromkeys(
+        (
+            "datetime_type",
+            "datetime_parsing",
+            "datetime_from_date_parsing",
+            "datetime_object_invalid",
+        ),
+        "an ISO-8601 time (or epoch seconds or milliseconds)",
+    ),
+}
+
+
 def _message(error: Any) -> str:
-    pattern = (error.get("ctx") or {}).get("pattern")
+    """A field's error as the SDK routes word theirs: what it must be, and what was sent."""
+    kind, context, sent = error.get("type"), error.get("ctx") or {}, error.get("input")
+    pattern = context.get("pattern")
     if pattern == NO_CONTROL_PATTERN:
         return CONTROL_MESSAGE
     if pattern == EVENT_TYPE_PATTERN:
         return EVENT_TYPE_MESSAGE
-    if error.get("type") == "string_unicode":  # (pydantic's words for a lone surrogate)
+    if kind == "string_unicode":  # (pydantic's words for a lone surrogate)
         return SURROGATE_MESSAGE
+    if kind in _WANTED:
+        return f"must be {_WANTED[kind]}, got {described(sent)}"
+    if kind == "string_too_long":
+        return f"must be at most {context['max_length']} characters, got {len(sent)}"
+    if kind in _BOUNDS:
+        words, bound = _BOUNDS[kind]
+        return f"must be {words} {_number_text(context[bound])}, got {_number_text(sent)}"
+    if kind == "finite_number":
+        return "must be a finite number"
+    if kind == "missing":
+        return "is required"
     return str(error["msg"])
+
+
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        whole = math.isfinite(value) and value == int(value) and abs(value) < 1e15
+        return str(int(value)) if whole else f"{value:g}"
+    return described(value)  # (a numeric string: as sent)
+
+
+def described(value: Any) -> str:
+    """A sent value as an error shows it: a string quoted (its start), else its JSON type."""
+    if isinstance(value, str):
+        return repr(value[:40])
+    type_name = json_type_name(value)
+    if type_name == "null":
+        return type_name
+    return f"{'an' if type_name[0] in 'ao' else 'a'} {type_name}"  # an object, an array
 
 
 def event_type_name(sent: str) -> str:

@@ -30,9 +30,9 @@ from clickstream.schema import (
     STANDARD_EVENT_TYPES,
     SURROGATE_MESSAGE,
     RecordError,
+    described,
     holds_control_character,
     holds_surrogate,
-    json_type_name,
 )
 
 # Bodies some SDKs send (gzip, base64, form-encoded); JSON is read from each of them.
@@ -237,8 +237,7 @@ def _first_wrong(
 
 
 def _wanted(kind: str, value: Any) -> str:
-    got = repr(value[:40]) if isinstance(value, str) else _with_article(json_type_name(value))
-    return f"must be {_KINDS[kind][1]}, got {got}"
+    return f"must be {_KINDS[kind][1]}, got {described(value)}"
 
 
 def field_as_sent(
@@ -296,8 +295,9 @@ def key_sent(value: Any, field_name: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        got = _with_article(json_type_name(value))
-        raise RequestError(field_name, f"{field_name} must be a string, got {got}", 401)
+        raise RequestError(
+            field_name, f"{field_name} must be a string, got {described(value)}", 401
+        )
     return value
 
 
@@ -313,12 +313,6 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "text": (lambda value: isinstance(value, str), "a string"),
     "scalar": (lambda value: as_text(value) is not None, "a string or a number"),
 }
-
-
-def _with_article(type_name: str) -> str:
-    if type_name == "null":
-        return type_name
-    return f"{'an' if type_name[0] in 'ao' else 'a'} {type_name}"  # an object, an array
 
 
 def _number(value: Any) -> float | None:

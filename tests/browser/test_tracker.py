@@ -229,7 +229,7 @@ def test_page_and_track_take_a_name_or_properties_and_nothing_else_as_properties
     # a blank data-cs-event names nothing: the button's click is a click
     shop.evaluate(
         "document.body.insertAdjacentHTML('beforeend', "
-        "'<button id=\"blank\" data-cs-event=\" \">Blank</button>')"
+        '\'<button id="blank" data-cs-event=" ">Blank</button>\')'
     )
     shop.click("#blank")
     shop.evaluate("cs.flush()")

@@ -219,20 +219,20 @@ def test_device_and_place_are_read_in_every_shape_on_both_paths(sent, device, lo
         (
             {"device": {"platform": "x" * 65}},
             "device.platform",
-            "String should have at most 64 characters",
+            "must be at most 64 characters, got 65",
         ),
         ({"device": {"deviceType": "a\u0000b"}}, "device.deviceType", CONTROL_MESSAGE),
-        ({"device": "mobile"}, "device", "Input should be a valid dictionary"),
-        ({"device": [1]}, "device", "Input should be a valid dictionary"),
+        ({"device": "mobile"}, "device", "must be an object, got 'mobile'"),
+        ({"device": [1]}, "device", "must be an object, got an array"),
         (
             {"location": {"city": "y" * 129}},
             "location.city",
-            "String should have at most 128 characters",
+            "must be at most 128 characters, got 129",
         ),
-        ({"location": {"country": 5}}, "location.country", "Input should be a valid string"),
-        ({"location": "x" * 65}, "location.country", "String should have at most 64 characters"),
+        ({"location": {"country": 5}}, "location.country", "must be a string, got a number"),
+        ({"location": "x" * 65}, "location.country", "must be at most 64 characters, got 65"),
         ({"location": "a\u0001b"}, "location.country", CONTROL_MESSAGE),
-        ({"location": 7}, "location", "Input should be a valid dictionary"),
+        ({"location": 7}, "location", "must be an object, got a number"),
     ],
 )
 @pytest.mark.parametrize("unmappable", [False, True], ids=["alone", "beside a bad record"])
