@@ -258,16 +258,22 @@ def load_json_body(raw: bytes | None) -> Any:
         raise RequestError(
             "body", f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", 413
         )
+    return read_json(raw)
+
+
+def read_json(data: bytes | str, what: str = "body") -> Any:
+    """A request's JSON (its body, or a part an SDK encodes: a payload, a form field), or the
+    400 naming ``what`` and what is wrong with it, as every route words it."""
     try:
-        return loads_json(raw)
+        return loads_json(data)
     except orjson.JSONDecodeError as exc:
-        if where := not_utf8(raw):
-            raise RequestError("body", f"the body is not valid UTF-8: {where}") from None
+        if where := not_utf8(data):
+            raise RequestError(what, f"the {what} is not valid UTF-8: {where}") from None
         if "depth limit" in str(exc):
-            raise RequestError(
-                "body", "malformed JSON: nested deeper than the parser's limit of 1024 levels"
-            ) from None
-        raise RequestError("body", f"malformed JSON: {exc}") from None
+            said = "nested deeper than the parser's limit of 1024 levels"
+        else:
+            said = str(exc)
+        raise RequestError(what, f"the {what} is not valid JSON: {said}") from None
 
 
 def records_from_body(body: Any) -> list[Any]:

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from clickstream.errors import RequestError
 from clickstream.headers import header
 from clickstream.ingest import (
     MAX_BODY_BYTES,
     check_content_type,
     decoded_body,
-    loads_json,
-    not_utf8,
+    read_json,
 )
 from clickstream.schema import (
     CONTROL_MESSAGE,
@@ -93,12 +90,7 @@ def unwrap_body(request: SdkRequest, limit: int = MAX_BODY_BYTES) -> bytes:
 def parse_json(data: bytes | str, what: str = "body") -> Any:
     if not data or not data.strip():
         raise RequestError(what, f"the {what} is empty; send JSON")
-    try:
-        return loads_json(data)
-    except orjson.JSONDecodeError as exc:
-        if where := not_utf8(data):
-            raise RequestError(what, f"the {what} is not valid UTF-8: {where}") from None
-        raise RequestError(what, f"the {what} is not valid JSON: {exc}") from None
+    return read_json(data, what)
 
 
 def b64decode_loose(text: str, what: str) -> bytes:

@@ -73,7 +73,7 @@ CASES: dict[str, Case] = {
         400,
         "body",
         lambda t: body(ok(t))[:-3] + b', {"event_type": }]}',
-        says="malformed JSON: unexpected character",
+        says="the body is not valid JSON: unexpected character",
     ),
     "wrong content type (XML)": Case(
         WHOLE,
@@ -141,14 +141,14 @@ CASES: dict[str, Case] = {
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": NaN}]}',
-        says="malformed JSON: unexpected character, expected a JSON value",
+        says="the body is not valid JSON: unexpected character, expected a JSON value",
     ),
     "number beyond double range (1e400)": Case(
         WHOLE,
         400,
         "body",
         lambda t: body(ok(t))[:-2] + b', {"event_type": "click", "value": 1e400}]}',
-        says="malformed JSON: number is infinity when parsed as double",
+        says="the body is not valid JSON: number is infinity when parsed as double",
     ),
     "invalid UTF-8": Case(
         WHOLE,
@@ -169,7 +169,7 @@ CASES: dict[str, Case] = {
         400,
         "body",
         lambda t: b"\xef\xbb\xbf" + body(ok(t)),
-        says="malformed JSON: UTF-8 byte order mark (BOM) is not supported",
+        says="the body is not valid JSON: UTF-8 byte order mark (BOM) is not supported",
     ),
     "/track with an array": Case(
         WHOLE,
@@ -222,7 +222,7 @@ CASES: dict[str, Case] = {
             + b"]" * 10_000
             + b"}}]}"
         ),
-        says="malformed JSON: nested deeper than the parser's limit of 1024 levels",
+        says="the body is not valid JSON: nested deeper than the parser's limit of 1024 levels",
     ),
     "properties over 8 KB": mixed(
         "properties", says="bytes as JSON; the limit is 8192 bytes", properties={"blob": "x" * 9000}

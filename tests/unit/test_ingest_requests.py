@@ -117,13 +117,17 @@ def parser_says(raw: bytes) -> str:
 
 @pytest.mark.parametrize("raw", [b"{", b"[1,]", b'{"records": [}'])
 def test_malformed_json_is_refused_saying_what_and_where(raw):
-    assert refusal(load_json_body, raw) == ("body", f"malformed JSON: {parser_says(raw)}", 400)
+    assert refusal(load_json_body, raw) == (
+        "body",
+        f"the body is not valid JSON: {parser_says(raw)}",
+        400,
+    )
 
 
 def test_json_nested_past_the_parsers_limit_is_refused_saying_so():
     assert refusal(load_json_body, b"[" * 2000) == (
         "body",
-        "malformed JSON: nested deeper than the parser's limit of 1024 levels",
+        "the body is not valid JSON: nested deeper than the parser's limit of 1024 levels",
         400,
     )
 
@@ -463,7 +467,7 @@ def test_track_takes_one_event_and_answers_its_id():
     ],
 )
 def test_track_refuses_what_is_not_one_event(raw, content_type, status, field, message):
-    message = message or f"malformed JSON: {parser_says(raw)}"
+    message = message or f"the body is not valid JSON: {parser_says(raw)}"
     stream = ScriptedStream()
     response = handle_track_request(raw, context(stream), content_type)
     assert (response.status, response.body["errors"]) == (
@@ -716,7 +720,7 @@ def test_a_raw_control_byte_in_a_string_is_malformed_json(raw):
     body = b'{"records": [{"event_type": "click"}, {"event_type": "click", "page": "a%sb"}]}'
     stream = ScriptedStream()
     answer = handle_events_request(body % raw, context(stream))
-    message = "malformed JSON: unexpected control character in string: line 1 column 73 (char 72)"
+    message = "the body is not valid JSON: unexpected control character in string: line 1 column 73 (char 72)"
     assert (answer.status, stream.calls) == (400, [])
     assert answer.body["errors"] == [{"index": None, "field": "body", "message": message}]
 
