@@ -378,7 +378,7 @@ def test_the_ingest_routes_take_gzip_bodies_as_the_sdk_routes_do(api, path):
         response = api["client"].http.post(path, body=sent, headers={**headers, **extra})
         assert response.status_code == status, response.body
         error = json.loads(response.body)["errors"][0]
-        if field == "several":  # codings stacked: said, not "malformed JSON"
+        if field == "several":  # codings stacked: said, not "not valid JSON"
             assert error["field"] == "Content-Encoding" and "several codings" in error["message"]
         else:
             assert error["field"] == field
