@@ -32,13 +32,7 @@ from clickstream.schema import (
 )
 from clickstream.traffic import is_bot_user_agent
 
-_CANONICAL_FIELDS = frozenset(IncomingEvent.model_fields) | frozenset(
-    alias
-    for info in IncomingEvent.model_fields.values()
-    if info.validation_alias is not None and hasattr(info.validation_alias, "choices")
-    for alias in info.validation_alias.choices
-    if isinstance(alias, str)
-)
+CLIENT_EVENT_ID = "client_event_id"  # the property keeping a client's id that is no UUID
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")
 _MOBILE_OS = {"ios", "android", "windows phone", "blackberry os", "kaios"}
 
@@ -106,8 +100,25 @@ def _id_and_properties(incoming: IncomingEvent) -> tuple[str, dict[str, Any]]:
     event_id = normalize_event_id(incoming.event_id)
     if event_id != incoming.event_id and (sent_id := client_event_id(incoming.event_id)):
         properties = dict(properties)  # (it may be the incoming record's own)
-        _keep_beside(properties, "client_event_id", sent_id)
+        _keep_beside(properties, CLIENT_EVENT_ID, sent_id)
     return event_id, properties
+
+
+def sent_properties(properties: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The properties as the record brought them (its unmapped fields included), without the
+    client id the server kept (``_id_and_properties``): the record's size limit is on what
+    it sent. The kept id is the last property whose id this event's was made from."""
+    kept = [
+        key
+        for key, value in properties.items()
+        if key.startswith(CLIENT_EVENT_ID)
+        and isinstance(value, str)
+        and client_event_id(value)
+        and normalize_event_id(value) == event_id
+    ]
+    if not kept:
+        return properties
+    return {key: value for key, value in properties.items() if key != kept[-1]}
 
 
 def _properties(incoming: IncomingEvent) -> dict[str, Any]:
@@ -117,12 +128,12 @@ def _properties(incoming: IncomingEvent) -> dict[str, Any]:
         return incoming.properties  # (most records: no copy)
     properties = dict(incoming.properties)
     if incoming.button is not None:
-        properties.setdefault("button", incoming.button)
-    # Unmapped fields are kept, not lost: top-level ones as they are, a device's or a
+        _keep_beside(properties, "button", incoming.button)
+    # Unmapped fields are kept, not lost: top-level ones as they are (a second spelling of a
+    # field, "revenue" beside "value", too: only the first is read), a device's or a
     # location's under its name.
     for key, value in (extra or {}).items():
-        if key not in _CANONICAL_FIELDS:
-            _keep_beside(properties, key, value)
+        _keep_beside(properties, key, value)
     for key, value in unmapped.items():
         _keep_beside(properties, key, value)
     return properties

@@ -22,7 +22,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError
 
-from clickstream.enrich import canonical_event
+from clickstream.enrich import canonical_event, sent_properties
 from clickstream.errors import RequestError
 from clickstream.schema import (
     MAX_FUTURE_SKEW,
@@ -34,6 +34,7 @@ from clickstream.schema import (
     Location,
     RecordError,
     content_event_id,
+    described,
     holds_surrogate,
     json_depth,
     may_hold_control_characters,
@@ -330,7 +331,7 @@ def encode_within_limits(
             )
         # (the properties are part of the stored event: a smaller event bounds them)
         if properties and len(data) > MAX_PROPERTIES_BYTES:
-            properties_size = len(orjson.dumps(properties))
+            properties_size = len(orjson.dumps(sent_properties(properties, event["event_id"])))
             if properties_size > MAX_PROPERTIES_BYTES:
                 errors.append(
                     RecordError(
@@ -663,10 +664,10 @@ def parse_sent_at(value: Any) -> datetime | None:
         except ValueError:
             parsed = None
     if parsed is None or parsed.tzinfo is None:
-        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
         raise RequestError(
             "sent_at",
-            f"sent_at must be an ISO-8601 time with its zone (the device's clock), got {shown}",
+            "sent_at must be an ISO-8601 time with its zone (the device's clock), "
+            f"got {described(value)}",
         )
     return parsed.astimezone(UTC)
 

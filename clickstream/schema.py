@@ -550,9 +550,11 @@ def _message(error: Any) -> str:
     if kind == "string_unicode":  # (pydantic's words for a lone surrogate)
         return SURROGATE_MESSAGE
     if kind in _WANTED:
-        return f"must be {_WANTED[kind]}, got {described(sent)}"
-    if kind == "string_too_long":
-        return f"must be at most {context['max_length']} characters, got {len(sent)}"
+        reason = f" ({context['error']})" if context.get("error") else ""  # "month value is..."
+        return f"must be {_WANTED[kind]}, got {described(sent)}{reason}"
+    if kind == "string_too_long":  # (counted as kept: the ends' spaces are stripped first)
+        length = len(sent.strip()) if isinstance(sent, str) else len(sent)
+        return f"must be at most {context['max_length']} characters, got {length}"
     if kind in _BOUNDS:
         words, bound = _BOUNDS[kind]
         return f"must be {words} {_number_text(context[bound])}, got {_number_text(sent)}"
@@ -574,7 +576,7 @@ _BOUNDS = {
 def _number_text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         whole = math.isfinite(value) and value == int(value) and abs(value) < 1e15
-        return str(int(value)) if whole else f"{value:g}"
+        return str(int(value)) if whole else repr(value)  # (every digit: 1e12 + 0.5 is no 1e12)
     return described(value)  # (a numeric string: as sent)
 
 

@@ -92,6 +92,13 @@ def test_a_property_becomes_the_events_field_only_as_that_field_would_take_it(na
             {"colour": "blue", "properties": {"colour": "red"}},
             {"colour": "red", "colour_unmapped": "blue"},
         ),
+        # a second spelling of a field: the first is read, the other kept
+        ({"value": 1, "revenue": 5}, {"revenue": 5}),
+        ({"type": "buy"}, {"type": "buy"}),
+        (
+            {"button": "Buy", "properties": {"button": "Sell"}},
+            {"button": "Sell", "button_unmapped": "Buy"},
+        ),
     ],
 )
 def test_fields_of_device_or_location_nobody_maps_are_kept_as_properties(sent, kept):

@@ -19,7 +19,7 @@ from clickstream.ingest import (
     validate_records,
 )
 from clickstream.records import decode_event
-from clickstream.schema import CONTROL_MESSAGE
+from clickstream.schema import CONTROL_MESSAGE, parse_incoming
 from tests.unit.stream_support import ScriptedStream
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -288,3 +288,37 @@ def test_the_cyclic_collector_pauses_for_a_request_and_is_left_as_it_was_after(p
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+TIME = "an ISO-8601 time (or epoch seconds or milliseconds)"
+
+
+@pytest.mark.parametrize(
+    ("sent", "field", "message"),
+    [
+        ({"event_type": 5}, "event_type", "must be a string, got a number"),
+        ({"user_id": ["u"]}, "user_id", "must be a string, got an array"),
+        ({"user_id": "u" * 257 + "   "}, "user_id", "must be at most 256 characters, got 257"),
+        ({"timestamp": True}, "timestamp", f"must be {TIME}, got a boolean"),
+        (
+            {"timestamp": "2026-02-30T10:00:00Z"},
+            "timestamp",
+            f"must be {TIME}, got '2026-02-30T10:00:00Z' (day value is outside expected range)",
+        ),
+        ({"value": "12 dollars"}, "value", "must be a number, got '12 dollars'"),
+        ({"value": -1}, "value", "must be at least 0, got -1"),
+        ({"value": "-2.5"}, "value", "must be at least 0, got '-2.5'"),
+        ({"value": 1e12 + 0.5}, "value", "must be at most 1000000000000, got 1000000000000.5"),
+        ({"value": 1e300}, "value", "must be at most 1000000000000, got 1e+300"),
+        ({"value": float("inf")}, "value", "must be a finite number"),
+        ({"properties": "x"}, "properties", "must be an object, got 'x'"),
+        ({"event_type": None}, "event_type", "is required"),
+        ({"properties": None}, "properties", "must be an object, got null"),
+    ],
+)
+def test_a_wrongly_typed_field_says_what_it_must_be_and_what_was_sent(sent, field, message):
+    """In the SDK routes' words, each number as sent (never rounded into agreeing with its
+    bound), each length as kept."""
+    errors = parse_incoming(3, {"event_type": "click", **sent})
+    assert isinstance(errors, list)
+    assert [(e.index, e.field, e.message) for e in errors] == [(3, field, message)]

@@ -180,8 +180,7 @@ def test_properties_are_at_most_8192_bytes_as_json():
         assert len(orjson.dumps(properties)) == size
         return {"event_type": "click", "properties": properties}
 
-    assert checked(with_properties_of(8192)) == ([0, 1], [])
-    assert checked(with_properties_of(8193)) == (
+    too_big = (
         [0],
         [
             (
@@ -191,6 +190,18 @@ def test_properties_are_at_most_8192_bytes_as_json():
             )
         ],
     )
+    assert checked(with_properties_of(8192)) == ([0, 1], [])
+    assert checked(with_properties_of(8193)) == too_big
+    # The client id the server keeps in them (an id that is no UUID) is not the client's to
+    # count, whatever name it is kept under; one the client sent in them is.
+    for sent_id in ("order-123", "o" * 256):
+        for size, verdict in ((8192, ([0, 1], [])), (8193, too_big)):
+            record = with_properties_of(size) | {"event_id": sent_id}
+            assert checked(record) == verdict
+            record["properties"] = {"client_event_id": "x"} | record["properties"]
+            record["properties"]["p"] = record["properties"]["p"][: -len(b'"client_event_id":"x",')]
+            assert len(orjson.dumps(record["properties"])) == size
+            assert checked(record) == verdict
 
 
 def test_a_record_is_at_most_32_kb_as_stored():
