@@ -258,15 +258,15 @@
     return p;
   }
   function onClick(event) {
-    var t = event.target && event.target.closest
-      ? event.target.closest("[data-cs-event],a[href],button,input[type=submit],input[type=button]")
-      : null;
+    var clickable = "a[href],button,input[type=submit],input[type=button]";
+    var t = event.target && event.target.closest ? event.target.closest("[data-cs-event]," + clickable) : null;
     if (!t) return;
     var named = (t.getAttribute("data-cs-event") || "").trim();
     if (named) {
       var p = attributes(t);
       return enqueue(typeOf(named, p), p);
     }
+    if (!t.matches(clickable) && !(t = t.parentElement && t.parentElement.closest(clickable))) return; // a blank name names nothing
     var p = { element: t.tagName.toLowerCase(), text: Array.from((t.innerText || t.value || "").trim()).slice(0, 100).join("") }; // whole characters
     if (t.id) p.element_id = t.id;
     var type = "click";
@@ -294,7 +294,8 @@
     track: function (name, props) {
       if (name == null || !String(name).trim()) { // as the SDK routes refuse a nameless track
         stats.dropped++;
-        return console.error("cs.track: the event needs a name");
+        if (w.console) w.console.error("cs.track: the event needs a name");
+        return;
       }
       var p = own(props, {});
       enqueue(typeOf(name, p), p);

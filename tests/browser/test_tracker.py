@@ -226,15 +226,25 @@ def test_page_and_track_take_a_name_or_properties_and_nothing_else_as_properties
     shop.on("console", lambda message: errors.append(message.text))  # (the page's own, too)
     shop.evaluate("cs.track(''); cs.track(' \\t'); cs.track(); cs.track(null, {a: 1})")
     assert shop.evaluate("cs.stats.dropped") == 4
-    # a blank data-cs-event names nothing: the button's click is a click
+    # a blank data-cs-event names nothing: the button's click is a click, and a click on a
+    # blank-named part of a link is the link's (a span alone is not clickable: nothing)
     shop.evaluate(
-        "document.body.insertAdjacentHTML('beforeend', "
-        '\'<button id="blank" data-cs-event=" ">Blank</button>\')'
+        """document.body.insertAdjacentHTML('beforeend',
+          '<button id="blank" data-cs-event=" ">Blank</button>' +
+          '<a href="https://elsewhere.example/x"><span id="inner" data-cs-event="">Away</span></a>' +
+          '<span id="loose" data-cs-event=" ">Loose</span>');
+        document.getElementById('inner').addEventListener('click', (e) => e.preventDefault());"""
     )
     shop.click("#blank")
+    shop.click("#loose")
+    shop.click("#inner")
     shop.evaluate("cs.flush()")
-    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=9)
-    assert len(rows) == 9
+    rows = delivered(local_stack, since, lambda r: r["anonymous_id"] == device, expected=10)
+    assert len(rows) == 10
+    away = [json.loads(row["properties"]) for row in rows if row["event_type"] == "outbound_click"]
+    assert [(link["href"], link["text"]) for link in away] == [
+        ("https://elsewhere.example/x", "Away")
+    ]
     assert [text for text in errors if text.startswith("cs.")] == [
         "cs.track: the event needs a name"
     ] * 4
