@@ -250,6 +250,14 @@ def _place_name_as_country(value: Any) -> Any:
     return {"country": value} if isinstance(value, str) else value
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """A number is never ``true``: pydantic would read it as 1 (and ``false`` as 0), a
+    revenue nobody sent. (The SDK routes refuse one too.)"""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "a boolean is no number")
+    return value
+
+
 def first_address(sent: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address a client sent, or the first of a forwarded-for list; None when it is none."""
     try:
@@ -300,7 +308,7 @@ class IncomingEvent(BaseModel):
     product_id: SentId | None = Field(
         default=None, validation_alias=AliasChoices("product_id", "productId")
     )
-    value: float | None = Field(
+    value: Annotated[float | None, BeforeValidator(_not_a_boolean)] = Field(
         default=None,
         ge=0,
         le=1e12,

@@ -16,6 +16,7 @@ from clickstream.ingest import (
     backoff_delay,
     handle_events_request,
     put_events,
+    valid_events_body,
     validate_records,
 )
 from clickstream.records import decode_event
@@ -322,3 +323,12 @@ def test_a_wrongly_typed_field_says_what_it_must_be_and_what_was_sent(sent, fiel
     errors = parse_incoming(3, {"event_type": "click", **sent})
     assert isinstance(errors, list)
     assert [(e.index, e.field, e.message) for e in errors] == [(3, field, message)]
+
+
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_boolean_is_no_value_on_either_path(sent):
+    """pydantic reads true as 1: a revenue nobody sent."""
+    body = orjson.dumps({"records": [{"event_type": "purchase", "value": sent}]})
+    assert valid_events_body(body) is None  # (the fast path leaves it to the named one)
+    errors = parse_incoming(0, {"event_type": "purchase", "value": sent})
+    assert [(e.field, e.message) for e in errors] == [("value", "must be a number, got a boolean")]
