@@ -7,10 +7,10 @@ its ``compacted.parquet``, whatever its age: late events (an offline device, a b
 import) land in old hours, and those are compacted too. A listing of the archive finds them
 (after compaction one object per hour: a year is 8,760 keys, nine LIST calls).
 
-Compaction reads every object of the partition, keeps the first copy of
-each ``event_id`` (lowest shard/sequence position), writes ``compacted.parquet`` and then
-deletes exactly the objects it read. A crash between the two steps leaves duplicates that the
-next run removes; objects written meanwhile are left for the next run.
+Compaction reads every object of the partition, keeps the first copy of each ``event_id``
+(the first to arrive, then the lowest shard/sequence position), writes ``compacted.parquet``
+and then deletes exactly the objects it read. A crash between the two steps leaves
+duplicates that the next run removes; objects written meanwhile are left for the next run.
 
 Beside a user's erasure (``clickstream.privacy``): the scheduled job takes each hour's lock
 (``clickstream.jobs.JobStore.lock``, the one an erasure's step on that hour takes) before
@@ -60,15 +60,18 @@ class CompactionResult:
 
 
 def deduplicate(table: pa.Table) -> pa.Table:
-    """One row per ``event_id``: the earliest stream position wins, rows sorted by time.
-    Sequence numbers compare by length, then text: Kinesis's have 56 digits, more than a
-    DECIMAL(38) holds (a cast wrapped them and kept a later copy about half the time)."""
+    """One row per ``event_id``: the first to arrive wins (two clients' events under one id,
+    on two shards, whose positions say nothing of which came first), then the earliest stream
+    position (the copies of one record arrive together); rows sorted by time. Sequence
+    numbers compare by length, then text: Kinesis's have 56 digits, more than a DECIMAL(38)
+    holds (a cast wrapped them and kept a later copy about half the time)."""
     if table.num_rows == 0:
         return table
     digits = pc.utf8_length(table["sequence_number"])
     ordered = table.append_column("_digits", digits).sort_by(
         [
             ("event_id", "ascending"),
+            ("received_at", "ascending"),
             ("shard_id", "ascending"),
             ("_digits", "ascending"),
             ("sequence_number", "ascending"),

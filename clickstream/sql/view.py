@@ -150,7 +150,8 @@ def view_sql(database: str, table: str) -> str:
 
     Compacted hours are read as they are. Other objects may hold copies (re-cut batches,
     late objects beside a compacted one): of those the view keeps the copy compaction keeps
-    (``clickstream.compaction.deduplicate``: the lowest shard, then sequence number; Kinesis's
+    (``clickstream.compaction.deduplicate``: the first to arrive, then the lowest shard and
+    sequence number; Kinesis's
     have 56 digits, past DECIMAL(38), so they compare by length, then text). Copies of an
     event are in one hour (its event time places it), so the window is partitioned by hour
     too, and DuckDB pushes filters on the partition columns through it into the scans."""
@@ -162,7 +163,7 @@ def view_sql(database: str, table: str) -> str:
         f"SELECT * FROM {COMPACTED_SCAN} UNION ALL ("
         f"SELECT * FROM {UNCOMPACTED_SCAN} "
         f"QUALIFY row_number() OVER (PARTITION BY {hours}, event_id "
-        "ORDER BY shard_id, length(sequence_number), sequence_number) = 1))"
+        "ORDER BY received_at, shard_id, length(sequence_number), sequence_number) = 1))"
     )
 
 
