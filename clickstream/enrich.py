@@ -26,6 +26,7 @@ from clickstream.schema import (
     event_type_name,
     first_address,
     holds_control_character,
+    id_owner,
     normalize_event_id,
     page_path,
     utc,
@@ -97,24 +98,26 @@ def _device(incoming: IncomingEvent) -> dict[str, str]:
 def _id_and_properties(incoming: IncomingEvent) -> tuple[str, dict[str, Any]]:
     """The event's id, and its properties with the client's own id where that is no UUID."""
     properties = _properties(incoming)
-    event_id = normalize_event_id(incoming.event_id)
+    event_id = normalize_event_id(incoming.event_id, id_owner(incoming))
     if event_id != incoming.event_id and (sent_id := client_event_id(incoming.event_id)):
         properties = dict(properties)  # (it may be the incoming record's own)
         _keep_beside(properties, CLIENT_EVENT_ID, sent_id)
     return event_id, properties
 
 
-def sent_properties(properties: dict[str, Any], event_id: str) -> dict[str, Any]:
-    """The properties as the record brought them (its unmapped fields included), without the
-    client id the server kept (``_id_and_properties``): the record's size limit is on what
-    it sent. The kept id is the last property whose id this event's was made from."""
+def sent_properties(event: dict[str, Any]) -> dict[str, Any]:
+    """The canonical event's properties as its record brought them (unmapped fields too),
+    without the client id the server kept (``_id_and_properties``): the record's size limit
+    is on what it sent. The kept id is the last property the event's id was made from."""
+    properties: dict[str, Any] = event["properties"]
+    owner = id_owner(event)
     kept = [
         key
         for key, value in properties.items()
         if key.startswith(CLIENT_EVENT_ID)
         and isinstance(value, str)
         and client_event_id(value)
-        and normalize_event_id(value) == event_id
+        and normalize_event_id(value, owner) == event["event_id"]
     ]
     if not kept:
         return properties

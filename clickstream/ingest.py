@@ -331,7 +331,7 @@ def encode_within_limits(
             )
         # (the properties are part of the stored event: a smaller event bounds them)
         if properties and len(data) > MAX_PROPERTIES_BYTES:
-            properties_size = len(orjson.dumps(sent_properties(properties, event["event_id"])))
+            properties_size = len(orjson.dumps(sent_properties(event)))
             if properties_size > MAX_PROPERTIES_BYTES:
                 errors.append(
                     RecordError(

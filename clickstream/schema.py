@@ -410,7 +410,11 @@ _CONTAINERS = (dict, list)
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def normalize_event_id(raw_id: str | None) -> str:
+def normalize_event_id(raw_id: str | None, owner: str | None = None) -> str:
+    """The event id of a client's id: a UUID as itself, any other id made into one within
+    its ``owner`` (the session, else the device, else the user: ``id_owner``), because a
+    client's own numbering ("1", "2", ...) repeats from device to device, while a resend
+    of a record names the same owner."""
     if not raw_id:
         return str(uuid.uuid4())
     if _CANONICAL_UUID.match(raw_id):
@@ -418,7 +422,14 @@ def normalize_event_id(raw_id: str | None) -> str:
     try:
         return str(uuid.UUID(raw_id))
     except ValueError:
-        return str(uuid.uuid5(CLIENT_ID_NAMESPACE, raw_id))
+        return str(uuid.uuid5(CLIENT_ID_NAMESPACE, f"{owner}\x1f{raw_id}" if owner else raw_id))
+
+
+def id_owner(record: IncomingEvent | dict[str, Any]) -> str | None:
+    """Whose events a record's id is unique among (``partition_key``'s order of fields)."""
+    if isinstance(record, dict):
+        return record.get("session_id") or record.get("anonymous_id") or record.get("user_id")
+    return record.session_id or record.anonymous_id or record.user_id
 
 
 def client_event_id(raw_id: str | None) -> str | None:

@@ -137,3 +137,23 @@ def test_a_client_id_that_is_no_uuid_is_kept_beside_the_uuid_made_from_it(sent, 
     assert resent["properties"].get("client_event_id") == kept
     if sent is not None:
         assert resent["event_id"] == event["event_id"]
+
+
+@pytest.mark.parametrize("owner_field", ["session_id", "anonymous_id", "user_id"])
+def test_a_client_id_that_is_no_uuid_is_one_event_per_owner(owner_field):
+    """A client's own numbering ("1", "2", ...) repeats from device to device: the same id
+    from two sessions (devices, users) is two events, from one it is one event (a resend);
+    a UUID is itself wherever it comes from."""
+
+    def event_id(sent: str, owner: str | None) -> str:
+        record = {"event_type": "click", "event_id": sent}
+        if owner is not None:
+            record[owner_field] = owner
+        incoming = IncomingEvent.model_validate(record)
+        return canonical_event(incoming, received_at=datetime(2026, 12, 2, tzinfo=UTC))["event_id"]
+
+    assert event_id("1", "a") == event_id("1", "a")
+    assert event_id("1", "a") != event_id("1", "b") != event_id("1", None)
+    assert event_id("1", None) == event_id("1", None)
+    same = "1f0c2b7e-4a8d-4c3e-9b6a-2d5f8e1a7c90"
+    assert event_id(same, "a") == event_id(same, "b") == event_id(same, None) == same
