@@ -525,6 +525,11 @@ def _time_param(name: str) -> datetime | None:
     return queries.parse_time(_param(name), name)
 
 
+def _end_param() -> datetime | None:
+    """``to``: a time, or a date as that whole day (``queries.parse_end``)."""
+    return queries.parse_end(_param("to"))
+
+
 def _int_param(name: str, default: int) -> int:
     raw = _param(name)
     if raw is None:
@@ -537,7 +542,7 @@ def _int_param(name: str, default: int) -> int:
 
 def _period() -> queries.Period:
     """``period`` (all, realtime, today, 7d, 30d, custom) with ``from``/``to``."""
-    return queries.resolve_period(_param("period"), _time_param("from"), _time_param("to"))
+    return queries.resolve_period(_param("period"), _time_param("from"), _end_param())
 
 
 @route("/stats", "GET", "read")
@@ -571,7 +576,7 @@ def timeseries() -> Response:
             aggregate_store(),
             _param("granularity") or "minute",
             _time_param("from"),
-            _time_param("to"),
+            _end_param(),
         )
     )
 
@@ -660,7 +665,7 @@ def export() -> Response:
     if cursor:
         window, after = exports.decode_cursor(cursor)
     else:
-        window = exports.resolve_range(_time_param("from"), _time_param("to"))
+        window = exports.resolve_range(_time_param("from"), _end_param())
         after = None
     page = exports.export_page(
         client("s3"),
@@ -730,7 +735,7 @@ def start_export() -> Response:
     export_format = exports.check_format(str(body.get("format") or "json"))
     window = exports.resolve_range(
         queries.parse_time(_str_or_none(body.get("from")), "from"),
-        queries.parse_time(_str_or_none(body.get("to")), "to"),
+        queries.parse_end(_str_or_none(body.get("to"))),
         longest=exports.MAX_JOB_WINDOW,
     )
     params = {

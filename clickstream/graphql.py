@@ -212,7 +212,7 @@ def _store(info: Any) -> DynamoAggregateStore:
 
 def _range(args: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
     """``from`` and ``to``, parsed as the REST routes parse them (errors name the argument)."""
-    return queries.parse_time(args.get("from"), "from"), queries.parse_time(args.get("to"), "to")
+    return queries.parse_time(args.get("from"), "from"), queries.parse_end(args.get("to"))
 
 
 def _period(args: Mapping[str, Any]) -> queries.Period:

@@ -55,6 +55,15 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     return parsed
 
 
+def parse_end(value: str | None, field: str = "to") -> datetime | None:
+    """A range's end as every route reads it: a time as sent; a date (``2026-12-02``) as that
+    whole day, to its last instant (read as its first, ``from=to=`` one date was no time)."""
+    end = parse_time(value, field)
+    if end is not None and value is not None and _is_date(value):
+        end += timedelta(days=1, microseconds=-1)
+    return end
+
+
 def _floor(ts: datetime, granularity: str) -> datetime:
     if granularity == "minute":
         return ts.replace(second=0, microsecond=0)
@@ -402,25 +411,30 @@ def _types_over(found: dict[str, Any], counters: Counters) -> dict[str, Any]:
 
 
 def funnel(
-    store: DynamoAggregateStore, start_day: datetime | None = None, end_day: datetime | None = None
+    store: DynamoAggregateStore,
+    start_day: datetime | None = None,
+    end_day: datetime | None = None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Distinct sessions reaching each step, all time or summed over whole days. The answer
-    names its range as every read route does: the first day's first instant and the last
-    day's last (null for an open end), with ``granularity`` day."""
+    names its range as every read route does: the first day's first instant (null: from the
+    start) and the last day's last, or now, with ``granularity`` day."""
+    now = now or datetime.now(UTC)
     if start_day is None and end_day is None:
-        return funnel_for(store, resolve_period("all"))
+        return funnel_for(store, resolve_period("all", now=now))
     low = day_key(start_day) if start_day else "0000-00-00"
-    high = day_key(end_day) if end_day else "9999-99-99"
+    high = day_key(end_day or now)
     if low > high:
         raise RequestError("from", "'from' is after 'to'")
     with store.snapshot():
         counters = store.total("day", low, high)
     first = _floor(start_day, "day") if start_day else None
-    last = _floor(end_day, "day") + timedelta(days=1, microseconds=-1) if end_day else None
+    last = _floor(end_day, "day") + timedelta(days=1, microseconds=-1) if end_day else now
     return {
         "period": "custom",
         "from": _iso(first) if first else None,
-        "to": _iso(last) if last else None,
+        "to": _iso(last),
         "granularity": "day",
         **_funnel_steps(counters),
     }
@@ -433,10 +447,7 @@ def funnel_requested(
     day (or with ``period``) they are that exact range, as on the other read routes."""
     if not period and all(_is_date(value) for value in (start, end) if value):
         return funnel(store, parse_time(start, "from"), parse_time(end, "to"))
-    last = parse_time(end, "to")
-    if last is not None and end is not None and _is_date(end):  # that day included
-        last += timedelta(days=1, microseconds=-1)
-    return funnel_for(store, resolve_period(period, parse_time(start, "from"), last))
+    return funnel_for(store, resolve_period(period, parse_time(start, "from"), parse_end(end)))
 
 
 def _is_date(value: str) -> bool:

@@ -596,7 +596,13 @@ def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(
     assert (all_time["period"], all_time["from"]) == ("all", None)
     assert all_time.keys() == by_days.keys()
     open_end = queries.funnel_requested(store, None, day, None)
-    assert (open_end["from"], open_end["to"]) == (f"{day}T00:00:00Z", None)
+    assert open_end["from"] == f"{day}T00:00:00Z" and open_end["to"] > f"{day}T"  # now
+    # a date as 'to' is that whole day on every read route, as here
+    assert queries.parse_end(day) == NOW.replace(hour=23, minute=59, second=59, microsecond=999_999)
+    assert queries.parse_end(f"{day}T10:00:00Z") == NOW.replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    assert queries.parse_end(None) is None
     exact = queries.funnel_requested(store, None, f"{day}T10:00:00Z", f"{day}T14:30:00Z")
     assert (exact["period"], exact["from"], exact["to"]) == (
         "custom",

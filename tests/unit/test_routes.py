@@ -3,6 +3,8 @@ over moto's mock of AWS (a stream, the aggregates and keys tables)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.unit.route_support import aggregate_what_was_sent, get, post
@@ -47,6 +49,17 @@ def test_visitors_sources_places_and_goals_come_back_from_the_routes(api):
     _, board = get(api, "/dashboard?period=realtime&limit=5")
     assert board["breakdowns"]["country"]["rows"] == [{"value": "NZ", "count": 2}]
     assert board["stats"]["visitors"] == 2
+    # A date as 'to' is that whole day, on every route alike.
+    today = datetime.now(UTC).date().isoformat()
+    one_day = f"from={today}&to={today}"
+    _, day = get(api, f"/stats?{one_day}")
+    assert (day["to"], day["total_events"], day["visits"]) == (f"{today}T23:59:59.999999Z", 3, 2)
+    _, day_funnel = get(api, f"/funnel?{one_day}")
+    assert (day_funnel["to"], day_funnel["sessions"]) == (day["to"], 2)
+    _, day_goals = get(api, f"/goals?{one_day}")
+    assert day_goals["goals"] == goals["goals"]
+    _, day_series = get(api, f"/metrics/timeseries?granularity=day&{one_day}")
+    assert [point["events"] for point in day_series["points"]] == [3]
 
 
 @pytest.mark.parametrize(
