@@ -173,12 +173,14 @@ def decoded_body(
     if "," in encoding:  # codings applied one after another ("gzip, gzip")
         raise RequestError(
             "Content-Encoding",
-            f"Content-Encoding {encoding[:40]!r} names several codings; send one, gzip",
+            f"Content-Encoding {encoding[:40]!r} names several codings; send one, gzip or deflate",
             415,
         )
     if encoding and encoding != "identity" and encoding not in _INFLATED_ENCODINGS:
         raise RequestError(
-            "Content-Encoding", f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip", 415
+            "Content-Encoding",
+            f"Content-Encoding {encoding[:40]!r} is not accepted; use gzip or deflate",
+            415,
         )
     if raw[:2] == GZIP_MAGIC:
         return inflate(raw, limit)

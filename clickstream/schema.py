@@ -565,7 +565,8 @@ def _message(error: Any) -> str:
     if pattern == NO_CONTROL_PATTERN:
         return CONTROL_MESSAGE
     if pattern == EVENT_TYPE_PATTERN:
-        return EVENT_TYPE_MESSAGE
+        blank = isinstance(sent, str) and not sent.strip()
+        return "must not be empty" if blank else EVENT_TYPE_MESSAGE
     if kind == "string_unicode":  # (pydantic's words for a lone surrogate)
         return SURROGATE_MESSAGE
     if kind in _WANTED:

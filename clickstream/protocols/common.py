@@ -229,7 +229,10 @@ def _first_wrong(
 
 
 def _wanted(kind: str, value: Any) -> str:
-    return f"must be {_KINDS[kind][1]}, got {described(value)}"
+    # (a time sent as a number is shown: 1764000000 is seconds, where milliseconds are read)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    shown = repr(value) if kind == "time" and number else described(value)
+    return f"must be {_KINDS[kind][1]}, got {shown}"
 
 
 def field_as_sent(

@@ -298,6 +298,8 @@ TIME = "an ISO-8601 time (or epoch seconds or milliseconds)"
     ("sent", "field", "message"),
     [
         ({"event_type": 5}, "event_type", "must be a string, got a number"),
+        ({"event_type": ""}, "event_type", "must not be empty"),
+        ({"event_type": "   "}, "event_type", "must not be empty"),
         ({"user_id": ["u"]}, "user_id", "must be a string, got an array"),
         ({"user_id": "u" * 257 + "   "}, "user_id", "must be at most 256 characters, got 257"),
         ({"timestamp": True}, "timestamp", f"must be {TIME}, got a boolean"),

@@ -256,6 +256,8 @@ TIME = "must be an ISO-8601 time or epoch milliseconds, got "
         ("segment", {"context": "web"}, "context", "must be an object, got 'web'"),
         ("segment", {"timestamp": "yesterday"}, "timestamp", TIME + "'yesterday'"),
         ("segment", {"sentAt": True}, "sentAt", TIME + "a boolean"),
+        ("segment", {"timestamp": 1764000000}, "timestamp", TIME + "1764000000"),  # seconds
+        ("posthog", {"timestamp": 1000.5}, "timestamp", TIME + "1000.5"),
         ("segment", {"userId": {"a": 1}}, "userId", "must be a string or a number, got an object"),
         ("segment", {"event": 123}, "event", "a track call needs the event's name, a string"),
         ("posthog", {"properties": "str"}, "properties", "must be an object, got 'str'"),
