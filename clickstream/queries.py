@@ -347,7 +347,15 @@ def timeseries(
             }
         )
         cursor += step
-    return {"granularity": granularity, "from": _iso(start), "to": _iso(end), "points": points}
+    # The range the buckets cover, named as every read route names one: its last bucket's
+    # last instant is its end.
+    covered_to = end + step - timedelta(microseconds=1)
+    return {
+        "granularity": granularity,
+        "from": _iso(start),
+        "to": _iso(covered_to),
+        "points": points,
+    }
 
 
 def events_last_minute(store: DynamoAggregateStore, now: datetime | None = None) -> int:

@@ -233,9 +233,10 @@ function clockNote(when, arrived) {
   if (!when || !arrived) return null;
   const seconds = (when.getTime() - arrived.getTime()) / 1000;
   if (Math.abs(seconds) < CLOCK_NOTE_FROM_S) return null;
+  const off = Math.round(Math.abs(seconds) / 60) * 60; // to the minute: 3 h, not 2 h 59 min
   return seconds > 0
-    ? `its time is ${formatDuration(seconds)} ahead of its arrival at ${formatTime(arrived)} (the device's clock)`
-    : `sent ${formatDuration(-seconds)} after its time, at ${formatTime(arrived)}`;
+    ? `its time is ${formatDuration(off)} ahead of its arrival at ${formatTime(arrived)} (the device's clock)`
+    : `sent ${formatDuration(off)} after its time, at ${formatTime(arrived)}`;
 }
 
 /** Live feed; returns the ids shown so the next render can highlight what is new. */

@@ -486,7 +486,7 @@ def test_the_series_is_dense_and_each_point_holds_what_the_test_sent_in_its_minu
         store, "minute", minute - timedelta(minutes=2), minute + timedelta(seconds=59)
     )
     assert (series["granularity"], series["from"], series["to"]) == (
-        "minute", "2026-11-24T10:29:00Z", "2026-11-24T10:31:00Z",
+        "minute", "2026-11-24T10:29:00Z", "2026-11-24T10:31:59.999999Z",
     )  # fmt: skip
     assert series["points"] == [
         {
@@ -679,7 +679,7 @@ def test_the_dashboard_over_a_period_answers_only_the_sections_asked_each_as_sen
     assert answer["goals"]["goals"] == [{"goal": "signup", "visits": 1, "conversion_rate": 0.1667}]
     series = answer["timeseries"]
     assert (series["granularity"], series["from"], series["to"]) == (
-        "day", "2026-11-18T00:00:00Z", "2026-11-24T00:00:00Z",
+        "day", "2026-11-18T00:00:00Z", "2026-11-24T23:59:59.999999Z",
     )  # fmt: skip
     assert [point["events"] for point in series["points"]] == [0] * 6 + [7]
     widest = queries.dashboard(store, queries.MAX_TOP, period, now=NOW, sections=("pages",))
@@ -899,7 +899,7 @@ def test_the_dashboard_of_a_past_range_reads_every_section_over_that_range_alone
     assert answer["stats"]["updated_at"] == "2026-11-24T10:31:00Z"
     series = answer["timeseries"]
     assert (series["from"], series["to"], len(series["points"])) == (
-        "2026-11-23T09:00:00Z", "2026-11-23T11:00:00Z", 121,
+        "2026-11-23T09:00:00Z", "2026-11-23T11:00:59.999999Z", 121,
     )  # fmt: skip
     assert sum(point["events"] for point in series["points"]) == 14
     # two page views each; ties go by name

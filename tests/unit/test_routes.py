@@ -60,6 +60,7 @@ def test_visitors_sources_places_and_goals_come_back_from_the_routes(api):
     assert day_goals["goals"] == goals["goals"]
     _, day_series = get(api, f"/metrics/timeseries?granularity=day&{one_day}")
     assert [point["events"] for point in day_series["points"]] == [3]
+    assert day_series["to"] == day["to"]  # the range named alike
 
 
 @pytest.mark.parametrize(
