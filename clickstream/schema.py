@@ -218,12 +218,7 @@ _KEY_FIELDS = {"session_id", "anonymous_id", "user_id", "event_id"}
 def partition_key(event: dict[str, Any]) -> str:
     """Kinesis partition key of a canonical event: a session's (else a device's, else a
     user's) events stay on one shard, in order."""
-    return str(
-        event.get("session_id")
-        or event.get("anonymous_id")
-        or event.get("user_id")
-        or event["event_id"]
-    )
+    return str(id_owner(event) or event["event_id"])
 
 
 # What a record sends as ``device`` / ``location``: TypedDicts, validated to plain dicts (as
@@ -417,16 +412,24 @@ def normalize_event_id(raw_id: str | None, owner: str | None = None) -> str:
     of a record names the same owner."""
     if not raw_id:
         return str(uuid.uuid4())
+    return _uuid_spelled(raw_id) or str(
+        uuid.uuid5(CLIENT_ID_NAMESPACE, f"{owner}\x1f{raw_id}" if owner else raw_id)
+    )
+
+
+def _uuid_spelled(raw_id: str) -> str | None:
+    """The id in a UUID's canonical spelling; None when it is no UUID in any spelling."""
     if _CANONICAL_UUID.match(raw_id):
         return raw_id  # already what str(uuid.UUID(...)) would give
     try:
         return str(uuid.UUID(raw_id))
     except ValueError:
-        return str(uuid.uuid5(CLIENT_ID_NAMESPACE, f"{owner}\x1f{raw_id}" if owner else raw_id))
+        return None
 
 
 def id_owner(record: IncomingEvent | dict[str, Any]) -> str | None:
-    """Whose events a record's id is unique among (``partition_key``'s order of fields)."""
+    """Whose events a record's id is unique among, and whose events share a shard
+    (``partition_key``): its session, else its device, else its user."""
     if isinstance(record, dict):
         return record.get("session_id") or record.get("anonymous_id") or record.get("user_id")
     return record.session_id or record.anonymous_id or record.user_id
@@ -435,13 +438,7 @@ def id_owner(record: IncomingEvent | dict[str, Any]) -> str | None:
 def client_event_id(raw_id: str | None) -> str | None:
     """A client's own id that is no UUID in any spelling ("order-123", Segment's "ajs-next-..."),
     as sent: its event id is made from it, and the id it knows is kept beside."""
-    if not raw_id or _CANONICAL_UUID.match(raw_id):
-        return None
-    try:
-        uuid.UUID(raw_id)
-    except ValueError:
-        return raw_id
-    return None
+    return raw_id if raw_id and _uuid_spelled(raw_id) is None else None
 
 
 def content_event_id(
