@@ -60,8 +60,14 @@ def parse_end(value: str | None, field: str = "to") -> datetime | None:
     whole day, to its last instant (read as its first, ``from=to=`` one date was no time)."""
     end = parse_time(value, field)
     if end is not None and value is not None and _is_date(value):
-        end += timedelta(days=1, microseconds=-1)
+        return _last_instant(end, "day")
     return end
+
+
+def _last_instant(ts: datetime, granularity: str) -> datetime:
+    """The last instant of the minute, hour or day holding ``ts``: a range's end as the read
+    routes name it."""
+    return _floor(ts, granularity) + GRANULARITY_STEP[granularity] - timedelta(microseconds=1)
 
 
 def _floor(ts: datetime, granularity: str) -> datetime:
@@ -347,9 +353,8 @@ def timeseries(
             }
         )
         cursor += step
-    # The range the buckets cover, named as every read route names one: its last bucket's
-    # last instant is its end.
-    covered_to = end + step - timedelta(microseconds=1)
+    # The range the buckets cover, named as every read route names one
+    covered_to = _last_instant(end, granularity)
     return {
         "granularity": granularity,
         "from": _iso(start),
@@ -438,7 +443,7 @@ def funnel(
     with store.snapshot():
         counters = store.total("day", low, high)
     first = _floor(start_day, "day") if start_day else None
-    last = _floor(end_day, "day") + timedelta(days=1, microseconds=-1) if end_day else now
+    last = _last_instant(end_day, "day") if end_day else now
     return {
         "period": "custom",
         "from": _iso(first) if first else None,

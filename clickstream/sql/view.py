@@ -151,10 +151,10 @@ def view_sql(database: str, table: str) -> str:
     Compacted hours are read as they are. Other objects may hold copies (re-cut batches,
     late objects beside a compacted one): of those the view keeps the copy compaction keeps
     (``clickstream.compaction.deduplicate``: the first to arrive, then the lowest shard and
-    sequence number; Kinesis's
-    have 56 digits, past DECIMAL(38), so they compare by length, then text). Copies of an
-    event are in one hour (its event time places it), so the window is partitioned by hour
-    too, and DuckDB pushes filters on the partition columns through it into the scans."""
+    sequence number; Kinesis's have 56 digits, past DECIMAL(38), so they compare by length,
+    then text). Copies of an event are in one hour (its event time places it), so the window
+    is partitioned by hour too, and DuckDB pushes filters on the partition columns through it
+    into the scans."""
     hours = ", ".join(PARTITION_COLUMNS)
     return (
         f"CREATE VIEW {_identifier(database)}.{_identifier(table)} AS "
