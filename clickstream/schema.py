@@ -591,7 +591,7 @@ _BOUNDS = {
 
 
 def _number_text(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if json_type_name(value) == "number":
         whole = math.isfinite(value) and value == int(value) and abs(value) < 1e15
         return str(int(value)) if whole else repr(value)  # (every digit: 1e12 + 0.5 is no 1e12)
     return described(value)  # (a numeric string: as sent)

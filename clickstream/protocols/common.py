@@ -30,6 +30,7 @@ from clickstream.schema import (
     described,
     holds_control_character,
     holds_surrogate,
+    json_type_name,
 )
 
 # Bodies some SDKs send (gzip, base64, form-encoded); JSON is read from each of them.
@@ -230,7 +231,7 @@ def _first_wrong(
 
 def _wanted(kind: str, value: Any) -> str:
     # (a time sent as a number is shown: 1764000000 is seconds, where milliseconds are read)
-    number = isinstance(value, int | float) and not isinstance(value, bool)
+    number = json_type_name(value) == "number"
     shown = repr(value) if kind == "time" and number else described(value)
     return f"must be {_KINDS[kind][1]}, got {shown}"
 
