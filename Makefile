@@ -104,14 +104,17 @@ coverage: venv dynalite sdks
 # mutants issue 19 names, applied by hand (tests/named_mutants.py), must all be killed.
 # mutmut runs every mutant not run yet (and those of a function changed since), cheapest
 # first: the small modules take minutes on two cores, clickstream.store hours; stopped, it
-# goes on from where it was. RERUN names mutants, or patterns, to run again whatever their
-# result (survivors after new tests: RERUN='clickstream.store.x_value_key__mutmut_3'); MUTATE
-# picks the modules of the table.
+# goes on from where it was, on another machine too (its results are kept in
+# tests/mutation-results.json, by tests/mutation_results.py). RERUN names mutants, or
+# patterns, to run again whatever their result (survivors after new tests:
+# RERUN='clickstream.store.x_value_key__mutmut_3'); MUTATE picks the modules of the table.
 MUTATE ?= clickstream.records consumers.common clickstream.compaction clickstream.auth \
   clickstream.keys clickstream.ingest clickstream.queries clickstream.aggregates clickstream.store
 RERUN ?=
 mutants: venv dynalite sdks
-	set -f; AGGREGATE_STORE_ENGINES=moto nice -n 10 $(PY) -m tests.dynalite -- $(VENV)/bin/mutmut run $(RERUN)
+	$(PY) -m tests.mutation_results restore
+	set -f; AGGREGATE_STORE_ENGINES=moto nice -n 10 $(PY) -m tests.dynalite -- $(VENV)/bin/mutmut run $(RERUN); \
+	  status=$$?; $(PY) -m tests.mutation_results save; exit $$status
 	$(PY) -m tests.mutation_report $(MUTATE)
 	nice -n 10 $(PY) -m tests.named_mutants
 

@@ -1,0 +1,91 @@
+"""mutmut's results kept in the repository come back only for functions unchanged since."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import mutation_results
+
+SOURCE = "clickstream/store.py"
+
+
+def _meta(codes: dict[str, int | None], hashes: dict[str, str]) -> dict[str, Any]:
+    return {
+        "exit_code_by_key": codes,
+        "hash_by_function_name": hashes,
+        "type_check_error_by_key": {},
+        "durations_by_key": {},
+        "estimated_durations_by_key": {},
+    }
+
+
+@pytest.fixture
+def mutants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(mutation_results, "mutmut_config", lambda: {"only_mutate": [SOURCE]})
+    (tmp_path / "mutants" / "clickstream").mkdir(parents=True)
+    return tmp_path / "mutants"
+
+
+def test_results_come_back_for_unchanged_functions_and_only_where_none_is_known(
+    mutants: Path, tmp_path: Path
+) -> None:
+    run = _meta(
+        {
+            "clickstream.store.x_top__mutmut_1": 1,
+            "clickstream.store.x_top__mutmut_2": 0,
+            "clickstream.store.x_top__mutmut_10": None,
+            "clickstream.store.xǁS¦_put__mutmut_1": 33,
+            "clickstream.store.x_apply__mutmut_1": 1,
+        },
+        {"x_top": "h-top", "xǁS¦_put": "h-put", "x_apply": "h-apply"},
+    )
+    (mutants / f"{SOURCE}.meta").write_text(json.dumps(run))
+    results = tmp_path / "results.json"
+    mutation_results.save(mutants, results)
+
+    # a new machine: mutmut has generated the mutants again; `apply` has changed since
+    fresh = _meta(
+        dict.fromkeys(run["exit_code_by_key"]) | {"clickstream.store.x_top__mutmut_2": -9},
+        {"x_top": "h-top", "xǁS¦_put": "h-put", "x_apply": "changed"},
+    )
+    (mutants / f"{SOURCE}.meta").write_text(json.dumps(fresh))
+    mutation_results.restore(mutants, results)
+    codes = json.loads((mutants / f"{SOURCE}.meta").read_text())["exit_code_by_key"]
+    assert codes == {
+        "clickstream.store.x_top__mutmut_1": 1,
+        "clickstream.store.x_top__mutmut_2": -9,  # the new run's own result stands
+        "clickstream.store.x_top__mutmut_10": None,  # never decided
+        "clickstream.store.xǁS¦_put__mutmut_1": 33,
+        "clickstream.store.x_apply__mutmut_1": None,  # its function changed: run again
+    }
+
+
+def test_a_machine_without_mutants_gets_a_meta_mutmut_merges_into_its_own(
+    mutants: Path, tmp_path: Path
+) -> None:
+    run = _meta({"clickstream.store.x_top__mutmut_3": 1}, {"x_top": "h-top"})
+    (mutants / f"{SOURCE}.meta").write_text(json.dumps(run))
+    results = tmp_path / "results.json"
+    mutation_results.save(mutants, results)
+    (mutants / f"{SOURCE}.meta").unlink()
+    mutation_results.restore(mutants, results)
+    assert json.loads((mutants / f"{SOURCE}.meta").read_text()) == run
+
+
+def test_results_of_another_test_selection_are_not_restored(
+    mutants: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _meta({"clickstream.store.x_top__mutmut_3": 1}, {"x_top": "h-top"})
+    (mutants / f"{SOURCE}.meta").write_text(json.dumps(run))
+    results = tmp_path / "results.json"
+    mutation_results.save(mutants, results)
+    (mutants / f"{SOURCE}.meta").unlink()
+    monkeypatch.setattr(
+        mutation_results, "mutmut_config", lambda: {"only_mutate": [SOURCE], "other": True}
+    )
+    mutation_results.restore(mutants, results)
+    assert not (mutants / f"{SOURCE}.meta").exists()
