@@ -36,6 +36,7 @@ from clickstream.schema import (
     content_event_id,
     described,
     holds_surrogate,
+    iso_time,
     json_depth,
     may_hold_control_characters,
     names_its_type,
@@ -662,7 +663,7 @@ def parse_sent_at(value: Any) -> datetime | None:
     parsed = None
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            parsed = iso_time(value)
         except ValueError:
             parsed = None
     if parsed is None or parsed.tzinfo is None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from clickstream.aggregates import DIMENSIONS, RECENT_EVENTS_KEPT, day_key, hour_key, minute_key
 from clickstream.errors import RequestError
 from clickstream.hll import HyperLogLog
-from clickstream.schema import FUNNEL_STEPS, STANDARD_EVENT_TYPES, page_path
+from clickstream.schema import FUNNEL_STEPS, STANDARD_EVENT_TYPES, iso_time, page_path
 from clickstream.store import Counters, DynamoAggregateStore
 
 Granularity = Literal["minute", "hour", "day"]
@@ -46,7 +46,7 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         return None
     shown = value if len(value) <= 64 else value[:61] + "..."
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = iso_time(value)
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise RequestError(field, f"'{shown}' is not an ISO 8601 date or time") from None

@@ -359,6 +359,13 @@ def holds_control_character(text: str) -> bool:
 _NO_CONTROL = re.compile(NO_CONTROL_PATTERN)
 
 
+def iso_time(text: str) -> datetime:
+    """An ISO-8601 date or time as sent, its ``T`` and ``Z`` in either case (RFC 3339 allows
+    both, and pydantic reads a record's own times so); naive when it names no zone. Raises
+    ValueError for anything else."""
+    return datetime.fromisoformat(text.strip().upper())
+
+
 def holds_surrogate(text: str) -> bool:
     """Whether ``text`` holds a lone UTF-16 surrogate (which no UTF-8 can encode)."""
     return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)

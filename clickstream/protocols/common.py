@@ -30,6 +30,7 @@ from clickstream.schema import (
     described,
     holds_control_character,
     holds_surrogate,
+    iso_time,
     json_type_name,
 )
 
@@ -162,7 +163,7 @@ def parse_instant(value: Any) -> datetime | None:
         if text.isascii() and text.isdigit():  # ("²".isdigit() is true, int("²") fails)
             return parse_instant(int(text))
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = iso_time(text)
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except (ValueError, OverflowError):  # not a time, or one no zone can move (year 1)
             return None

@@ -4,17 +4,20 @@ A real botocore Kinesis client answers from botocore's Stubber."""
 from __future__ import annotations
 
 import gc
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import orjson
 import pytest
 from botocore.stub import ANY, Stubber
 
+from clickstream.errors import RequestError
 from clickstream.ingest import (
     IngestContext,
     backoff_delay,
     handle_events_request,
+    parse_sent_at,
     put_events,
     valid_events_body,
     validate_records,
@@ -334,3 +337,79 @@ def test_a_boolean_is_no_value_on_either_path(sent):
     assert valid_events_body(body) is None  # (the fast path leaves it to the named one)
     errors = parse_incoming(0, {"event_type": "purchase", "value": sent})
     assert [(e.field, e.message) for e in errors] == [("value", "must be a number, got a boolean")]
+
+
+def _content_id(record: dict, source_ip: str) -> str:
+    batch = validate_records([record], received_at=NOW, source_ip=source_ip)
+    assert not batch.errors, batch.errors
+    return str(batch.records[0][1]["event_id"])
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {},
+        {"session_id": "s"},
+        {"anonymous_id": "d"},
+        {"user_id": "u"},
+        {"user_id": "u", "session_id": "s"},
+    ],
+)
+def test_a_record_resent_without_an_id_is_one_event_and_one_naming_no_one_is_told_by_its_network(
+    names,
+):
+    """Sent with its own time but no id: a client's resend of the same record is the same
+    event. One that names its user, device or session keeps its id from another network; one
+    that names no one is another visitor's (the same click) from another network."""
+    record = {"event_type": "click", "timestamp": "2026-11-24T11:59:00Z", **names}
+    first = _content_id(record, "203.0.113.7")
+    assert _content_id(record, "203.0.113.200") == first  # the same /24, as it is stored
+    elsewhere = _content_id(record, "198.51.100.7")
+    assert (elsewhere == first) == bool(names), (names, first, elsewhere)
+    assert _content_id({**record, "page": "/b"}, "203.0.113.7") != first
+
+
+def test_a_lone_surrogate_in_a_key_or_a_list_is_refused_by_its_path():
+    records = [
+        {"event_type": "click", "session_id": "s", "properties": {"tags": ["a", "\ud83d"]}},
+        {"event_type": "click", "session_id": "s", "properties": {"n": {"ok": 1, "x\ud83dy": 2}}},
+        {"event_type": "click", "session_id": "s", "properties": {"n": [{"\ud83d": 1}]}},
+        {"event_type": "click", "session_id": "s"},
+    ]
+    batch = validate_records(records, received_at=NOW)
+    assert [(e.index, e.field) for e in batch.errors] == [
+        (0, "properties.tags.1"),
+        (1, "properties.n.x\ud83dy"),
+        (2, "properties.n.0.\ud83d"),
+    ]
+    assert [index for index, _ in batch.records] == [3]
+
+
+def test_sent_at_is_the_devices_clock_read_into_utc_whatever_the_machines_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        for sent in ("2026-11-24T17:30:00+05:30", " 2026-11-24T12:00:00Z", "2026-11-24t12:00:00z"):
+            parsed = parse_sent_at(sent)
+            assert parsed == NOW and parsed.utcoffset() == timedelta(0), (sent, parsed)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert parse_sent_at(None) is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("yesterday", "'yesterday'"),
+        ("2026-11-24T12:00:00", "'2026-11-24T12:00:00'"),
+        (5, "a number"),
+    ],
+)
+def test_a_sent_at_without_a_zone_is_refused_saying_what_it_must_be(sent, shown):
+    with pytest.raises(RequestError) as refused:
+        parse_sent_at(sent)
+    assert (refused.value.field, refused.value.status) == ("sent_at", 400)
+    assert refused.value.message == (
+        f"sent_at must be an ISO-8601 time with its zone (the device's clock), got {shown}"
+    )

@@ -7,6 +7,8 @@ import base64
 import gzip
 import json
 import subprocess
+import tracemalloc
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import RequestError
-from clickstream.ingest import IngestContext, handle_events_request, inflate, skew_corrected
+from clickstream.ingest import (
+    NOT_INFLATABLE,
+    IngestContext,
+    decoded_body,
+    handle_events_request,
+    inflate,
+    skew_corrected,
+)
 from clickstream.protocols import handle_sdk_request, posthog, segment, snowplow
 from clickstream.protocols.common import (
     STANDARD_NAMES,
@@ -188,6 +197,102 @@ def test_inflate_refuses_what_follows_the_compressed_data_and_a_bomb_over_member
     with pytest.raises(RequestError) as too_big:
         inflate(halves, limit=1_000_000)
     assert too_big.value.status == 413
+
+
+def test_a_body_inflating_to_exactly_the_limit_is_taken_and_one_byte_more_is_refused():
+    limit = 10_000
+    for compress in (gzip.compress, zlib.compress):
+        assert inflate(compress(b"x" * limit), limit) == b"x" * limit
+        with pytest.raises(RequestError) as too_big:
+            inflate(compress(b"x" * (limit + 1)), limit)
+        assert (too_big.value.field, too_big.value.status) == ("body", 413)
+        assert (
+            too_big.value.message == f"the body inflates past {limit} bytes; the limit is {limit}"
+        )
+
+
+def test_a_bomb_is_refused_without_being_inflated_whole():
+    """The limit bounds what is inflated, not only what is kept: a 100 MB bomb (100 KB sent)
+    costs the function at most a few times the limit in memory."""
+    bomb = gzip.compress(b"\0" * 100_000_000, compresslevel=9)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RequestError) as too_big:
+            inflate(bomb, 1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert too_big.value.status == 413 and peak < 5_000_000, peak
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x1f\x8bnot gzip at all", "unknown compression method"),
+        (gzip.compress(b"{}") + b"X", "1 bytes follow the compressed data"),
+        (gzip.compress(b"{}") + b"\x00\x00 ", "3 bytes follow the compressed data"),
+        (gzip.compress(b"") * 65, "more than 64 gzip members"),
+        (gzip.compress(b"{}")[:-6], "the data is truncated"),
+    ],
+)
+def test_a_body_that_does_not_inflate_is_refused_by_the_body_field(body, reason):
+    with pytest.raises(RequestError) as refused:
+        inflate(body)
+    assert (refused.value.field, refused.value.status) == ("body", 400)
+    assert (
+        refused.value.message.startswith(f"{NOT_INFLATABLE}: ") and reason in refused.value.message
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "GZIP ", None, "identity"])
+def test_a_body_is_inflated_by_what_it_is_whichever_coding_is_named(encoding):
+    """gzip bytes are gzip under any header (or none); under a gzip or deflate header, JSON
+    is taken as it is (API Gateway inflated it), anything else is inflated (zlib or gzip)."""
+    data = b'[{"event_type": "click"}]'
+    assert decoded_body(gzip.compress(data), encoding) == data
+    assert decoded_body(b" \n" + data, encoding) == b" \n" + data
+    assert decoded_body(b'{"records": []}', encoding) == b'{"records": []}'
+    if encoding not in (None, "identity"):
+        assert decoded_body(zlib.compress(data), encoding) == data
+        with pytest.raises(RequestError) as too_big:
+            decoded_body(zlib.compress(b"x" * 2_000), encoding, limit=1_000)
+        assert too_big.value.status == 413
+    with pytest.raises(RequestError) as too_big:
+        decoded_body(gzip.compress(b"x" * 2_000), encoding, limit=1_000)
+    assert too_big.value.status == 413
+
+
+def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_refused():
+    assert decoded_body(b"x" * 1_000, None, limit=1_000) == b"x" * 1_000
+    with pytest.raises(RequestError) as too_big:
+        decoded_body(b"x" * 1_001, None, limit=1_000)
+    assert (too_big.value.field, too_big.value.status) == ("body", 413)
+    assert too_big.value.message == "request body is 1001 bytes; the limit is 1000"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("br", "Content-Encoding 'br' is not accepted; use gzip or deflate"),
+        (
+            "gzip, br",
+            "Content-Encoding 'gzip, br' names several codings; send one, gzip or deflate",
+        ),
+        (
+            "x" * 50,
+            f"Content-Encoding {'x' * 40!r} is not accepted; use gzip or deflate",
+        ),
+        (
+            "gzip," + "x" * 50,
+            f"Content-Encoding {('gzip,' + 'x' * 35)!r} names several codings; send one, gzip or deflate",
+        ),
+    ],
+)
+def test_an_unknown_coding_is_refused_naming_at_most_forty_characters_of_it(encoding, message):
+    with pytest.raises(RequestError) as refused:
+        decoded_body(b"{}", encoding)
+    assert (refused.value.field, refused.value.status) == ("Content-Encoding", 415)
+    assert refused.value.message == message
 
 
 def test_lz_string_decodes_what_the_npm_package_encodes():
@@ -1041,6 +1146,8 @@ def test_epoch_numbers_before_1973_are_no_time(sent):
     )
     assert isinstance(mapped, RecordError) and mapped.field == "sentAt"
     assert parse_instant(1764000000000) == datetime(2025, 11, 24, 16, 0, tzinfo=UTC)
+    for spelled in ("2025-11-24T16:00:00Z", "2025-11-24t16:00:00z", "2025-11-24T17:00:00+01:00"):
+        assert parse_instant(spelled) == datetime(2025, 11, 24, 16, 0, tzinfo=UTC), spelled
 
 
 def test_snowplow_context_entities_are_kept_with_their_data_one_array_per_schema():

@@ -799,6 +799,7 @@ def test_a_query_time_is_read_as_iso_8601_in_utc_within_its_years():
 
     assert parsed(None) is None and parsed("") is None
     assert parsed("2026-11-24T10:31:00Z") == NOW
+    assert parsed("2026-11-24t10:31:00z") == NOW  # (RFC 3339 allows either case)
     assert parsed("2026-11-24T10:31:00") == NOW  # no zone: UTC
     assert parsed("2026-11-24T12:31:00+02:00") == NOW
     assert parsed("2026-11-24T12:31:00+02:00").tzinfo is UTC
