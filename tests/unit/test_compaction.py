@@ -18,7 +18,12 @@ from clickstream.archive import (
     read_parquet_objects,
     to_parquet_bytes,
 )
-from clickstream.compaction import compact_closed_hours, compact_partition, touched_partitions
+from clickstream.compaction import (
+    compact_closed_hours,
+    compact_hours,
+    compact_partition,
+    touched_partitions,
+)
 from clickstream.layout import compacted_key, partition_prefix
 from tests.factories import make_event, sequenced
 
@@ -208,3 +213,22 @@ def test_each_scheduled_run_locks_the_hours_under_an_owner_of_its_own(s3):
         assert isinstance(owner, str) and owner.startswith("compactor-")
         owners.append(owner)
     assert owners[0] != owners[1]
+
+
+def test_compacting_a_range_of_hours_compacts_those_with_objects_and_no_other(s3):
+    """``make compact`` and the soak: every hour from ``start`` to ``end`` inclusive, open or
+    closed; an hour without objects has no result."""
+    hours = [NOW.replace(minute=10) - timedelta(hours=h) for h in (5, 3, 2, 0)]
+    for n, hour in enumerate(hours):
+        archive(s3, [make_event(timestamp=hour) for _ in range(n + 1)], start=100 * (n + 1))
+    results = compact_hours(s3, BUCKET, hours[1].replace(minute=59), NOW)
+    assert [(r.prefix, r.rows_written) for r in results] == [
+        (partition_prefix(hours[1]), 2),
+        (partition_prefix(hours[2]), 3),
+        (partition_prefix(hours[3]), 4),  # the open hour too, when asked for
+    ]
+    keys = list_archive_keys(s3, BUCKET)
+    assert sorted(k for k in keys if k.endswith("compacted.parquet")) == [
+        compacted_key(partition_prefix(hour)) for hour in hours[1:]
+    ]
+    assert sum(1 for k in keys if k.startswith(partition_prefix(hours[0]))) == 1  # untouched
