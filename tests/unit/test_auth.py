@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
+import urllib.error
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +30,7 @@ from clickstream.auth import (
 )
 from clickstream.errors import RequestError
 from clickstream.keys import KeyRecord, generate_key
+from localdev.tls import loopback_certificate
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 POOL_ARN = "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_TEST"
@@ -244,6 +248,9 @@ def test_a_pools_issuer_is_its_regional_cognito_url():
     assert user_pool_issuer(POOL_ARN) == ISSUER
 
 
+ISSUER_HOST = "cognito-idp.eu-west-1.amazonaws.com"
+
+
 class _Jwks(BaseHTTPRequestHandler):
     seen: list[tuple[str, str | None]] = []
 
@@ -281,5 +288,30 @@ def test_the_pools_keys_are_read_from_its_well_known_path_by_the_issuers_host(
     assert user_pool_jwks(POOL_ARN, endpoint_url=jwks_server + "/") == {"keys": [{"kid": "k1"}]}
     monkeypatch.setenv("AWS_ENDPOINT_URL", jwks_server)
     assert user_pool_jwks(POOL_ARN) == {"keys": [{"kid": "k1"}]}
-    host = "cognito-idp.eu-west-1.amazonaws.com"
-    assert _Jwks.seen == [("/eu-west-1_TEST/.well-known/jwks.json", host)] * 2
+    assert _Jwks.seen == [("/eu-west-1_TEST/.well-known/jwks.json", ISSUER_HOST)] * 2
+
+
+def test_the_pools_keys_are_read_over_tls_trusting_the_context_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rehearsal's emulator serves https under its own certificate: the keys are read
+    with the context that trusts it, and a client trusting only the system's roots refuses."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    certificate, key = loopback_certificate(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    serving.load_cert_chain(certificate, key)
+    server.socket = serving.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Jwks.seen = []
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        trusting = ssl.create_default_context(cafile=str(certificate))
+        assert user_pool_jwks(POOL_ARN, url, trusting) == {"keys": [{"kid": "k1"}]}
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            user_pool_jwks(POOL_ARN, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Jwks.seen == [("/eu-west-1_TEST/.well-known/jwks.json", ISSUER_HOST)]

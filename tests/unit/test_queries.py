@@ -947,3 +947,24 @@ def test_funnel_rates_are_rounded_to_four_places(store):
     store.apply("shardId-000000000000", sequenced(events))
     steps = queries.funnel(store)["steps"]
     assert (steps[1]["rate_from_previous"], steps[1]["rate_from_start"]) == (0.3333, 0.3333)
+
+
+def test_a_funnel_date_outside_the_years_names_its_end(store):
+    for start, end, field in (("1969-12-31", None, "from"), (None, "3000-01-01", "to")):
+        with pytest.raises(RequestError) as refused:
+            queries.funnel_requested(store, None, start, end)
+        assert refused.value.field == field, (start, end)
+        assert "is outside the years 1970 to 2999" in refused.value.message
+
+
+def test_a_funnel_without_a_range_or_an_end_reads_to_the_clock_given_or_the_machines_in_utc(
+    store, monkeypatch
+):
+    assert queries.funnel(store, now=NOW)["to"] == "2026-11-24T10:31:00Z"
+    assert queries.funnel(store, NOW - timedelta(days=1), now=NOW)["to"] == "2026-11-24T10:31:00Z"
+    with machine_zone(monkeypatch):
+        before = datetime.now(UTC)
+        answers = [queries.funnel(store), queries.funnel(store, NOW)]
+        after = datetime.now(UTC)
+    for answer in answers:
+        assert before <= datetime.fromisoformat(answer["to"]) <= after, answer["to"]
