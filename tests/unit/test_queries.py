@@ -603,6 +603,13 @@ def test_a_funnel_asked_for_dates_says_its_days_and_for_times_counts_that_range(
         hour=10, minute=0, second=0, microsecond=0
     )
     assert queries.parse_end(None) is None
+    for field in ("to", "until"):
+        with pytest.raises(RequestError) as refused:
+            queries.parse_end("yesterday", *([field] if field != "to" else []))
+        assert (refused.value.field, refused.value.message) == (
+            field,
+            "'yesterday' is not an ISO 8601 date or time",
+        )
     exact = queries.funnel_requested(store, None, f"{day}T10:00:00Z", f"{day}T14:30:00Z")
     assert (exact["period"], exact["from"], exact["to"]) == (
         "custom",
