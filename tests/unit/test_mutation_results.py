@@ -64,14 +64,20 @@ def test_results_come_back_for_unchanged_functions_and_only_where_none_is_known(
     }
 
 
-def test_a_machine_without_mutants_gets_a_meta_mutmut_merges_into_its_own(
-    mutants: Path, tmp_path: Path
-) -> None:
+def _saved_then_gone(mutants: Path, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """One result saved, then the machine's ``mutants/`` lost."""
     run = _meta({"clickstream.store.x_top__mutmut_3": 1}, {"x_top": "h-top"})
     (mutants / f"{SOURCE}.meta").write_text(json.dumps(run))
     results = tmp_path / "results.json"
     mutation_results.save(mutants, results)
     (mutants / f"{SOURCE}.meta").unlink()
+    return run, results
+
+
+def test_a_machine_without_mutants_gets_a_meta_mutmut_merges_into_its_own(
+    mutants: Path, tmp_path: Path
+) -> None:
+    run, results = _saved_then_gone(mutants, tmp_path)
     mutation_results.restore(mutants, results)
     assert json.loads((mutants / f"{SOURCE}.meta").read_text()) == run
 
@@ -79,11 +85,7 @@ def test_a_machine_without_mutants_gets_a_meta_mutmut_merges_into_its_own(
 def test_results_of_another_test_selection_are_not_restored(
     mutants: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = _meta({"clickstream.store.x_top__mutmut_3": 1}, {"x_top": "h-top"})
-    (mutants / f"{SOURCE}.meta").write_text(json.dumps(run))
-    results = tmp_path / "results.json"
-    mutation_results.save(mutants, results)
-    (mutants / f"{SOURCE}.meta").unlink()
+    _, results = _saved_then_gone(mutants, tmp_path)
     monkeypatch.setattr(
         mutation_results, "mutmut_config", lambda: {"only_mutate": [SOURCE], "other": True}
     )
