@@ -491,6 +491,8 @@ def page_path(page: str | None, page_url: str | None) -> str | None:
 
 def _pydantic_field(error: Any) -> str:
     location = [str(part) for part in error["loc"]]
+    if not location and error["type"] == "string_unicode" and isinstance(error["input"], str):
+        return str(error["input"])  # (a top-level key that is no text: pydantic names no place)
     return ".".join(location) if location else "record"
 
 
