@@ -3,11 +3,15 @@ where the last one stopped on another machine: ``mutants/`` is not committed, an
 and the aggregation's mutants take hours of two cores.
 
 ``save`` reads each guarantee module's ``mutants/<path>.meta`` (mutmut's own record of every
-mutant's exit code, with a hash of each function's source) and keeps the decided results.
-``restore``, before ``mutmut run``, puts them back into a ``.meta`` that has none yet, for
-functions whose hash is unchanged; mutmut then runs again every mutant of a function changed
-since, as it does with its own results. Results saved under another ``[tool.mutmut]`` (another
-test selection or arguments) are not restored: mutmut itself starts over when those change.
+mutant's exit code, with a hash of each function's source) and keeps the verdicts, killed or
+survived (not a timeout, a crash or an interruption, which depend on the machine and the
+moment: another machine runs those again), merged into those saved before for functions
+unchanged.
+``restore``, before ``mutmut run``, puts them back where mutmut has none, for functions whose
+hash is unchanged; mutmut then runs every mutant of a function changed since, as it does with
+its own results. Results saved under another ``[tool.mutmut]`` or another mutmut or libcst
+(which number the mutants) are not restored. As with mutmut's own results, a changed test
+does not make them run again.
 
 ``python -m tests.mutation_results save|restore``"""
 
@@ -18,12 +22,14 @@ import json
 import re
 import sys
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "tests" / "mutation-results.json"
 MUTANT = re.compile(r"^(?P<function>.+)__mutmut_(?P<number>\d+)$")
+VERDICTS = {0, 1, 3}  # mutmut's survived and killed (3: pytest's internal error, a kill)
 
 
 def mutmut_config(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, Any]:
@@ -31,8 +37,10 @@ def mutmut_config(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, Any]:
 
 
 def config_digest(config: dict[str, Any]) -> str:
-    """The settings a result depends on (what is mutated, which tests run, how)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    """What a result depends on: what is mutated, which tests run and how, and the tools
+    that make and number the mutants."""
+    tools = {name: version(name) for name in ("mutmut", "libcst")}
+    return hashlib.sha256(json.dumps([config, tools], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def meta_path(mutants: Path, source: str) -> Path:
@@ -45,16 +53,26 @@ def results_of(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     by_function: dict[str, dict[str, Any]] = {}
     for key, code in meta["exit_code_by_key"].items():
         match = MUTANT.match(key)
-        if code is None or match is None:
+        if code not in VERDICTS or match is None:
             continue
         short = match["function"].rsplit(".", 1)[1]
         if short not in hashes:
             continue
         entry = by_function.setdefault(match["function"], {"hash": hashes[short], "exit_codes": {}})
         entry["exit_codes"][match["number"]] = code
-    for entry in by_function.values():
-        entry["exit_codes"] = dict(sorted(entry["exit_codes"].items(), key=lambda kv: int(kv[0])))
-    return dict(sorted(by_function.items()))
+    return by_function
+
+
+def merged(
+    saved: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]], hashes: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """``current``'s results, with those saved before for each function still of that hash
+    (``hashes``: every function of the module now, by its full name)."""
+    result = {f: entry for f, entry in saved.items() if hashes.get(f) == entry["hash"]}
+    for function, entry in current.items():
+        earlier = result.get(function, {}).get("exit_codes", {})
+        result[function] = {**entry, "exit_codes": {**earlier, **entry["exit_codes"]}}
+    return result
 
 
 def restored(meta: dict[str, Any], saved: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], int]:
@@ -78,11 +96,19 @@ def restored(meta: dict[str, Any], saved: dict[str, dict[str, Any]]) -> tuple[di
 
 def save(mutants: Path = ROOT / "mutants", results: Path = RESULTS) -> int:
     config = mutmut_config()
-    kept: dict[str, Any] = {"config": config_digest(config), "modules": {}}
+    digest = config_digest(config)
+    before = json.loads(results.read_text()) if results.exists() else {}
+    earlier = before.get("modules", {}) if before.get("config") == digest else {}
+    kept: dict[str, Any] = {"config": digest, "modules": {}}
     for source in config["only_mutate"]:
         path = meta_path(mutants, source)
-        if path.exists():
-            kept["modules"][source] = results_of(json.loads(path.read_text()))
+        if not path.exists():  # (not generated on this machine yet)
+            kept["modules"][source] = earlier.get(source, {})
+            continue
+        meta = json.loads(path.read_text())
+        module = source.removesuffix(".py").replace("/", ".")
+        hashes = {f"{module}.{name}": h for name, h in meta["hash_by_function_name"].items()}
+        kept["modules"][source] = merged(earlier.get(source, {}), results_of(meta), hashes)
     results.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     total = sum(len(e["exit_codes"]) for m in kept["modules"].values() for e in m.values())
     print(f"{total} mutants' results saved to {results.name}")
@@ -105,6 +131,9 @@ def restore(mutants: Path = ROOT / "mutants", results: Path = RESULTS) -> int:
         if path.exists():
             meta = json.loads(path.read_text())
         else:
+            # mutmut trusts a meta beside a mutated file newer than its source: make it
+            # mutate the source again, and compare each function's hash with this meta's.
+            meta_path(mutants, source).with_suffix("").unlink(missing_ok=True)
             meta = {
                 "exit_code_by_key": {
                     f"{function}__mutmut_{number}": None

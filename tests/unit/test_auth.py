@@ -296,7 +296,8 @@ def test_the_pools_keys_are_read_over_tls_trusting_the_context_given(
 ) -> None:
     """The rehearsal's emulator serves https under its own certificate: the keys are read
     with the context that trusts it, and a client trusting only the system's roots refuses."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for variable in ("AWS_ENDPOINT_URL", "https_proxy", "HTTPS_PROXY"):  # (urllib honours both)
+        monkeypatch.delenv(variable, raising=False)
     certificate, key = loopback_certificate(tmp_path)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
     serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -4,7 +4,6 @@ A real botocore Kinesis client answers from botocore's Stubber."""
 from __future__ import annotations
 
 import gc
-import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -25,6 +24,7 @@ from clickstream.ingest import (
 from clickstream.records import decode_event
 from clickstream.schema import CONTROL_MESSAGE, parse_incoming
 from tests.unit.stream_support import ScriptedStream
+from tests.unit.zone_support import machine_zone
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -388,15 +388,10 @@ def test_a_lone_surrogate_in_a_key_or_a_list_is_refused_by_its_path():
 
 
 def test_sent_at_is_the_devices_clock_read_into_utc_whatever_the_machines_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    try:
+    with machine_zone(monkeypatch):
         for sent in ("2026-11-24T17:30:00+05:30", " 2026-11-24T12:00:00Z", "2026-11-24t12:00:00z"):
             parsed = parse_sent_at(sent)
             assert parsed == NOW and parsed.utcoffset() == timedelta(0), (sent, parsed)
-    finally:
-        monkeypatch.undo()
-        time.tzset()
     assert parse_sent_at(None) is None
 
 
