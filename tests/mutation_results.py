@@ -47,19 +47,27 @@ def meta_path(mutants: Path, source: str) -> Path:
     return mutants / f"{source}.meta"
 
 
+def mutant_of(key: str, hashes: dict[str, str]) -> tuple[str, str | None, str] | None:
+    """A mutant's key as its function's full name, that function's hash in the ``.meta``
+    (``hashes`` are by short name), and the mutant's number; None for another key."""
+    match = MUTANT.match(key)
+    if match is None:
+        return None
+    function = match["function"]
+    return function, hashes.get(function.rsplit(".", 1)[1]), match["number"]
+
+
 def results_of(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A ``.meta``'s decided results, by function: its hash and ``{number: exit code}``."""
     hashes: dict[str, str] = meta.get("hash_by_function_name", {})
     by_function: dict[str, dict[str, Any]] = {}
     for key, code in meta["exit_code_by_key"].items():
-        match = MUTANT.match(key)
-        if code not in VERDICTS or match is None:
+        mutant = mutant_of(key, hashes)
+        if code not in VERDICTS or mutant is None or mutant[1] is None:
             continue
-        short = match["function"].rsplit(".", 1)[1]
-        if short not in hashes:
-            continue
-        entry = by_function.setdefault(match["function"], {"hash": hashes[short], "exit_codes": {}})
-        entry["exit_codes"][match["number"]] = code
+        function, digest, number = mutant
+        entry = by_function.setdefault(function, {"hash": digest, "exit_codes": {}})
+        entry["exit_codes"][number] = code
     return by_function
 
 
@@ -81,14 +89,14 @@ def restored(meta: dict[str, Any], saved: dict[str, dict[str, Any]]) -> tuple[di
     codes = dict(meta["exit_code_by_key"])
     count = 0
     for key, code in codes.items():
-        match = MUTANT.match(key)
-        if code is not None or match is None:
+        mutant = mutant_of(key, hashes)
+        if code is not None or mutant is None:
             continue
-        entry = saved.get(match["function"])
-        short = match["function"].rsplit(".", 1)[1]
-        if entry is None or hashes.get(short) != entry["hash"]:
+        function, digest, number = mutant
+        entry = saved.get(function)
+        if entry is None or digest != entry["hash"]:
             continue
-        if (saved_code := entry["exit_codes"].get(match["number"])) is not None:
+        if (saved_code := entry["exit_codes"].get(number)) is not None:
             codes[key] = saved_code
             count += 1
     return {**meta, "exit_code_by_key": codes}, count
