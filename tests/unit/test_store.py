@@ -412,7 +412,8 @@ def test_a_fold_writes_no_item_whose_deltas_net_to_nothing(store):
 def test_exit_pages_a_visit_passed_on_are_not_listed_with_nothing(store):
     """Exit pages net to zero when the visit moves on: their summaries saw them, and the top
     rows leave them out, pending and folded (over days: exit pages keep no all-time summary,
-    the queries read them from the days)."""
+    the queries read them from the days). The total is the one visit: each move lowers it
+    as much as it raised it."""
     visit = [
         make_event(page=page, session_id="v", timestamp=T0 + timedelta(minutes=i))
         for i, page in enumerate(["/a", "/b", "/c"])
@@ -420,8 +421,8 @@ def test_exit_pages_a_visit_passed_on_are_not_listed_with_nothing(store):
     for i, event in enumerate(visit):  # one delta each: the summaries see /a and /b too
         store.apply(SHARD, sequenced([event], 1 + i))
     for _ in ("pending", "folded"):
-        rows = store.top("exit_page", "2026-11-24", "2026-11-24", 10).rows
-        assert [(row.value, row.count) for row in rows] == [("/c", 1)]
+        top = store.top("exit_page", "2026-11-24", "2026-11-24", 10)
+        assert ([(row.value, row.count) for row in top.rows], top.total) == ([("/c", 1)], 1)
         store.fold(SHARD)
 
 
@@ -710,6 +711,17 @@ def test_folding_every_shard_folds_each_ones_pending_deltas_and_counts_them(stor
     assert counted(store)["events"] == 3
 
 
+def test_folding_every_shard_takes_one_calls_worth_of_each_and_the_rest_next_time(
+    store, monkeypatch
+):
+    monkeypatch.setattr("clickstream.store.FOLD_MAX_DELTAS", 2)
+    for n in (1, 2, 3):
+        store.apply(SHARD, sequenced([make_event(session_id=f"a{n}")], n))
+    store.apply(OTHER, sequenced([make_event(session_id="b")], 1))
+    assert [store.fold_all() for _ in range(3)] == [3, 1, 0]  # 2 + 1, then the third of SHARD
+    assert counted(store)["events"] == 4
+
+
 def test_cleaning_the_feeds_counts_what_it_removed_from_each_shard(store):
     store.apply(
         SHARD, sequenced([make_event(user_id="gone", session_id=f"g{i}") for i in range(3)], 1)
@@ -883,6 +895,33 @@ def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     store.apply(SHARD, sequenced([make_event(session_id="s6")], 6))
     clock.now += 61
     assert store.apply(SHARD, sequenced([make_event(session_id="s7")], 7)).folded == 2
+
+
+def test_a_fold_takes_at_most_the_deltas_it_is_given_and_leaves_the_rest_pending(store):
+    for n in range(1, 8):  # seven batches, one delta each
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
+    assert store.fold(SHARD, max_deltas=3) == 3
+    assert [pending.n for pending in store.pending()[store.shard(SHARD)]] == [4, 5, 6, 7]
+    assert counted(store)["events"] == 7  # three folded, four pending: each counted once
+    assert store.fold(SHARD, max_deltas=3) == 3
+    assert store.fold(SHARD, max_deltas=3) == 1
+    assert (store.pending()[store.shard(SHARD)], counted(store)["events"]) == ([], 7)
+
+
+def test_a_writer_that_finds_its_deltas_folded_by_another_counts_from_there(store_with):
+    """A fold that finds nothing (another process folded the shard) still learns where the
+    shard stands: the writer's next automatic fold comes after its own next deltas, not at
+    once on every batch."""
+    writer = store_with(fold_after_deltas=3, fold_after_s=10**6)
+    for n in (1, 2):
+        assert writer.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n)).folded == 0
+    assert store_with().fold(SHARD) == 2
+    assert writer.fold(SHARD) == 0
+    folded = [
+        writer.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n)).folded
+        for n in (3, 4, 5)
+    ]
+    assert folded == [0, 0, 3]
 
 
 def test_sessions_time_out_in_the_table_too(store, new_store):
