@@ -11,6 +11,7 @@ import ssl
 import threading
 import urllib.error
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -268,17 +269,26 @@ class _Jwks(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def jwks_server() -> Iterator[str]:
+@contextmanager
+def serving_jwks(tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A key set on loopback, over https when given the server's context; its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Jwks.seen = []
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[str]:
+    with serving_jwks() as url:
+        yield url
 
 
 def test_the_pools_keys_are_read_from_its_well_known_path_by_the_issuers_host(
@@ -299,20 +309,11 @@ def test_the_pools_keys_are_read_over_tls_trusting_the_context_given(
     for variable in ("AWS_ENDPOINT_URL", "https_proxy", "HTTPS_PROXY"):  # (urllib honours both)
         monkeypatch.delenv(variable, raising=False)
     certificate, key = loopback_certificate(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
     serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     serving.load_cert_chain(certificate, key)
-    server.socket = serving.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Jwks.seen = []
-    url = f"https://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving_jwks(serving) as url:
         trusting = ssl.create_default_context(cafile=str(certificate))
         assert user_pool_jwks(POOL_ARN, url, trusting) == {"keys": [{"kid": "k1"}]}
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             user_pool_jwks(POOL_ARN, url)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert _Jwks.seen == [("/eu-west-1_TEST/.well-known/jwks.json", ISSUER_HOST)]
