@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -151,6 +152,55 @@ def test_a_fold_overtaken_by_another_fold_half_way_counts_every_delta_once(
     slow.fold(SHARD)
     assert (counted(store), store.top("page", None, None, 3)) == expected
     assert store.fold(SHARD) == 0
+
+
+@pytest.mark.parametrize("overtaking", ["part of its deltas", "past its last delta"])
+def test_a_fold_overtaken_before_it_writes_adds_only_what_the_other_fold_left(
+    store_with, monkeypatch, overtaking
+):
+    """Between a fold's read of its deltas and its writes, another fold folds some of them
+    (its items' ``w`` now between the first's base and top: the first adds only the rest),
+    or all of them and newer ones (the first adds nothing and moves no ``w`` back)."""
+    writer = store_with(fold_after_deltas=10**6, fold_after_s=10**6)
+    sent = []
+
+    def send(n: int) -> None:
+        events = [
+            make_event(page=f"/p{(n + i) % 4}", session_id=f"s{i}",
+                       timestamp=T0 + timedelta(minutes=n), event_type=kind)
+            for i, kind in enumerate(["page_view", "page_view", "purchase"])
+        ]  # fmt: skip
+        sent.extend(events)
+        writer.apply(SHARD, sequenced(events, 10 * n))
+
+    for n in range(1, 11):
+        send(n)
+    slow, fast = store_with(), store_with()
+    run_all = DynamoAggregateStore._run_all
+
+    def overtaken(self, writes):
+        if self is slow and not fast.meter.items:
+            if overtaking == "part of its deltas":
+                fast.fold(SHARD, max_deltas=4)
+            else:
+                send(11)
+                send(12)
+                fast.fold(SHARD)
+        return run_all(self, writes)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
+    assert slow.fold(SHARD) == 10
+    views = Counter(e.page for e in sent if e.event_type == "page_view")
+    hour = T0.strftime("%Y-%m-%dT%H")
+    for _ in ("folded", "folded again"):
+        assert counted(writer)["events"] == len(sent)
+        for low, high in ((None, None), ("2026-11-24", "2026-11-24"), (hour, hour)):
+            top = writer.top("page", low, high, 10)
+            assert {row.value: row.count for row in top.rows} == views, (low, high)
+            assert top.total == sum(views.values()), (low, high)
+        feed = [event["event_id"] for event in writer.recent()]
+        assert sorted(feed) == sorted({event.event_id for event in sent})
+        writer.fold(SHARD)
 
 
 def test_two_writers_of_one_shard_cannot_both_append(store, new_store):
@@ -500,6 +550,44 @@ def test_an_hour_range_counts_only_its_hours_folded_pending_and_over_shards(stor
     assert store.top("page", "2026-11-24T12", "2026-11-24T23", 10).rows == []
 
 
+def test_a_visit_across_the_hour_folds_its_exit_under_its_first_hour_and_its_page_under_its_own(
+    store,
+):
+    """A visit's exit page is counted in the hour it began; a page view in its own. A delta
+    of the visit's second view alone holds each dimension under another hour."""
+    start = T0.replace(minute=59)
+    store.apply(SHARD, sequenced([make_event(page="/a", session_id="v", timestamp=start)], 1))
+    store.fold(SHARD)
+    later = make_event(page="/b", session_id="v", timestamp=start + timedelta(minutes=2))
+    store.apply(SHARD, sequenced([later], 2))
+    ten, eleven = "2026-11-24T10", "2026-11-24T11"
+
+    def rows(dimension: str, hour: str) -> dict[str, int]:
+        return {row.value: row.count for row in store.top(dimension, hour, hour, 10).rows}
+
+    for _ in ("pending", "folded"):
+        assert (rows("exit_page", ten), rows("exit_page", eleven)) == ({"/b": 1}, {})
+        assert (rows("page", ten), rows("page", eleven)) == ({"/a": 1}, {"/b": 1})
+        store.fold(SHARD)
+
+
+def test_a_feed_an_earlier_version_wrote_without_a_generation_takes_the_next_fold(store):
+    """Feeds written before erasures bumped a generation ``g`` have none: the next fold
+    adds to such a feed (its condition: the same ``w``, still no ``g``)."""
+    first, second = make_event(session_id="a"), make_event(session_id="b")
+    store.apply(SHARD, sequenced([first], 1))
+    store.fold(SHARD)
+    store.dynamodb.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": "recent"}, "sk": {"S": store.shard(SHARD)}},
+        UpdateExpression="REMOVE g",
+    )
+    store.apply(SHARD, sequenced([second], 2))
+    assert store.fold(SHARD) == 1
+    assert {event["event_id"] for event in store.recent()} == {first.event_id, second.event_id}
+    assert store.pending()[store.shard(SHARD)] == []
+
+
 def test_hour_items_expire_with_the_hour_counters_and_day_items_stay(store):
     visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
     store.apply(SHARD, sequenced(visit))
@@ -511,6 +599,42 @@ def test_hour_items_expire_with_the_hour_counters_and_day_items_stay(store):
     }
     in_90_days = str(int((T0 + timedelta(days=90)).timestamp()))
     assert expiry == {"toph": in_90_days, "kh": in_90_days, "top": None, "k": None}
+
+
+def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
+    """Minutes' counters and sketches live 3 days from their minute, hours' 90 days from
+    their hour, days' and all time's forever; a session item a day from its fold; exact
+    counts per hour only for a net dimension (exit pages), the others kept per day alone."""
+    clock = EventClock(T0.timestamp() + 600)
+    store = store_with(clock=clock)
+    visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
+    store.apply(SHARD, sequenced(visit))
+    store.fold(SHARD)
+    minute, hour = T0.strftime("%Y-%m-%dT%H:%M"), T0.strftime("%Y-%m-%dT%H")
+    in_3_days = str(int((T0 + timedelta(days=3)).timestamp()))
+    in_90_days = str(int((T0 + timedelta(days=90)).timestamp()))
+    expiry: dict[str, set] = {}
+    for item in store.dynamodb.scan(TableName=store.table)["Items"]:
+        pk, sk = item["pk"]["S"], item["sk"]["S"]
+        if pk.startswith(("c#", "hll#", "kh#")):
+            kind = f"{'#'.join(pk.split('#')[:2])} {sk.split('#')[0]}"  # kh#<dimension>#<value>
+        elif pk.startswith("session"):
+            kind = "session"
+        else:
+            continue
+        expiry.setdefault(kind, set()).add(item.get("expires_at", {}).get("N"))
+    assert expiry == {
+        f"c#minute {minute}": {in_3_days},
+        f"c#hour {hour}": {in_90_days},
+        "c#day 2026-11-24": {None},
+        "c#all all": {None},
+        f"hll#minute {minute}": {in_3_days},
+        f"hll#hour {hour}": {in_90_days},
+        "hll#day 2026-11-24": {None},
+        "hll#all all": {None},
+        f"kh#exit_page {hour}": {in_90_days},
+        "session": {str(int(clock.now) + 86_400)},
+    }
 
 
 def test_a_delta_of_this_version_fails_in_an_earlier_versions_folder():
@@ -924,6 +1048,24 @@ def test_a_writer_that_finds_its_deltas_folded_by_another_counts_from_there(stor
     assert folded == [0, 0, 3]
 
 
+def test_a_shards_wait_for_a_timed_fold_starts_at_its_oldest_delta_left_unfolded(store_with):
+    """After a fold that leaves deltas (its limit), the rest are due by time from then;
+    after one that leaves none, the wait starts again at the next delta."""
+    clock = EventClock(1_000.0)
+    store = store_with(clock=clock, fold_after_deltas=100, fold_after_s=60)
+    for n in range(1, 6):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
+    assert store.fold(SHARD, max_deltas=2) == 2
+    clock.now += 61
+    assert store.apply(SHARD, sequenced([make_event(session_id="s6")], 6)).folded == 4
+    clock.now += 61  # all folded a minute ago: the next delta waits its own minute
+    assert store.apply(SHARD, sequenced([make_event(session_id="s7")], 7)).folded == 0
+    clock.now += 59
+    assert store.apply(SHARD, sequenced([make_event(session_id="s8")], 8)).folded == 0
+    clock.now += 2
+    assert store.apply(SHARD, sequenced([make_event(session_id="s9")], 9)).folded == 3
+
+
 def test_sessions_time_out_in_the_table_too(store, new_store):
     store.apply(SHARD, sequenced([make_event(session_id="s", timestamp=T0)], 1))
     store.fold(SHARD)
@@ -999,11 +1141,13 @@ def test_the_feed_and_session_items_stay_bounded_with_the_longest_multibyte_fiel
 def test_a_new_process_continues_a_session_from_the_newest_state_after_a_split(
     store, new_store, store_with
 ):
-    # GIVEN a parent shard's delta for a session, never folded, and the child's newer state
-    # of it, folded into the session item
+    # GIVEN a parent shard's delta for a session, and the child's newer state of it, folded
+    # into the session item before the parent's
     store.apply("parent", sequenced([make_event(session_id="s", timestamp=T0)], 1))
     on_child = make_event(session_id="s", timestamp=T0 + timedelta(minutes=20), page="/b")
     store_with(fold_after_deltas=1).apply("child", sequenced([on_child], 100))
+    # (the parent's older state folded after the child's: it must not replace it)
+    store.fold("parent")
     # WHEN a fresh process takes the child over and gets a retry of that event, and a later one
     retry = on_child.model_copy(update={"received_at": on_child.received_at + timedelta(minutes=1)})
     later = make_event(session_id="s", timestamp=T0 + timedelta(minutes=45), page="/c")
