@@ -160,7 +160,8 @@ def test_a_fold_overtaken_before_it_writes_adds_only_what_the_other_fold_left(
 ):
     """Between a fold's read of its deltas and its writes, another fold folds some of them
     (its items' ``w`` now between the first's base and top: the first adds only the rest),
-    or all of them and newer ones (the first adds nothing and moves no ``w`` back)."""
+    or all of them and newer ones (the first adds nothing): every count, the top pages, their
+    total and the feed are as sent, and stay so after the next fold."""
     writer = store_with(fold_after_deltas=10**6, fold_after_s=10**6)
     sent = []
 
