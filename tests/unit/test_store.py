@@ -1095,12 +1095,15 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint,
     dynamodb.create_table(**table_arguments("AggregatesTable", table))
     request.addfinalizer(lambda: dynamodb.delete_table(TableName=table))
     billed = []
+    billed_by_kind: Counter[str] = Counter()  # by the item's kind: its pk up to the first #
 
-    def ask_for_capacity(params, **_):
+    def ask_for_capacity(params, context, **_):
         params["ReturnConsumedCapacity"] = "TOTAL"
+        context["kind"] = (params.get("Item") or params["Key"])["pk"]["S"].split("#", 1)[0]
 
-    def record_capacity(parsed, **_):
+    def record_capacity(parsed, context, **_):
         billed.append(parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0))
+        billed_by_kind[context["kind"]] += billed[-1]
 
     for operation in ("PutItem", "UpdateItem"):
         dynamodb.meta.events.register(
@@ -1119,6 +1122,10 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint,
     # THEN the store's own count of write units is what the engine billed, within 10 %
     assert store.meter.units == pytest.approx(sum(billed), rel=0.10)
     assert store.meter.items == len(billed)
+    # and each kind's, which the cost model reports, is billed under that kind
+    assert store.meter.units_by_kind.keys() == billed_by_kind.keys()
+    for kind, units in billed_by_kind.items():
+        assert store.meter.units_by_kind[kind] == pytest.approx(units, rel=0.10), kind
 
 
 def test_the_feed_and_session_items_stay_bounded_with_the_longest_multibyte_fields(store):
