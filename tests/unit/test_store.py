@@ -1067,6 +1067,34 @@ def test_a_shards_wait_for_a_timed_fold_starts_at_its_oldest_delta_left_unfolded
     assert store.apply(SHARD, sequenced([make_event(session_id="s9")], 9)).folded == 3
 
 
+def test_a_writer_whose_fold_was_overtaken_counts_its_next_fold_from_where_the_other_left(
+    store_with, monkeypatch
+):
+    """The shard's writer folds deltas 1-2; meanwhile another process appends delta 3 and
+    folds all three, so the writer's cursor write fails: it learns the shard is folded to 3,
+    and its next automatic fold comes after two deltas of its own past that."""
+    writer, other = store_with(), store_with()
+    for n in (1, 2):
+        writer.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], 10 * n))
+    run_all = DynamoAggregateStore._run_all
+
+    def overtaken(self, writes):
+        if self is writer and not other.meter.items:
+            other.apply(SHARD, sequenced([make_event(session_id="s3")], 30))
+            other.fold(SHARD)
+        return run_all(self, writes)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
+    assert writer.fold(SHARD) == 2
+    writer.fold_after_deltas = 2
+    folded = [
+        writer.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], 10 * n)).folded
+        for n in (4, 5)
+    ]
+    assert folded == [0, 2]
+    assert counted(writer)["events"] == 5
+
+
 def test_sessions_time_out_in_the_table_too(store, new_store):
     store.apply(SHARD, sequenced([make_event(session_id="s", timestamp=T0)], 1))
     store.fold(SHARD)
