@@ -589,23 +589,11 @@ def test_a_feed_an_earlier_version_wrote_without_a_generation_takes_the_next_fol
     assert store.pending()[store.shard(SHARD)] == []
 
 
-def test_hour_items_expire_with_the_hour_counters_and_day_items_stay(store):
-    visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
-    store.apply(SHARD, sequenced(visit))
-    store.fold(SHARD)
-    expiry = {
-        item["pk"]["S"].split("#")[0]: item.get("expires_at", {}).get("N")
-        for item in store.dynamodb.scan(TableName=store.table)["Items"]
-        if item["pk"]["S"].startswith(("toph#", "kh#", "top#", "k#"))
-    }
-    in_90_days = str(int((T0 + timedelta(days=90)).timestamp()))
-    assert expiry == {"toph": in_90_days, "kh": in_90_days, "top": None, "k": None}
-
-
 def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
     """Minutes' counters and sketches live 3 days from their minute, hours' 90 days from
-    their hour, days' and all time's forever; a session item a day from its fold; exact
-    counts per hour only for a net dimension (exit pages), the others kept per day alone."""
+    their hour (their summaries and exact counts too), days' and all time's forever; a
+    session item a day from its fold; exact counts per hour only for a net dimension (exit
+    pages), the others kept per day alone."""
     clock = EventClock(T0.timestamp() + 600)
     store = store_with(clock=clock)
     visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
@@ -619,8 +607,8 @@ def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if pk.startswith(("c#", "hll#", "kh#")):
             kind = f"{'#'.join(pk.split('#')[:2])} {sk.split('#')[0]}"  # kh#<dimension>#<value>
-        elif pk.startswith("session"):
-            kind = "session"
+        elif pk.startswith(("toph#", "top#", "k#", "session")):
+            kind = pk.split("#")[0]
         else:
             continue
         expiry.setdefault(kind, set()).add(item.get("expires_at", {}).get("N"))
@@ -634,6 +622,9 @@ def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
         "hll#day 2026-11-24": {None},
         "hll#all all": {None},
         f"kh#exit_page {hour}": {in_90_days},
+        "toph": {in_90_days},
+        "top": {None},
+        "k": {None},
         "session": {str(int(clock.now) + 86_400)},
     }
 
