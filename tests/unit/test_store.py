@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -154,6 +155,22 @@ def test_a_fold_overtaken_by_another_fold_half_way_counts_every_delta_once(
     assert store.fold(SHARD) == 0
 
 
+def before_its_writes(
+    monkeypatch: pytest.MonkeyPatch, folder: DynamoAggregateStore, action: Callable[[], None]
+) -> None:
+    """Run ``action`` once, after ``folder``'s next fold has read its deltas and before it
+    writes any item."""
+    run_all = DynamoAggregateStore._run_all
+    waiting = [action]
+
+    def overtaken(self: DynamoAggregateStore, writes: Sequence[Callable[[], object]]) -> None:
+        if self is folder and waiting:
+            waiting.pop()()
+        run_all(self, writes)
+
+    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
+
+
 @pytest.mark.parametrize("overtaking", ["part of its deltas", "past its last delta"])
 def test_a_fold_overtaken_before_it_writes_adds_only_what_the_other_fold_left(
     store_with, monkeypatch, overtaking
@@ -177,19 +194,16 @@ def test_a_fold_overtaken_before_it_writes_adds_only_what_the_other_fold_left(
     for n in range(1, 11):
         send(n)
     slow, fast = store_with(), store_with()
-    run_all = DynamoAggregateStore._run_all
 
-    def overtaken(self, writes):
-        if self is slow and not fast.meter.items:
-            if overtaking == "part of its deltas":
-                fast.fold(SHARD, max_deltas=4)
-            else:
-                send(11)
-                send(12)
-                fast.fold(SHARD)
-        return run_all(self, writes)
+    def overtake() -> None:
+        if overtaking == "part of its deltas":
+            fast.fold(SHARD, max_deltas=4)
+        else:
+            send(11)
+            send(12)
+            fast.fold(SHARD)
 
-    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
+    before_its_writes(monkeypatch, slow, overtake)
     assert slow.fold(SHARD) == 10
     views = Counter(e.page for e in sent if e.event_type == "page_view")
     hour = T0.strftime("%Y-%m-%dT%H")
@@ -1067,15 +1081,12 @@ def test_a_writer_whose_fold_was_overtaken_counts_its_next_fold_from_where_the_o
     writer, other = store_with(), store_with()
     for n in (1, 2):
         writer.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], 10 * n))
-    run_all = DynamoAggregateStore._run_all
 
-    def overtaken(self, writes):
-        if self is writer and not other.meter.items:
-            other.apply(SHARD, sequenced([make_event(session_id="s3")], 30))
-            other.fold(SHARD)
-        return run_all(self, writes)
+    def overtake() -> None:
+        other.apply(SHARD, sequenced([make_event(session_id="s3")], 30))
+        other.fold(SHARD)
 
-    monkeypatch.setattr(DynamoAggregateStore, "_run_all", overtaken)
+    before_its_writes(monkeypatch, writer, overtake)
     assert writer.fold(SHARD) == 2
     writer.fold_after_deltas = 2
     folded = [
