@@ -22,6 +22,8 @@ from clickstream.store import (
     DynamoAggregateStore,
     StoreConflict,
     TopValues,
+    WriteMeter,
+    _item_bytes,
 )
 from infra.cost import EventClock
 from infra.template import table_arguments
@@ -1112,8 +1114,10 @@ def test_all_time_counts_merge_every_shard(store):
     assert store.total(*ALL_TIME).get("events") == 2
 
 
-def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint, request):
-    # GIVEN a store on dynalite, which reports the capacity each write consumed, by size
+@pytest.fixture
+def billed_table(dynalite_endpoint, request):
+    """A client and a new aggregates table on dynalite, which reports the capacity each write
+    consumed, by the item's size as DynamoDB counts it."""
     dynamodb = boto3.client(
         "dynamodb",
         region_name="us-east-1",
@@ -1124,6 +1128,39 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(dynalite_endpoint,
     table = f"billed-writes-{uuid.uuid4().hex[:12]}"  # the server may be shared by a whole run
     dynamodb.create_table(**table_arguments("AggregatesTable", table))
     request.addfinalizer(lambda: dynamodb.delete_table(TableName=table))
+    return dynamodb, table
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        # the item's other names and values take 7 bytes: "pk" "x" "sk" "y" "v"
+        ({"S": "a" * 1017}, 1024),
+        ({"S": "a" * 1018}, 1025),
+        ({"S": "é" * 508 + "a"}, 1024),  # two bytes each in UTF-8, as DynamoDB counts them
+        ({"S": "é" * 509}, 1025),
+        ({"B": b"\x00" * 1017}, 1024),
+        ({"B": b"\x00" * 2041}, 2048),
+        ({"B": b"\x00" * 2042}, 2049),
+    ],
+    ids=["S-1024", "S-1025", "S-utf8-1024", "S-utf8-1025", "B-1024", "B-2048", "B-2049"],
+)
+def test_an_items_write_units_are_billed_by_the_started_kilobyte(billed_table, value, size):
+    dynamodb, table = billed_table
+    item = {"pk": {"S": "x"}, "sk": {"S": "y"}, "v": value}
+    billed = dynamodb.put_item(TableName=table, Item=item, ReturnConsumedCapacity="TOTAL")
+    meter = WriteMeter()
+    meter.add(_item_bytes(item), "x")
+    assert _item_bytes(item) == size
+    assert meter.units == -(-size // 1024)
+    assert (meter.items, dict(meter.units_by_kind)) == (1, {"x": meter.units})
+    if value.get("S", "").isascii():  # dynalite counts a string's UTF-16 units, not its bytes
+        assert billed["ConsumedCapacity"]["CapacityUnits"] == meter.units
+
+
+def test_the_stores_write_meter_matches_what_the_engine_bills(billed_table):
+    # GIVEN a store on dynalite, which reports the capacity each write consumed, by size
+    dynamodb, table = billed_table
     billed = []
     billed_by_kind: Counter[str] = Counter()  # by the item's kind: its pk up to the first #
 
