@@ -107,7 +107,7 @@ def store_with(aggregates_table: tuple[Any, str]) -> Callable[..., DynamoAggrega
     def make(
         client: Callable[[Any], Any] = lambda real: real, **options: Any
     ) -> DynamoAggregateStore:
-        return DynamoAggregateStore(client(dynamodb), table, stream_name="stream", **options)
+        return DynamoAggregateStore(client(dynamodb), table, **{"stream_name": "stream", **options})
 
     return make
 

@@ -1107,6 +1107,17 @@ def test_sessions_time_out_in_the_table_too(store, new_store):
     assert counted(store)["sessions"] == 2
 
 
+def test_two_streams_on_one_table_count_the_same_shard_id_apart(store_with):
+    """Shard ids and sequence numbers are unique only within a stream: a table kept while its
+    stack's stream is replaced, or shared by two, counts each stream's shard on its own."""
+    first, second = store_with(stream_name="first"), store_with(stream_name="second")
+    first.apply(SHARD, sequenced([make_event(session_id="a")], 1))
+    second.apply(SHARD, sequenced([make_event(session_id="b"), make_event(session_id="c")], 1))
+    assert counted(first)["events"] == 3
+    assert first.fold(SHARD) == 1 and second.fold(SHARD) == 1
+    assert counted(second)["events"] == 3 and counted(second)["sessions"] == 3
+
+
 def test_all_time_counts_merge_every_shard(store):
     store.apply(SHARD, sequenced([make_event(session_id="a")], 1))
     store.apply(OTHER, sequenced([make_event(session_id="b")], 1))
@@ -1131,30 +1142,46 @@ def billed_table(dynalite_endpoint, request):
     return dynamodb, table
 
 
+LONGEST_NUMBER = "-1" + "1" * 37  # 38 digits and a sign: 21 bytes, the most a number takes
+
+
 @pytest.mark.parametrize(
-    ("value", "size"),
+    ("attributes", "size"),
     [
-        # the item's other names and values take 7 bytes: "pk" "x" "sk" "y" "v"
-        ({"S": "a" * 1017}, 1024),
-        ({"S": "a" * 1018}, 1025),
-        ({"S": "é" * 508 + "a"}, 1024),  # two bytes each in UTF-8, as DynamoDB counts them
-        ({"S": "é" * 509}, 1025),
-        ({"B": b"\x00" * 1017}, 1024),
-        ({"B": b"\x00" * 2041}, 2048),
-        ({"B": b"\x00" * 2042}, 2049),
+        # the item's key takes 6 bytes: "pk" "x" "sk" "y"; each attribute here adds its name
+        ({"v": {"S": "a" * 1017}}, 1024),
+        ({"v": {"S": "a" * 1018}}, 1025),
+        ({"v": {"S": "é" * 508 + "a"}}, 1024),  # two bytes each in UTF-8, as DynamoDB counts
+        ({"v": {"S": "é" * 509}}, 1025),
+        ({"v": {"B": b"\x00" * 1017}}, 1024),
+        ({"v": {"B": b"\x00" * 2041}}, 2048),
+        ({"v": {"B": b"\x00" * 2042}}, 2049),
+        ({"v": {"N": LONGEST_NUMBER}, "w": {"S": "a" * 995}}, 1024),
+        ({"v": {"N": LONGEST_NUMBER}, "w": {"S": "a" * 996}}, 1025),
     ],
-    ids=["S-1024", "S-1025", "S-utf8-1024", "S-utf8-1025", "B-1024", "B-2048", "B-2049"],
+    ids=[
+        "S-1024",
+        "S-1025",
+        "S-utf8-1024",
+        "S-utf8-1025",
+        "B-1024",
+        "B-2048",
+        "B-2049",
+        "N-1024",
+        "N-1025",
+    ],
 )
-def test_an_items_write_units_are_billed_by_the_started_kilobyte(billed_table, value, size):
+def test_an_items_write_units_are_billed_by_the_started_kilobyte(billed_table, attributes, size):
     dynamodb, table = billed_table
-    item = {"pk": {"S": "x"}, "sk": {"S": "y"}, "v": value}
+    item = {"pk": {"S": "x"}, "sk": {"S": "y"}, **attributes}
     billed = dynamodb.put_item(TableName=table, Item=item, ReturnConsumedCapacity="TOTAL")
     meter = WriteMeter()
     meter.add(_item_bytes(item), "x")
     assert _item_bytes(item) == size
     assert meter.units == -(-size // 1024)
     assert (meter.items, dict(meter.units_by_kind)) == (1, {"x": meter.units})
-    if value.get("S", "").isascii():  # dynalite counts a string's UTF-16 units, not its bytes
+    # dynalite counts a string's UTF-16 units, where DynamoDB counts its UTF-8 bytes
+    if all(value.get("S", "").isascii() for value in attributes.values()):
         assert billed["ConsumedCapacity"]["CapacityUnits"] == meter.units
 
 
