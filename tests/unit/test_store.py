@@ -58,11 +58,16 @@ def test_a_recut_batch_overlapping_the_last_one_counts_only_the_new_records(stor
     assert counted(store)["events"] == 30
 
 
-def test_a_fresh_process_finds_the_watermark_in_the_table(store, new_store):
+@pytest.mark.parametrize("folded", [False, True], ids=["pending", "folded"])
+def test_a_fresh_process_finds_the_watermark_in_the_table(store, new_store, folded):
     events = sequenced([make_event(session_id=f"s{i}") for i in range(30)])
     store.apply(SHARD, events[:20])
+    if folded:  # every delta folded: the watermark is the cursor's
+        assert store.fold(SHARD) == 1
     restarted = new_store()
-    assert restarted.apply(SHARD, events).applied == 10
+    result = restarted.apply(SHARD, events)
+    # the first 20 skipped by their sequence numbers, before their event ids are looked up
+    assert (result.applied, result.skipped_duplicates, result.duplicate_event_ids) == (10, 20, 0)
     assert counted(restarted)["events"] == 30
 
 
