@@ -765,6 +765,67 @@ def client_error(code, operation):
     return ClientError({"Error": {"Code": code, "Message": code}}, operation)
 
 
+class DeltaReads(ClientDouble):
+    """Records each query of the delta chain: whether it was consistent, and the ordinals it
+    returned; ``lagging`` ordinals are left out of eventually consistent answers, once each,
+    as a replica behind would."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.reads: list[tuple[bool, list[int]]] = []
+        self.lagging: set[int] = set()
+
+    def query(self, **kwargs):
+        page = self._client.query(**kwargs)
+        if kwargs["ExpressionAttributeValues"][":pk"]["S"] != "delta":
+            return page
+        if not kwargs["ConsistentRead"]:
+            lagged = {int(item["n"]["N"]) for item in page["Items"]} & self.lagging
+            self.lagging -= lagged
+            page = {**page, "Items": [i for i in page["Items"] if int(i["n"]["N"]) not in lagged]}
+        self.reads.append((kwargs["ConsistentRead"], [int(i["n"]["N"]) for i in page["Items"]]))
+        return page
+
+
+def test_a_reader_reads_each_pending_delta_once_and_eventually_consistent_in_a_snapshot(
+    store, store_with
+):
+    for n in range(1, 6):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
+    reader = store_with(client=DeltaReads)
+    with reader.snapshot():
+        assert counted(reader)["events"] == 5
+    for n in range(6, 8):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
+    with reader.snapshot():
+        assert counted(reader)["events"] == 7
+    assert reader.pending()[reader.shard(SHARD)][-1].n == 7  # outside a snapshot: consistent
+    # the dashboard's reads pay half (eventually consistent), and no delta is read twice
+    assert reader.dynamodb.reads == [(False, [1, 2, 3, 4, 5]), (False, [6, 7]), (True, [])]
+
+
+def test_a_snapshot_read_that_lags_shows_the_unbroken_run_and_the_rest_next_time(store, store_with):
+    for n in range(1, 6):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
+    reader = store_with(client=DeltaReads)
+    reader.dynamodb.lagging = {3}  # a replica that has 1, 2, 4 and 5 but not yet 3
+    with reader.snapshot():
+        assert counted(reader)["events"] == 2  # 4 and 5 wait for 3: no gap in the view
+    with reader.snapshot():
+        assert counted(reader)["events"] == 5
+    assert [n for _, ns in reader.dynamodb.reads for n in ns] == [1, 2, 4, 5, 3, 4, 5]
+
+
+def test_a_shard_with_hundreds_of_deltas_pending_counts_and_folds_them_all(store_with):
+    store = store_with(fold_after_deltas=10**6, fold_after_s=10**6)
+    batches = 260  # past every power of ten and of two a chain's ordinals might be cut at
+    for n in range(1, batches + 1):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n % 7}")], n))
+    assert counted(store)["events"] == batches
+    assert store.fold(SHARD) == batches
+    assert counted(store)["events"] == batches
+
+
 class ThrottledWrites(ClientDouble):
     """A batch write of several requests carries out all but its last, which it reports
     unprocessed, as DynamoDB does when a partition is throttled; more than 25 are refused, as
