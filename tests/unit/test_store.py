@@ -5,6 +5,7 @@ items. Each test runs on moto in-process and on dynalite (see tests/unit/conftes
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -610,15 +611,18 @@ def test_a_feed_an_earlier_version_wrote_without_a_generation_takes_the_next_fol
     assert store.pending()[store.shard(SHARD)] == []
 
 
-def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
+def test_every_item_the_store_writes_expires_as_its_kind_says(store_with):
     """Minutes' counters and sketches live 3 days from their minute, hours' 90 days from
     their hour (their summaries and exact counts too), days' and all time's forever; a
-    session item a day from its fold; exact counts per hour only for a net dimension (exit
-    pages), the others kept per day alone."""
+    session item a day from its fold; a delta 7 days from its arrival, folded or not; exact
+    counts per hour only for a net dimension (exit pages), the others kept per day alone;
+    the cursor, the feed and the layout forever."""
     clock = EventClock(T0.timestamp() + 600)
     store = store_with(clock=clock)
     visit = [make_event(page=p, session_id="v", timestamp=T0) for p in ("/a", "/b")]
     store.apply(SHARD, sequenced(visit))
+    arrived = int(clock.now)
+    clock.now += 60
     store.fold(SHARD)
     minute, hour = T0.strftime("%Y-%m-%dT%H:%M"), T0.strftime("%Y-%m-%dT%H")
     in_3_days = str(int((T0 + timedelta(days=3)).timestamp()))
@@ -628,10 +632,8 @@ def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if pk.startswith(("c#", "hll#", "kh#")):
             kind = f"{'#'.join(pk.split('#')[:2])} {sk.split('#')[0]}"  # kh#<dimension>#<value>
-        elif pk.startswith(("toph#", "top#", "k#", "session")):
-            kind = pk.split("#")[0]
         else:
-            continue
+            kind = pk.split("#")[0]
         expiry.setdefault(kind, set()).add(item.get("expires_at", {}).get("N"))
     assert expiry == {
         f"c#minute {minute}": {in_3_days},
@@ -647,6 +649,10 @@ def test_every_item_a_fold_writes_expires_as_its_kind_says(store_with):
         "top": {None},
         "k": {None},
         "session": {str(int(clock.now) + 86_400)},
+        "delta": {str(arrived + 7 * 86_400)},
+        "cursor": {None},
+        "recent": {None},
+        "layout": {None},
     }
 
 
@@ -660,6 +666,32 @@ def test_a_delta_of_this_version_fails_in_an_earlier_versions_folder():
         "2026-11-24T10",
         {"page_view": 1},
     ]
+
+
+@pytest.fixture
+def local_zone_kathmandu(monkeypatch):
+    """The process's local time zone 5:45 off UTC, as on a developer's machine; the store's
+    hours must not move with it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_first_hour_kept_is_the_utc_hour_after_the_first_delta_at_its_last_second(
+    store_with, local_zone_kathmandu
+):
+    """On a table an earlier version wrote (deltas there, no layout item), a delta arriving
+    at 10:59:59 UTC marks 11:00 UTC as the first hour kept, whatever the local zone."""
+    clock = EventClock((T0 + timedelta(minutes=59, seconds=59)).timestamp())
+    store_with(clock=clock).apply(SHARD, sequenced([make_event(session_id="o")], 1))
+    store = store_with(clock=clock)
+    store.dynamodb.delete_item(
+        TableName=store.table, Key={"pk": {"S": "layout"}, "sk": {"S": "hours"}}
+    )
+    store.apply(SHARD, sequenced([make_event(session_id="n")], 2))
+    assert store_with().hours_kept_since() == "2026-11-24T11"
 
 
 def test_a_table_an_earlier_version_wrote_is_read_in_days_until_its_hours_are_all_kept(
