@@ -669,13 +669,13 @@ def test_a_delta_of_this_version_fails_in_an_earlier_versions_folder():
 
 
 @pytest.fixture
-def local_zone_kathmandu(monkeypatch):
+def local_zone_kathmandu():
     """The process's local time zone 5:45 off UTC, as on a developer's machine; the store's
-    hours must not move with it."""
-    monkeypatch.setenv("TZ", "Asia/Kathmandu")
-    time.tzset()
-    yield
-    monkeypatch.undo()
+    hours must not move with it. (Its own monkeypatch: the zone is read again once undone.)"""
+    with pytest.MonkeyPatch.context() as zone:
+        zone.setenv("TZ", "Asia/Kathmandu")
+        time.tzset()
+        yield
     time.tzset()
 
 
