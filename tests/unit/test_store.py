@@ -89,7 +89,7 @@ def test_a_clients_retry_of_an_event_counts_once_however_it_is_sequenced(store):
     retry = event.model_copy(update={"received_at": T0 + timedelta(minutes=10)})
     store.apply(SHARD, sequenced([event], start=1))
     result = store.apply(SHARD, sequenced([retry], start=50))
-    assert (result.applied, result.duplicate_event_ids) == (0, 1)
+    assert (result.applied, result.duplicate_event_ids, result.skipped_duplicates) == (0, 1, 0)
     assert counted(store)["events"] == 1
     assert store.dimension_count("page", "/home", "0000", "9999") == 1
 
@@ -263,14 +263,18 @@ def test_a_writer_that_keeps_losing_the_race_gives_up_and_its_batch_is_retried(
     loser = new_store()
     append = DynamoAggregateStore._append
 
+    tries = []
+
     def always_taken(self, shard, n, upto, delta, body):
         if self is loser:
+            tries.append(n)
             raise StoreConflict(shard)
         return append(self, shard, n, upto, delta, body)
 
     monkeypatch.setattr(DynamoAggregateStore, "_append", always_taken)
     with pytest.raises(StoreConflict):
-        loser.apply(SHARD, events, max_conflict_retries=2)
+        loser.apply(SHARD, events)
+    assert tries == [2, 2, 2, 2]  # the first try and three retries, each from the head re-read
     monkeypatch.undo()
     assert loser.apply(SHARD, events).applied == 15  # Lambda's retry of the batch
     assert counted(store)["events"] == 20
@@ -1059,12 +1063,34 @@ def test_a_feed_gone_before_its_cleaning_read_has_nothing_removed(store, store_w
 
 class FailingCursorMoves(ClientDouble):
     """A fold's move of the shard's cursor fails, as when the folding Lambda times out after
-    writing the items and before moving the cursor."""
+    writing the items and before moving the cursor; until ``failing`` is set False."""
+
+    failing = True
 
     def put_item(self, **kwargs):
-        if kwargs["Item"]["pk"]["S"] == "cursor" and "upto" in kwargs["Item"]:
+        if self.failing and kwargs["Item"]["pk"]["S"] == "cursor" and "upto" in kwargs["Item"]:
             raise client_error("InternalServerError", "PutItem")
         return self._client.put_item(**kwargs)
+
+
+def test_a_fold_due_by_age_that_fails_is_reported_and_tried_again_with_the_next_batch(
+    store_with,
+):
+    """The batch is stored whatever its fold does: the fold's error comes back with the
+    batch's result, and the fold is tried again with the next batch, not after another wait."""
+    clock = EventClock(T0.timestamp())
+    store = store_with(
+        client=FailingCursorMoves, clock=clock, fold_after_deltas=10**6, fold_after_s=60
+    )
+    assert store.apply(SHARD, sequenced([make_event(session_id="a")], 1)).folded == 0
+    clock.now += 61
+    failed = store.apply(SHARD, sequenced([make_event(session_id="b")], 2))
+    assert (failed.applied, failed.folded) == (1, 0)
+    assert failed.fold_error.startswith("ClientError: An error occurred (InternalServerError)")
+    store.dynamodb.failing = False
+    clock.now += 1
+    assert store.apply(SHARD, sequenced([make_event(session_id="c")], 3)).folded == 3
+    assert counted(store)["events"] == 3
 
 
 def top_page_rows(store):
