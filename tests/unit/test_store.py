@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from clickstream import queries
-from clickstream.aggregates import SESSION_TIMEOUT, Delta, aggregate
+from clickstream.aggregates import SESSION_TIMEOUT, Delta, Goal, aggregate
 from clickstream.schema import Location
 from clickstream.store import (
     MAX_KEY_BYTES,
@@ -1240,6 +1240,40 @@ def test_two_streams_on_one_table_count_the_same_shard_id_apart(store_with):
     assert counted(first)["events"] == 3
     assert first.fold(SHARD) == 1 and second.fold(SHARD) == 1
     assert counted(second)["events"] == 3 and counted(second)["sessions"] == 3
+
+
+def test_a_cookieless_visit_across_batches_is_one_visit_under_the_deployments_salt(store_with):
+    """A visit without session, device or user id is placed by the salted hash of its address
+    and user agent: with a salt set, its later batch continues the visit, by the same key
+    the store looks its state up by."""
+    store = store_with(visitor_secret="the-deployments-salt")
+
+    def cookieless(minutes: int):
+        return make_event(user_id=None, session_id=None, ip_truncated="203.0.113.0",
+                          user_agent="UA", timestamp=T0 + timedelta(minutes=minutes))  # fmt: skip
+
+    store.apply(SHARD, sequenced([cookieless(0), cookieless(1)], 1))
+    store.apply(SHARD, sequenced([cookieless(5)], 3))
+    assert (counted(store)["events"], counted(store)["sessions"]) == (3, 1)
+    store.fold(SHARD)
+    store_with(visitor_secret="the-deployments-salt").apply(SHARD, sequenced([cookieless(9)], 4))
+    assert (counted(store)["events"], counted(store)["sessions"]) == (4, 1)
+    assert store.unique_visitors("day", "2026-11-24", "2026-11-24") == 1
+
+
+def test_the_deployments_goals_are_counted_by_the_store(store_with):
+    store = store_with(goals=(Goal("Pro signup", "signup", {"plan": "pro"}),))
+    signups = [
+        make_event(session_id=f"s{plan}", event_type="signup", properties={"plan": plan})
+        for plan in ("pro", "free")
+    ]
+    store.apply(SHARD, sequenced(signups))
+    assert store.dimension_count("goal", "Pro signup", "2026-11-24", "2026-11-24") == 1
+    store.fold(SHARD)
+    assert [(row.value, row.count) for row in store.top("goal", None, None, 5).rows] == [
+        ("signup", 2),
+        ("Pro signup", 1),
+    ]
 
 
 def test_all_time_counts_merge_every_shard(store):
