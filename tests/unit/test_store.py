@@ -24,6 +24,7 @@ from clickstream.store import (
     StoreConflict,
     TopValues,
     WriteMeter,
+    _encode,
     _item_bytes,
 )
 from infra.cost import EventClock
@@ -338,6 +339,28 @@ def test_a_batch_too_large_for_one_item_is_cut_into_deltas_under_the_limit(store
     assert max(len(item["body"]["B"]) for item in deltas) <= 1_500
     assert counted(store)["events"] == 60
     assert store.apply(SHARD, events).skipped_duplicates == 60  # the watermark is the last chunk's
+
+
+def test_a_batch_twice_what_one_delta_holds_is_cut_in_two_at_the_limit_itself(store, monkeypatch):
+    import clickstream.store as store_module
+
+    events = [make_event(event_id=f"e{i}", session_id=f"v{i}", page=f"/p{i}") for i in range(8)]
+    halves = [_encode(aggregate(half, {}).to_json()) for half in (events[:4], events[4:])]
+    limit = max(len(body) for body in halves)  # each half fits, at most exactly
+    assert len(_encode(aggregate(events, {}).to_json())) > limit
+    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", limit)
+    result = store.apply(SHARD, sequenced(events))
+    assert (result.applied, result.deltas_written) == (8, 2)
+    assert counted(store)["events"] == 8
+
+
+def test_events_each_over_the_limit_are_a_delta_each(store, monkeypatch):
+    import clickstream.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", 1)  # no cut can meet it
+    result = store.apply(SHARD, sequenced([make_event(session_id=f"o{i}") for i in range(4)]))
+    assert (result.applied, result.deltas_written) == (4, 4)
+    assert counted(store)["events"] == 4
 
 
 def zombie_delta():
@@ -838,6 +861,17 @@ def test_a_reader_reads_each_pending_delta_once_and_eventually_consistent_in_a_s
     assert reader.pending()[reader.shard(SHARD)][-1].n == 7  # outside a snapshot: consistent
     # the dashboard's reads pay half (eventually consistent), and no delta is read twice
     assert reader.dynamodb.reads == [(False, [1, 2, 3, 4, 5]), (False, [6, 7]), (True, [])]
+
+
+def test_the_shards_writer_continues_its_sessions_without_reading_the_chain_again(store_with):
+    writer = store_with(client=DeltaReads, fold_after_deltas=10**6, fold_after_s=10**6)
+    writer.apply(SHARD, sequenced([make_event(session_id="a"), make_event(session_id="b")], 1))
+    writer.dynamodb.reads.clear()
+    later = T0 + timedelta(minutes=40)
+    writer.apply(SHARD, sequenced([make_event(session_id="a", timestamp=later)], 3))
+    writer.apply(SHARD, sequenced([make_event(session_id="b", timestamp=later)], 4))
+    assert writer.dynamodb.reads == []  # its own deltas are the newest: kept in memory
+    assert counted(writer)["sessions"] == 2
 
 
 def test_a_snapshot_read_that_lags_shows_the_unbroken_run_and_the_rest_next_time(store, store_with):
