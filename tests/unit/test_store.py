@@ -874,6 +874,22 @@ def test_the_shards_writer_continues_its_sessions_without_reading_the_chain_agai
     assert counted(writer)["sessions"] == 2
 
 
+def test_a_writers_session_memory_past_its_bound_is_dropped_for_what_the_table_holds(
+    store_with, monkeypatch
+):
+    import clickstream.store as store_module
+
+    monkeypatch.setattr(store_module, "SESSION_CACHE_MAX", 3)
+    writer = store_with(client=DeltaReads, fold_after_deltas=10**6, fold_after_s=10**6)
+    writer.apply(SHARD, sequenced([make_event(session_id=f"s{i}") for i in range(4)], 1))
+    writer.fold(SHARD)
+    writer.dynamodb.reads.clear()
+    writer.apply(SHARD, sequenced([make_event(session_id="s0")], 5))
+    assert writer.dynamodb.reads  # four sessions held, over the bound: read afresh
+    assert len(writer._sessions[writer.shard(SHARD)].states) <= 3
+    assert counted(writer)["sessions"] == 4
+
+
 def test_a_snapshot_read_that_lags_shows_the_unbroken_run_and_the_rest_next_time(store, store_with):
     for n in range(1, 6):
         store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n))
