@@ -320,11 +320,9 @@ def test_concurrent_writers_of_one_shard_count_every_event_once(store_with):
 
 
 def test_a_batch_too_large_for_one_item_is_cut_into_deltas_under_the_limit(store, monkeypatch):
-    import clickstream.store as store_module
-
     # a limit small enough that one delta cannot hold the batch's increments (the real one,
     # 300 KB compressed, needs tens of thousands of distinct values to reach)
-    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", 1_500)
+    monkeypatch.setattr("clickstream.store.MAX_DELTA_BYTES", 1_500)
     events = sequenced(
         [make_event(session_id=f"big{i}", page=f"/p/{i:04d}-{'x' * 40}") for i in range(60)]
     )
@@ -342,22 +340,18 @@ def test_a_batch_too_large_for_one_item_is_cut_into_deltas_under_the_limit(store
 
 
 def test_a_batch_twice_what_one_delta_holds_is_cut_in_two_at_the_limit_itself(store, monkeypatch):
-    import clickstream.store as store_module
-
     events = [make_event(event_id=f"e{i}", session_id=f"v{i}", page=f"/p{i}") for i in range(8)]
     halves = [_encode(aggregate(half, {}).to_json()) for half in (events[:4], events[4:])]
     limit = max(len(body) for body in halves)  # each half fits, at most exactly
     assert len(_encode(aggregate(events, {}).to_json())) > limit
-    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", limit)
+    monkeypatch.setattr("clickstream.store.MAX_DELTA_BYTES", limit)
     result = store.apply(SHARD, sequenced(events))
     assert (result.applied, result.deltas_written) == (8, 2)
     assert counted(store)["events"] == 8
 
 
 def test_events_each_over_the_limit_are_a_delta_each(store, monkeypatch):
-    import clickstream.store as store_module
-
-    monkeypatch.setattr(store_module, "MAX_DELTA_BYTES", 1)  # no cut can meet it
+    monkeypatch.setattr("clickstream.store.MAX_DELTA_BYTES", 1)  # no cut can meet it
     result = store.apply(SHARD, sequenced([make_event(session_id=f"o{i}") for i in range(4)]))
     assert (result.applied, result.deltas_written) == (4, 4)
     assert counted(store)["events"] == 4
@@ -877,9 +871,7 @@ def test_the_shards_writer_continues_its_sessions_without_reading_the_chain_agai
 def test_a_writers_session_memory_past_its_bound_is_dropped_for_what_the_table_holds(
     store_with, monkeypatch
 ):
-    import clickstream.store as store_module
-
-    monkeypatch.setattr(store_module, "SESSION_CACHE_MAX", 3)
+    monkeypatch.setattr("clickstream.store.SESSION_CACHE_MAX", 3)
     writer = store_with(client=DeltaReads, fold_after_deltas=10**6, fold_after_s=10**6)
     writer.apply(SHARD, sequenced([make_event(session_id=f"s{i}") for i in range(4)], 1))
     writer.fold(SHARD)
@@ -1289,7 +1281,8 @@ def test_two_streams_on_one_table_count_the_same_shard_id_apart(store_with):
     second.apply(SHARD, sequenced([make_event(session_id="b"), make_event(session_id="c")], 1))
     assert counted(first)["events"] == 3
     assert first.fold(SHARD) == 1 and second.fold(SHARD) == 1
-    assert counted(second)["events"] == 3 and counted(second)["sessions"] == 3
+    counts = counted(second)
+    assert (counts["events"], counts["sessions"]) == (3, 3)
 
 
 def test_a_cookieless_visit_across_batches_is_one_visit_under_the_deployments_salt(store_with):
@@ -1304,10 +1297,12 @@ def test_a_cookieless_visit_across_batches_is_one_visit_under_the_deployments_sa
 
     store.apply(SHARD, sequenced([cookieless(0), cookieless(1)], 1))
     store.apply(SHARD, sequenced([cookieless(5)], 3))
-    assert (counted(store)["events"], counted(store)["sessions"]) == (3, 1)
+    counts = counted(store)
+    assert (counts["events"], counts["sessions"]) == (3, 1)
     store.fold(SHARD)
     store_with(visitor_secret="the-deployments-salt").apply(SHARD, sequenced([cookieless(9)], 4))
-    assert (counted(store)["events"], counted(store)["sessions"]) == (4, 1)
+    counts = counted(store)
+    assert (counts["events"], counts["sessions"]) == (4, 1)
     assert store.unique_visitors("day", "2026-11-24", "2026-11-24") == 1
 
 
