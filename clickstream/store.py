@@ -118,10 +118,19 @@ class ReadMeter:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, items: Iterable[Mapping[str, Any]], *, consistent: bool = True) -> None:
+        """A GetItem's or a Query page's: their items' size together."""
         units = max(1, math.ceil(sum(_item_bytes(item) for item in items) / 4096))
         with self._lock:
             self.requests += 1
             self.units += units if consistent else units / 2
+
+    def add_batch(self, found: Sequence[Mapping[str, Any]], keys_read: int) -> None:
+        """A consistent BatchGetItem's: each key read is billed as a GetItem of its own, a
+        key with no item too."""
+        units = sum(max(1, math.ceil(_item_bytes(item) / 4096)) for item in found)
+        with self._lock:
+            self.requests += 1
+            self.units += units + keys_read - len(found)
 
 
 @dataclass
@@ -584,22 +593,22 @@ class DynamoAggregateStore:
     def _load_sessions(self, keys: Sequence[int]) -> dict[int, SessionState]:
         found: dict[int, SessionState] = {}
         for start in range(0, len(keys), 100):
-            request = {
+            request: dict[str, Any] = {
                 self.table: {
                     "Keys": [self._session_key(key) for key in keys[start : start + 100]],
                     "ConsistentRead": True,
                 }
             }
             while request:
+                asked = len(request[self.table]["Keys"])
                 response = self.dynamodb.batch_get_item(RequestItems=request)
                 found_items = response.get("Responses", {}).get(self.table, [])
+                request = response.get("UnprocessedKeys") or {}
+                left = len(request.get(self.table, {}).get("Keys", []))
+                self.reads.add_batch(found_items, asked - left)
                 for item in found_items:
-                    self.reads.add([item])
                     key = int(item["pk"]["S"].removeprefix("session#"), 16)
                     found[key] = SessionState.from_json(orjson.loads(item["state"]["B"]))
-                if not found_items:
-                    self.reads.add([])
-                request = response.get("UnprocessedKeys") or {}
         return found
 
     # --- folding -----------------------------------------------------------------------------

@@ -343,6 +343,15 @@ def test_the_newest_session_state_wins_when_merging():
     assert merge_sessions([a, b])[1] == new
 
 
+def test_each_event_makes_its_session_state_newer_so_merging_batches_keeps_the_last():
+    batches = [[make_event(page=f"/p{i}", timestamp=T0 + timedelta(seconds=i))] for i in range(3)]
+    deltas, states = run(batches)
+    (key,) = states
+    assert [delta.sessions[key].version for delta in deltas] == [1, 2, 3]
+    merged = merge_sessions(reversed(deltas))[key]
+    assert (merged.page_views, merged.last_page) == (3, "/p2")
+
+
 event_strategy = st.builds(
     lambda kind, minute, session, page, value, event_id: make_event(
         event_id=event_id,
@@ -424,6 +433,15 @@ def test_entry_and_exit_pages_are_each_visits_first_and_last_page(views, batch_s
     assert summed(deltas, DAY).get("bounces", 0) == bounced
 
 
+def test_a_page_view_without_a_page_is_counted_under_its_urls_path():
+    """Ingest fills ``page`` from the URL; a record on the stream from another producer may
+    carry only the URL."""
+    event = make_event(page=None, page_url="https://shop.example/pricing?plan=pro#faq")
+    deltas, _ = run([[event]])
+    assert dimension(deltas, "page") == {"/pricing": 1}
+    assert dimension(deltas, "entry_page") == {"/pricing": 1}
+
+
 def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
     landing = "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=bf"
     events = [
@@ -437,6 +455,7 @@ def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
     assert dimension(deltas, "channel") == {"Email": 1, "Organic Search": 1}
     assert dimension(deltas, "source") == {"newsletter": 1, "google.com": 1}
     assert dimension(deltas, "utm_campaign") == {"bf": 1}
+    assert dimension(deltas, "utm_medium") == {"email": 1}
     assert dimension(deltas, "referrer") == {"mail.google.com": 1, "google.com": 1}
     assert dimension(deltas, "device_type") == {"mobile": 1, "desktop": 1}
     assert dimension(deltas, "os") == {"iOS": 1}

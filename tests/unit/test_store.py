@@ -5,11 +5,13 @@ items. Each test runs on moto in-process and on dynalite (see tests/unit/conftes
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -840,6 +842,61 @@ class DeltaReads(ClientDouble):
         return page
 
 
+class ThrottledSessionReads(ClientDouble):
+    """Records the keys and consistency of each read of items; answers each batch of session
+    reads for ``served`` keys at most, the rest unprocessed, as DynamoDB does when throttled
+    (a batch it served none of has no ``Responses``)."""
+
+    def __init__(self, client, served=40):
+        super().__init__(client)
+        self.served = served
+        self.batches: list[tuple[bool, int]] = []
+        self.gets: list[bool] = []
+        self.asked: Counter[str] = Counter()
+
+    def get_item(self, **kwargs):
+        self.gets.append(kwargs.get("ConsistentRead", False))
+        return self._client.get_item(**kwargs)
+
+    def batch_get_item(self, RequestItems):
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        self.batches.append((request.get("ConsistentRead", False), len(keys)))
+        served, left = keys[: self.served], keys[self.served :]
+        self.served = self.served or 40  # a first batch served nothing; the rest, some
+        response: dict[str, Any] = {"UnprocessedKeys": {}}
+        if served:
+            response = self._client.batch_get_item(
+                RequestItems={table: {**request, "Keys": served}}
+            )
+            self.asked.update(key["pk"]["S"] for key in served)
+        if left:
+            response["UnprocessedKeys"] = {table: {**request, "Keys": left}}
+        return response
+
+
+def test_a_new_process_reads_every_sessions_state_consistently_whatever_dynamodb_leaves_unread(
+    store, store_with
+):
+    visits = 250  # past the 100 keys one batch may ask for
+    first = [make_event(session_id=f"s{i}", timestamp=T0) for i in range(visits)]
+    store.apply(SHARD, sequenced(first, 1))
+    store.fold(SHARD)
+    restarted = store_with(client=lambda real: ThrottledSessionReads(real, served=0))
+    later = [
+        make_event(session_id=f"s{i}", timestamp=T0 + timedelta(minutes=5)) for i in range(visits)
+    ]
+    restarted.apply(SHARD, sequenced(later, 1000))
+    reads = restarted.dynamodb
+    # the visits go on: each one's folded state was read, though DynamoDB served some late
+    assert counted(restarted)["sessions"] == visits
+    assert len(reads.asked) == visits and set(reads.asked.values()) == {1}
+    assert max(keys for _, keys in reads.batches) <= 100
+    # and every read a write is based on sees the last write: strongly consistent
+    assert all(consistent for consistent, _ in reads.batches) and all(reads.gets)
+    assert reads.gets and reads.batches
+
+
 def test_a_reader_reads_each_pending_delta_once_and_eventually_consistent_in_a_snapshot(
     store, store_with
 ):
@@ -1394,7 +1451,7 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(billed_table):
     billed = []
     billed_by_kind: Counter[str] = Counter()  # by the item's kind: its pk up to the first #
 
-    def ask_for_capacity(params, context, **_):
+    def ask_for_capacity(params, context, model, **_):
         params["ReturnConsumedCapacity"] = "TOTAL"
         context["kind"] = (params.get("Item") or params["Key"])["pk"]["S"].split("#", 1)[0]
 
@@ -1423,6 +1480,74 @@ def test_the_stores_write_meter_matches_what_the_engine_bills(billed_table):
     assert store.meter.units_by_kind.keys() == billed_by_kind.keys()
     for kind, units in billed_by_kind.items():
         assert store.meter.units_by_kind[kind] == pytest.approx(units, rel=0.10), kind
+
+
+READS = ("GetItem", "BatchGetItem", "Query")
+
+
+def test_the_stores_read_meter_matches_what_the_engine_bills(billed_table):
+    # GIVEN stores on dynalite, which reports the capacity each read consumed, one call at a
+    # time (folds write one item after another), so that each call's metering is its own
+    dynamodb, table = billed_table
+    billed: Counter[str] = Counter()  # by operation
+    metered: Counter[str] = Counter()
+    stores: list[DynamoAggregateStore] = []
+    last: dict[str, Any] = {"operation": None, "units": 0.0}
+
+    def meter_so_far(operation: str | None) -> None:
+        units = sum(store.reads.units for store in stores)
+        if last["operation"]:
+            metered[last["operation"]] += units - last["units"]
+        last.update(operation=operation, units=units)
+
+    def ask_for_capacity(params, context, model, **_):
+        meter_so_far(model.name)
+        if model.name in READS:
+            params["ReturnConsumedCapacity"] = "TOTAL"
+            context["consistent"] = params.get("ConsistentRead", False)
+
+    def record_capacity(parsed, model, context, **_):
+        consumed = parsed.get("ConsumedCapacity", {})
+        for capacity in consumed if isinstance(consumed, list) else [consumed]:
+            billed[model.name] += capacity.get("CapacityUnits", 0)
+        if model.name == "Query" and not parsed["Count"]:
+            # DynamoDB bills a query that finds nothing the least a read costs; dynalite, 0
+            billed["Query"] += 1 if context["consistent"] else 0.5
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb", ask_for_capacity)
+    for operation in ("GetItem", "BatchGetItem", "Query"):
+        dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", record_capacity)
+    clock = EventClock(T0.timestamp())
+    store = DynamoAggregateStore(dynamodb, table, stream_name="stream", clock=clock, fold_writers=1)
+    stores.append(store)
+    # WHEN visits arrive in batches (sessions new and known), are folded and read
+    pages = [f"/p/{secrets.token_urlsafe(150)}" for _ in range(90)]  # a feed of kilobytes
+    events = [
+        make_event(session_id=f"s{i % 150}", page=pages[i % 90], event_type=kind,
+                   timestamp=T0 + timedelta(seconds=i))
+        for i, kind in enumerate(["page_view", "click", "add_to_cart", "purchase"] * 100)
+    ]  # fmt: skip
+    for start in range(0, len(events), 130):
+        store.apply(SHARD, sequenced(events[start : start + 130], start + 1))
+    store.fold(SHARD)
+    # and a new process continues folded sessions (read back, found) and new ones
+    restarted = DynamoAggregateStore(
+        dynamodb, table, stream_name="stream", clock=clock, fold_writers=1
+    )
+    stores.append(restarted)
+    later = [
+        make_event(session_id=f"s{i}", timestamp=T0 + timedelta(minutes=9)) for i in range(140, 160)
+    ]
+    restarted.apply(SHARD, sequenced(later, 1000))
+    restarted.fold(SHARD)  # reading the shard's feed back: an item of several kilobytes
+    queries.dashboard(restarted, 10, now=T0 + timedelta(minutes=10))
+    meter_so_far(None)
+    # THEN the stores' own count of each operation's read units is what the engine billed
+    assert metered["GetItem"] == billed["GetItem"]
+    assert metered["BatchGetItem"] == billed["BatchGetItem"]
+    # (dynalite sizes a number by its digits, where the meter takes the most it can be)
+    assert metered["Query"] == pytest.approx(billed["Query"], rel=0.02)
+    assert sum(metered.values()) == sum(store.reads.units for store in stores)
 
 
 def test_the_feed_and_session_items_stay_bounded_with_the_longest_multibyte_fields(store):
