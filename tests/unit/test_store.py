@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 
 from clickstream import queries
-from clickstream.aggregates import SESSION_TIMEOUT, Delta, Goal, aggregate
+from clickstream.aggregates import SESSION_TIMEOUT, Delta, Goal, aggregate, visit_state_key
 from clickstream.schema import Location
 from clickstream.store import (
     MAX_KEY_BYTES,
@@ -350,6 +351,15 @@ def test_a_batch_twice_what_one_delta_holds_is_cut_in_two_at_the_limit_itself(st
     result = store.apply(SHARD, sequenced(events))
     assert (result.applied, result.deltas_written) == (8, 2)
     assert counted(store)["events"] == 8
+
+
+def test_a_batch_cut_into_deltas_reads_each_shards_pending_deltas_once(store_with, monkeypatch):
+    store_with().apply(OTHER, sequenced([make_event()]))  # another shard's delta pending
+    monkeypatch.setattr("clickstream.store.MAX_DELTA_BYTES", 1)  # a delta for each event
+    cut = store_with(client=DeltaReads, fold_after_deltas=10**6)
+    events = [make_event(session_id=f"v{i}", page=f"/p{i}") for i in range(8)]
+    assert cut.apply(SHARD, sequenced(events)).deltas_written == 8
+    assert list(cut.dynamodb.ranges.values()) == [1, 1]
 
 
 def test_events_each_over_the_limit_are_a_delta_each(store, monkeypatch):
@@ -828,12 +838,15 @@ class DeltaReads(ClientDouble):
     def __init__(self, client):
         super().__init__(client)
         self.reads: list[tuple[bool, list[int]]] = []
+        self.ranges: Counter[str] = Counter()  # how often each range of a chain was read
         self.lagging: set[int] = set()
 
     def query(self, **kwargs):
         page = self._client.query(**kwargs)
         if kwargs["ExpressionAttributeValues"][":pk"]["S"] != "delta":
             return page
+        if ":low" in kwargs["ExpressionAttributeValues"]:
+            self.ranges[kwargs["ExpressionAttributeValues"][":low"]["S"]] += 1
         if not kwargs["ConsistentRead"]:
             lagged = {int(item["n"]["N"]) for item in page["Items"]} & self.lagging
             self.lagging -= lagged
@@ -930,10 +943,14 @@ def test_a_writers_session_memory_past_its_bound_is_dropped_for_what_the_table_h
 ):
     monkeypatch.setattr("clickstream.store.SESSION_CACHE_MAX", 3)
     writer = store_with(client=DeltaReads, fold_after_deltas=10**6, fold_after_s=10**6)
-    writer.apply(SHARD, sequenced([make_event(session_id=f"s{i}") for i in range(4)], 1))
+    writer.apply(SHARD, sequenced([make_event(session_id=f"s{i}") for i in range(3)], 1))
+    writer.dynamodb.reads.clear()
+    writer.apply(SHARD, sequenced([make_event(session_id="s0")], 4))
+    assert writer.dynamodb.reads == []  # three sessions held, at the bound: kept
+    writer.apply(SHARD, sequenced([make_event(session_id="s3")], 5))
     writer.fold(SHARD)
     writer.dynamodb.reads.clear()
-    writer.apply(SHARD, sequenced([make_event(session_id="s0")], 5))
+    writer.apply(SHARD, sequenced([make_event(session_id="s0")], 6))
     assert writer.dynamodb.reads  # four sessions held, over the bound: read afresh
     assert len(writer._sessions[writer.shard(SHARD)].states) <= 3
     assert counted(writer)["sessions"] == 4
@@ -1241,15 +1258,27 @@ def test_a_value_kept_by_its_digest_is_named_in_full_in_the_top_rows_folded_or_p
     assert top_page_rows(store) == [(long_page, 3), ("/a", 1)]  # both
 
 
+def test_a_new_process_given_only_a_redelivery_folds_nothing_before_it_is_due(store_with):
+    options = {"fold_after_deltas": 5, "fold_after_s": 60, "clock": EventClock(1_000.0)}
+    batch = sequenced([make_event(session_id="s1")], 1)
+    store_with(**options).apply(SHARD, batch)
+    restarted = store_with(**options)
+    result = restarted.apply(SHARD, batch)
+    assert (result.skipped_duplicates, result.folded) == (1, 0)
+    assert len(restarted.pending()[restarted.shard(SHARD)]) == 1
+
+
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
     for n in range(1, 5):
         assert store.apply(SHARD, sequenced([make_event(session_id=f"s{n}")], n)).folded == 0
     assert store.apply(SHARD, sequenced([make_event(session_id="s5")], 5)).folded == 5
-    store.apply(SHARD, sequenced([make_event(session_id="s6")], 6))
-    clock.now += 61
-    assert store.apply(SHARD, sequenced([make_event(session_id="s7")], 7)).folded == 2
+    store.apply(SHARD, sequenced([make_event(session_id="s6")], 6))  # pending since 1,000 s
+    clock.now += 59.999
+    assert store.apply(SHARD, sequenced([make_event(session_id="s7")], 7)).folded == 0
+    clock.now = 1_060.0  # a minute, to the millisecond
+    assert store.apply(SHARD, sequenced([make_event(session_id="s8")], 8)).folded == 3
 
 
 def test_a_fold_takes_at_most_the_deltas_it_is_given_and_leaves_the_rest_pending(store):
@@ -1587,6 +1616,43 @@ def test_a_new_process_continues_a_session_from_the_newest_state_after_a_split(
     totals = counted(store)
     assert (totals["events"], totals["sessions"], totals["bounces"]) == (3, 1, 0)
     assert totals["duration_s"] == 45 * 60
+
+
+def test_a_new_process_continues_a_session_from_its_pending_state_newer_than_the_folded(
+    store_with, new_store
+):
+    writer = store_with(fold_after_deltas=10**6, fold_after_s=10**6)
+    writer.apply(SHARD, sequenced([make_event(session_id="s", timestamp=T0, page="/a")], 1))
+    writer.fold(SHARD)  # the session item: one page view
+    second = make_event(session_id="s", timestamp=T0 + timedelta(minutes=1), page="/b")
+    writer.apply(SHARD, sequenced([second], 2))  # a delta pending: two
+    third = make_event(session_id="s", timestamp=T0 + timedelta(minutes=2), page="/c")
+    new_store().apply(SHARD, sequenced([third], 3))
+    totals = counted(writer)
+    assert (totals["events"], totals["sessions"], totals["bounces"]) == (3, 1, 0)
+    assert totals["duration_s"] == 120
+
+
+def test_a_session_state_in_the_tables_layout_goes_on_after_a_deploy(store):
+    """The session items' layout outlives a release: a visit in progress during a deploy is
+    continued by the new code, not counted again."""
+    first = make_event(session_id="s", timestamp=T0)
+    key = visit_state_key(first, store.visitor_secret)
+    state = aggregate([first], {}).sessions[key]
+    store.dynamodb.put_item(
+        TableName=store.table,
+        Item={
+            "pk": {"S": f"session#{key:016x}"},
+            "sk": {"S": "state"},
+            "version": {"N": str(state.version)},
+            "state": {"B": orjson.dumps(state.to_json())},
+        },
+    )
+    later = make_event(session_id="s", timestamp=T0 + timedelta(minutes=3), page="/b")
+    store.apply(SHARD, sequenced([later], 1))
+    totals = counted(store)  # (the visit's start was counted by the release before)
+    assert (totals["events"], totals["sessions"], totals["bounces"]) == (1, 0, -1)
+    assert totals["duration_s"] == 180
 
 
 def test_a_purchase_too_small_for_dynamodb_counts_as_no_revenue_and_folds(store):
