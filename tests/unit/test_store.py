@@ -1268,6 +1268,18 @@ def test_a_new_process_given_only_a_redelivery_folds_nothing_before_it_is_due(st
     assert len(restarted.pending()[restarted.shard(SHARD)]) == 1
 
 
+def test_a_lone_delta_past_its_time_is_folded_with_the_next_batch_even_one_of_nothing_new(
+    store_with,
+):
+    clock = EventClock(1_000.0)
+    store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
+    batch = sequenced([make_event(session_id="s1")], 1)
+    assert store.apply(SHARD, batch).folded == 0
+    clock.now += 60
+    assert store.apply(SHARD, batch).folded == 1  # a redelivery: skipped, and the fold due
+    assert store.pending()[store.shard(SHARD)] == []
+
+
 def test_a_shard_folds_on_its_own_after_enough_deltas_or_time(store_with):
     clock = EventClock(1_000.0)
     store = store_with(clock=clock, fold_after_deltas=5, fold_after_s=60)
