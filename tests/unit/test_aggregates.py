@@ -26,6 +26,7 @@ from clickstream.aggregates import (
     merge_sessions,
     newest_events,
     session_hash,
+    visitor_of,
 )
 from clickstream.schema import FUNNEL_STEPS, Device, Location
 from tests.factories import make_event
@@ -465,6 +466,37 @@ def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
     later = make_event(session_id="s1", timestamp=T0 + SESSION_TIMEOUT + timedelta(minutes=5))
     deltas, _ = run([events, [later]])
     assert dimension(deltas, "channel") == {"Email": 1, "Organic Search": 1, "Direct": 1}
+
+
+def test_a_sessions_visit_after_the_timeout_starts_afresh():
+    """Its exit page, goals, visitor, duration and bounce are the new visit's alone."""
+    later = T0 + SESSION_TIMEOUT + timedelta(minutes=10)
+    first = make_event(page="/a", timestamp=T0)
+    second = make_event(page="/b", timestamp=later, user_id="u9")  # signed in since
+    batches = [
+        [first, make_event(event_type="signup", page=None, timestamp=T0 + timedelta(seconds=10))],
+        [second, make_event(event_type="signup", page=None, timestamp=later + timedelta(seconds=10))],
+        # late: before the visit's first event, within the timeout of it
+        [make_event(event_type="click", page=None, timestamp=later - timedelta(minutes=1))],
+    ]  # fmt: skip
+    deltas, _ = run(batches)
+    totals = summed(deltas, DAY)
+    assert (totals["sessions"], totals["bounces"], totals["duration_s"]) == (2, 2, 10 + 70)
+    assert dimension(deltas, "exit_page") == {"/a": 1, "/b": 1}
+    assert dimension(deltas, "goal") == {"signup": 2, "click": 1}
+    visitors = set().union(*(day for delta in deltas for day in delta.visitors.values()))
+    assert visitors == {visitor_of(first, ""), visitor_of(second, "")}
+
+
+def test_a_visit_of_one_page_view_among_other_events_is_a_bounce_entering_on_that_page():
+    events = [
+        make_event(event_type="click", page=None, timestamp=T0),
+        make_event(event_type="page_view", page="/a", timestamp=T0 + timedelta(seconds=1)),
+        make_event(event_type="add_to_cart", page=None, timestamp=T0 + timedelta(seconds=2)),
+    ]
+    deltas, _ = run([events])
+    assert summed(deltas, DAY)["bounces"] == 1
+    assert dimension(deltas, "entry_page") == dimension(deltas, "exit_page") == {"/a": 1}
 
 
 def test_goals_count_visits_that_convert_once_each():

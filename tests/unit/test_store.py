@@ -24,6 +24,7 @@ from clickstream.schema import Location
 from clickstream.store import (
     MAX_KEY_BYTES,
     DynamoAggregateStore,
+    ReadMeter,
     StoreConflict,
     TopValues,
     WriteMeter,
@@ -1484,6 +1485,35 @@ def test_an_items_write_units_are_billed_by_the_started_kilobyte(billed_table, a
     # dynalite counts a string's UTF-16 units, where DynamoDB counts its UTF-8 bytes
     if all(value.get("S", "").isascii() for value in attributes.values()):
         assert billed["ConsumedCapacity"]["CapacityUnits"] == meter.units
+
+
+@pytest.mark.parametrize("size", [4096, 4097, 8193])
+def test_an_items_read_units_are_billed_by_the_started_four_kilobytes(billed_table, size):
+    dynamodb, table = billed_table
+    item = {"pk": {"S": "x"}, "sk": {"S": "y"}, "v": {"S": "a" * (size - 7)}}
+    assert _item_bytes(item) == size
+    dynamodb.put_item(TableName=table, Item=item)
+    key = {"pk": item["pk"], "sk": item["sk"]}
+    got = dynamodb.get_item(
+        TableName=table, Key=key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
+    )
+    reads = ReadMeter()
+    reads.add([got["Item"]])
+    # a batch of it and a key with no item, twice
+    keys = [key, {"pk": {"S": "none"}, "sk": {"S": "y"}}]
+    batched = ReadMeter()
+    billed = 0.0
+    for _ in range(2):
+        batch = dynamodb.batch_get_item(
+            RequestItems={table: {"Keys": keys, "ConsistentRead": True}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        batched.add_batch(batch["Responses"][table], len(keys))
+        billed += batch["ConsumedCapacity"][0]["CapacityUnits"]
+    units = -(-size // 4096)
+    assert reads.units == got["ConsumedCapacity"]["CapacityUnits"] == units
+    assert batched.units == billed == 2 * (units + 1)
+    assert (reads.requests, batched.requests) == (1, 2)
 
 
 def test_the_stores_write_meter_matches_what_the_engine_bills(billed_table):
