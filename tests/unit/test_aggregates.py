@@ -203,20 +203,18 @@ def test_a_visit_lasts_thirty_minutes_of_idleness_by_the_clock_the_events_carry(
 
 
 def test_an_earlier_event_arriving_late_lengthens_the_visit_only_within_thirty_minutes():
-    late_by_29_59, _ = run(
-        [
-            [make_event(session_id="s", timestamp=T0)],
-            [make_event(session_id="s", timestamp=T0 - timedelta(minutes=29, seconds=59))],
-        ]
-    )
-    late_by_30_01, _ = run(
-        [
-            [make_event(session_id="s", timestamp=T0)],
-            [make_event(session_id="s", timestamp=T0 - timedelta(minutes=30, seconds=1))],
-        ]
-    )
-    assert sum(d.counters.get(ALL, {}).get("duration_s", 0) for d in late_by_29_59) == 1799
-    assert sum(d.counters.get(ALL, {}).get("duration_s", 0) for d in late_by_30_01) == 0
+    def duration_with_one_late_by(early: timedelta) -> int:
+        deltas, _ = run(
+            [
+                [make_event(session_id="s", timestamp=T0)],
+                [make_event(session_id="s", timestamp=T0 - early)],
+            ]
+        )
+        return sum(d.counters.get(ALL, {}).get("duration_s", 0) for d in deltas)
+
+    assert duration_with_one_late_by(timedelta(minutes=29, seconds=59)) == 1799
+    assert duration_with_one_late_by(timedelta(minutes=30)) == 1800  # as idle 30:00 is
+    assert duration_with_one_late_by(timedelta(minutes=30, seconds=1)) == 0
 
 
 def test_a_client_two_hours_ahead_leaves_every_other_session_alone():
