@@ -866,11 +866,16 @@ class ThrottledSessionReads(ClientDouble):
         self.served = served
         self.batches: list[tuple[bool, int]] = []
         self.gets: list[bool] = []
+        self.queries: list[bool] = []
         self.asked: Counter[str] = Counter()
 
     def get_item(self, **kwargs):
         self.gets.append(kwargs.get("ConsistentRead", False))
         return self._client.get_item(**kwargs)
+
+    def query(self, **kwargs):
+        self.queries.append(kwargs.get("ConsistentRead", False))
+        return self._client.query(**kwargs)
 
     def batch_get_item(self, RequestItems):
         ((table, request),) = RequestItems.items()
@@ -907,8 +912,9 @@ def test_a_new_process_reads_every_sessions_state_consistently_whatever_dynamodb
     assert len(reads.asked) == visits and set(reads.asked.values()) == {1}
     assert max(keys for _, keys in reads.batches) <= 100
     # and every read a write is based on sees the last write: strongly consistent
-    assert all(consistent for consistent, _ in reads.batches) and all(reads.gets)
-    assert reads.gets and reads.batches
+    assert all(consistent for consistent, _ in reads.batches)
+    assert all(reads.gets) and all(reads.queries)
+    assert reads.gets and reads.batches and reads.queries
 
 
 def test_a_reader_reads_each_pending_delta_once_and_eventually_consistent_in_a_snapshot(
@@ -1513,6 +1519,12 @@ def test_an_items_read_units_are_billed_by_the_started_four_kilobytes(billed_tab
         billed += batch["ConsumedCapacity"][0]["CapacityUnits"]
     units = -(-size // 4096)
     assert reads.units == 2 * got["ConsumedCapacity"]["CapacityUnits"] == 2 * units
+    eventual = dynamodb.get_item(
+        TableName=table, Key=key, ConsistentRead=False, ReturnConsumedCapacity="TOTAL"
+    )
+    halves = ReadMeter()
+    halves.add([eventual["Item"]], consistent=False)
+    assert halves.units == eventual["ConsumedCapacity"]["CapacityUnits"] == units / 2
     assert batched.units == billed == 2 * (units + 1)
     assert (reads.requests, batched.requests) == (2, 2)
 
@@ -1561,7 +1573,7 @@ def test_the_stores_read_meter_matches_what_the_engine_bills(billed_table):
     # GIVEN stores on dynalite, which reports the capacity each read consumed, one call at a
     # time (folds write one item after another), so that each call's metering is its own
     dynamodb, table = billed_table
-    billed: Counter[str] = Counter()  # by operation
+    billed: Counter[str] = Counter()  # by operation, and consistency for a query
     metered: Counter[str] = Counter()
     stores: list[DynamoAggregateStore] = []
     last: dict[str, Any] = {"operation": None, "units": 0.0}
@@ -1573,18 +1585,21 @@ def test_the_stores_read_meter_matches_what_the_engine_bills(billed_table):
         last.update(operation=operation, units=units)
 
     def ask_for_capacity(params, context, model, **_):
-        meter_so_far(model.name)
+        context["consistent"] = params.get("ConsistentRead", False)
+        context["name"] = model.name
+        if model.name == "Query" and not context["consistent"]:
+            context["name"] = "Query, eventually consistent"
+        meter_so_far(context["name"])
         if model.name in READS:
             params["ReturnConsumedCapacity"] = "TOTAL"
-            context["consistent"] = params.get("ConsistentRead", False)
 
     def record_capacity(parsed, model, context, **_):
         consumed = parsed.get("ConsumedCapacity", {})
         for capacity in consumed if isinstance(consumed, list) else [consumed]:
-            billed[model.name] += capacity.get("CapacityUnits", 0)
+            billed[context["name"]] += capacity.get("CapacityUnits", 0)
         if model.name == "Query" and not parsed["Count"]:
             # DynamoDB bills a query that finds nothing the least a read costs; dynalite, 0
-            billed["Query"] += 1 if context["consistent"] else 0.5
+            billed[context["name"]] += 1 if context["consistent"] else 0.5
 
     dynamodb.meta.events.register("provide-client-params.dynamodb", ask_for_capacity)
     for operation in ("GetItem", "BatchGetItem", "Query"):
@@ -1624,6 +1639,8 @@ def test_the_stores_read_meter_matches_what_the_engine_bills(billed_table):
     assert metered["BatchGetItem"] == billed["BatchGetItem"]
     # (dynalite sizes a number by its digits, where the meter takes the most it can be)
     assert metered["Query"] == pytest.approx(billed["Query"], rel=0.02)
+    eventual = "Query, eventually consistent"  # the dashboard's, half the units
+    assert metered[eventual] == pytest.approx(billed[eventual], rel=0.02) and billed[eventual]
     assert sum(metered.values()) == sum(store.reads.units for store in stores)
 
 
