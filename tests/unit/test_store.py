@@ -917,6 +917,26 @@ def test_a_new_process_reads_every_sessions_state_consistently_whatever_dynamodb
     assert reads.gets and reads.batches and reads.queries
 
 
+class SmallPages(ClientDouble):
+    """Answers a query in pages of two items, each with the key to go on from, as DynamoDB
+    answers one whose items pass 1 MB."""
+
+    def query(self, **kwargs):
+        return self._client.query(**{"Limit": 2, **kwargs})
+
+
+def test_every_page_of_a_long_answer_is_read(store, store_with):
+    for n in range(1, 8):
+        store.apply(SHARD, sequenced([make_event(session_id=f"s{n}", page=f"/p{n}")], n))
+    reader = store_with(client=SmallPages)
+    period = queries.resolve_period("today", now=T0 + timedelta(hours=1))
+    assert counted(reader)["events"] == 7  # seven deltas pending
+    store.fold(SHARD)
+    assert counted(reader)["events"] == 7
+    pages = queries.breakdown(reader, "page", period, 10)["rows"]  # seven items a value
+    assert {row["value"]: row["count"] for row in pages} == {f"/p{n}": 1 for n in range(1, 8)}
+
+
 def test_a_reader_reads_each_pending_delta_once_and_eventually_consistent_in_a_snapshot(
     store, store_with
 ):
