@@ -732,3 +732,13 @@ def test_the_feed_shows_newest_arrivals_first_and_one_requests_events_newest_fir
         ]
     ]
     assert [e["event_id"] for e in newest_events(events)] == ["d", "b", "c", "a"]
+
+
+def test_a_feed_event_kept_without_its_arrival_time_is_placed_by_its_own_time():
+    """A feed an earlier version stored holds events without ``received_at``."""
+    events = [
+        {"event_id": "new", "timestamp": "2026-11-24T10:31:00Z", "received_at": "2026-11-24T10:32:00Z"},
+        {"event_id": "kept", "timestamp": "2026-11-24T10:30:00Z"},
+        {"event_id": "later", "timestamp": "2026-11-24T10:40:00Z"},
+    ]  # fmt: skip
+    assert [e["event_id"] for e in newest_events(events)] == ["later", "new", "kept"]
