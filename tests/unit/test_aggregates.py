@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from clickstream.aggregates import (
     Goal,
     SessionState,
     aggregate,
+    bucket_keys,
     compact_event,
     event_id_hash,
     expires_at,
@@ -200,6 +201,17 @@ def test_a_visit_lasts_thirty_minutes_of_idleness_by_the_clock_the_events_carry(
     )
     assert "sessions" not in at_29_59.counters[ALL]
     assert "sessions" not in at_30_00.counters[ALL]
+
+
+def test_a_times_buckets_are_its_utc_minute_hour_and_day_whatever_zone_it_is_given_in(
+    monkeypatch,
+):
+    utc = datetime(2026, 11, 24, 23, 59, 30, tzinfo=UTC)
+    expected = ("2026-11-24T23:59", "2026-11-24T23", "2026-11-24")
+    kathmandu = utc.astimezone(timezone(timedelta(hours=5, minutes=45)))  # the 25th there
+    with machine_zone(monkeypatch):  # 5 hours behind UTC: the 24th, 18:59
+        assert bucket_keys(utc) == bucket_keys(kathmandu) == expected
+        assert bucket_keys(utc.astimezone().replace(tzinfo=None)) == expected  # naive: local
 
 
 def test_an_earlier_event_arriving_late_lengthens_the_visit_only_within_thirty_minutes():
@@ -455,6 +467,8 @@ def test_a_visit_is_counted_once_under_where_it_came_from_and_on_what():
     assert dimension(deltas, "source") == {"newsletter": 1, "google.com": 1}
     assert dimension(deltas, "utm_campaign") == {"bf": 1}
     assert dimension(deltas, "utm_medium") == {"email": 1}
+    # each counted under its visit's hour, which the hour ranges read
+    assert {hour for delta in deltas for _, hour in delta.dimensions} == {"2026-11-24T10"}
     assert dimension(deltas, "referrer") == {"mail.google.com": 1, "google.com": 1}
     assert dimension(deltas, "device_type") == {"mobile": 1, "desktop": 1}
     assert dimension(deltas, "os") == {"iOS": 1}
