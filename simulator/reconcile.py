@@ -283,14 +283,12 @@ def render(metrics: list[Metric], *, show_all_pages: bool = False, title: str = 
         if metric.group == "page" and metric.name not in shown_pages:
             continue
         style = "" if metric.ok else "bold red"
+        difference = _fmt_diff(metric.difference)
         if not metric.checked:
-            style = "dim"
+            style = "dim"  # (a log has no dim: the column says it too)
+            difference = f"{difference} (not checked)"
         table.add_row(
-            metric.name,
-            _fmt(metric.expected),
-            _fmt(metric.found),
-            _fmt_diff(metric.difference),
-            style=style,
+            metric.name, _fmt(metric.expected), _fmt(metric.found), difference, style=style
         )
         if metric.name.startswith("pages.views") and hidden:
             table.add_row(

@@ -290,6 +290,25 @@ def test_render_hides_matching_pages_unless_asked():
     assert "pages./home" in console.export_text()
 
 
+def test_a_row_shown_but_not_checked_says_so_in_plain_text():
+    from rich.console import Console
+
+    from simulator.reconcile import Metric
+
+    metrics = [
+        Metric("stats.visitors", 187, 190, tolerance=2, checked=False),  # a stack in use
+        Metric("stats.total_events", 1193, 1193),
+    ]
+    console = Console(width=200, record=True, no_color=True)
+    console.print(render(metrics))
+    rows = {
+        line.split()[1]: line for line in console.export_text().splitlines() if "stats." in line
+    }
+    assert "+3 (not checked)" in rows["stats.visitors"]
+    assert "not checked" not in rows["stats.total_events"]
+    assert not differences(metrics)
+
+
 def test_reconcile_waits_for_the_numbers_to_converge():
     readings = iter([BASELINE, BASELINE, AFTER])
     now = [0.0]
